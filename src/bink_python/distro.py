@@ -1,0 +1,100 @@
+"""What each supported distribution release is: suite, keyring, and package sets.
+
+This is the one place that names distribution packages. The base stage installs
+``runtime_packages`` (the shared libraries CPython's extension modules link);
+the runtime stage installs ``build_packages`` in its build root. The runtime
+record (ELF ``NEEDED`` mapped to packages) is checked against
+``runtime_packages`` so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Distro:
+    os: str  # "debian" | "ubuntu"
+    release: str  # "13", "12", "22.04"
+    suite: str  # "trixie", "bookworm", "jammy"
+    keyring: str  # path of the archive keyring on the host
+    components: tuple[str, ...]
+    runtime_packages: tuple[str, ...]
+    build_packages: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """Human name, e.g. ``Debian 13`` or ``Ubuntu 22.04``."""
+        return f"{self.os.capitalize()} {self.release}"
+
+    @property
+    def ident(self) -> str:
+        """Short identifier used in cache keys and file names, e.g. ``debian13``."""
+        return f"{self.os}{self.release}"
+
+
+_COMMON_BASE = ("ca-certificates", "tzdata", "netbase")
+
+# Build dependencies of CPython's stdlib extension modules (docker-library/python's
+# list without tk: the images ship no GUI toolkit).
+_BUILD_COMMON = (
+    "build-essential", "pkg-config", "dpkg-dev", "file", "xz-utils", "ca-certificates",
+    "libbz2-dev", "libffi-dev", "libgdbm-dev", "libgdbm-compat-dev", "liblzma-dev",
+    "libncurses-dev", "libreadline-dev", "libsqlite3-dev", "libssl-dev", "uuid-dev",
+    "libexpat1-dev", "zlib1g-dev", "libzstd-dev",
+)
+
+DISTROS: dict[tuple[str, str], Distro] = {
+    ("debian", "13"): Distro(
+        os="debian", release="13", suite="trixie",
+        keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
+        components=("main",),
+        runtime_packages=(
+            "libbz2-1.0", "libexpat1", "libffi8", "libgdbm6t64", "libgdbm-compat4t64",
+            "liblzma5", "libncursesw6", "libreadline8t64", "libsqlite3-0", "libssl3t64",
+            "libtinfo6", "libuuid1", "libzstd1", "zlib1g", *_COMMON_BASE,
+        ),
+        build_packages=_BUILD_COMMON,
+    ),
+    ("debian", "12"): Distro(
+        os="debian", release="12", suite="bookworm",
+        keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
+        components=("main",),
+        runtime_packages=(
+            "libbz2-1.0", "libexpat1", "libffi8", "libgdbm6", "libgdbm-compat4",
+            "liblzma5", "libncursesw6", "libreadline8", "libsqlite3-0", "libssl3",
+            "libtinfo6", "libuuid1", "libzstd1", "zlib1g", *_COMMON_BASE,
+        ),
+        build_packages=_BUILD_COMMON,
+    ),
+    ("ubuntu", "22.04"): Distro(
+        os="ubuntu", release="22.04", suite="jammy",
+        keyring="/usr/share/keyrings/ubuntu-archive-keyring.gpg",
+        components=("main", "universe"),
+        runtime_packages=(
+            "libbz2-1.0", "libexpat1", "libffi8", "libgdbm6", "libgdbm-compat4",
+            "liblzma5", "libncursesw6", "libreadline8", "libsqlite3-0", "libssl3",
+            "libtinfo6", "libuuid1", "libzstd1", "zlib1g", *_COMMON_BASE,
+        ),
+        build_packages=_BUILD_COMMON,
+    ),
+}
+
+
+def get_distro(os_name: str, release: str) -> Distro:
+    try:
+        return DISTROS[(os_name, release)]
+    except KeyError:
+        known = ", ".join(f"{o} {r}" for o, r in DISTROS)
+        raise ConfigError(f"unsupported base OS {os_name} {release}: expected one of {known}") from None
+
+
+#: Architectures of the family, in Debian's naming, with their OCI and GNU names.
+ARCHES: dict[str, dict[str, str]] = {
+    "amd64": {"oci": "amd64", "variant": "", "gnu": "x86_64-linux-gnu", "elf_machine": "62",
+              "qemu": "x86_64"},
+    "arm64": {"oci": "arm64", "variant": "v8", "gnu": "aarch64-linux-gnu",
+              "elf_machine": "183", "qemu": "aarch64"},
+}

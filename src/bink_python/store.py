@@ -1,0 +1,159 @@
+"""The cache directory and its keyed, atomically committed build entries.
+
+Layout under the cache root (``--cache-dir``, ``$BINK_PYTHON_CACHE`` or
+``$XDG_CACHE_HOME/bink-python``)::
+
+    sha256/<hex>              fetched artifacts, content addressed (fetch.py)
+    <kind>/<key>/...          build outputs (bases, runtimes, buildroots, layers)
+    <kind>/.tmp-<key>-<rand>  entries being built; never read
+
+An entry is complete only once its directory has been renamed into place, so an
+interrupted build never leaves something that looks like a cache hit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ToolError
+
+CACHE_ENV = "BINK_PYTHON_CACHE"
+
+
+def cache_root(cli_value: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve the cache root: option, then environment, then the user cache dir."""
+    if cli_value:
+        return Path(cli_value).expanduser().resolve()
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return (base / "bink-python").resolve()
+
+
+def cache_key(parts: Mapping[str, Any]) -> str:
+    """A stable key (hex sha256, 32 chars) of everything that determines an entry."""
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+class Store:
+    """Keyed build entries under one cache root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _kind_dir(self, kind: str) -> Path:
+        path = self.root / kind
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ToolError(f"cache directory {path} is not writable: {exc.strerror}") from exc
+        return path
+
+    def path(self, kind: str, key: str) -> Path:
+        """Where the complete entry lives (it may not exist yet)."""
+        return self.root / kind / key
+
+    def lookup(self, kind: str, key: str) -> Path | None:
+        """The complete entry, or None."""
+        path = self.path(kind, key)
+        return path if path.is_dir() else None
+
+    @contextlib.contextmanager
+    def lock(self, kind: str, key: str) -> Iterator[None]:
+        """Serialize builders of one entry across processes (flock on a side file)."""
+        lock_path = self._kind_dir(kind) / f".lock-{key}"
+        with open(lock_path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def building(self, kind: str, key: str) -> Iterator[Path]:
+        """Yield an empty temporary directory; on success it becomes the entry.
+
+        On any exception the temporary directory is removed and the previous
+        entry (if any) is left untouched.
+        """
+        kind_dir = self._kind_dir(kind)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=kind_dir))
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        final = self.path(kind, key)
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".old-{key}-", dir=kind_dir))
+            os.rename(final, old / "entry")
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+        fsync_dir(kind_dir)
+
+    def entries(self, kind: str) -> list[Path]:
+        """Complete entries of one kind, sorted."""
+        path = self.root / kind
+        if not path.is_dir():
+            return []
+        return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Pretty, sorted, newline-terminated JSON written atomically (records, not OCI blobs)."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
