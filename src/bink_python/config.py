@@ -173,8 +173,11 @@ def version_tuple(version: str) -> tuple[int, ...]:
     if not match:
         return (0,)
     pre = match["pre"]
-    pre_rank = (0, 0) if not pre else ({"a": -3, "b": -2, "rc": -1}[pre.rstrip("0123456789")],
-                                        int(re.sub(r"\D", "", pre)))
+    pre_rank = (
+        (0, 0)
+        if not pre
+        else ({"a": -3, "b": -2, "rc": -1}[pre.rstrip("0123456789")], int(re.sub(r"\D", "", pre)))
+    )
     return (int(match["major"]), int(match["minor"]), int(match["patch"]), *pre_rank)
 
 
@@ -197,7 +200,9 @@ class _Ctx:
             raise self.fail(where, f"expected a table, got {type(value).__name__}")
         return value
 
-    def keys(self, table: dict[str, Any], where: str, required: set[str], optional: set[str]) -> None:
+    def keys(
+        self, table: dict[str, Any], where: str, required: set[str], optional: set[str]
+    ) -> None:
         unknown = sorted(set(table) - required - optional)
         if unknown:
             allowed = ", ".join(sorted(required | optional))
@@ -209,13 +214,17 @@ class _Ctx:
     def string(self, table: dict[str, Any], key: str, where: str) -> str:
         value = table[key]
         if not isinstance(value, str) or not value:
-            raise self.fail(f"{where}: field {key!r}", f"expected a non-empty string, got {value!r}")
+            raise self.fail(
+                f"{where}: field {key!r}", f"expected a non-empty string, got {value!r}"
+            )
         return value
 
     def integer(self, table: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int:
         value = table[key]
         if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-            raise self.fail(f"{where}: field {key!r}", f"expected an integer {lo}-{hi}, got {value!r}")
+            raise self.fail(
+                f"{where}: field {key!r}", f"expected an integer {lo}-{hi}, got {value!r}"
+            )
         return value
 
     def strings(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -294,12 +303,15 @@ def _parse_tag(
     if not isinstance(name, str) or not _TAG_RE.match(name):
         raise ctx.fail(
             f"[[tag]] #{index + 1}: field 'name'",
-            f"expected MAJOR.MINOR or MAJOR.MINOR-SUFFIX (e.g. 3.13, 3.13-distroless), got {name!r}",
+            "expected MAJOR.MINOR or MAJOR.MINOR-SUFFIX (e.g. 3.13, 3.13-distroless), "
+            f"got {name!r}",
         )
     where = f"tag {name!r}"
     status = table.get("status")
     if status not in STATUSES:
-        raise ctx.fail(f"{where}: field 'status'", f"expected one of {', '.join(STATUSES)}, got {status!r}")
+        raise ctx.fail(
+            f"{where}: field 'status'", f"expected one of {', '.join(STATUSES)}, got {status!r}"
+        )
     if status == "deprecated":
         ctx.keys(table, where, {"name", "status"}, {"note", "python"})
         python = table.get("python")
@@ -314,7 +326,9 @@ def _parse_tag(
     python = ctx.string(table, "python", where)
     match = _VERSION_RE.match(python)
     if not match:
-        raise ctx.fail(f"{where}: field 'python'", f"expected an exact version X.Y.Z, got {python!r}")
+        raise ctx.fail(
+            f"{where}: field 'python'", f"expected an exact version X.Y.Z, got {python!r}"
+        )
     minor = name.split("-", 1)[0]
     if f"{match['major']}.{match['minor']}" != minor:
         raise ctx.fail(
@@ -324,10 +338,15 @@ def _parse_tag(
     os_name = ctx.string(table, "os", where)
     release = table["release"]
     if not isinstance(release, str):
-        raise ctx.fail(f"{where}: field 'release'", f"expected a string such as \"13\", got {release!r}")
+        raise ctx.fail(
+            f"{where}: field 'release'", f'expected a string such as "13", got {release!r}'
+        )
     if (os_name, release) not in DISTROS:
         known = ", ".join(f"{o} {r}" for o, r in DISTROS)
-        raise ctx.fail(f"{where}: field 'os'", f"unsupported base OS {os_name} {release} (expected one of {known})")
+        raise ctx.fail(
+            f"{where}: field 'os'",
+            f"unsupported base OS {os_name} {release} (expected one of {known})",
+        )
     eol_text = table["eol"]
     try:
         if not isinstance(eol_text, str):
@@ -337,28 +356,48 @@ def _parse_tag(
         raise ctx.fail(f"{where}: field 'eol'", f"{exc}, got {eol_text!r}") from None
     variant = table.get("variant", "regular")
     if variant not in VARIANTS:
-        raise ctx.fail(f"{where}: field 'variant'", f"expected one of {', '.join(VARIANTS)}, got {variant!r}")
+        raise ctx.fail(
+            f"{where}: field 'variant'", f"expected one of {', '.join(VARIANTS)}, got {variant!r}"
+        )
     suffix = name.split("-", 1)[1] if "-" in name else ""
     if variant == "distroless" and suffix != "distroless":
-        raise ctx.fail(f"{where}: field 'variant'", "a distroless tag's name must end in -distroless")
+        raise ctx.fail(
+            f"{where}: field 'variant'", "a distroless tag's name must end in -distroless"
+        )
     if variant == "regular" and suffix:
-        raise ctx.fail(f"{where}: field 'name'", f"suffix -{suffix} needs variant distroless or status deprecated")
+        raise ctx.fail(
+            f"{where}: field 'name'",
+            f"suffix -{suffix} needs variant distroless or status deprecated",
+        )
     arches = _arches(ctx, table, where) if "arches" in table else family_arches
     for arch in arches:
         if arch not in family_arches:
-            raise ctx.fail(f"{where}: field 'arches'", f"{arch!r} is not one of the family's arches")
+            raise ctx.fail(
+                f"{where}: field 'arches'", f"{arch!r} is not one of the family's arches"
+            )
     tag_components = (
         ctx.strings(table, "components", where) if "components" in table else default_components
     )
     for comp in tag_components:
         if comp not in components:
-            raise ctx.fail(f"{where}: field 'components'", f"unknown component {comp!r} (declare it under [components])")
+            raise ctx.fail(
+                f"{where}: field 'components'",
+                f"unknown component {comp!r} (declare it under [components])",
+            )
     note = table.get("note", "")
     if not isinstance(note, str):
         raise ctx.fail(f"{where}: field 'note'", f"expected a string, got {note!r}")
     return Tag(
-        name=name, status=status, python=python, os=os_name, release=release, variant=variant,
-        eol=eol, arches=arches, components=tag_components, note=note,
+        name=name,
+        status=status,
+        python=python,
+        os=os_name,
+        release=release,
+        variant=variant,
+        eol=eol,
+        arches=arches,
+        components=tag_components,
+        note=note,
     )
 
 
@@ -367,19 +406,26 @@ def parse_family(data: dict[str, Any], path: Path) -> Family:
     ctx.keys(data, "top level", {"family", "tag"}, {"components"})
     fam = ctx.table(data["family"], "[family]")
     ctx.keys(
-        fam, "[family]",
+        fam,
+        "[family]",
         {"registry", "title", "description", "source", "vendor", "licenses", "arches", "user"},
         {"components"},
     )
     registry = ctx.string(fam, "registry", "[family]")
     if not _REGISTRY_RE.match(registry):
-        raise ctx.fail("[family]: field 'registry'", f"expected HOST/PATH (e.g. ghcr.io/org/name), got {registry!r}")
+        raise ctx.fail(
+            "[family]: field 'registry'",
+            f"expected HOST/PATH (e.g. ghcr.io/org/name), got {registry!r}",
+        )
     arches = _arches(ctx, fam, "[family]")
     components = _parse_components(ctx, data.get("components", {}))
     default_components = ctx.strings(fam, "components", "[family]") if "components" in fam else ()
     for comp in default_components:
         if comp not in components:
-            raise ctx.fail("[family]: field 'components'", f"unknown component {comp!r} (declare it under [components])")
+            raise ctx.fail(
+                "[family]: field 'components'",
+                f"unknown component {comp!r} (declare it under [components])",
+            )
     raw_tags = data["tag"]
     if not isinstance(raw_tags, list) or not raw_tags:
         raise ctx.fail("[[tag]]", "expected at least one [[tag]] table")
@@ -411,9 +457,7 @@ def load_family(path: Path) -> Family:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: not found (give --config PATH or set {CONFIG_ENV})"
-        ) from None
+        raise ConfigError(f"{path}: not found (give --config PATH or set {CONFIG_ENV})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:

@@ -85,7 +85,14 @@ def apt_sources(
 
 
 _DEBIAN_SUITES = {
-    "bullseye", "bookworm", "trixie", "forky", "sid", "unstable", "testing", "stable",
+    "bullseye",
+    "bookworm",
+    "trixie",
+    "forky",
+    "sid",
+    "unstable",
+    "testing",
+    "stable",
 }
 _UBUNTU_SUITES = {"focal", "jammy", "noble", "oracular", "plucky", "questing"}
 

@@ -52,18 +52,29 @@ def run(
                 handle.write(f"$ {' '.join(argv)}\n")
                 handle.flush()
                 proc = subprocess.run(
-                    argv, stdout=handle, stderr=subprocess.STDOUT, text=True, env=full_env,
-                    cwd=cwd, input=input_text, timeout=timeout, check=False,
+                    argv,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    env=full_env,
+                    cwd=cwd,
+                    input=input_text,
+                    timeout=timeout,
+                    check=False,
                 )
             if proc.returncode != 0:
                 last = tail(log.read_text(errors="replace"))
-                raise error(
-                    f"{label} failed (exit {proc.returncode}); full log: {log}\n{last}"
-                )
+                raise error(f"{label} failed (exit {proc.returncode}); full log: {log}\n{last}")
             return proc
         proc = subprocess.run(
-            argv, capture_output=True, text=True, env=full_env, cwd=cwd,
-            input=input_text, timeout=timeout, check=False,
+            argv,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd,
+            input=input_text,
+            timeout=timeout,
+            check=False,
         )
     except FileNotFoundError as exc:
         raise ToolError(f"{argv[0]} not found: install it") from exc

@@ -123,7 +123,11 @@ def gzip_file(src: Path, dest: Path, *, level: int = GZIP_LEVEL) -> tuple[str, i
     with open(src, "rb") as source, open(dest, "wb") as raw:
         writer = _HashingWriter(raw)
         with gzip.GzipFile(
-            filename="", mode="wb", fileobj=writer, compresslevel=level, mtime=0  # type: ignore[arg-type]
+            filename="",
+            mode="wb",
+            fileobj=writer,
+            compresslevel=level,
+            mtime=0,
         ) as gz:
             for chunk in iter(lambda: source.read(1 << 20), b""):
                 gz.write(chunk)

@@ -1,0 +1,30 @@
+"""Entry point: ``bink-python`` and ``python -m bink_python``.
+
+The one place where errors become exit codes: a ``BinkError`` prints its one-line
+message (``error: ...``) and returns its ``exit_code``; Ctrl-C returns 130.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from .cli import build_parser
+from .errors import BinkError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.func(args)
+        return code
+    except BinkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
