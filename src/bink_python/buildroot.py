@@ -1,0 +1,200 @@
+"""Build roots: a chroot of the target OS release with compilers and ``-dev`` packages.
+
+A build root is made once per (OS release, host architecture, package set, recipe)
+with ``mmdebstrap`` and kept in the store (kind ``buildroots``). It is multiarch:
+besides the native ``-dev`` packages it carries the cross toolchain and the ``-dev``
+packages of every other architecture of the family, so one root serves native and
+cross builds. Commands run inside it with ``bwrap`` (bubblewrap): the root is bound
+read only, only the work directory is writable, no network, so the cached root is
+never modified by a build.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import mirrors
+from .distro import ARCHES, Distro
+from .errors import BinkError, BuildError, ToolError
+from .proc import require_tool, run
+from .progress import SILENT, Progress
+from .store import Store, cache_key, write_json
+
+#: Bump when the way build roots are made changes (invalidates cached roots).
+BUILDROOT_RECIPE = 1
+
+#: Packages that are tools, not libraries: never installed for a foreign architecture.
+_NATIVE_ONLY = frozenset({"dpkg-dev"})
+
+#: The PATH inside the build root.
+ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def host_arch() -> str:
+    """This machine's architecture in Debian naming (``amd64`` or ``arm64``)."""
+    machine = platform.machine().lower()
+    try:
+        return _MACHINES[machine]
+    except KeyError:
+        raise ToolError(
+            f"unsupported build host architecture {machine}: build on amd64 or arm64"
+        ) from None
+
+
+@dataclass(frozen=True)
+class BuildRootSpec:
+    distro: Distro
+    host_arch: str  # the architecture the root's tools run on
+
+    @property
+    def cross_arches(self) -> tuple[str, ...]:
+        """Every other architecture of the family: its toolchain and libraries are included."""
+        return tuple(a for a in sorted(ARCHES) if a != self.host_arch)
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """Everything installed in the root, foreign packages as ``name:arch``."""
+        pkgs = list(self.distro.build_packages)
+        for arch in self.cross_arches:
+            pkgs.append(f"crossbuild-essential-{arch}")
+            pkgs += [
+                f"{p}:{arch}"
+                for p in self.distro.build_packages
+                if p.endswith("-dev") and p not in _NATIVE_ONLY
+            ]
+        return tuple(pkgs)
+
+
+def buildroot_key(spec: BuildRootSpec) -> str:
+    return cache_key(
+        {
+            "recipe": BUILDROOT_RECIPE,
+            "os": spec.distro.os,
+            "release": spec.distro.release,
+            "suite": spec.distro.suite,
+            "host_arch": spec.host_arch,
+            "arches": [spec.host_arch, *spec.cross_arches],
+            "packages": sorted(spec.packages),
+        }
+    )
+
+
+def _mirror_url(distro: Distro, mirror: str | None) -> str:
+    if distro.os == "debian":
+        return mirrors.debian_mirror(mirror)
+    return mirrors.ubuntu_mirror(mirror)
+
+
+def ensure_buildroot(
+    spec: BuildRootSpec,
+    store: Store,
+    *,
+    mirror: str | None = None,
+    progress: Progress = SILENT,
+) -> Path:
+    """The directory of the build root for ``spec``, made with mmdebstrap if not cached."""
+    key = buildroot_key(spec)
+    found = store.lookup("buildroots", key)
+    if found is not None and (found / "root" / "usr" / "bin").is_dir():
+        return found / "root"
+    mmdebstrap = require_tool("mmdebstrap")
+    with store.lock("buildroots", key):
+        found = store.lookup("buildroots", key)
+        if found is not None and (found / "root" / "usr" / "bin").is_dir():
+            return found / "root"
+        url = _mirror_url(spec.distro, mirror)
+        log = store.root / "logs" / f"buildroot-{key}.log"
+        log.unlink(missing_ok=True)
+        subject = f"{spec.distro.name} {spec.host_arch} (+{','.join(spec.cross_arches)})"
+        with progress.step("buildroot", subject), store.building("buildroots", key) as tmp:
+            root = tmp / "root"
+            sources = f"deb {url} {spec.distro.suite} {' '.join(spec.distro.components)}"
+            run(
+                [
+                    mmdebstrap,
+                    "--mode=root",
+                    "--variant=apt",
+                    f"--architectures={','.join([spec.host_arch, *spec.cross_arches])}",
+                    f"--keyring={spec.distro.keyring}",
+                    '--aptopt=Acquire::Retries "3"',
+                    f"--include={','.join(spec.packages)}",
+                    # the mount point of the work directory (the root is bound read only)
+                    '--customize-hook=mkdir -p "$1/build"',
+                    spec.distro.suite,
+                    str(root),
+                    sources,
+                ],
+                error=BuildError,
+                what=f"mmdebstrap (build root {subject})",
+                log=log,
+            )
+            write_json(
+                tmp / "buildroot.json",
+                {
+                    "os": spec.distro.os,
+                    "release": spec.distro.release,
+                    "host_arch": spec.host_arch,
+                    "cross_arches": list(spec.cross_arches),
+                    "packages": list(spec.packages),
+                },
+            )
+        return store.path("buildroots", key) / "root"
+
+
+def run_in_root(
+    root: Path,
+    argv: Sequence[str],
+    *,
+    work: Path,
+    what: str,
+    log: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    ro_binds: Sequence[tuple[Path, str]] = (),
+    cwd: str = "/build",
+    error: type[BinkError] = BuildError,
+) -> str:
+    """Run ``argv`` inside the build root with ``work`` bound read-write at ``/build``.
+
+    The root itself is read only; ``ro_binds`` add (host path, path inside) pairs.
+    Returns stdout when no log is given.
+    """
+    bwrap = require_tool("bwrap", "bubblewrap")
+    cmd = [
+        bwrap,
+        "--ro-bind",
+        str(root),
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        str(work.resolve()),
+        "/build",
+    ]
+    for host_path, inside in ro_binds:
+        cmd += ["--ro-bind", str(host_path.resolve()), inside]
+    full_env = {"PATH": ROOT_PATH, "HOME": "/build", "LANG": "C.UTF-8", "TERM": "dumb"}
+    full_env.update(env or {})
+    cmd += [
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-net",
+        "--die-with-parent",
+        "--clearenv",
+        "--chdir",
+        cwd,
+    ]
+    for name, value in sorted(full_env.items()):
+        cmd += ["--setenv", name, value]
+    cmd += ["--", *argv]
+    proc = run(cmd, error=error, what=what, log=log)
+    return proc.stdout or ""

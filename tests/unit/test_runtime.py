@@ -1,0 +1,235 @@
+"""Unit tests of the runtime stage: plans, keys, module checks, ELF reading, cleanup."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bink_python import runtime
+from bink_python.buildroot import BuildRootSpec, buildroot_key
+from bink_python.distro import get_distro
+from bink_python.errors import BuildError, FetchError, UsageError
+from bink_python.runtime import RuntimeSpec, plan_build, runtime_key
+from bink_python.store import Store, write_json
+
+SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
+DEBIAN13 = get_distro("debian", "13")
+
+
+def spec(**kw: object) -> RuntimeSpec:
+    base = RuntimeSpec("3.13.15", SHA, DEBIAN13, "amd64", "release")
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_release_native_plan_has_reference_flags() -> None:
+    plan = plan_build(spec(), build_host="amd64")
+    assert not plan.cross
+    assert plan.pgo and plan.lto
+    for flag in (
+        "--enable-optimizations", "--with-lto", "--enable-shared",
+        "--enable-loadable-sqlite-extensions", "--enable-option-checking=fatal",
+        "--with-ensurepip", "--with-system-expat", "--build=x86_64-linux-gnu",
+    ):
+        assert flag in plan.configure_args
+    assert plan.extra_cflags == ("-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer")
+    assert plan.extra_ldflags == ("-Wl,-rpath='$$ORIGIN/../lib'",)
+
+
+def test_release_cross_plan_has_lto_but_no_pgo_by_default() -> None:
+    plan = plan_build(spec(arch="arm64"), build_host="amd64")
+    assert plan.cross and plan.lto and not plan.pgo
+    assert "--host=aarch64-linux-gnu" in plan.configure_args
+    assert "--with-build-python=/usr/local/bin/python3.13" in plan.configure_args
+    assert "--enable-optimizations" not in plan.configure_args
+    env = dict(plan.configure_env)
+    assert env["PKG_CONFIG_LIBDIR"].startswith("/usr/lib/aarch64-linux-gnu/pkgconfig")
+    assert env["CONFIG_SITE"] == "/build/config.site"
+    assert plan_build(spec(arch="arm64", pgo=True), build_host="amd64").pgo
+
+
+def test_native_arm64_host_builds_arm64_natively_with_pgo() -> None:
+    plan = plan_build(spec(arch="arm64"), build_host="arm64")
+    assert not plan.cross and plan.pgo
+    assert "--build=aarch64-linux-gnu" in plan.configure_args
+
+
+def test_fast_profile_has_no_pgo_or_lto() -> None:
+    plan = plan_build(spec(profile="fast"), build_host="amd64")
+    assert not plan.pgo and not plan.lto
+    assert "--with-lto" not in plan.configure_args
+    assert "--enable-optimizations" not in plan.configure_args
+    with pytest.raises(UsageError, match="fast profile"):
+        plan_build(spec(profile="fast", pgo=True), build_host="amd64")
+
+
+def test_frame_pointers_only_from_312() -> None:
+    assert plan_build(spec(version="3.11.17"), build_host="amd64").extra_cflags == ()
+    assert plan_build(spec(version="3.12.15"), build_host="amd64").extra_cflags
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("version", "3.13", "bad CPython version"),
+        ("arch", "riscv64", "unknown arch"),
+        ("profile", "debug", "unknown runtime profile"),
+        ("source_sha256", "abc", "bad source sha256"),
+    ],
+)
+def test_bad_specs_are_usage_errors(field: str, value: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        runtime_key(spec(**{field: value}))
+
+
+def test_key_is_stable_and_covers_every_input() -> None:
+    key = runtime_key(spec())
+    assert key == runtime_key(spec())
+    variants = [
+        spec(version="3.13.16"), spec(source_sha256="0" * 64), spec(arch="arm64"),
+        spec(profile="fast"), spec(pgo=False), spec(distro=get_distro("debian", "12")),
+    ]
+    keys = {runtime_key(v) for v in variants}
+    assert key not in keys
+    assert len(keys) == len(variants)
+
+
+def test_key_changes_with_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = runtime_key(spec())
+    monkeypatch.setattr(runtime, "RECIPE_VERSION", runtime.RECIPE_VERSION + 1)
+    assert runtime_key(spec()) != key
+
+
+def test_buildroot_has_cross_packages_for_other_arch() -> None:
+    root = BuildRootSpec(DEBIAN13, "amd64")
+    assert root.cross_arches == ("arm64",)
+    assert "crossbuild-essential-arm64" in root.packages
+    assert "libssl-dev:arm64" in root.packages
+    assert "libssl-dev" in root.packages
+    assert "dpkg-dev:arm64" not in root.packages
+    assert buildroot_key(root) != buildroot_key(BuildRootSpec(DEBIAN13, "arm64"))
+
+
+SUMMARY_313 = """\
+checking for something... yes
+The necessary bits to build these optional modules were not found:
+_tkinter              _dbm
+To find the necessary bits, look in configure.ac and config.log.
+
+Failed to build these modules:
+_ssl
+
+Following modules built successfully but were removed because they could not be imported:
+_ctypes
+
+Checked 112 modules (31 built-in, 76 shared, 1 n/a on linux-x86_64, 3 disabled, 1 missing)
+"""
+
+
+def test_module_summary_parsed_and_checked(tmp_path: Path) -> None:
+    summary = runtime.parse_module_summary(SUMMARY_313)
+    assert summary == {"missing": {"_tkinter", "_dbm"}, "failed": {"_ssl"},
+                       "removed": {"_ctypes"}}
+    with pytest.raises(BuildError, match=r"_ctypes \(removed\), _dbm \(missing\), _ssl \(failed\)"):
+        runtime.check_module_summary(summary, "CPython", tmp_path / "log")
+    only_tk = runtime.parse_module_summary(
+        "The necessary bits to build these optional modules were not found:\n_tkinter\n\n"
+    )
+    runtime.check_module_summary(only_tk, "CPython", tmp_path / "log")
+
+
+def test_elf_reader_matches_readelf() -> None:
+    import subprocess
+
+    target = Path(shutil.which("python3") or "/usr/bin/python3").resolve()
+    assert runtime.elf_machine(target) == 62
+    readelf = subprocess.run(["readelf", "-d", str(target)], capture_output=True, text=True,
+                             check=True).stdout
+    expected = [line.split("[", 1)[1].rstrip("]") for line in readelf.splitlines()
+                if "(NEEDED)" in line]
+    assert expected
+    assert runtime.elf_needed(target) == expected
+
+
+def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
+    gcc = shutil.which("aarch64-linux-gnu-gcc")
+    if gcc is None:
+        pytest.skip("aarch64-linux-gnu-gcc not installed")
+    import subprocess
+
+    (tmp_path / "m.c").write_text("#include <math.h>\nint f(double x){return (int)sqrt(x);}\n")
+    so = tmp_path / "libm_user.so"
+    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(so), str(tmp_path / "m.c"), "-lm"],
+                   check=True)
+    assert runtime.elf_machine(so) == 183
+    assert "libm.so.6" in runtime.elf_needed(so)
+
+
+def test_clean_tree_removes_tests_bytecode_and_static_libs(tmp_path: Path) -> None:
+    local = tmp_path / "usr" / "local"
+    lib = local / "lib" / "python3.13"
+    for rel in (
+        "test/test_x.py", "unittest/test/x.py", "idlelib/idle_test/t.py",
+        "site-packages/pkg/tests/t.py", "json/__pycache__/x.cpython-313.pyc",
+        "json/__init__.py", "old.pyo", "config-3.13-x86_64-linux-gnu/libpython3.13.a",
+        "testing/keep.py",
+    ):
+        path = lib / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    runtime.clean_tree(local)
+    left = sorted(str(p.relative_to(lib)) for p in lib.rglob("*") if p.is_file())
+    assert left == ["json/__init__.py", "testing/keep.py"]
+    assert not (lib / "json" / "__pycache__").exists()
+
+
+def test_links_and_pip_check(tmp_path: Path) -> None:
+    local = tmp_path / "usr" / "local"
+    bindir = local / "bin"
+    bindir.mkdir(parents=True)
+    for name in runtime.UNVERSIONED_LINKS:
+        (bindir / name).write_text("#!/usr/local/bin/python3.13\n")
+    runtime.make_links(bindir)
+    assert (bindir / "python").readlink() == Path("python3")
+    assert (bindir / "pip").readlink() == Path("pip3")
+    assert (bindir / "python-config").readlink() == Path("python3-config")
+    runtime.check_pip(local, spec())
+    (bindir / "pip3").write_text("#!/build/src/python\n")
+    with pytest.raises(BuildError, match="pip3 starts with"):
+        runtime.check_pip(local, spec())
+    (bindir / "pip3").unlink()
+    with pytest.raises(BuildError, match="pip3 is missing"):
+        runtime.check_pip(local, spec())
+
+
+def test_needed_packages_must_be_runtime_packages() -> None:
+    runtime._check_packages({"libssl.so.3": "libssl3t64", "libc.so.6": "libc6"}, DEBIAN13, "x")
+    with pytest.raises(BuildError, match=r"libtk8.6 \(libtk8.6.so\)"):
+        runtime._check_packages({"libtk8.6.so": "libtk8.6"}, DEBIAN13, "x")
+
+
+def test_cache_hit_is_quick_and_does_not_read_the_source(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    the_spec = spec(profile="fast")
+    key = runtime_key(the_spec)
+    with store.building("runtimes", key) as entry:
+        (entry / "runtime.tar").write_bytes(b"tar")
+        write_json(entry / "record.json", {"version": "3.13.15"})
+    start = time.monotonic()
+    result = runtime.build_runtime(the_spec, tmp_path / "absent.tar.xz", store, epoch=0)
+    assert time.monotonic() - start < 1
+    assert result.cached and result.key == key
+    assert result.record == {"version": "3.13.15"}
+
+
+def test_wrong_source_checksum_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "Python-3.13.15.tar.xz"
+    source.write_bytes(b"not python")
+    with pytest.raises(FetchError, match="expected 1e66a794"):
+        runtime.build_runtime(spec(profile="fast"), source, Store(tmp_path / "c"), epoch=0)
+    assert not (tmp_path / "c" / "runtimes").exists() or not any(
+        p for p in (tmp_path / "c" / "runtimes").iterdir() if not p.name.startswith(".")
+    )
