@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from bink_python.fetch import (
     resolve_url,
 )
 from bink_python.lockfile import Artifact, Lock
+from bink_python.progress import Progress
 from tests.httpserver import TestServer, refused_url, running
 
 FAST = FetchSettings(timeout=1.0, attempts=2, backoff=0.0)
@@ -351,3 +354,24 @@ def test_cache_ls_verify_prune(tmp_path: Path, cache: Cache) -> None:
     assert other.path.exists()
     assert cache_prune(cache, lock) == [other.path]
     assert not other.path.exists() and path.exists()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_shows_size_and_rate(server: TestServer, cache: Cache) -> None:
+    url = server.serve("/slowbody", BODY, chunk_delay=0.02)
+    term = _Terminal()
+    fetch_artifact(artifact(url), cache, settings=FAST, progress=Progress(term))
+    out = term.getvalue()
+    assert re.search(r"\r    cpython:3\.13\.15  [\d.]+ KB/200\.0 KB  [\d.]+ [KM]B/s", out)
+    assert "fetched cpython:3.13.15 (200.0 KB" in out
+
+
+def test_progress_quiet_prints_nothing(server: TestServer, cache: Cache) -> None:
+    url = server.serve("/p", BODY)
+    stream = io.StringIO()
+    fetch_artifact(artifact(url), cache, settings=FAST, progress=Progress(stream, quiet=True))
+    assert stream.getvalue() == ""
