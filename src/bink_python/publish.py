@@ -35,9 +35,7 @@ from .progress import SILENT, Progress
 ExportFormat = Literal["docker-archive", "oci-archive"]
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_REPO = re.compile(
-    r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)+"
-)
+_REPO = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)+")
 _FATAL_MSG = re.compile(r'level=fatal msg="(.*)"\s*$')
 
 
@@ -98,8 +96,14 @@ def _classify(repo: str, action: str, stderr: str) -> PublishError:
     if any(
         s in low
         for s in (
-            "connection refused", "no such host", "i/o timeout", "dial tcp",
-            "connection reset", "broken pipe", "eof", "network is unreachable",
+            "connection refused",
+            "no such host",
+            "i/o timeout",
+            "dial tcp",
+            "connection reset",
+            "broken pipe",
+            "eof",
+            "network is unreachable",
             "pinging container registry",
         )
     ):
@@ -172,6 +176,7 @@ def push(
     dry_run: bool = False,
     tls_verify: bool = True,
     authfile: Path | None = None,
+    retries: int = 2,
     progress: Progress = SILENT,
 ) -> list[TagMove]:
     """Push refs of the layout to ``destination`` (``host[:port]/repo``) as tags.
@@ -201,9 +206,20 @@ def push(
         copy_all = ["--all"] if desc.media_type == MEDIA_INDEX else []
         with progress.step("push", f"{repo}@{digest[:19]} ({ref})"):
             _skopeo(
-                ["copy", "-q", *copy_all, "--preserve-digests", "--retry-times", "2", tls,
-                 f"oci:{src}:{ref}", f"docker://{repo}@{digest}"],
-                repo=repo, action=f"pushing {ref} by digest", authfile=authfile,
+                [
+                    "copy",
+                    "-q",
+                    *copy_all,
+                    "--preserve-digests",
+                    "--retry-times",
+                    str(retries),
+                    tls,
+                    f"oci:{src}:{ref}",
+                    f"docker://{repo}@{digest}",
+                ],
+                repo=repo,
+                action=f"pushing {ref} by digest",
+                authfile=authfile,
             )
     # 2. move the tags (no new content: one manifest PUT per tag)
     for move in moves:
@@ -213,9 +229,18 @@ def push(
         copy_all = ["--all"] if desc.media_type == MEDIA_INDEX else []
         with progress.step("tag", f"{repo}:{move.tag}"):
             _skopeo(
-                ["copy", "-q", *copy_all, "--preserve-digests", tls,
-                 f"oci:{src}:{move.tag}", f"docker://{repo}:{move.tag}"],
-                repo=repo, action=f"moving tag {move.tag}", authfile=authfile,
+                [
+                    "copy",
+                    "-q",
+                    *copy_all,
+                    "--preserve-digests",
+                    tls,
+                    f"oci:{src}:{move.tag}",
+                    f"docker://{repo}:{move.tag}",
+                ],
+                repo=repo,
+                action=f"moving tag {move.tag}",
+                authfile=authfile,
             )
     # 3. read every tag back
     for move in moves:
@@ -252,8 +277,11 @@ def export(
     global_opts: list[str] = []
     if fmt == "docker-archive":
         if desc.media_type == MEDIA_INDEX:
-            arches = sorted(str(d.platform.architecture) for d in layout.children(desc)
-                            if d.platform is not None)
+            arches = sorted(
+                str(d.platform.architecture)
+                for d in layout.children(desc)
+                if d.platform is not None
+            )
             if arch is None:
                 raise UsageError(
                     f"{ref} is multi-arch ({', '.join(arches)}): a docker archive holds one "
@@ -281,8 +309,14 @@ def export(
     try:
         with progress.step("export", f"{ref} -> {dest} ({fmt})"):
             _skopeo_export(
-                [*global_opts, "copy", "-q", *copy_opts,
-                 f"oci:{layout.path}:{ref}", f"{fmt}:{tmp}:{target_name}"],
+                [
+                    *global_opts,
+                    "copy",
+                    "-q",
+                    *copy_opts,
+                    f"oci:{layout.path}:{ref}",
+                    f"{fmt}:{tmp}:{target_name}",
+                ],
                 what=f"exporting {ref} to {dest}",
             )
             os.replace(tmp, dest)

@@ -7,6 +7,8 @@ be stopped (SIGKILL, like a crash) and started again on the same port and storag
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import shutil
 import signal
@@ -29,6 +31,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def htpasswd_line(user: str, password: str) -> str:
+    """An htpasswd entry with a bcrypt hash (the only kind the registry accepts), via libcrypt."""
+    name = ctypes.util.find_library("crypt")
+    if name is None:
+        pytest.skip("libcrypt not found: cannot make a bcrypt htpasswd entry")
+    lib = ctypes.CDLL(name)
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    salt = lib.crypt_gensalt(b"$2b$", 4, None, 0)
+    hashed = lib.crypt(password.encode(), salt) if salt else None
+    if not hashed or not hashed.startswith(b"$2b$"):
+        pytest.skip("libcrypt cannot make bcrypt hashes here")
+    return f"{user}:{hashed.decode()}\n"
+
+
 class LocalRegistry:
     def __init__(self, workdir: Path, *, htpasswd: Path | None = None) -> None:
         self.workdir = workdir
@@ -37,12 +56,9 @@ class LocalRegistry:
         self.config = workdir / "config.yml"
         self.log = workdir / "registry.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        auth = ""
-        if htpasswd is not None:
-            auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
         self.storage.mkdir(parents=True, exist_ok=True)
         # JSON is YAML: no quoting surprises for the paths.
-        body = {
+        body: dict[str, object] = {
             "version": 0.1,
             "log": {"level": "warn", "accesslog": {"disabled": True}},
             "storage": {
@@ -51,7 +67,9 @@ class LocalRegistry:
             },
             "http": {"addr": f"127.0.0.1:{self.port}"},
         }
-        self.config.write_text(json.dumps(body, indent=1) + "\n" + auth)
+        if htpasswd is not None:
+            body["auth"] = {"htpasswd": {"realm": "test", "path": str(htpasswd)}}
+        self.config.write_text(json.dumps(body, indent=1) + "\n")
 
     @property
     def host(self) -> str:

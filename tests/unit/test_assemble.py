@@ -52,9 +52,17 @@ def _base_tar(tmp: Path) -> LayerSource:
 
 def _spec(arch: str, layers: tuple[LayerSource, ...], user: str = "") -> ImageSpec:
     labels = image_labels(
-        title="python", description="test", version="3.13.15", created=rfc3339(EPOCH),
-        source="https://example.invalid/src", revision="abc", licenses="MIT",
-        vendor="Bink", base_name="debian:trixie", eol="2029-04-30", status="supported",
+        title="python",
+        description="test",
+        version="3.13.15",
+        created=rfc3339(EPOCH),
+        source="https://example.invalid/src",
+        revision="abc",
+        licenses="MIT",
+        vendor="Bink",
+        base_name="debian:trixie",
+        eol="2029-04-30",
+        status="supported",
     )
     return ImageSpec(
         arch=arch,
@@ -73,7 +81,9 @@ def _build_tag(tmp: Path, store: Store, layout: Layout) -> Descriptor:
     for arch in ("amd64", "arm64"):
         extra = files_layer(
             [LayerFile("usr/local/bin/linkerd-await", data=arch.encode() * 100, mode=0o755)],
-            store, epoch=EPOCH, created_by=f"linkerd-await {arch}",
+            store,
+            epoch=EPOCH,
+            created_by=f"linkerd-await {arch}",
         )
         images.append(build_image(_spec(arch, (base, extra)), layout, store).descriptor)
     index = build_index(images, {"org.opencontainers.image.version": "3.13.15"}, layout)
@@ -93,7 +103,9 @@ def test_image_config_and_manifest_follow_the_spec(tmp_path: Path) -> None:
     desc = built.descriptor
     assert desc.media_type == MEDIA_MANIFEST
     assert desc.platform is not None and desc.platform.to_json() == {
-        "architecture": "arm64", "os": "linux", "variant": "v8"
+        "architecture": "arm64",
+        "os": "linux",
+        "variant": "v8",
     }
     raw = layout.read_blob(desc.digest)
     assert raw == canonical_json(json.loads(raw))
@@ -244,7 +256,12 @@ def test_files_layer_is_deterministic_with_parent_dirs(tmp_path: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(one.tar.read_bytes())) as tar:
         members = tar.getmembers()
         assert [m.name for m in members] == [
-            "etc", "etc/motd", "usr", "usr/local", "usr/local/bin", "usr/local/bin/linkerd-await"
+            "etc",
+            "etc/motd",
+            "usr",
+            "usr/local",
+            "usr/local/bin",
+            "usr/local/bin/linkerd-await",
         ]
         for m in members:
             assert (m.uid, m.gid, m.uname, m.gname, m.mtime) == (0, 0, "", "", EPOCH)

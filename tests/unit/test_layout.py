@@ -152,7 +152,10 @@ def test_failure_while_writing_index_keeps_previous_one(
     monkeypatch.undo()
     assert (tmp_path / "index.json").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        ".bink-lock", "blobs", "index.json", "oci-layout"
+        ".bink-lock",
+        "blobs",
+        "index.json",
+        "oci-layout",
     ]
 
 

@@ -1,0 +1,2 @@
+from .fixtures_publish import registry  # noqa: F401
+from .fixtures_runtime import cpython_source, runtime_factory, runtime_store  # noqa: F401
