@@ -80,8 +80,9 @@ class _UrlFailed(Exception):
         self.retry = retry
 
 
-def resolve_url(url: str, settings: FetchSettings = DEFAULT_SETTINGS) -> str:
+def resolve_url(url: str, settings: FetchSettings | None = None) -> str:
     """A lock URL as a network URL (``debian:<path>`` -> the machine's Debian mirror)."""
+    settings = settings or FetchSettings.from_env()
     if url.startswith(DEBIAN_SCHEME):
         return f"{mirrors.debian_mirror(settings.debian_mirror)}/{url[len(DEBIAN_SCHEME) :]}"
     return url
@@ -197,10 +198,11 @@ def fetch_bytes(
     *,
     what: str,
     offline: bool = False,
-    settings: FetchSettings = DEFAULT_SETTINGS,
+    settings: FetchSettings | None = None,
     max_bytes: int = 16 << 20,
 ) -> bytes:
     """A small document (API JSON, checksum file), trying ``urls`` in order."""
+    settings = settings or FetchSettings.from_env()
     if offline:
         raise FetchError(f"cannot fetch {what}: --offline given (no network access)")
 
@@ -338,7 +340,7 @@ def download(
     what: str,
     sha256: str | None,
     size: int | None = None,
-    settings: FetchSettings = DEFAULT_SETTINGS,
+    settings: FetchSettings | None = None,
     progress: Progress = SILENT,
 ) -> CacheEntry:
     """Download into the cache, verifying ``size``/``sha256`` when given.
@@ -347,6 +349,7 @@ def download(
     it gets. A wrong size or hash fails that URL (the next one is tried); nothing
     unverified ever gets an entry's name.
     """
+    settings = settings or FetchSettings.from_env()
     store = as_cache(cache)
     label = sha256 or "new"
 
@@ -413,9 +416,10 @@ def fetch_artifact(
     *,
     offline: bool = False,
     progress: Progress = SILENT,
-    settings: FetchSettings = DEFAULT_SETTINGS,
+    settings: FetchSettings | None = None,
 ) -> Path:
     """The verified file of a pinned artifact (``<cache>/sha256/<hex>``)."""
+    settings = settings or FetchSettings.from_env()
     sha = require_pinned(artifact)
     store = as_cache(cache)
     with store.locked(sha):
@@ -457,9 +461,10 @@ def fetch(
     *,
     offline: bool = False,
     progress: Progress = SILENT,
-    settings: FetchSettings = DEFAULT_SETTINGS,
+    settings: FetchSettings | None = None,
 ) -> Path:
     """``fetch_artifact`` by lock artifact name (e.g. ``cpython:3.13.16``)."""
+    settings = settings or FetchSettings.from_env()
     return fetch_artifact(
         lock.entry(name), cache, offline=offline, progress=progress, settings=settings
     )

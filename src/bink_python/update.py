@@ -39,7 +39,7 @@ from typing import Any
 
 from .config import BUILDABLE_STATUSES, Family, load_family, version_tuple
 from .errors import BinkError, ConfigError, FetchError
-from .fetch import DEFAULT_SETTINGS, Cache, FetchSettings, download, fetch_artifact, fetch_bytes
+from .fetch import Cache, FetchSettings, download, fetch_artifact, fetch_bytes
 from .lockfile import Artifact, Lock, component_artifact, python_org_url, sync_lock
 from .progress import SILENT, Progress
 from .store import atomic_write_text
@@ -117,17 +117,19 @@ def parse_source_file(data: bytes, version: str) -> SourceFile:
     raise FetchError(f"python.org lists no Python-{version}.tar.xz for release {version}")
 
 
-def python_releases(settings: FetchSettings = DEFAULT_SETTINGS) -> list[PyRelease]:
+def python_releases(settings: FetchSettings | None = None) -> list[PyRelease]:
+    settings = settings or FetchSettings.from_env()
     url = f"{python_org_url()}/api/v2/downloads/release/?is_published=true"
     return parse_python_releases(fetch_bytes([url], what="python.org release list",
                                              settings=settings))
 
 
 def python_source_file(
-    version: str, settings: FetchSettings = DEFAULT_SETTINGS,
+    version: str, settings: FetchSettings | None = None,
     releases: list[PyRelease] | None = None,
 ) -> SourceFile:
     """The published size and sha256 of CPython ``version``'s source tarball."""
+    settings = settings or FetchSettings.from_env()
     releases = python_releases(settings) if releases is None else releases
     for release in releases:
         if release.version == version:
@@ -182,7 +184,8 @@ def parse_linkerd_releases(data: bytes) -> list[GithubRelease]:
     return found
 
 
-def linkerd_releases(settings: FetchSettings = DEFAULT_SETTINGS) -> list[GithubRelease]:
+def linkerd_releases(settings: FetchSettings | None = None) -> list[GithubRelease]:
+    settings = settings or FetchSettings.from_env()
     url = f"{github_api_url()}/repos/linkerd/linkerd-await/releases"
     return parse_linkerd_releases(
         fetch_bytes([url], what="linkerd-await release list", settings=settings)
@@ -249,13 +252,14 @@ def run_lock(
     offline: bool = False,
     pins: Mapping[str, str] | None = None,
     progress: Progress = SILENT,
-    settings: FetchSettings = DEFAULT_SETTINGS,
+    settings: FetchSettings | None = None,
 ) -> LockResult:
     """Sync images.lock with images.toml, fetch and verify everything, pin the rest.
 
     The lock is written even when some artifacts failed (it only ever gains
     verified pins); the failures are then raised as one FetchError.
     """
+    settings = settings or FetchSettings.from_env()
     store = cache if isinstance(cache, Cache) else Cache(cache)
     old = Lock.load_or_empty(family.lock_path)
     lock = sync_lock(family, old, pins)
@@ -401,11 +405,12 @@ def run_update(
     *,
     dry_run: bool = False,
     progress: Progress = SILENT,
-    settings: FetchSettings = DEFAULT_SETTINGS,
+    settings: FetchSettings | None = None,
     readme: Path | None = None,
 ) -> UpdateResult:
     """Move supported/evaluation tags to the newest CPython patch release and
     components to their newest release; rewrite images.toml, images.lock, README."""
+    settings = settings or FetchSettings.from_env()
     warnings: list[str] = []
     changes: list[Change] = []
     pins: dict[str, str] = {}
