@@ -244,7 +244,14 @@ def build_runtime(
     jobs: int | None = None,
     force: bool = False,
 ) -> RuntimeResult:
-    """Build (or take from the cache) the CPython runtime of ``spec`` from ``source``."""
+    """Build (or take from the cache) the CPython runtime of ``spec`` from ``source``.
+
+    The runtime's timestamps (``SOURCE_DATE_EPOCH`` of the compile, clamped mtimes of
+    the tar) come from the source release (the newest member of the source tarball),
+    not from ``epoch``: an image rebuilt with a new epoch (a base security update) must
+    reuse the same runtime bytes, so ``epoch`` is not part of the key and is only
+    noted in the record (``requested_epoch``).
+    """
     key = runtime_key(spec)
     if not force:
         hit = _cached(spec, key, store)
@@ -322,11 +329,11 @@ def _build(
                 entry,
                 log,
                 build_python=build_python,
-                epoch=epoch,
                 progress=progress,
                 jobs=jobs,
                 subject=subject,
             )
+            record["requested_epoch"] = epoch
             record["build_seconds"] = round(time.monotonic() - started, 1)
             write_json(entry / "record.json", record)
             shutil.copyfile(log, entry / "build.log")
@@ -353,7 +360,6 @@ def _compile_and_package(
     log: Path,
     *,
     build_python: RuntimeResult | None,
-    epoch: int,
     progress: Progress,
     jobs: int,
     subject: str,
@@ -375,6 +381,14 @@ def _compile_and_package(
             "ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\n"
         )
 
+    with tarfile.open(source) as tar:
+        members = [m for m in tar.getmembers() if "/" in m.name]
+        for member in members:
+            member.name = member.name.split("/", 1)[1]
+        tar.extractall(src, members=members, filter="tar")
+    # the release time of the source is the runtime's SOURCE_DATE_EPOCH
+    epoch = max(int(m.mtime) for m in members)
+
     def inside(
         argv: list[str], what: str, *, env: dict[str, str] | None = None, logged: bool = True
     ) -> str:
@@ -390,11 +404,6 @@ def _compile_and_package(
         )
 
     with progress.step("configure", subject):
-        with tarfile.open(source) as tar:
-            members = [m for m in tar.getmembers() if "/" in m.name]
-            for member in members:
-                member.name = member.name.split("/", 1)[1]
-            tar.extractall(src, members=members, filter="tar")
         dpkg_arch = ["dpkg-architecture", f"-a{spec.arch}", "-c", "dpkg-buildflags", "--get"]
         cflags = inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
         ldflags = inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
@@ -481,6 +490,7 @@ def _compile_and_package(
         "make_vars": make_vars,
         "compiler": compiler,
         "build_python": build_python.key if build_python else None,
+        "source_epoch": epoch,
         "built_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "needed_libraries": lib_packages,
         "packages": sorted(set(lib_packages.values())),
@@ -671,21 +681,30 @@ def _packages_of(sonames: list[str], spec: RuntimeSpec, inside: Any) -> dict[str
         "dpkg-query -S",
         logged=False,
     )
-    found: dict[str, str] = {}
-    for line in out.splitlines():
-        pkgs, _, path = line.partition(": ")
-        name = path.rsplit("/", 1)[-1]
-        if name in sonames and f"/{gnu}/" in path:
-            for pkg in pkgs.split(", "):
-                pkg_name, _, pkg_arch = pkg.partition(":")
-                if pkg_arch in ("", spec.arch):
-                    found.setdefault(name, pkg_name)
+    found = parse_dpkg_search(out, sonames, spec.arch)
     unknown = [name for name in sonames if name not in found]
     if unknown:
         raise BuildError(
             f"no {spec.arch} package in the build root provides {', '.join(unknown)}: "
             "the runtime links a library the base cannot supply"
         )
+    return found
+
+
+def parse_dpkg_search(out: str, sonames: list[str], arch: str) -> dict[str, str]:
+    """``{soname: package}`` from ``dpkg-query -S`` output, for libraries of ``arch``."""
+    gnu = ARCHES[arch]["gnu"]
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        if line.startswith("diversion by "):
+            continue
+        pkgs, _, path = line.partition(": ")
+        name = path.rsplit("/", 1)[-1]
+        if name in sonames and f"/{gnu}/" in path:
+            for pkg in pkgs.split(", "):
+                pkg_name, _, pkg_arch = pkg.partition(":")
+                if pkg_arch in ("", arch):
+                    found.setdefault(name, pkg_name)
     return dict(sorted(found.items()))
 
 

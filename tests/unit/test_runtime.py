@@ -233,3 +233,21 @@ def test_wrong_source_checksum_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "c" / "runtimes").exists() or not any(
         p for p in (tmp_path / "c" / "runtimes").iterdir() if not p.name.startswith(".")
     )
+
+
+DPKG_S = """\
+diversion by libreadline8t64 from: /lib/x86_64-linux-gnu/libreadline.so.8
+diversion by libreadline8t64 to: /lib/x86_64-linux-gnu/libreadline.so.8.usr-is-merged
+libreadline8t64:amd64: /usr/lib/x86_64-linux-gnu/libreadline.so.8
+libssl3t64:amd64: /usr/lib/x86_64-linux-gnu/libssl.so.3
+libssl3t64:arm64: /usr/lib/aarch64-linux-gnu/libssl.so.3
+libc6:amd64: /usr/lib/x86_64-linux-gnu/libc.so.6
+"""
+
+
+def test_dpkg_search_parsed_per_arch_ignoring_diversions() -> None:
+    names = ["libreadline.so.8", "libssl.so.3", "libc.so.6"]
+    assert runtime.parse_dpkg_search(DPKG_S, names, "amd64") == {
+        "libc.so.6": "libc6", "libreadline.so.8": "libreadline8t64", "libssl.so.3": "libssl3t64",
+    }
+    assert runtime.parse_dpkg_search(DPKG_S, names, "arm64") == {"libssl.so.3": "libssl3t64"}

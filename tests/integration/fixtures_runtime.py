@@ -1,0 +1,79 @@
+"""Session fixtures of the runtime stage: the CPython 3.13.15 source and built runtimes.
+
+Runtimes are built once (real mmdebstrap build root, real compile) and cached in the
+persistent test cache (``<test cache>/store``), so later sessions get cache hits.
+The source tarball is the pristine one Debian's archive carries, downloaded from the
+machine's configured Debian mirror and checked against the python.org sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bink_python import mirrors
+from bink_python.distro import get_distro
+from bink_python.progress import Progress
+from bink_python.runtime import RuntimeResult, RuntimeSpec, build_runtime
+from bink_python.store import Store
+
+CPYTHON_VERSION = "3.13.15"
+CPYTHON_SHA256 = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
+#: SOURCE_DATE_EPOCH of the test artifacts (fixed: cached artifacts stay valid).
+TEST_EPOCH = 1767225600
+
+RuntimeFactory = Callable[..., RuntimeResult]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def cpython_source(test_cache_root: Path) -> Path:
+    """The verified CPython 3.13.15 source tarball (Debian's pristine ``.orig.tar.xz``)."""
+    name = f"python3.13_{CPYTHON_VERSION}.orig.tar.xz"
+    path = test_cache_root / "sources" / name
+    if path.is_file() and _sha256(path) == CPYTHON_SHA256:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"{mirrors.debian_mirror()}/pool/main/p/python3.13/{name}"
+    tmp = path.with_suffix(".part")
+    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+        shutil.copyfileobj(response, out)
+    actual = _sha256(tmp)
+    assert actual == CPYTHON_SHA256, f"{url} has sha256 {actual}, expected {CPYTHON_SHA256}"
+    tmp.rename(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def runtime_store(test_cache_root: Path) -> Store:
+    return Store(test_cache_root / "store")
+
+
+@pytest.fixture(scope="session")
+def runtime_factory(cpython_source: Path, runtime_store: Store) -> RuntimeFactory:
+    """``runtime_factory(arch, profile="fast")``: the Debian 13 CPython 3.13.15 runtime."""
+    built: dict[tuple[str, str], RuntimeResult] = {}
+
+    def factory(arch: str, profile: str = "fast") -> RuntimeResult:
+        if (arch, profile) not in built:
+            spec = RuntimeSpec(
+                CPYTHON_VERSION, CPYTHON_SHA256, get_distro("debian", "13"), arch, profile
+            )
+            built[(arch, profile)] = build_runtime(
+                spec, cpython_source, runtime_store, epoch=TEST_EPOCH, progress=Progress()
+            )
+        return built[(arch, profile)]
+
+    return factory

@@ -1,0 +1,121 @@
+"""CPython 3.13.15 fast runtimes for amd64 (native) and arm64 (cross-compiled), run in
+a Debian 13 base of their architecture (arm64 through qemu-user binfmt)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bink_python.base import BaseSpec, build_base
+from bink_python.binfmt import ensure_binfmt, host_arch
+from bink_python.distro import get_distro
+from bink_python.runtime import REQUIRED_EXTENSIONS, build_runtime
+from bink_python.store import Store
+
+from .fixtures_runtime import CPYTHON_VERSION, TEST_EPOCH, RuntimeFactory
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(host_arch() != "amd64", reason="asserts an amd64 host cross-compiling"),
+]
+
+ARCHES = ("amd64", "arm64")
+MODULES = ("ssl", "sqlite3", "ctypes", "lzma", "bz2", "zlib", "readline", "uuid", "decimal",
+           "zoneinfo")
+CHECK = (
+    f"import sys, {', '.join(MODULES)}; "
+    "ssl.create_default_context(); sqlite3.connect(':memory:').execute('select 1'); "
+    "ctypes.CDLL(None); lzma.compress(b'x'); bz2.compress(b'x'); zlib.compress(b'x'); "
+    "uuid.uuid4(); decimal.Decimal('1.1'); zoneinfo.ZoneInfo('Europe/London'); "
+    "print(sys.version.split()[0], sys.implementation._multiarch)"
+)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: str) -> None:
+    result = runtime_factory(arch)
+    record = result.record
+    assert record["version"] == CPYTHON_VERSION
+    assert record["arch"] == arch
+    assert record["cross_compiled"] is (arch == "arm64")
+    assert record["elf_machine"] == {"amd64": "x86-64", "arm64": "AArch64"}[arch]
+    if arch == "arm64":
+        assert "--host=aarch64-linux-gnu" in record["configure_args"]
+        assert record["compiler"].startswith("aarch64-linux-gnu-gcc")
+    assert set(record["extension_modules"]) >= REQUIRED_EXTENSIONS
+    runtime_packages = set(get_distro("debian", "13").runtime_packages) | {"libc6"}
+    assert {"libssl3t64", "libsqlite3-0", "libffi8"} <= set(record["packages"])
+    assert set(record["packages"]) <= runtime_packages
+    assert (result.tarball.parent / "build.log").is_file()
+
+    with tarfile.open(result.tarball) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    names = set(members)
+    assert all(n == "usr" or n == "usr/local" or n.startswith("usr/local/") for n in names)
+    assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "libpython3.13.a" in n]
+    assert not [n for n in names
+                if n.rsplit("/", 1)[-1] in {"test", "tests", "idle_test"} and members[n].isdir()]
+    for link, target in (("python", "python3"), ("pip", "pip3"), ("pydoc", "pydoc3"),
+                         ("python-config", "python3-config")):
+        member = members[f"usr/local/bin/{link}"]
+        assert member.issym() and member.linkname == target
+    assert "usr/local/lib/libpython3.13.so.1.0" in names
+    assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+
+
+def test_arm64_has_every_extension_of_amd64(runtime_factory: RuntimeFactory) -> None:
+    amd64 = set(runtime_factory("amd64").record["extension_modules"])
+    arm64 = set(runtime_factory("arm64").record["extension_modules"])
+    assert amd64 == arm64
+
+
+def test_unchanged_inputs_are_a_quick_cache_hit(
+    runtime_factory: RuntimeFactory, cpython_source: Path, runtime_store: Store
+) -> None:
+    first = runtime_factory("arm64")
+    start = time.monotonic()
+    again = build_runtime(first.spec, cpython_source, runtime_store, epoch=TEST_EPOCH)
+    assert time.monotonic() - start < 1
+    assert again.cached and again.key == first.key and again.tarball == first.tarball
+
+
+@pytest.fixture(params=ARCHES)
+def image_root(
+    request: pytest.FixtureRequest,
+    runtime_factory: RuntimeFactory,
+    runtime_store: Store,
+    tmp_path: Path,
+) -> Iterator[tuple[str, Path]]:
+    """A Debian 13 regular base with the runtime unpacked over it, as a directory."""
+    arch: str = request.param
+    if arch != host_arch():
+        ensure_binfmt(arch)
+    base = build_base(BaseSpec(get_distro("debian", "13"), arch, "regular"), runtime_store,
+                      epoch=TEST_EPOCH)
+    runtime = runtime_factory(arch)
+    root = tmp_path / "root"
+    root.mkdir()
+    for tar in (base.rootfs, runtime.tarball):
+        subprocess.run(["tar", "-xf", str(tar), "-C", str(root)], check=True)
+    yield arch, root
+    shutil.rmtree(root)  # a few hundred MB: do not leave it for pytest's tmp retention
+
+
+def test_runtime_runs_in_debian13_base(image_root: tuple[str, Path]) -> None:
+    arch, root = image_root
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    out = subprocess.run(["chroot", str(root), "python3", "-c", CHECK], env=env,
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    multiarch = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[arch]
+    assert out.stdout.split() == [CPYTHON_VERSION, multiarch]
+    pip = subprocess.run(["chroot", str(root), "pip", "--version"], env=env,
+                         capture_output=True, text=True, check=False)
+    assert pip.returncode == 0, pip.stderr
+    assert "(python 3.13)" in pip.stdout
