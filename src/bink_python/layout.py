@@ -337,6 +337,18 @@ class Layout:
                 kept.append(desc.with_annotations(annotations).to_json())
             self._write_index(kept)
 
+    def copy_refs(self, source: Layout, refs: Mapping[str, Descriptor]) -> None:
+        """Bring ``refs`` of another layout here: their blobs first, then one index update.
+
+        Blobs are hard-linked when both layouts share a filesystem (copied otherwise)
+        and verified against their digests; blobs already here are kept.
+        """
+        self.init()
+        for desc in refs.values():
+            for blob in source.reachable(desc):
+                self.write_blob_file(source.blob_path(blob.digest), blob.digest, blob.size)
+        self.set_refs(refs)
+
     def remove_refs(self, names: list[str]) -> None:
         with self.locked():
             kept = [

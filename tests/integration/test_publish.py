@@ -161,6 +161,40 @@ def test_umoci_lists_stats_and_unpacks(tag_v1: tuple[Path, Descriptor], tmp_path
     assert (bundle / "rootfs/etc/os-release").read_text().startswith("ID=synthetic")
 
 
+def test_buildah_takes_each_arch_from_the_index(tag_v1: tuple[Path, Descriptor]) -> None:
+    oci, index = tag_v1
+    if shutil.which("buildah") is None:
+        pytest.skip("buildah not installed (apt-get install buildah)")
+    by_arch = {d.platform.architecture: d.digest for d in Layout(oci).children(index) if d.platform}
+    image_ids: list[str] = []
+    try:
+        for arch, variant in (("amd64", ""), ("arm64", "v8")):
+            name = f"bink-test-{arch}-{os.getpid()}"
+            opts = ["--arch", arch] + (["--variant", variant] if variant else [])
+            subprocess.run(
+                ["buildah", "from", "--pull-always", "--name", name, *opts, f"oci:{oci}:3.13"],
+                capture_output=True, check=True,
+            )  # fmt: skip
+            try:
+                fmt = "{{.OCIv1.Architecture}} {{.FromImageDigest}} {{.FromImageID}}"
+                out = subprocess.run(
+                    ["buildah", "inspect", "--format", fmt, name],
+                    capture_output=True, text=True, check=True,
+                ).stdout.split()  # fmt: skip
+                image_ids.append(out[-1])
+                assert out[:2] == [arch, by_arch[arch]]
+                mount = subprocess.run(
+                    ["buildah", "mount", name], capture_output=True, text=True, check=True
+                ).stdout.strip()
+                tool = Path(mount) / "usr/local/bin/linkerd-await"
+                assert tool.read_bytes() == f"{arch} 1".encode()
+            finally:
+                subprocess.run(["buildah", "rm", name], capture_output=True, check=False)
+    finally:
+        for image_id in image_ids:
+            subprocess.run(["buildah", "rmi", "-f", image_id], capture_output=True, check=False)
+
+
 def test_push_then_pull_back_by_digest(
     tag_v1: tuple[Path, Descriptor], registry: LocalRegistry, tmp_path: Path
 ) -> None:

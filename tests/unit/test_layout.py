@@ -181,3 +181,16 @@ def test_descriptor_json_round_trip() -> None:
     assert "variant" not in Platform.for_arch("amd64").to_json()
     with pytest.raises(BuildError, match="unsupported architecture"):
         Platform.for_arch("riscv64")
+
+
+def test_copy_refs_links_blobs_then_names_them(tmp_path: Path) -> None:
+    staging = Layout(tmp_path / "staging").init()
+    output = Layout(tmp_path / "out").init()
+    kept = _manifest(output, b'{"keep":1}')
+    output.set_refs({"3.12": kept})
+    new = _manifest(staging, b'{"v":2}')
+    output.copy_refs(staging, {"3.13": new})
+    assert output.refs() == {"3.12": kept, "3.13": new}
+    output.check(new)
+    config = output.read_json(new.digest)["config"]["digest"]
+    assert output.blob_path(config).stat().st_ino == staging.blob_path(config).stat().st_ino
