@@ -8,15 +8,24 @@ raised as ``BinkError`` and mapped to exit codes in ``__main__``.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .config import STATUSES, Family, config_path, load_family
+from .config import STATUSES, VARIANTS, Family, config_path, load_family
 from .distro import ARCHES
 from .errors import UsageError
 from .policy import system_clock
+from .progress import Progress
+from .store import Store, cache_root
+
+if TYPE_CHECKING:
+    from .fetch import FetchSettings as FetchSettingsT
+    from .runtime import RuntimeSpec as RuntimeSpecT
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -91,7 +100,288 @@ def _cmd_readme(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- shared helpers -----------------------------------------------------------
+
+
+def _progress(args: argparse.Namespace) -> Progress:
+    return Progress(quiet=bool(getattr(args, "quiet", False) or getattr(args, "json", False)))
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return Store(cache_root(args.cache_dir))
+
+
+def _epoch(args: argparse.Namespace, family: Family | None = None) -> int:
+    """SOURCE_DATE_EPOCH: --source-date-epoch, $SOURCE_DATE_EPOCH, else images.lock."""
+    from .lockfile import Lock
+
+    if getattr(args, "source_date_epoch", None) is not None:
+        return int(args.source_date_epoch)
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise UsageError(f"SOURCE_DATE_EPOCH={env!r}: expected an integer") from None
+    family = family or family_from(args)
+    return Lock.load(family.lock_path).source_date_epoch
+
+
+# -- base / runtime -----------------------------------------------------------
+
+
+def _cmd_base_build(args: argparse.Namespace) -> int:
+    from .base import BaseSpec, build_base
+    from .distro import get_distro
+
+    spec = BaseSpec(
+        distro=get_distro(args.os, args.release),
+        arch=args.arch,
+        variant=args.variant,
+        extra_packages=tuple(args.extra_package or ()),
+    )
+    progress = _progress(args)
+    with progress.step("base", spec.label):
+        result = build_base(
+            spec,
+            _store(args),
+            epoch=_epoch(args),
+            mirror=args.mirror,
+            progress=progress,
+            force=args.force,
+        )
+    record = {k: result.record[k] for k in ("sha256", "size") if k in result.record}
+    out = {"key": result.key, "rootfs": str(result.rootfs), "cached": result.cached, **record}
+    print(
+        json.dumps(out)
+        if args.json
+        else f"{result.rootfs} ({'cached' if result.cached else 'built'})"
+    )
+    return 0
+
+
+def _runtime_spec(args: argparse.Namespace) -> RuntimeSpecT:
+    from .distro import get_distro
+    from .lockfile import Lock, cpython_name, require_pinned
+    from .runtime import RuntimeSpec
+
+    family = family_from(args)
+    artifact = Lock.load(family.lock_path).entry(cpython_name(args.version))
+    return RuntimeSpec(
+        version=args.version,
+        source_sha256=require_pinned(artifact),
+        distro=get_distro(args.os, args.release),
+        arch=args.arch,
+        profile=args.profile,
+    )
+
+
+def _cmd_runtime_key(args: argparse.Namespace) -> int:
+    from .runtime import runtime_key
+
+    print(runtime_key(_runtime_spec(args)))
+    return 0
+
+
+def _cmd_runtime_build(args: argparse.Namespace) -> int:
+    from .fetch import Cache, fetch_artifact
+    from .lockfile import Lock, cpython_name
+    from .runtime import build_runtime
+
+    spec = _runtime_spec(args)
+    family = family_from(args)
+    store = _store(args)
+    progress = _progress(args)
+    source = fetch_artifact(
+        Lock.load(family.lock_path).entry(cpython_name(spec.version)),
+        Cache(store.root),
+        offline=args.offline,
+        progress=progress,
+    )
+    result = build_runtime(
+        spec,
+        source,
+        store,
+        epoch=_epoch(args, family),
+        mirror=args.mirror,
+        progress=progress,
+        jobs=args.jobs,
+        force=args.force,
+    )
+    out = {"key": result.key, "tarball": str(result.tarball), "cached": result.cached}
+    print(
+        json.dumps(out)
+        if args.json
+        else f"{result.tarball} ({'cached' if result.cached else 'built'})"
+    )
+    return 0
+
+
+# -- build ----------------------------------------------------------------------
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .build import BuildOptions, build_family
+    from .lockfile import Lock
+    from .policy import check_buildable, select_tags
+
+    family = family_from(args)
+    progress = _progress(args)
+    tags = select_tags(family, args.tags, arch=args.arch)
+    result = check_buildable(
+        tags, today=system_clock(), allow_eol=args.allow_eol, explicit=bool(args.tags)
+    )
+    for warning in result.warnings:
+        progress.warn(warning)
+    for tag, reason in result.skipped:
+        progress.info(f"skipping {tag.name}: {reason}")
+    if not result.tags:
+        raise UsageError("nothing to build: every selected tag is deprecated or past EOL")
+    lock = Lock.load(family.lock_path)
+    options = BuildOptions(
+        arches=(args.arch,) if args.arch else (),
+        profile=args.profile,
+        output=Path(args.output),
+        jobs=args.jobs,
+        offline=args.offline,
+        verify=not args.no_verify,
+        epoch=_epoch(args, family),
+        mirror=args.mirror,
+    )
+    summary = build_family(
+        family,
+        result.tags,
+        lock,
+        _store(args),
+        options,
+        progress=progress,
+        verifier=None,
+    )
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        sys.stdout.write(summary.table())
+    return 0
+
+
+# -- lock / update / cache ------------------------------------------------------
+
+
+def _fetch_settings(args: argparse.Namespace) -> FetchSettingsT:
+    import dataclasses
+
+    from .fetch import FetchSettings
+
+    return dataclasses.replace(
+        FetchSettings.from_env(), debian_mirror=getattr(args, "mirror", None)
+    )
+
+
+def _cmd_lock(args: argparse.Namespace) -> int:
+    from .fetch import Cache
+    from .lockfile import parse_pin
+    from .update import run_lock
+
+    family = family_from(args)
+    result = run_lock(
+        family,
+        Cache(cache_root(args.cache_dir)),
+        offline=args.offline,
+        pins=dict(parse_pin(p) for p in args.pin or ()),
+        progress=_progress(args),
+        settings=_fetch_settings(args),
+    )
+    state = "updated" if result.changed else "unchanged"
+    print(f"{family.lock_path} {state}: {len(result.lock.artifacts)} artifacts")
+    for name in result.pinned:
+        print(f"  pinned  {name}")
+    for name in result.fetched:
+        print(f"  fetched {name}")
+    return 0
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    from .update import run_update
+
+    result = run_update(
+        family_from(args),
+        dry_run=args.dry_run,
+        progress=_progress(args),
+        settings=_fetch_settings(args),
+    )
+    print(result.summary())
+    return 0
+
+
+def _cmd_cache_add(args: argparse.Namespace) -> int:
+    from .fetch import Cache, cache_add
+
+    family = family_from(args)
+    added = cache_add(
+        [Path(f) for f in args.files],
+        Cache(cache_root(args.cache_dir)),
+        lock_path=family.lock_path,
+        for_=args.for_,
+    )
+    for item in added:
+        names = ", ".join(item.artifacts) or "no lock artifact"
+        pinned = " (pinned)" if item.pinned else ""
+        print(f"{item.entry.sha256}  {item.entry.size:>10}  {item.source}  -> {names}{pinned}")
+    return 0
+
+
+def _cmd_cache_ls(args: argparse.Namespace) -> int:
+    from .fetch import Cache, cache_ls
+    from .lockfile import Lock
+
+    family = family_from(args)
+    for item in cache_ls(Cache(cache_root(args.cache_dir)), Lock.load_or_empty(family.lock_path)):
+        names = ", ".join(item.artifacts) or "-"
+        print(f"{item.entry.sha256}  {item.entry.size:>10}  {names}")
+    return 0
+
+
+def _cmd_cache_verify(args: argparse.Namespace) -> int:
+    from .errors import FetchError
+    from .fetch import Cache, cache_verify
+
+    root = cache_root(args.cache_dir)
+    bad = cache_verify(Cache(root))
+    if bad:
+        names = ", ".join(str(e.path) for e in bad)
+        raise FetchError(
+            f"{len(bad)} cache entr{'y' if len(bad) == 1 else 'ies'} no longer match their "
+            f"sha256 (tampered or corrupted; refetched on next use): {names}"
+        )
+    print(f"{root}: every entry matches its sha256")
+    return 0
+
+
+def _cmd_cache_prune(args: argparse.Namespace) -> int:
+    from .fetch import Cache, cache_prune
+    from .lockfile import Lock
+
+    family = family_from(args)
+    removed = cache_prune(
+        Cache(cache_root(args.cache_dir)), Lock.load(family.lock_path), dry_run=args.dry_run
+    )
+    verb = "would remove" if args.dry_run else "removed"
+    for path in removed:
+        print(f"{verb} {path}")
+    print(f"{verb} {len(removed)} entries")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------
+
+
+def _os_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--os", default="debian", choices=("debian", "ubuntu"))
+    p.add_argument("--release", default="13", help="13, 12 or 22.04")
+    p.add_argument("--arch", required=True, choices=tuple(ARCHES))
+    p.add_argument("--mirror", metavar="URL", help="archive mirror (default: apt's config)")
+    p.add_argument("--source-date-epoch", type=int, metavar="N", help="default: images.lock")
+
 
 #: Extra subcommands registered by stage modules: name -> function(subparsers, common).
 Registrar = Callable[["argparse._SubParsersAction[_Parser]", "_Parser"], None]
@@ -134,6 +424,97 @@ def build_parser() -> argparse.ArgumentParser:
         "--readme", metavar="PATH", help="README to update (default: beside images.toml)"
     )
     p.set_defaults(func=_cmd_readme)
+
+    p = sub.add_parser("lock", parents=[common], help="pin every input images.toml names")
+    p.add_argument("--offline", action="store_true", help="never use the network")
+    p.add_argument(
+        "--pin",
+        action="append",
+        metavar="NAME=SHA256",
+        help="pin an artifact to a known sha256 (repeatable), e.g. cpython:3.13.16=<hex>",
+    )
+    p.add_argument("--mirror", metavar="URL", help="Debian archive mirror (default: apt's)")
+    p.set_defaults(func=_cmd_lock)
+
+    p = sub.add_parser(
+        "update", parents=[common], help="move tags to the newest releases (toml, lock, README)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would change")
+    p.add_argument("--mirror", metavar="URL", help="Debian archive mirror (default: apt's)")
+    p.set_defaults(func=_cmd_update)
+
+    p = sub.add_parser("cache", help="the content-addressed fetch cache")
+    cache_sub = p.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
+    cache_sub.required = True
+    p = cache_sub.add_parser("add", parents=[common], help="seed the cache from local files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "--for",
+        dest="for_",
+        metavar="ARTIFACT",
+        help="the lock artifact the file is (e.g. linkerd-await:0.3.3:arm64): pins it "
+        "when unpinned, verifies it otherwise",
+    )
+    p.set_defaults(func=_cmd_cache_add)
+    p = cache_sub.add_parser("ls", parents=[common], help="list cache entries")
+    p.set_defaults(func=_cmd_cache_ls)
+    p = cache_sub.add_parser("verify", parents=[common], help="re-hash every cache entry")
+    p.set_defaults(func=_cmd_cache_verify)
+    p = cache_sub.add_parser(
+        "prune", parents=[common], help="remove entries no lock artifact references"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be removed")
+    p.set_defaults(func=_cmd_cache_prune)
+
+    p = sub.add_parser("base", help="base root filesystems (mmdebstrap)")
+    base_sub = p.add_subparsers(dest="base_command", metavar="ACTION", parser_class=_Parser)
+    base_sub.required = True
+    p = base_sub.add_parser("build", parents=[common], help="build (or reuse) one base rootfs")
+    _os_options(p)
+    p.add_argument("--variant", choices=VARIANTS, default="regular")
+    p.add_argument(
+        "--extra-package",
+        action="append",
+        metavar="PKG",
+        help="install an extra package (repeatable)",
+    )
+    p.add_argument("--force", action="store_true", help="rebuild even when cached")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_base_build)
+
+    p = sub.add_parser("runtime", help="CPython runtimes (compiled once, cached)")
+    rt_sub = p.add_subparsers(dest="runtime_command", metavar="ACTION", parser_class=_Parser)
+    rt_sub.required = True
+    for action, func, text in (
+        ("build", _cmd_runtime_build, "build (or reuse) one CPython runtime"),
+        ("key", _cmd_runtime_key, "print the runtime cache key (for CI caches)"),
+    ):
+        p = rt_sub.add_parser(action, parents=[common], help=text)
+        p.add_argument("version", help="exact CPython version, e.g. 3.13.16")
+        _os_options(p)
+        p.add_argument("--profile", choices=("release", "fast"), default="release")
+        if action == "build":
+            p.add_argument("--jobs", type=int, metavar="N", help="parallel compile jobs")
+            p.add_argument("--force", action="store_true", help="rebuild even when cached")
+            p.add_argument("--offline", action="store_true", help="never use the network")
+            p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser(
+        "build", parents=[common], help="build tags into an OCI layout (verified before it moves)"
+    )
+    p.add_argument("tags", nargs="*", metavar="TAG", help="tag names or patterns (default: all)")
+    p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
+    p.add_argument("--profile", choices=("release", "fast"), default="release")
+    p.add_argument("--output", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
+    p.add_argument("--jobs", type=int, default=2, metavar="N", help="stages run at once (2)")
+    p.add_argument("--allow-eol", action="store_true", help="build tags past their EOL")
+    p.add_argument("--offline", action="store_true", help="never use the network")
+    p.add_argument("--no-verify", action="store_true", help="skip verification (not for release)")
+    p.add_argument("--mirror", metavar="URL", help="Debian archive mirror (default: apt's)")
+    p.add_argument("--source-date-epoch", type=int, metavar="N", help="default: images.lock")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_build)
 
     for register in _REGISTRARS:
         register(sub, common)

@@ -1,0 +1,411 @@
+"""``bink-python build``: from images.toml to a verified multi-arch OCI layout.
+
+The orchestrator only wires the stages together; each stage lives in its own
+module and caches its own output:
+
+1. plan     - the selected tags x arches (policy.py applied by the caller)
+2. pins     - every input the plan needs must be pinned in images.lock (lockfile.py)
+3. fetch    - CPython sources and component binaries, verified (fetch.py)
+4. base     - one root filesystem per (OS, arch, variant) (base.py)
+5. runtime  - one CPython build per (version, OS, arch, profile) (runtime.py)
+6. assemble - images and one index per tag, into a *staging* layout (assemble.py)
+7. verify   - every image of the staging layout (verify.py)
+8. promote  - blobs hard-linked into the output layout, then index.json by rename
+
+Bases and runtimes are independent: they run concurrently up to ``jobs``. The
+output layout only changes in step 8, so a failed build or a failed check leaves
+the previous layout (and every tag in it) as it was.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from .assemble import (
+    ImageSpec,
+    LayerFile,
+    LayerSource,
+    build_image,
+    build_index,
+    files_layer,
+    image_labels,
+    rfc3339,
+)
+from .base import BaseResult, BaseSpec, build_base
+from .config import Family, Tag
+from .errors import BinkError, BuildError
+from .fetch import Cache, fetch_artifact
+from .layout import Descriptor, Layout
+from .lockfile import Lock, component_name, cpython_name, require_pinned
+from .progress import SILENT, Progress
+from .runtime import RuntimeResult, RuntimeSpec, build_runtime
+from .store import Store
+
+PROFILES = ("release", "fast")
+DEFAULT_PATH = "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    arches: tuple[str, ...] = ()  # empty: every arch of each tag
+    profile: str = "release"
+    output: Path = Path("dist/oci")
+    jobs: int = 2
+    offline: bool = False
+    verify: bool = True
+    epoch: int | None = None  # SOURCE_DATE_EPOCH; None: from images.lock
+    mirror: str | None = None
+    revision: str | None = None  # VCS revision for the labels; None: git or $GITHUB_SHA
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One line of the summary: an image of one tag and arch."""
+
+    tag: str
+    arch: str
+    digest: str
+    compressed_size: int
+    built: tuple[str, ...]  # stages that did work for this image (empty: all from cache)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    layout: Path
+    rows: tuple[ImageRow, ...]
+    indexes: dict[str, str] = field(hash=False)  # ref name -> index digest
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        header = ("TAG", "ARCH", "DIGEST", "SIZE", "SOURCE")
+        lines: list[tuple[str, ...]] = [header]
+        for row in self.rows:
+            lines.append(
+                (
+                    row.tag,
+                    row.arch,
+                    row.digest[:19],
+                    f"{row.compressed_size / 1e6:.1f} MB",
+                    "built: " + ",".join(row.built) if row.built else "cache",
+                )
+            )
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        text = "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+            for line in lines
+        )
+        refs = ", ".join(f"{ref}={digest[:19]}" for ref, digest in sorted(self.indexes.items()))
+        return f"{text}\nindexes: {refs}\nlayout: {self.layout} ({self.seconds:.1f}s)\n"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "layout": str(self.layout),
+            "seconds": round(self.seconds, 1),
+            "images": [
+                {
+                    "tag": r.tag,
+                    "arch": r.arch,
+                    "digest": r.digest,
+                    "compressed_size": r.compressed_size,
+                    "built": list(r.built),
+                }
+                for r in self.rows
+            ],
+            "indexes": dict(sorted(self.indexes.items())),
+        }
+
+
+def revision_of(path: Path) -> str:
+    """The VCS revision the family is built from: $GITHUB_SHA, git HEAD, else 'unknown'."""
+    env = os.environ.get("GITHUB_SHA")
+    if env:
+        return env
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def runtime_spec(tag: Tag, arch: str, lock: Lock, profile: str) -> RuntimeSpec:
+    artifact = lock.entry(cpython_name(tag.version))
+    return RuntimeSpec(
+        version=tag.version,
+        source_sha256=require_pinned(artifact),
+        distro=tag.distro,
+        arch=arch,
+        profile=profile,
+    )
+
+
+def base_spec(tag: Tag, arch: str) -> BaseSpec:
+    return BaseSpec(distro=tag.distro, arch=arch, variant=tag.variant)
+
+
+def image_env(tag: Tag) -> tuple[str, ...]:
+    return (f"PATH={DEFAULT_PATH}", "LANG=C.UTF-8", f"PYTHON_VERSION={tag.version}")
+
+
+def image_user(tag: Tag, family: Family) -> str:
+    """Regular images keep root (derived images can install packages); distroless run as apps."""
+    if tag.variant == "distroless":
+        return f"{family.user.uid}:{family.user.gid}"
+    return ""
+
+
+def tag_labels(tag: Tag, family: Family, *, epoch: int, revision: str) -> dict[str, str]:
+    distro = tag.distro
+    flavour = " (distroless, evaluation)" if tag.variant == "distroless" else ""
+    return image_labels(
+        title=f"{family.title} {tag.name}",
+        description=f"{family.description}: CPython {tag.version} on {distro.name}{flavour}",
+        version=tag.version,
+        created=rfc3339(epoch),
+        source=family.source,
+        revision=revision,
+        licenses=family.licenses,
+        vendor=family.vendor,
+        base_name=f"{distro.os}:{distro.suite}",
+        eol=str(tag.eol),
+        status=tag.status,
+    )
+
+
+def _run_parallel(jobs: int, tasks: dict[str, Callable[[], T]]) -> dict[str, T]:
+    """Run independent stage tasks; the first failure cancels the rest and is raised."""
+    results: dict[str, T] = {}
+    if jobs <= 1 or len(tasks) <= 1:
+        for name, task in tasks.items():
+            results[name] = task()
+        return results
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(task): name for name, task in tasks.items()}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                results[futures[future]] = future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def promote(staging: Layout, output: Layout, refs: dict[str, Descriptor]) -> None:
+    """Copy (hard-link where possible) every blob ``refs`` reach, then name them atomically."""
+    output.init()
+    for desc in refs.values():
+        for blob in staging.reachable(desc):
+            if output.has_blob(blob.digest, blob.size):
+                continue
+            source = staging.blob_path(blob.digest)
+            target = output.blob_path(blob.digest)
+            tmp = target.with_name(f".{target.name}.link")
+            try:
+                tmp.unlink(missing_ok=True)
+                os.link(source, tmp)
+                os.replace(tmp, target)
+            except OSError:
+                output.write_blob_file(source, blob.digest, blob.size)
+    output.set_refs(refs)
+
+
+def build_family(
+    family: Family,
+    tags: Sequence[Tag],
+    lock: Lock,
+    store: Store,
+    options: BuildOptions,
+    *,
+    progress: Progress = SILENT,
+    verifier: Callable[[Path, Sequence[Tag], tuple[str, ...]], None] | None = None,
+    after_assemble: Callable[[Layout, dict[tuple[str, str], object]], None] | None = None,
+) -> BuildSummary:
+    """Build ``tags`` (already selected and policy-checked) into ``options.output``."""
+    start = time.monotonic()
+    if options.profile not in PROFILES:
+        raise BuildError(f"unknown profile {options.profile!r}: expected release or fast")
+    epoch = options.epoch if options.epoch is not None else lock.source_date_epoch
+    revision = options.revision or revision_of(family.path.resolve().parent)
+
+    # 1-2. plan and pins: refuse before any work when an input is not pinned
+    plan: list[tuple[Tag, str]] = []
+    for tag in tags:
+        for arch in tag.arches:
+            if not options.arches or arch in options.arches:
+                plan.append((tag, arch))
+    if not plan:
+        raise BuildError("nothing to build: no selected tag has the requested architecture")
+    runtimes: dict[RuntimeSpec, str] = {}
+    bases: dict[BaseSpec, str] = {}
+    components: dict[tuple[str, str], str] = {}  # (component, arch) -> lock artifact name
+    for tag, arch in plan:
+        rspec = runtime_spec(tag, arch, lock, options.profile)
+        runtimes.setdefault(rspec, cpython_name(tag.version))
+        bases.setdefault(base_spec(tag, arch), f"{tag.distro.ident}-{arch}-{tag.variant}")
+        for comp in tag.components:
+            name = component_name(comp, family.component(comp).version, arch)
+            require_pinned(lock.entry(name))
+            components[(comp, arch)] = name
+
+    # 3. fetch
+    cache = Cache(store.root)
+    sources: dict[str, Path] = {}
+    with progress.step("fetch", f"{len(set(runtimes.values())) + len(components)} inputs"):
+        for name in sorted(set(runtimes.values()) | set(components.values())):
+            sources[name] = fetch_artifact(
+                lock.entry(name), cache, offline=options.offline, progress=progress
+            )
+
+    # 4-5. bases and runtimes, concurrently
+    def base_task(spec: BaseSpec) -> Callable[[], BaseResult]:
+        def run() -> BaseResult:
+            with progress.step("base", spec.label):
+                return build_base(
+                    spec, store, epoch=epoch, mirror=options.mirror, progress=progress
+                )
+
+        return run
+
+    def runtime_task(spec: RuntimeSpec, source: Path) -> Callable[[], RuntimeResult]:
+        def run() -> RuntimeResult:
+            subject = f"CPython {spec.version} {spec.distro.ident} {spec.arch} {spec.profile}"
+            with progress.step("runtime", subject):
+                return build_runtime(
+                    spec, source, store, epoch=epoch, mirror=options.mirror, progress=progress
+                )
+
+        return run
+
+    # amd64 runtimes first: an arm64 cross build reuses the build Python of its version
+    ordered = sorted(runtimes, key=lambda s: (s.arch != "amd64", s.version))
+    tasks: dict[str, Callable[[], object]] = {}
+    for bspec in bases:
+        tasks[f"base:{bases[bspec]}"] = base_task(bspec)
+    for rspec in ordered:
+        key = f"runtime:{rspec.version}:{rspec.distro.ident}:{rspec.arch}:{rspec.profile}"
+        tasks[key] = runtime_task(rspec, sources[runtimes[rspec]])
+    done = _run_parallel(max(1, options.jobs), tasks)
+    base_results = {spec: done[f"base:{label}"] for spec, label in bases.items()}
+    runtime_results = {
+        spec: done[f"runtime:{spec.version}:{spec.distro.ident}:{spec.arch}:{spec.profile}"]
+        for spec in runtimes
+    }
+
+    # 6. assemble into a staging layout beside the output (same filesystem: hard links)
+    output = Layout(options.output)
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    staging_dir = Path(
+        tempfile.mkdtemp(prefix=f".{options.output.name}-staging-", dir=options.output.parent)
+    )
+    try:
+        staging = Layout(staging_dir).init()
+        rows: list[ImageRow] = []
+        refs: dict[str, Descriptor] = {}
+        images: dict[tuple[str, str], object] = {}
+        for tag in tags:
+            manifests: list[Descriptor] = []
+            for arch in tag.arches:
+                if options.arches and arch not in options.arches:
+                    continue
+                base = base_results[base_spec(tag, arch)]
+                assert isinstance(base, BaseResult)
+                runtime = runtime_results[runtime_spec(tag, arch, lock, options.profile)]
+                assert isinstance(runtime, RuntimeResult)
+                layers = [
+                    LayerSource(
+                        base.rootfs,
+                        "sha256:" + str(base.record["sha256"]),
+                        f"bink-python base {base.spec.label} (mmdebstrap, key {base.key})",
+                    ),
+                    LayerSource(
+                        runtime.tarball,
+                        "sha256:" + str(runtime.record["sha256"]),
+                        f"bink-python runtime CPython {tag.version} {arch} "
+                        f"{options.profile} (key {runtime.key})",
+                    ),
+                ]
+                for comp in tag.components:
+                    component = family.component(comp)
+                    binary = sources[components[(comp, arch)]]
+                    layers.append(
+                        files_layer(
+                            [LayerFile(component.path.lstrip("/"), source=binary, mode=0o755)],
+                            store,
+                            epoch=epoch,
+                            created_by=f"bink-python component {comp} {component.version} {arch}",
+                        )
+                    )
+                with progress.step("assemble", f"{tag.name} {arch}"):
+                    image = build_image(
+                        ImageSpec(
+                            arch=arch,
+                            layers=tuple(layers),
+                            env=image_env(tag),
+                            cmd=("python3",),
+                            user=image_user(tag, family),
+                            labels=tag_labels(tag, family, epoch=epoch, revision=revision),
+                            created=rfc3339(epoch),
+                        ),
+                        staging,
+                        store,
+                    )
+                images[(tag.name, arch)] = image
+                manifests.append(image.descriptor)
+                built = tuple(
+                    stage
+                    for stage, cached in (
+                        ("base", base.cached),
+                        ("runtime", runtime.cached),
+                        ("layers", image.reused),
+                    )
+                    if not cached
+                )
+                rows.append(
+                    ImageRow(tag.name, arch, image.descriptor.digest, image.compressed_size, built)
+                )
+            index = build_index(
+                manifests, tag_labels(tag, family, epoch=epoch, revision=revision), staging
+            )
+            for ref in tag.refs:
+                refs[ref] = index
+        staging.set_refs(refs)
+        if after_assemble is not None:
+            after_assemble(staging, images)
+
+        # 7. verify before anything becomes visible
+        if options.verify and verifier is not None:
+            arches = options.arches or tuple(sorted({a for _, a in plan}))
+            verifier(staging.path, tags, arches)
+
+        # 8. promote: blobs first, index.json last (by rename)
+        with progress.step("publish", f"{len(refs)} refs into {options.output}"):
+            promote(staging, output, refs)
+    except BinkError:
+        raise
+    except OSError as exc:
+        raise BuildError(f"writing the OCI layout failed: {exc}") from exc
+    finally:
+        shutil.rmtree(staging_dir, ignore_errors=True)
+    return BuildSummary(
+        layout=options.output,
+        rows=tuple(rows),
+        indexes={ref: d.digest for ref, d in refs.items()},
+        seconds=time.monotonic() - start,
+    )
