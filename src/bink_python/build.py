@@ -207,25 +207,6 @@ def _run_parallel(jobs: int, tasks: dict[str, Callable[[], T]]) -> dict[str, T]:
     return results
 
 
-def promote(staging: Layout, output: Layout, refs: dict[str, Descriptor]) -> None:
-    """Copy (hard-link where possible) every blob ``refs`` reach, then name them atomically."""
-    output.init()
-    for desc in refs.values():
-        for blob in staging.reachable(desc):
-            if output.has_blob(blob.digest, blob.size):
-                continue
-            source = staging.blob_path(blob.digest)
-            target = output.blob_path(blob.digest)
-            tmp = target.with_name(f".{target.name}.link")
-            try:
-                tmp.unlink(missing_ok=True)
-                os.link(source, tmp)
-                os.replace(tmp, target)
-            except OSError:
-                output.write_blob_file(source, blob.digest, blob.size)
-    output.set_refs(refs)
-
-
 def build_family(
     family: Family,
     tags: Sequence[Tag],
@@ -396,7 +377,7 @@ def build_family(
 
         # 8. promote: blobs first, index.json last (by rename)
         with progress.step("publish", f"{len(refs)} refs into {options.output}"):
-            promote(staging, output, refs)
+            output.copy_refs(staging, refs)
     except BinkError:
         raise
     except OSError as exc:
