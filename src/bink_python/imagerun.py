@@ -1,0 +1,291 @@
+"""Running commands inside OCI images with buildah (no container engine, no daemon).
+
+:class:`Buildah` drives ``buildah`` against a private storage root (``--root`` /
+``--runroot`` in a directory we own), so nothing touches the host's container
+storage and everything is removed by :meth:`Buildah.close`. An image is taken
+from an OCI layout *by manifest digest*: a throwaway layout whose ``blobs``
+directory is a symlink to the real one and whose ``index.json`` names just that
+manifest. That works for images that no ref names yet (``build`` verifies before
+it moves refs) and for one arch of a multi-arch index, with buildah releases
+whose ``oci:`` transport only accepts ref names.
+
+Commands run with ``buildah run --isolation chroot`` (the mode that works on
+hosts without a container runtime); foreign-arch images run through qemu-user
+via binfmt_misc (:func:`bink_python.binfmt.ensure_binfmt`). The container's
+root filesystem is also mounted on the host (``buildah mount``) for checks that
+read files rather than run programs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ToolError
+from .layout import ANNOTATION_REF_NAME, MEDIA_MANIFEST, Descriptor, canonical_json
+from .proc import require_tool, tail
+
+#: The ref name of the single image in a throwaway layout.
+_PROBE_REF = "probe"
+
+#: Default time limit of one command inside an image (arm64 runs under emulation).
+RUN_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of one command run inside an image."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    output: str  # stdout and stderr, interleaved
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self, lines: int = 20) -> str:
+        """The command, its exit status and the last lines of its output."""
+        status = "timed out" if self.returncode == -1 else f"exit {self.returncode}"
+        text = tail(self.output, lines)
+        return f"$ {' '.join(self.argv)}  ({status})" + (f"\n{text}" if text else "")
+
+
+def _unmount_below(path: Path) -> None:
+    """Unmount (lazily) whatever is mounted at or below ``path``, deepest first."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    prefix = str(path.resolve())
+    points = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            point = fields[4].encode().decode("unicode_escape")
+            if point == prefix or point.startswith(prefix + "/"):
+                points.append(point)
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+#: Lines buildah adds to a failing command's output (not the command's own words).
+_NOISE = re.compile(
+    r"^(subprocess exited with status \d+|Error: exit status \d+|"
+    r"process exited with error: .*|Error: while running runtime: .*)$"
+)
+
+
+def _strip_buildah_noise(output: str) -> str:
+    lines = output.rstrip("\n").split("\n")
+    while lines and _NOISE.match(lines[-1].strip()):
+        lines.pop()
+    return "\n".join(lines) + ("\n" if lines and lines != [""] else "")
+
+
+class Buildah:
+    """buildah with a private storage root under ``workdir`` (created if absent)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.buildah = require_tool("buildah")
+        self.workdir = Path(workdir)
+        self.graphroot = self.workdir / "storage"
+        self.runroot = self.workdir / "run"
+        self.graphroot.mkdir(parents=True, exist_ok=True)
+        self.runroot.mkdir(parents=True, exist_ok=True)
+        self._containers: list[str] = []
+
+    def argv(self, *args: str) -> list[str]:
+        return [
+            self.buildah,
+            "--root",
+            str(self.graphroot),
+            "--runroot",
+            str(self.runroot),
+            "--storage-driver",
+            "overlay",
+            *args,
+        ]
+
+    def call(self, *args: str, what: str, timeout: float = RUN_TIMEOUT) -> str:
+        """Run a buildah subcommand; ToolError with its output when it fails."""
+        cmd = self.argv(*args)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError(f"buildah {args[0]} ({what}) timed out after {timeout:.0f}s") from exc
+        if proc.returncode != 0:
+            raise ToolError(
+                f"buildah {args[0]} failed ({what}, exit {proc.returncode}): "
+                f"{tail(proc.stderr or proc.stdout, 8)}"
+            )
+        return proc.stdout
+
+    # -- containers -----------------------------------------------------------------
+
+    def from_manifest(self, layout: Path, manifest: Descriptor, *, what: str) -> str:
+        """A working container of the image whose manifest is ``manifest`` in ``layout``."""
+        if manifest.media_type != MEDIA_MANIFEST:
+            raise ToolError(
+                f"{what}: {manifest.digest} is a {manifest.media_type or 'blob'}, "
+                "not an image manifest"
+            )
+        probe = Path(tempfile.mkdtemp(prefix="layout-", dir=self.workdir))
+        try:
+            (probe / "blobs").symlink_to(Path(layout).resolve() / "blobs")
+            (probe / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
+            entry = Descriptor(
+                manifest.media_type,
+                manifest.digest,
+                manifest.size,
+                manifest.platform,
+                {ANNOTATION_REF_NAME: _PROBE_REF},
+            )
+            index = {"schemaVersion": 2, "manifests": [entry.to_json()]}
+            (probe / "index.json").write_bytes(canonical_json(index))
+            out = self.call(
+                "from", "--quiet", "--pull-always", f"oci:{probe}:{_PROBE_REF}", what=what
+            )
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+        ctr = out.strip().splitlines()[-1] if out.strip() else ""
+        if not ctr:
+            raise ToolError(f"buildah from printed no container name ({what})")
+        self._containers.append(ctr)
+        return ctr
+
+    def from_ref(self, layout: Path, ref: str, *, what: str) -> str:
+        """A working container of the image named ``ref`` in ``layout`` (host platform)."""
+        out = self.call("from", "--quiet", "--pull-always", f"oci:{layout}:{ref}", what=what)
+        ctr = out.strip().splitlines()[-1]
+        self._containers.append(ctr)
+        return ctr
+
+    def mount(self, ctr: str) -> Path:
+        return Path(self.call("mount", ctr, what=f"mounting {ctr}").strip())
+
+    def run(
+        self,
+        ctr: str,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        env: Sequence[str] = (),
+        timeout: float = RUN_TIMEOUT,
+    ) -> RunResult:
+        """Run ``argv`` in ``ctr`` (no shell involved); never raises for a failing command."""
+        opts = ["run", "--isolation", "chroot"]
+        if user is not None:
+            opts += ["--user", user]
+        for item in env:
+            opts += ["--env", item]
+        cmd = self.argv(*opts, ctr, "--", *argv)
+        try:
+            proc = subprocess.run(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = exc.output if isinstance(exc.output, str) else ""
+            return RunResult(tuple(argv), -1, out + f"\n(timed out after {timeout:.0f}s)")
+        return RunResult(tuple(argv), proc.returncode, _strip_buildah_noise(proc.stdout))
+
+    def config(self, ctr: str, *options: str) -> None:
+        self.call("config", *options, ctr, what=f"configuring {ctr}")
+
+    def commit(self, ctr: str, dest: str) -> None:
+        """Commit ``ctr`` as an OCI image to ``dest`` (e.g. ``oci:/path/layout:ref``)."""
+        self.call("commit", "--quiet", "--format", "oci", ctr, dest, what=f"committing to {dest}")
+
+    def inspect(self, ctr: str) -> dict[str, object]:
+        data = json.loads(self.call("inspect", "--type", "container", ctr, what="inspect"))
+        if not isinstance(data, dict):
+            raise ToolError(f"buildah inspect {ctr} returned no object")
+        return data
+
+    def rm(self, ctr: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._containers.remove(ctr)
+        self.call("rm", ctr, what=f"removing container {ctr}")
+
+    def close(self) -> None:
+        """Remove every container and image, unmount, and delete the storage root."""
+        errors: list[str] = []
+        for ctr in list(self._containers):
+            try:
+                self.rm(ctr)
+            except ToolError as exc:
+                errors.append(str(exc))
+        for args in (("rm", "--all"), ("rmi", "--all", "--force")):
+            with contextlib.suppress(ToolError):
+                self.call(*args, what="cleaning the verify storage")
+        _unmount_below(self.workdir)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir.exists():
+            errors.append(f"could not remove {self.workdir}")
+        if errors:
+            raise ToolError(f"cleaning up buildah storage: {errors[0]}")
+
+
+@contextlib.contextmanager
+def buildah_session(parent: Path | None = None) -> Iterator[Buildah]:
+    """A :class:`Buildah` on fresh private storage, always cleaned up afterwards."""
+    base = parent if parent is not None else Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bink-buildah-", dir=base))
+    session = Buildah(work)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@dataclass(frozen=True)
+class Container:
+    """A running-ready container: its buildah name and its rootfs mounted on the host."""
+
+    buildah: Buildah
+    name: str
+    rootfs: Path
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        env: Sequence[str] = (),
+        timeout: float = RUN_TIMEOUT,
+    ) -> RunResult:
+        return self.buildah.run(self.name, argv, user=user, env=env, timeout=timeout)
+
+
+@contextlib.contextmanager
+def image_container(
+    buildah: Buildah, layout: Path, manifest: Descriptor, *, what: str
+) -> Iterator[Container]:
+    """A container of one image manifest, mounted; removed on exit (also on failure)."""
+    ctr = buildah.from_manifest(layout, manifest, what=what)
+    try:
+        yield Container(buildah, ctr, buildah.mount(ctr))
+    finally:
+        buildah.rm(ctr)
+
+
+def host_env_ok() -> None:
+    """Raise ToolError unless buildah is installed (checked before any work starts)."""
+    require_tool("buildah")
+    if os.geteuid() != 0:
+        raise ToolError("verify runs images with buildah and needs root: run it as root")
