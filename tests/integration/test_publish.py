@@ -264,6 +264,7 @@ def test_interrupted_push_leaves_tags_on_the_previous_index(tmp_path: Path) -> N
         assert len(errors) == 1, "the push should have failed"
         assert isinstance(errors[0], PublishError), errors[0]
         assert "\n" not in str(errors[0])
+        assert "by digest" in str(errors[0])  # it died before any tag could move
         reg.start()  # same port, same storage
         for ref in REFS:
             assert remote_digest(repo, ref, tls_verify=False) == old.digest
