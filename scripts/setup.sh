@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 packages=(
   mmdebstrap          # base root filesystems and build roots
-  debian-archive-keyring ubuntu-keyring
+  debian-archive-keyring
   arch-test           # mmdebstrap's check that a foreign arch can run
   qemu-user-static binfmt-support   # arm64 maintainer scripts and verify under emulation
   bubblewrap          # run the compiler inside the build root
