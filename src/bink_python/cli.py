@@ -11,12 +11,12 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .config import STATUSES, VARIANTS, Family, config_path, load_family
+from .config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from .distro import ARCHES
 from .errors import UsageError
 from .policy import system_clock
@@ -255,7 +255,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         _store(args),
         options,
         progress=progress,
-        verifier=None,
+        verifier=_verifier(family, progress) if not args.no_verify else None,
     )
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
@@ -369,6 +369,116 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
     for path in removed:
         print(f"{verb} {path}")
     print(f"{verb} {len(removed)} entries")
+    return 0
+
+
+# -- push / export ---------------------------------------------------------------
+
+
+def _refs_for(args: argparse.Namespace, family: Family) -> tuple[list[str], list[Tag]]:
+    """Layout refs (minor and full version) of the selected tags present in the layout."""
+    from .layout import Layout
+    from .policy import select_tags
+
+    layout_refs = Layout(Path(args.layout)).refs()
+    tags = [t for t in select_tags(family, args.tags) if t.buildable]
+    refs = [ref for tag in tags for ref in tag.refs if ref in layout_refs]
+    if args.tags:
+        missing = [t.name for t in tags if t.name not in layout_refs]
+        if missing:
+            raise UsageError(
+                f"{args.layout} has no image for {', '.join(missing)}: "
+                "run `bink-python build` first"
+            )
+    tags = [t for t in tags if t.name in layout_refs]
+    if not refs:
+        raise UsageError(f"{args.layout} holds none of the selected tags: run `bink-python build`")
+    return refs, tags
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from .publish import push
+
+    family = family_from(args)
+    progress = _progress(args)
+    refs, tags = _refs_for(args, family)
+    if not args.no_verify and not args.dry_run:
+        _verify_layout(Path(args.layout), family, tags, (), progress)
+    moves = push(
+        Path(args.layout),
+        refs,
+        args.registry,
+        dry_run=args.dry_run,
+        tls_verify=not args.insecure,
+        progress=progress,
+    )
+    for move in moves:
+        print(f"{'would move' if args.dry_run else 'moved'} {move}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .publish import export
+
+    export(Path(args.layout), args.tag, args.format, Path(args.file), arch=args.arch)
+    print(f"{args.file}: {args.format} of {args.tag}")
+    return 0
+
+
+# -- verify ------------------------------------------------------------------------
+
+
+def _verify_layout(
+    layout: Path,
+    family: Family,
+    tags: Sequence[Tag],
+    arches: Sequence[str],
+    progress: Progress,
+    *,
+    as_json: bool = False,
+) -> None:
+    """Run every check on every image; print the table (or JSON); raise on failures."""
+    from .verify import verify_layout
+
+    report = verify_layout(layout, family, tags, arches=tuple(arches) or None, progress=progress)
+    if as_json:
+        sys.stdout.write(report.to_json())
+    else:
+        table = report.table().rstrip("\n")
+        if report.failures():
+            print(table, file=sys.stderr)
+        else:
+            progress.info(table)
+    report.raise_for_failures()
+
+
+def _verifier(
+    family: Family, progress: Progress
+) -> Callable[[Path, Sequence[Tag], tuple[str, ...]], None]:
+    def run(layout: Path, tags: Sequence[Tag], arches: tuple[str, ...]) -> None:
+        _verify_layout(layout, family, tags, arches, progress)
+
+    return run
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .layout import Layout
+    from .policy import select_tags
+
+    family = family_from(args)
+    layout = Path(args.layout)
+    if args.tags:
+        tags = [t for t in select_tags(family, args.tags) if t.buildable]
+    else:
+        present = Layout(layout).refs()
+        tags = [t for t in family.tags if t.buildable and t.name in present]
+        if not tags:
+            raise UsageError(
+                f"{layout} holds none of the tags of {family.path}: run `bink-python build`"
+            )
+    _verify_layout(
+        layout, family, tags, (args.arch,) if args.arch else (), _progress(args), as_json=args.json
+    )
     return 0
 
 
@@ -515,6 +625,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-date-epoch", type=int, metavar="N", help="default: images.lock")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser(
+        "push", parents=[common], help="push tags to a registry (content by digest, tags last)"
+    )
+    p.add_argument(
+        "registry", metavar="REGISTRY", help="HOST[:PORT]/REPO, e.g. ghcr.io/binkhq/python"
+    )
+    p.add_argument(
+        "tags", nargs="*", metavar="TAG", help="tags or patterns (default: all in the layout)"
+    )
+    p.add_argument("--layout", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
+    p.add_argument("--dry-run", action="store_true", help="show which tags would move")
+    p.add_argument("--insecure", action="store_true", help="plain HTTP / no TLS verification")
+    p.add_argument("--no-verify", action="store_true", help="push without verifying first")
+    p.set_defaults(func=_cmd_push)
+
+    p = sub.add_parser("export", parents=[common], help="write a tag as a docker or OCI archive")
+    p.add_argument("tag", metavar="TAG")
+    p.add_argument("--format", required=True, choices=("docker-archive", "oci-archive"))
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--layout", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
+    p.add_argument("--arch", choices=tuple(ARCHES), help="docker-archive: which architecture")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "verify", parents=[common], help="run every check inside every image of a layout"
+    )
+    p.add_argument(
+        "tags", nargs="*", metavar="TAG", help="tags or patterns (default: all in the layout)"
+    )
+    p.add_argument("--layout", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
+    p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
+    p.add_argument("--json", action="store_true", help="results as JSON")
+    p.set_defaults(func=_cmd_verify)
 
     for register in _REGISTRARS:
         register(sub, common)
