@@ -436,6 +436,7 @@ def _verify_layout(
     progress: Progress,
     *,
     as_json: bool = False,
+    to_stdout: bool = False,
 ) -> None:
     """Run every check on every image; print the table (or JSON); raise on failures."""
     from .verify import verify_layout
@@ -445,7 +446,9 @@ def _verify_layout(
         sys.stdout.write(report.to_json())
     else:
         table = report.table().rstrip("\n")
-        if report.failures():
+        if to_stdout:
+            print(table)
+        elif report.failures():
             print(table, file=sys.stderr)
         else:
             progress.info(table)
@@ -477,7 +480,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 f"{layout} holds none of the tags of {family.path}: run `bink-python build`"
             )
     _verify_layout(
-        layout, family, tags, (args.arch,) if args.arch else (), _progress(args), as_json=args.json
+        layout,
+        family,
+        tags,
+        (args.arch,) if args.arch else (),
+        _progress(args),
+        as_json=args.json,
+        to_stdout=True,
     )
     return 0
 
