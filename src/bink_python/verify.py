@@ -20,6 +20,7 @@ results form a :class:`VerifyReport` (``table()``, ``to_json()``,
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -1161,15 +1162,18 @@ _UTF8_PROBE = r"""
 import json, os, sys, tempfile
 name = "bink-\u00fcn\u00efc\u00f8d\u00e9-\u6587\u5b57-\U0001f40d.txt"
 out = {"fsencoding": sys.getfilesystemencoding(), "stdout": sys.stdout.encoding}
-with tempfile.TemporaryDirectory() as tmp:
-    with open(os.path.join(tmp, name), "w", encoding="utf-8") as handle:
-        handle.write(name)
-    listed = os.listdir(tmp)
-    raw = os.listdir(os.fsencode(tmp))
-    with open(os.path.join(tmp, listed[0]), encoding="utf-8") as handle:
-        content = handle.read()
-out["roundtrip"] = listed == [name] and content == name
-out["bytes"] = raw == [name.encode("utf-8")]
+try:
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, name), "w", encoding="utf-8") as handle:
+            handle.write(name)
+        listed = os.listdir(tmp)
+        raw = os.listdir(os.fsencode(tmp))
+        with open(os.path.join(tmp, listed[0]), encoding="utf-8") as handle:
+            content = handle.read()
+    out["roundtrip"] = listed == [name] and content == name
+    out["bytes"] = raw == [name.encode("utf-8")]
+except Exception as exc:
+    out["error"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
 """
 
@@ -1182,8 +1186,10 @@ print(json.dumps(out))
 def check_utf8(p: Probe) -> str:
     data = p.python(_UTF8_PROBE)
     if data.get("fsencoding") != "utf-8" or not data.get("roundtrip") or not data.get("bytes"):
+        why = f": {data['error']}" if data.get("error") else ""
         raise CheckFailed(
-            f"UTF-8 file name round trip failed (filesystem encoding {data.get('fsencoding')!r})",
+            f"UTF-8 file name round trip failed (filesystem encoding "
+            f"{data.get('fsencoding')!r}){why}",
             json.dumps(data),
         )
     return "round trip ok, filesystem encoding utf-8"
@@ -1300,13 +1306,18 @@ def verify_targets(
     checks: Sequence[str] | None = None,
     workdir: Path | None = None,
     progress: Progress = SILENT,
+    session: Buildah | None = None,
 ) -> VerifyReport:
-    """Verify each target (one buildah storage for all of them, removed afterwards)."""
+    """Verify each target (one buildah storage for all of them, removed afterwards).
+
+    ``session`` reuses a caller's buildah storage (left in place for the caller).
+    """
     lay = Layout(Path(layout))
     lay.check_marker()
     _ordered(checks)  # reject unknown names before any work
     reports: list[ImageReport] = []
-    with buildah_session(workdir) as buildah:
+    with contextlib.ExitStack() as stack:
+        buildah = session or stack.enter_context(buildah_session(workdir))
         for target in targets:
             subject = f"{target.expect.tag} {target.expect.arch}"
             with progress.step("verify", subject):

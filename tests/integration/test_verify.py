@@ -1,0 +1,322 @@
+"""verify against real images: the example family's images pass every check on both
+arches, and for each check a deliberately broken image makes exactly the expected
+checks fail, with a message that says what is wrong."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from bink_python.imagerun import Buildah
+from bink_python.verify import (
+    CHECKS,
+    Expectation,
+    ImageReport,
+    Target,
+    verify_layout,
+    verify_targets,
+)
+
+from .fixtures_verify import GoodLayout, derive_image
+
+pytestmark = pytest.mark.integration
+
+PY = "usr/local/lib/python3.13"
+LIB = "usr/lib/x86_64-linux-gnu"
+
+
+def test_good_images_pass_every_check(good_layout: GoodLayout, tmp_path: Path) -> None:
+    family = good_layout.family
+    tags = [t for t in family.tags if t.buildable]
+    report = verify_layout(good_layout.layout.path, family, tags, workdir=tmp_path)
+    print(report.table())
+    assert report.ok, report.table()
+    assert {(i.tag, i.arch) for i in report.images} == {
+        (t.name, a) for t in tags for a in ("amd64", "arm64")
+    }
+    for image in report.images:
+        statuses = {c.name: c.status for c in image.checks}
+        assert set(statuses) == set(CHECKS)
+        distroless = image.tag.endswith("-distroless")
+        skipped = {n for n, s in statuses.items() if s == "skip"}
+        assert skipped == ({"venv"} if distroless else {"distroless"}), image.checks
+    # the private buildah storage is gone: nothing left mounted or on disk
+    assert list(tmp_path.iterdir()) == []
+    assert str(tmp_path) not in Path("/proc/self/mountinfo").read_text()
+
+
+# -- broken images ---------------------------------------------------------------------
+
+
+def _unlink(*paths: str) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        for rel in paths:
+            matches = sorted(root.glob(rel))
+            assert matches, f"{rel} not in the image: the broken-image recipe is stale"
+            for path in matches:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+
+    return mutate
+
+
+def _drop_apps(root: Path) -> None:
+    for name in ("etc/passwd", "etc/group"):
+        path = root / name
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if not x.startswith("apps:")))
+
+
+def _leftovers(root: Path) -> None:
+    (root / f"{PY}/__pycache__").mkdir(exist_ok=True)
+    (root / f"{PY}/__pycache__/leftover.cpython-313.pyc").write_bytes(b"\0" * 16)
+    (root / "usr/include/python3.13").mkdir(parents=True)
+    (root / "usr/include/python3.13/Python.h").write_text("/* header */\n")
+    (root / "usr/local/lib/libpython3.13.a").write_bytes(b"!<arch>\n")
+    (root / f"{PY}/test").mkdir()
+    shutil.copyfile(root / "usr/bin/true", root / "usr/bin/gcc")
+    (root / "usr/bin/gcc").chmod(0o755)
+
+
+def _no_recursion_limit(root: Path) -> None:
+    (root / f"{PY}/site-packages/sitecustomize.py").write_text(
+        "import sys\nsys.setrecursionlimit = lambda limit: None\n"
+    )
+
+
+def _shell(root: Path) -> None:
+    shutil.copyfile("/bin/dash", root / "usr/bin/sh")
+    (root / "usr/bin/sh").chmod(0o755)
+
+
+@dataclass(frozen=True)
+class Broken:
+    name: str
+    tag: str
+    arch: str
+    failing: frozenset[str]  # exactly these checks fail
+    message: str  # in the detail of the first failing check named by ``name``'s prefix
+    check: str  # the check the case is about
+    mutate: Callable[[Path], None] | None = None
+    config: tuple[str, ...] = ()
+    version: str | None = None  # a wrong expectation instead of a changed image
+
+
+def _wrong_arch_linkerd(standin: Path) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        shutil.copyfile(standin, root / "usr/local/bin/linkerd-await")
+        (root / "usr/local/bin/linkerd-await").chmod(0o755)
+
+    return mutate
+
+
+def _cases(good: GoodLayout) -> list[Broken]:
+    regular, distroless = "3.13", "3.13-distroless"
+    return [
+        Broken(
+            "no-ca-bundle",
+            regular,
+            "amd64",
+            frozenset({"tls-trust-store"}),
+            "no CA certificates loaded",
+            "tls-trust-store",
+            mutate=_unlink("etc/ssl/certs/ca-certificates.crt"),
+        ),
+        Broken(
+            "no-zone",
+            regular,
+            "amd64",
+            frozenset({"stdlib-imports"}),
+            "zoneinfo",
+            "stdlib-imports",
+            mutate=_unlink("usr/share/zoneinfo/America/New_York"),
+        ),
+        Broken(
+            "no-libssl",
+            regular,
+            "amd64",
+            frozenset({"elf-needed", "stdlib-imports", "tls-trust-store"}),
+            "NEEDED libssl.so.3 not found",
+            "elf-needed",
+            mutate=_unlink(f"{LIB}/libssl.so.3*"),
+        ),
+        Broken(
+            "no-libacl",
+            regular,
+            "amd64",
+            frozenset({"elf-needed"}),
+            "NEEDED libacl.so.1 not found",
+            "elf-needed",
+            mutate=_unlink(f"{LIB}/libacl.so.1*"),
+        ),
+        Broken(
+            "no-pip",
+            regular,
+            "amd64",
+            frozenset({"pip"}),
+            "python3 -m pip --version failed: /usr/local/bin/python3: No module named pip",
+            "pip",
+            mutate=_unlink(f"{PY}/site-packages/pip", f"{PY}/site-packages/pip-*.dist-info"),
+        ),
+        Broken(
+            "no-ensurepip-wheel",
+            regular,
+            "amd64",
+            frozenset({"venv"}),
+            "python3 -m venv failed",
+            "venv",
+            mutate=_unlink(f"{PY}/ensurepip/_bundled/pip-*.whl"),
+        ),
+        Broken(
+            "no-apps-user",
+            regular,
+            "amd64",
+            frozenset({"apps-user"}),
+            "user apps missing from /etc/passwd",
+            "apps-user",
+            mutate=_drop_apps,
+        ),
+        Broken(
+            "amd64-linkerd-await-in-arm64",
+            regular,
+            "arm64",
+            frozenset({"linkerd-await"}),
+            "linkerd-await: /usr/local/bin/linkerd-await is built for x86-64, the image is arm64",
+            "linkerd-await",
+            mutate=_wrong_arch_linkerd(good.standins["amd64"]),
+        ),
+        Broken(
+            "build-leftovers",
+            regular,
+            "amd64",
+            frozenset({"no-build-tools"}),
+            "5 forbidden file(s)",
+            "no-build-tools",
+            mutate=_leftovers,
+        ),
+        Broken(
+            "shell-in-distroless",
+            distroless,
+            "amd64",
+            frozenset({"distroless"}),
+            "/bin/sh is present",
+            "distroless",
+            mutate=_shell,
+        ),
+        Broken(
+            "bad-config",
+            regular,
+            "amd64",
+            frozenset({"image-config"}),
+            "PATH='/usr/bin:/bin:/usr/local/bin' does not start with /usr/local/bin",
+            "image-config",
+            config=(
+                "--env",
+                "PATH=/usr/bin:/bin:/usr/local/bin",
+                "--cmd",
+                "bash",
+                "--annotation",
+                "com.bink.python.eol=2099-01",
+            ),
+        ),
+        Broken(
+            "wrong-version",
+            regular,
+            "amd64",
+            frozenset({"python-version", "image-config"}),
+            "python3 --version printed 'Python 3.13.15', expected 'Python 3.13.14'",
+            "python-version",
+            version="3.13.14",
+        ),
+        Broken(
+            "recursion-limit-ignored",
+            regular,
+            "amd64",
+            frozenset({"recursion"}),
+            "recursion stopped early",
+            "recursion",
+            mutate=_no_recursion_limit,
+        ),
+        Broken(
+            "ascii-filesystem-encoding",
+            regular,
+            "amd64",
+            frozenset({"utf8-filenames"}),
+            "UTF-8 file name round trip failed (filesystem encoding 'ascii')",
+            "utf8-filenames",
+            config=("--env", "LC_ALL=C", "--env", "PYTHONUTF8=0"),
+        ),
+    ]
+
+
+@pytest.fixture(scope="session")
+def broken_reports(
+    good_layout: GoodLayout,
+    buildah_for_tests: Buildah,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[Broken, ImageReport]]:
+    """Every broken image, derived from the good ones and verified in one session."""
+    dest = tmp_path_factory.mktemp("broken") / "oci"
+    cases = _cases(good_layout)
+    targets: list[Target] = []
+    for case in cases:
+        tag = good_layout.family.tag(case.tag)
+        manifest = good_layout.manifest(case.tag, case.arch)
+        expect = Expectation.for_tag(good_layout.family, tag, case.arch)
+        if case.version:
+            expect = replace(expect, version=case.version)
+        derived = derive_image(
+            buildah_for_tests,
+            good_layout.layout,
+            manifest,
+            dest,
+            case.name,
+            mutate=case.mutate,
+            config=case.config,
+        )
+        targets.append(Target(derived, replace(expect, tag=case.name)))
+    report = verify_targets(dest, targets, session=buildah_for_tests)
+    print(report.table())
+    return {c.name: (c, r) for c, r in zip(cases, report.images, strict=True)}
+
+
+def _case_names() -> list[str]:
+    return [
+        "no-ca-bundle",
+        "no-zone",
+        "no-libssl",
+        "no-libacl",
+        "no-pip",
+        "no-ensurepip-wheel",
+        "no-apps-user",
+        "amd64-linkerd-await-in-arm64",
+        "build-leftovers",
+        "shell-in-distroless",
+        "bad-config",
+        "wrong-version",
+        "recursion-limit-ignored",
+        "ascii-filesystem-encoding",
+    ]
+
+
+@pytest.mark.parametrize("name", _case_names())
+def test_broken_image_fails_exactly_its_check(
+    name: str, broken_reports: dict[str, tuple[Broken, ImageReport]]
+) -> None:
+    case, report = broken_reports[name]
+    failed = {c.name: c for c in report.failed}
+    assert set(failed) == case.failing, report.checks
+    assert case.message in failed[case.check].detail, failed[case.check]
+
+
+def test_every_check_has_a_broken_image(
+    broken_reports: dict[str, tuple[Broken, ImageReport]],
+) -> None:
+    assert {case.check for case, _ in broken_reports.values()} == set(CHECKS)
+    assert sorted(broken_reports) == sorted(_case_names())
