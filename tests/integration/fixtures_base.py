@@ -1,0 +1,44 @@
+"""Session fixtures of the base stage: Debian 13 base root filesystems.
+
+``base_factory(arch, variant)`` builds (once per session, and once per mirror state
+across sessions: entries live in the persistent test cache ``<test cache>/store``,
+shared with the runtime fixtures) the Debian 13 base of that arch and variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bink_python.base import BaseResult, BaseSpec, build_base
+from bink_python.distro import get_distro
+from bink_python.progress import Progress
+from bink_python.store import Store
+
+#: SOURCE_DATE_EPOCH of the test bases (fixed, the same as the runtime fixtures').
+BASE_TEST_EPOCH = 1767225600
+
+BaseFactory = Callable[[str, str], BaseResult]
+
+
+@pytest.fixture(scope="session")
+def base_store(test_cache_root: Path) -> Store:
+    return Store(test_cache_root / "store")
+
+
+@pytest.fixture(scope="session")
+def base_factory(base_store: Store) -> BaseFactory:
+    """``base_factory(arch, variant)``: the Debian 13 base (cached across sessions)."""
+    built: dict[tuple[str, str], BaseResult] = {}
+
+    def factory(arch: str, variant: str) -> BaseResult:
+        if (arch, variant) not in built:
+            spec = BaseSpec(get_distro("debian", "13"), arch, variant)
+            built[(arch, variant)] = build_base(
+                spec, base_store, epoch=BASE_TEST_EPOCH, progress=Progress()
+            )
+        return built[(arch, variant)]
+
+    return factory
