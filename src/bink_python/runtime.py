@@ -5,7 +5,7 @@ the same OS release (``buildroot.py``), installed under ``/usr/local`` into a
 staging directory, cleaned like the reference images (done right), stripped, and
 packaged as a deterministic tar whose paths start with ``usr/local/``. arm64 is
 cross-compiled on an amd64 host (and the other way round): the build Python of the
-same version is the host-arch ``fast`` runtime, mounted at ``/usr/local`` in the
+same version is the host-arch runtime of the same profile, mounted at ``/usr/local`` in the
 build root so ``ensurepip`` installs pip with the right prefix and shebangs.
 
 Beside the tarball, ``record.json`` says what was built and how, and which shared
@@ -91,6 +91,14 @@ _SUMMARY_HEADERS = {
     "imported:": "removed",
     "Failed to build these modules (core):": "failed",
 }
+
+#: configure answers it cannot find out when cross-compiling (it cannot run the target's
+#: programs); the target is glibc Linux, where all of these hold.
+CROSS_CONFIG_SITE = (
+    "ac_cv_file__dev_ptmx=yes\n"
+    "ac_cv_file__dev_ptc=no\n"
+    "ac_cv_buggy_getaddrinfo=no\n"
+)
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
@@ -218,6 +226,7 @@ def runtime_key(spec: RuntimeSpec) -> str:
             "extra_cflags": list(plan.extra_cflags),
             "extra_ldflags": list(plan.extra_ldflags),
             "buildroot": buildroot_key(root),
+            "cross_config_site": CROSS_CONFIG_SITE if plan.cross else None,
         }
     )
 
@@ -302,9 +311,11 @@ def _build(
         )
     build_python: RuntimeResult | None = None
     if plan.cross:
-        # the build Python of the same version: the host-arch fast runtime (cached)
+        # the build Python of the same version: the host-arch runtime of the same
+        # profile (cached; the pipeline builds it anyway for the host-arch image). It
+        # only runs build scripts and ensurepip (pure Python), so it is not in the key.
         build_python = build_runtime(
-            replace(spec, arch=plan.host_arch, profile="fast", pgo=None),
+            replace(spec, arch=plan.host_arch, pgo=None),
             source,
             store,
             epoch=epoch,
@@ -376,10 +387,7 @@ def _compile_and_package(
         with tarfile.open(build_python.tarball) as tar:
             tar.extractall(buildpy, filter="tar")
         ro_binds.append((buildpy / PREFIX.lstrip("/"), PREFIX))
-        (work / "config.site").write_text(
-            "# answers configure cannot find out when cross-compiling\n"
-            "ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\n"
-        )
+        (work / "config.site").write_text(CROSS_CONFIG_SITE)
 
     with tarfile.open(source) as tar:
         members = [m for m in tar.getmembers() if "/" in m.name]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.base import BaseSpec, build_base
 from bink_python.binfmt import ensure_binfmt, host_arch
 from bink_python.distro import get_distro
 from bink_python.runtime import REQUIRED_EXTENSIONS, build_runtime
 from bink_python.store import Store
 
+from .fixtures_base import BaseFactory
 from .fixtures_runtime import CPYTHON_VERSION, TEST_EPOCH, RuntimeFactory
 
 pytestmark = [
@@ -89,15 +89,14 @@ def test_unchanged_inputs_are_a_quick_cache_hit(
 def image_root(
     request: pytest.FixtureRequest,
     runtime_factory: RuntimeFactory,
-    runtime_store: Store,
+    base_factory: BaseFactory,
     tmp_path: Path,
 ) -> Iterator[tuple[str, Path]]:
     """A Debian 13 regular base with the runtime unpacked over it, as a directory."""
     arch: str = request.param
     if arch != host_arch():
         ensure_binfmt(arch)
-    base = build_base(BaseSpec(get_distro("debian", "13"), arch, "regular"), runtime_store,
-                      epoch=TEST_EPOCH)
+    base = base_factory(arch, "regular")
     runtime = runtime_factory(arch)
     root = tmp_path / "root"
     root.mkdir()
@@ -109,13 +108,17 @@ def image_root(
 
 def test_runtime_runs_in_debian13_base(image_root: tuple[str, Path]) -> None:
     arch, root = image_root
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-    out = subprocess.run(["chroot", str(root), "python3", "-c", CHECK], env=env,
+    # a container-like root: /proc mounted (the loader resolves RUNPATH $ORIGIN through it)
+    run_in = [shutil.which("bwrap") or "bwrap", "--bind", str(root), "/", "--proc", "/proc",
+              "--dev", "/dev", "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent",
+              "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
+              "--setenv", "LANG", "C.UTF-8", "--"]
+    out = subprocess.run([*run_in, "python3", "-c", CHECK],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     multiarch = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[arch]
     assert out.stdout.split() == [CPYTHON_VERSION, multiarch]
-    pip = subprocess.run(["chroot", str(root), "pip", "--version"], env=env,
+    pip = subprocess.run([*run_in, "pip", "--version"],
                          capture_output=True, text=True, check=False)
     assert pip.returncode == 0, pip.stderr
     assert "(python 3.13)" in pip.stdout
