@@ -84,10 +84,18 @@ def buildroot_key(spec: BuildRootSpec) -> str:
     )
 
 
-def _mirror_url(distro: Distro, mirror: str | None) -> str:
-    if distro.os == "debian":
-        return mirrors.debian_mirror(mirror)
-    return mirrors.ubuntu_mirror(mirror)
+def apt_sources(spec: BuildRootSpec, mirror: str | None = None) -> list[str]:
+    """One-line apt sources of the root: Debian serves every arch from one archive,
+    Ubuntu serves amd64 from the archive and arm64 from the ports archive."""
+    dist = f"{spec.distro.suite} {' '.join(spec.distro.components)}"
+    arches = [spec.host_arch, *spec.cross_arches]
+    if spec.distro.os == "debian":
+        return [f"deb {mirrors.debian_mirror(mirror)} {dist}"]
+    lines = []
+    for arch in arches:
+        url = mirrors.ubuntu_mirror(mirror) if arch == "amd64" else mirrors.ubuntu_ports_mirror()
+        lines.append(f"deb [arch={arch}] {url} {dist}")
+    return lines
 
 
 def ensure_buildroot(
@@ -107,13 +115,12 @@ def ensure_buildroot(
         found = store.lookup("buildroots", key)
         if found is not None and (found / "root" / "usr" / "bin").is_dir():
             return found / "root"
-        url = _mirror_url(spec.distro, mirror)
+        sources = apt_sources(spec, mirror)
         log = store.root / "logs" / f"buildroot-{key}.log"
         log.unlink(missing_ok=True)
         subject = f"{spec.distro.name} {spec.host_arch} (+{','.join(spec.cross_arches)})"
         with progress.step("buildroot", subject), store.building("buildroots", key) as tmp:
             root = tmp / "root"
-            sources = f"deb {url} {spec.distro.suite} {' '.join(spec.distro.components)}"
             run(
                 [
                     mmdebstrap,
@@ -127,7 +134,7 @@ def ensure_buildroot(
                     '--customize-hook=mkdir -p "$1/build"',
                     spec.distro.suite,
                     str(root),
-                    sources,
+                    *sources,
                 ],
                 error=BuildError,
                 what=f"mmdebstrap (build root {subject})",

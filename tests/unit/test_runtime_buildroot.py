@@ -1,0 +1,33 @@
+"""Unit tests of the build root: apt sources per distribution, key inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from bink_python.buildroot import BuildRootSpec, apt_sources, buildroot_key
+from bink_python.distro import get_distro
+
+
+def test_debian_root_uses_one_archive_for_every_arch() -> None:
+    spec = BuildRootSpec(get_distro("debian", "13"), "amd64")
+    assert apt_sources(spec, "http://mirror.invalid/debian/") == [
+        "deb http://mirror.invalid/debian trixie main"
+    ]
+
+
+def test_ubuntu_root_takes_arm64_from_the_ports_archive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BINK_PYTHON_UBUNTU_PORTS_MIRROR", "http://ports.invalid/ubuntu-ports")
+    spec = BuildRootSpec(get_distro("ubuntu", "22.04"), "amd64")
+    assert apt_sources(spec, "http://archive.invalid/ubuntu") == [
+        "deb [arch=amd64] http://archive.invalid/ubuntu jammy main universe",
+        "deb [arch=arm64] http://ports.invalid/ubuntu-ports jammy main universe",
+    ]
+
+
+def test_buildroot_key_depends_on_release_and_host() -> None:
+    keys = {
+        buildroot_key(BuildRootSpec(get_distro(os_name, release), host))
+        for os_name, release in (("debian", "13"), ("debian", "12"), ("ubuntu", "22.04"))
+        for host in ("amd64", "arm64")
+    }
+    assert len(keys) == 6
