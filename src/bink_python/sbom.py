@@ -110,6 +110,13 @@ def linkerd_await_component(version: str, url: str, sha256: str) -> Component:
     return Component("linkerd-await", version.removeprefix("v"), url, sha256, purl)
 
 
+def component_for(name: str, version: str, url: str, sha256: str) -> Component:
+    """The SBOM entry of an image component by name (linkerd-await gets its GitHub purl)."""
+    if name == "linkerd-await":
+        return linkerd_await_component(version, url, sha256)
+    return Component(name, version, url, sha256)
+
+
 # --------------------------------------------------------------------------- dpkg status
 
 
@@ -519,9 +526,17 @@ def write_sbom_file(out_dir: Path, tag: str, arch: str, data: bytes) -> Path:
 # --------------------------------------------------------------------------- OCI artifact
 
 
+SBOM_REF_PREFIX = "sbom/"
+
+
 def sbom_ref(tag: str, arch: str) -> str:
     """The layout ref naming the SBOM artifact of (tag, arch): ``sbom/<tag>/<arch>``."""
-    return f"sbom/{tag}/{arch}"
+    return f"{SBOM_REF_PREFIX}{tag}/{arch}"
+
+
+def is_sbom_ref(name: str) -> bool:
+    """Whether a layout ref names an SBOM artifact (never a tag to verify or push)."""
+    return name.startswith(SBOM_REF_PREFIX)
 
 
 def attach_sbom(
@@ -571,6 +586,46 @@ def attach_sbom(
     if ref is not None:
         layout.set_refs({ref: desc})
     return desc
+
+
+def image_sbom(
+    layout: Layout,
+    *,
+    tag: str,
+    arch: str,
+    manifest: Descriptor,
+    base_rootfs: Path,
+    distro: Distro,
+    cpython: Component,
+    components: Sequence[Component],
+    epoch: int,
+    repository: str = DEFAULT_REPOSITORY,
+    out_dir: Path | None = None,
+) -> tuple[Descriptor, bytes]:
+    """The whole SBOM step of one image, for ``build``.
+
+    Reads the packages from the image's base root filesystem, makes the document,
+    stores it in ``layout`` as the referrer artifact of ``manifest`` (not named: the
+    caller adds ``{sbom_ref(tag, arch): descriptor}`` to the refs it sets), and, with
+    ``out_dir``, writes ``<out_dir>/<tag>-<arch>.spdx.json``. Returns the artifact
+    descriptor and the document bytes.
+    """
+    document = make_sbom(
+        tag=tag,
+        arch=arch,
+        image_digest=manifest.digest,
+        packages=packages_from_rootfs(base_rootfs),
+        distro=distro,
+        cpython=cpython,
+        components=components,
+        created_epoch=epoch,
+        repository=repository,
+    )
+    data = sbom_bytes(document)
+    desc = attach_sbom(layout, manifest, data)
+    if out_dir is not None:
+        write_sbom_file(out_dir, tag, arch, data)
+    return desc, data
 
 
 def find_sbom(layout: Layout, subject_digest: str) -> bytes | None:

@@ -382,3 +382,39 @@ def test_write_sbom_file(tmp_path: Path) -> None:
     path = sbom.write_sbom_file(tmp_path / "sbom", "3.13-distroless", "arm64", b"{}\n")
     assert path == tmp_path / "sbom" / "3.13-distroless-arm64.spdx.json"
     assert path.read_bytes() == b"{}\n"
+
+
+def test_image_sbom_writes_file_and_artifact(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "oci").init()
+    manifest = _image(layout, "arm64")
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        _add_bytes(tar, "var/lib/dpkg/status", STATUS.encode())
+    desc, data = sbom.image_sbom(
+        layout,
+        tag="3.13",
+        arch="arm64",
+        manifest=manifest,
+        base_rootfs=rootfs,
+        distro=TRIXIE,
+        cpython=CPYTHON,
+        components=[sbom.component_for("linkerd-await", "0.3.3", AWAIT.url, AWAIT.sha256)],
+        epoch=0,
+        out_dir=tmp_path / "sbom",
+    )
+    assert (tmp_path / "sbom" / "3.13-arm64.spdx.json").read_bytes() == data
+    assert sbom.find_sbom(layout, manifest.digest) is None  # not named yet: the caller names it
+    layout.set_refs({sbom.sbom_ref("3.13", "arm64"): desc})
+    assert sbom.find_sbom(layout, manifest.digest) == data
+    document = json.loads(data)
+    names = {p["name"] for p in document["packages"]}
+    assert {"libc6", "libstdc++6", "tzdata", "libsqlite3-0", "cpython", "linkerd-await"} <= names
+    assert sbom.is_sbom_ref(sbom.sbom_ref("3.13", "arm64"))
+    assert not sbom.is_sbom_ref("3.13")
+    assert sbom.component_for(
+        "other", "1", "https://example.invalid/x", "cd" * 32
+    ).package_url() == (
+        "pkg:generic/other@1?checksum=sha256:"
+        + "cd" * 32
+        + "&download_url=https://example.invalid/x"
+    )
