@@ -17,6 +17,7 @@ import pytest
 from bink_python.base import BaseResult, BaseSpec, build_base
 from bink_python.binfmt import BINFMT_DIR, ensure_binfmt
 from bink_python.distro import get_distro
+from bink_python.errors import BuildError, ToolError
 from bink_python.store import Store, sha256_file
 
 from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
@@ -211,3 +212,21 @@ def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
     assert sha256_file(regular_one) == sha256_file(regular_two)
     assert one.record["sha256"] == two.record["sha256"]
     assert one.rootfs.read_bytes() == two.rootfs.read_bytes()
+
+
+def test_ubuntu_2204_base_builds_or_fails_with_one_clear_line(tmp_path: Path) -> None:
+    """This machine has no Ubuntu archive: the build must stop with one actionable line."""
+    spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular")
+    try:
+        result = build_base(spec, Store(tmp_path), epoch=BASE_TEST_EPOCH)
+    except (ToolError, BuildError) as exc:
+        message = str(exc)
+        assert "\n" not in message
+        assert "Ubuntu" in message or "archive unreachable" in message, message
+        assert not Store(tmp_path).entries("bases")
+        pytest.skip(f"no Ubuntu 22.04 base on this machine: {message}")
+    fs = rootfs(result)
+    assert 'VERSION_ID="22.04"' in fs.text("usr/lib/os-release")
+    assert any(
+        line.startswith("apps:x:10000:10000:") for line in fs.text("etc/passwd").splitlines()
+    )
