@@ -7,6 +7,7 @@ derived from each.
 
 from __future__ import annotations
 
+import os
 import stat
 import tarfile
 import time
@@ -18,6 +19,7 @@ from bink_python.base import BaseResult, BaseSpec, build_base
 from bink_python.binfmt import BINFMT_DIR, ensure_binfmt
 from bink_python.distro import get_distro
 from bink_python.errors import BuildError, ToolError
+from bink_python.proc import run
 from bink_python.store import Store, sha256_file
 
 from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
@@ -230,3 +232,43 @@ def test_ubuntu_2204_base_builds_or_fails_with_one_clear_line(tmp_path: Path) ->
     assert any(
         line.startswith("apps:x:10000:10000:") for line in fs.text("etc/passwd").splitlines()
     )
+
+
+def _unpack(result: BaseResult, dest: Path) -> Path:
+    with tarfile.open(result.rootfs) as tar:
+        tar.extractall(dest, numeric_owner=True, filter="fully_trusted")
+    return dest
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_bases_run_their_own_binaries(base_factory: BaseFactory, arch: str, tmp_path: Path) -> None:
+    """The regular base's tools see the apps user; the distroless loader works unaided.
+
+    Distroless has no shell, so its one binary (openssl, kept as a dependency of
+    ca-certificates) shows the loader finds libc and libssl without ld.so.cache and
+    that the CA bundle parses. arm64 runs through the qemu binfmt entry.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    ensure_binfmt(arch)
+    regular = _unpack(base_factory(arch, "regular"), tmp_path / "regular")
+    out = run(["chroot", str(regular), "/bin/sh", "-c", "id apps; stat -c '%u:%g %a' ~apps"])
+    assert out.stdout.splitlines() == [
+        "uid=10000(apps) gid=10000(apps) groups=10000(apps)",
+        "10000:10000 700",
+    ]
+    distroless = _unpack(base_factory(arch, "distroless"), tmp_path / "distroless")
+    assert not (distroless / "etc/ld.so.cache").exists()
+    version = run(["chroot", str(distroless), "/usr/bin/openssl", "version"]).stdout
+    assert version.startswith("OpenSSL 3.")
+    certs = run(
+        [
+            "chroot",
+            str(distroless),
+            "/usr/bin/openssl",
+            "storeutl",
+            "-certs",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ]
+    ).stdout
+    assert certs.count("-----BEGIN CERTIFICATE-----") > 100
