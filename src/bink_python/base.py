@@ -488,7 +488,7 @@ def _build_regular(
         pkg = "ubuntu-keyring" if spec.distro.os == "ubuntu" else "debian-archive-keyring"
         raise ToolError(
             f"archive keyring {spec.distro.keyring} for {spec.distro.name} is missing: "
-            f"install it (apt-get install {pkg})"
+            f"install {pkg} (apt-get install {pkg}) or put that keyring file there"
         )
     ensure_binfmt(spec.arch)
     tree = work / "tree"
