@@ -141,15 +141,14 @@ def _cmd_base_build(args: argparse.Namespace) -> int:
         extra_packages=tuple(args.extra_package or ()),
     )
     progress = _progress(args)
-    with progress.step("base", spec.label):
-        result = build_base(
-            spec,
-            _store(args),
-            epoch=_epoch(args),
-            mirror=args.mirror,
-            progress=progress,
-            force=args.force,
-        )
+    result = build_base(
+        spec,
+        _store(args),
+        epoch=_epoch(args),
+        mirror=args.mirror,
+        progress=progress,
+        force=args.force,
+    )
     record = {k: result.record[k] for k in ("sha256", "size") if k in result.record}
     out = {"key": result.key, "rootfs": str(result.rootfs), "cached": result.cached, **record}
     print(
