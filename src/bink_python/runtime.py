@@ -17,7 +17,7 @@ Store layout (kind ``runtimes``)::
     runtimes/<key>/runtime.tar    the /usr/local tree
     runtimes/<key>/record.json
     runtimes/<key>/build.log      the full build log
-    logs/runtime-<key>.log        the log of the latest attempt (kept on failure)
+    logs/runtime-<key>-<time>-<pid>.log   the log of each attempt (kept on failure)
 """
 
 from __future__ import annotations
@@ -323,8 +323,9 @@ def _build(
             progress=progress,
             jobs=jobs,
         )
-    log = store.root / "logs" / f"runtime-{key}.log"
-    log.unlink(missing_ok=True)
+    # one log per attempt: a failed attempt's log survives the next attempt
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    log = store.root / "logs" / f"runtime-{key}-{stamp}-{os.getpid()}.log"
     work_parent = store.root / "work"
     work_parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"runtime-{key}-", dir=work_parent))
@@ -386,6 +387,14 @@ def _compile_and_package(
         buildpy.mkdir()
         with tarfile.open(build_python.tarball) as tar:
             tar.extractall(buildpy, filter="tar")
+        # without its own pip: ensurepip (run by `make install` with the build Python)
+        # would find pip already installed and put nothing into the staging root
+        site = buildpy / PREFIX.lstrip("/") / "lib" / f"python{spec.minor()}" / "site-packages"
+        for item in site.iterdir() if site.is_dir() else []:
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item)
+            else:
+                item.unlink()
         ro_binds.append((buildpy / PREFIX.lstrip("/"), PREFIX))
         (work / "config.site").write_text(CROSS_CONFIG_SITE)
 
