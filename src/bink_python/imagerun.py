@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -91,6 +92,38 @@ def _strip_buildah_noise(output: str) -> str:
     return "\n".join(lines) + ("\n" if lines and lines != [""] else "")
 
 
+#: A path buildah can turn into an image name (the docker reference path grammar).
+_NAME_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+
+
+def _nameable(path: Path) -> bool:
+    parts = path.resolve().parts[1:]
+    return all(_NAME_COMPONENT.fullmatch(p) for p in parts)
+
+
+def _probe_parent(workdir: Path) -> Path:
+    """Where throwaway layouts go: buildah names the pulled image after their path,
+    so it must fit the image-name grammar (no capitals, no ``-_``...)."""
+    for candidate in (workdir, Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp")):
+        if candidate.is_dir() and _nameable(candidate):
+            return candidate
+    raise ToolError(
+        f"no temporary directory with a plain name (lowercase letters, digits, - . _) for "
+        f"buildah: set TMPDIR to one (e.g. /tmp), not {workdir}"
+    )
+
+
+def _named_dir(parent: Path, prefix: str) -> Path:
+    """A new directory ``parent/<prefix><hex>`` (hex only: always a valid image name)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            path.mkdir(parents=False)
+            return path
+        except FileExistsError:
+            continue
+
+
 class Buildah:
     """buildah with a private storage root under ``workdir`` (created if absent)."""
 
@@ -138,7 +171,7 @@ class Buildah:
                 f"{what}: {manifest.digest} is a {manifest.media_type or 'blob'}, "
                 "not an image manifest"
             )
-        probe = Path(tempfile.mkdtemp(prefix="layout-", dir=self.workdir))
+        probe = _named_dir(_probe_parent(self.workdir), "bink-probe-")
         try:
             (probe / "blobs").symlink_to(Path(layout).resolve() / "blobs")
             (probe / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
@@ -245,7 +278,7 @@ def buildah_session(parent: Path | None = None) -> Iterator[Buildah]:
     """A :class:`Buildah` on fresh private storage, always cleaned up afterwards."""
     base = parent if parent is not None else Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bink-buildah-", dir=base))
+    work = _named_dir(base, "bink-buildah-")
     session = Buildah(work)
     try:
         yield session

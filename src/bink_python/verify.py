@@ -1297,6 +1297,7 @@ class Target:
 
     manifest: Descriptor
     expect: Expectation
+    checks: tuple[str, ...] | None = None  # a subset of CHECKS for this image; None: all
 
 
 def verify_targets(
@@ -1315,13 +1316,16 @@ def verify_targets(
     lay = Layout(Path(layout))
     lay.check_marker()
     _ordered(checks)  # reject unknown names before any work
+    for target in targets:
+        _ordered(target.checks)
     reports: list[ImageReport] = []
     with contextlib.ExitStack() as stack:
         buildah = session or stack.enter_context(buildah_session(workdir))
         for target in targets:
             subject = f"{target.expect.tag} {target.expect.arch}"
             with progress.step("verify", subject):
-                report = _run_checks(buildah, lay, target.manifest, target.expect, checks)
+                chosen = target.checks if target.checks is not None else checks
+                report = _run_checks(buildah, lay, target.manifest, target.expect, chosen)
             for failed in report.failed:
                 progress.info(f"    FAIL {failed.name}: {failed.detail}")
             reports.append(report)
