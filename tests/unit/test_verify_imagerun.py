@@ -1,0 +1,36 @@
+"""Unit tests of imagerun's pure helpers (buildah itself is exercised by integration tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bink_python import imagerun
+from bink_python.imagerun import RunResult
+
+
+def test_buildah_noise_is_stripped_from_command_output() -> None:
+    out = "Traceback...\nImportError: boom\nsubprocess exited with status 1\nError: exit status 1\n"
+    assert imagerun._strip_buildah_noise(out) == "Traceback...\nImportError: boom\n"
+    assert imagerun._strip_buildah_noise("Python 3.13.15\n") == "Python 3.13.15\n"
+    assert imagerun._strip_buildah_noise("Error: exit status 2\n") == ""
+
+
+def test_run_result_describe() -> None:
+    result = RunResult(("python3", "--version"), 1, "a\nb\nc\n")
+    assert result.describe(lines=2) == "$ python3 --version  (exit 1)\nb\nc"
+    assert not result.ok
+    assert "(timed out)" in RunResult(("x",), -1, "").describe()
+
+
+def test_probe_paths_fit_image_names(tmp_path: Path) -> None:
+    # buildah names a pulled oci: image after its path: capitals or "-_" are refused
+    assert imagerun._nameable(Path("/tmp/bink-buildah-0a1b2c/bink-probe-abc"))
+    assert not imagerun._nameable(Path("/tmp/Upper/x"))
+    assert not imagerun._nameable(Path("/tmp/layout-_x"))
+    bad = tmp_path / "Not_Nameable-_dir"
+    bad.mkdir()
+    parent = imagerun._probe_parent(bad)
+    assert parent != bad and imagerun._nameable(parent)
+    made = imagerun._named_dir(tmp_path, "bink-probe-")
+    assert made.is_dir() and made.name.startswith("bink-probe-")
+    assert all(c in "0123456789abcdef" for c in made.name.removeprefix("bink-probe-"))
