@@ -57,7 +57,8 @@ class RunResult:
         """The command, its exit status and the last lines of its output."""
         status = "timed out" if self.returncode == -1 else f"exit {self.returncode}"
         text = tail(self.output, lines)
-        return f"$ {' '.join(self.argv)}  ({status})" + (f"\n{text}" if text else "")
+        shown = " ".join("<program>" if "\n" in a else a for a in self.argv)
+        return f"$ {shown}  ({status})" + (f"\n{text}" if text else "")
 
 
 def _unmount_below(path: Path) -> None:
@@ -85,8 +86,12 @@ _NOISE = re.compile(
 )
 
 
+_GLUED = re.compile(r"(?<!\n)(process exited with error: |subprocess exited with status \d)")
+
+
 def _strip_buildah_noise(output: str) -> str:
-    lines = output.rstrip("\n").split("\n")
+    """The command's own output: buildah's trailing status lines removed."""
+    lines = _GLUED.sub(r"\n\1", output).rstrip("\n").split("\n")
     while lines and _NOISE.match(lines[-1].strip()):
         lines.pop()
     return "\n".join(lines) + ("\n" if lines and lines != [""] else "")

@@ -13,6 +13,13 @@ def test_buildah_noise_is_stripped_from_command_output() -> None:
     assert imagerun._strip_buildah_noise(out) == "Traceback...\nImportError: boom\n"
     assert imagerun._strip_buildah_noise("Python 3.13.15\n") == "Python 3.13.15\n"
     assert imagerun._strip_buildah_noise("Error: exit status 2\n") == ""
+    glued = (
+        'process failed to start with error: exec: "python3": executable file not found in '
+        "$PATHprocess exited with error: exec: not startedsubprocess exited with status 1\n"
+    )
+    assert imagerun._strip_buildah_noise(glued) == (
+        'process failed to start with error: exec: "python3": executable file not found in $PATH\n'
+    )
 
 
 def test_run_result_describe() -> None:
@@ -20,6 +27,8 @@ def test_run_result_describe() -> None:
     assert result.describe(lines=2) == "$ python3 --version  (exit 1)\nb\nc"
     assert not result.ok
     assert "(timed out)" in RunResult(("x",), -1, "").describe()
+    probe = RunResult(("python3", "-c", "import sys\nprint(1)\n"), 0, "1\n")
+    assert probe.describe() == "$ python3 -c <program>  (exit 0)\n1"
 
 
 def test_probe_paths_fit_image_names(tmp_path: Path) -> None:
