@@ -14,8 +14,10 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from bink_python import sbom
+from bink_python.assemble import ImageSpec, LayerSource, build_image
 from bink_python.distro import get_distro
-from bink_python.layout import MEDIA_MANIFEST, Descriptor, Layout, sha256_digest
+from bink_python.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, sha256_digest
+from bink_python.store import Store
 
 from .fixtures_base import BaseFactory
 from .fixtures_verify import GoodLayout
@@ -132,6 +134,66 @@ def test_sbom_lists_exactly_what_dpkg_lists(
             created_epoch=int(base.record["epoch"]),
         )
     )
+
+
+def test_image_sbom_of_a_real_image_is_a_referrer_that_travels_with_copy_refs(
+    base_factory: BaseFactory, base_store: Store, tmp_path: Path
+) -> None:
+    """Module level, without the orchestrator: a real image (the Debian 13 base as its
+    layer), its SBOM attached, named and copied into another layout like ``build`` does."""
+    base = base_factory("arm64", "distroless")
+    staging = Layout(tmp_path / "staging").init()
+    image = build_image(
+        ImageSpec(
+            arch="arm64",
+            layers=(LayerSource(base.rootfs, "sha256:" + str(base.record["sha256"]), "base"),),
+            env=("PATH=/usr/local/bin:/usr/bin",),
+            cmd=("python3",),
+            user="10000:10000",
+        ),
+        staging,
+        base_store,
+    )
+    desc, data = sbom.image_sbom(
+        staging,
+        tag="3.13-distroless",
+        arch="arm64",
+        manifest=image.descriptor,
+        base_rootfs=base.rootfs,
+        distro=TRIXIE,
+        cpython=CPYTHON,
+        components=[],
+        epoch=int(base.record["epoch"]),
+        out_dir=tmp_path / "sbom",
+    )
+    index = staging.write_blob(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": MEDIA_INDEX,
+                "manifests": [image.descriptor.to_json()],
+            }
+        ).encode()
+    )
+    refs = {
+        "3.13-distroless": Descriptor(MEDIA_INDEX, index.digest, index.size),
+        sbom.sbom_ref("3.13-distroless", "arm64"): desc,
+    }
+    staging.set_refs(refs)
+    output = Layout(tmp_path / "oci")
+    output.copy_refs(staging, refs)
+    assert output.prune() == 0
+    assert sbom.read_sbom(output, "3.13-distroless", "arm64") == data
+    assert (tmp_path / "sbom" / "3.13-distroless-arm64.spdx.json").read_bytes() == data
+    document = _validate(data, tmp_path)
+    assert document["packages"][0]["versionInfo"] == image.descriptor.digest  # type: ignore[index]
+    # the SBOM lists what dpkg lists in the image's own (gzip) base layer
+    layer = output.blob_path(image.layers[0].digest)
+    assert {p.name for p in sbom.packages_from_rootfs(layer)} == {
+        p["name"]
+        for p in document["packages"]  # type: ignore[attr-defined]
+        if p["externalRefs"][0]["referenceLocator"].startswith("pkg:deb/")
+    }
 
 
 def test_every_built_image_has_its_sbom_as_a_referrer(
