@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from . import sbom
 from .assemble import (
     ImageSpec,
     LayerFile,
@@ -207,6 +208,40 @@ def _run_parallel(jobs: int, tasks: dict[str, Callable[[], T]]) -> dict[str, T]:
     return results
 
 
+def _image_sbom(
+    family: Family,
+    tag: Tag,
+    arch: str,
+    lock: Lock,
+    layout: Layout,
+    manifest: Descriptor,
+    base: BaseResult,
+    epoch: int,
+) -> tuple[Descriptor, bytes]:
+    """The SPDX SBOM of one image, stored in ``layout`` as its referrer artifact."""
+    source = lock.entry(cpython_name(tag.version))
+    components = []
+    for comp in tag.components:
+        artifact = lock.entry(component_name(comp, family.component(comp).version, arch))
+        components.append(
+            sbom.component_for(
+                comp, family.component(comp).version, artifact.urls[0], require_pinned(artifact)
+            )
+        )
+    return sbom.image_sbom(
+        layout,
+        tag=tag.name,
+        arch=arch,
+        manifest=manifest,
+        base_rootfs=base.rootfs,
+        distro=tag.distro,
+        cpython=sbom.cpython_component(tag.version, source.urls[0], require_pinned(source)),
+        components=components,
+        epoch=epoch,
+        repository=family.registry,
+    )
+
+
 def build_family(
     family: Family,
     tags: Sequence[Tag],
@@ -216,7 +251,6 @@ def build_family(
     *,
     progress: Progress = SILENT,
     verifier: Callable[[Path, Sequence[Tag], tuple[str, ...]], None] | None = None,
-    after_assemble: Callable[[Layout, dict[tuple[str, str], object]], None] | None = None,
 ) -> BuildSummary:
     """Build ``tags`` (already selected and policy-checked) into ``options.output``."""
     start = time.monotonic()
@@ -299,7 +333,7 @@ def build_family(
         staging = Layout(staging_dir).init()
         rows: list[ImageRow] = []
         refs: dict[str, Descriptor] = {}
-        images: dict[tuple[str, str], object] = {}
+        sboms: dict[tuple[str, str], bytes] = {}
         for tag in tags:
             manifests: list[Descriptor] = []
             for arch in tag.arches:
@@ -347,8 +381,12 @@ def build_family(
                         staging,
                         store,
                     )
-                images[(tag.name, arch)] = image
                 manifests.append(image.descriptor)
+                sbom_desc, sbom_data = _image_sbom(
+                    family, tag, arch, lock, staging, image.descriptor, base, epoch
+                )
+                refs[sbom.sbom_ref(tag.name, arch)] = sbom_desc
+                sboms[(tag.name, arch)] = sbom_data
                 built = tuple(
                     stage
                     for stage, cached in (
@@ -367,8 +405,6 @@ def build_family(
             for ref in tag.refs:
                 refs[ref] = index
         staging.set_refs(refs)
-        if after_assemble is not None:
-            after_assemble(staging, images)
 
         # 7. verify before anything becomes visible
         if options.verify and verifier is not None:
@@ -378,6 +414,9 @@ def build_family(
         # 8. promote: blobs first, index.json last (by rename)
         with progress.step("publish", f"{len(refs)} refs into {options.output}"):
             output.copy_refs(staging, refs)
+        sbom_dir = options.output.parent / "sbom"
+        for (tag_name, arch), data in sorted(sboms.items()):
+            sbom.write_sbom_file(sbom_dir, tag_name, arch, data)
     except BinkError:
         raise
     except OSError as exc:
