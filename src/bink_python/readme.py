@@ -101,12 +101,23 @@ def deprecated(family: Family) -> str:
     return "\n".join(lines)
 
 
+def verify_checks(family: Family) -> str:
+    """The named checks ``bink-python verify`` runs in every image (from verify.CHECKS)."""
+    from .verify import CHECKS
+
+    lines = ["| check | what it proves |", "| --- | --- |"]
+    for name, doc in CHECKS.items():
+        lines.append(f"| `{name}` | {' '.join(doc.split())} |")
+    return "\n".join(lines)
+
+
 Section = Callable[[Family], str]
 
 SECTIONS: dict[str, Section] = {
     "feature-matrix": feature_matrix,
     "distroless": distroless,
     "deprecated": deprecated,
+    "verify-checks": verify_checks,
 }
 
 
