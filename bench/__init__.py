@@ -1,0 +1,1 @@
+"""Benchmarks of bink-python against the reference approach (see bench/README.md)."""

@@ -1,0 +1,130 @@
+"""``python -m bench``: run the comparisons, write bench/results/<date>.json and RESULTS.md.
+
+    python -m bench [--smoke] [--only NAME ...] [--runs N] [--cap-seconds S]
+                    [--profile fast|release] [--work DIR]
+
+Each comparison's outcome is merged into the results file of the day as soon as it
+finishes, and RESULTS.md is regenerated from that file, so an interrupted run keeps
+what completed. ``--smoke`` runs every comparison's code path on tiny inputs (or
+skips it with the reason) in a scratch directory and writes its results there,
+never into bench/results (no timing claims).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from .comparisons import BENCH_DIR, COMPARISONS, KEYS, Context
+from .harness import BenchError, Outcome, machine, render_markdown, save_results, today
+
+DEFAULT_WORK = Path("/var/tmp/bink-bench/work")
+DEFAULT_TEST_CACHE = Path("/var/tmp/bink-python-test-cache/store")
+ORDER = ("assembly", "cold", "noop", "security", "sizes", "arm64", "speed")
+
+PREAMBLE = """
+Measured by `python -m bench` (bench/__main__.py) on the project's development machine.
+**The machine is shared**: it has 2 cores and other work (the project's test suite, other
+builds) ran on it during these runs, so absolute times carry noise; ratios are taken per
+run pair (ours and the reference run back to back) to limit the effect. The reference
+approach is bench/reference/Dockerfile (docker-library style, multi-stage, CPython compiled
+inside `buildah bud --isolation chroot`), FROM the project's own Debian 13 base.
+
+Reproduce everything (from the repository root, with the venv's `bink-python` on PATH):
+
+```sh
+python -m bench --runs 1 --cap-seconds 1200       # all comparisons, in the order below
+python -m bench --only assembly --runs 3          # one comparison
+python -m bench --smoke                           # CI smoke mode: code paths only
+```
+"""
+
+
+def titles() -> dict[str, str]:
+    return {key: COMPARISONS[name][0] for key, name in sorted(KEYS.items())}
+
+
+def write_outputs(results: Path, markdown: Path, data: dict[str, object]) -> None:
+    rel = os.path.relpath(results, markdown.parent)
+    markdown.write_text(render_markdown(data, titles=titles(), preamble=PREAMBLE,
+                                        results_file=rel))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny inputs, every code path, no timing claims (CI)")
+    parser.add_argument("--only", nargs="+", choices=ORDER, metavar="NAME",
+                        help=f"only these comparisons ({', '.join(ORDER)})")
+    parser.add_argument("--runs", type=int, default=1, metavar="N", help="runs per figure (1)")
+    parser.add_argument("--cap-seconds", type=float, default=1200.0, metavar="S",
+                        help="time cap of the emulated arm64 build (1200)")
+    parser.add_argument("--profile", choices=("fast", "release"), default="fast",
+                        help="runtime profile of the build comparisons (fast)")
+    parser.add_argument("--work", type=Path, metavar="DIR",
+                        help=f"scratch directory (default {DEFAULT_WORK}; smoke: a temp dir)")
+    parser.add_argument("--test-cache", type=Path, default=DEFAULT_TEST_CACHE, metavar="DIR",
+                        help="a warm store whose bases may be reused (never modified)")
+    parser.add_argument("--results-dir", type=Path, metavar="DIR",
+                        help="where <date>.json and RESULTS.md go (default bench/; "
+                        "smoke: the scratch directory)")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    bink = shutil.which("bink-python") or shutil.which(
+        "bink-python", path=str(Path(sys.executable).parent))
+    if bink is None:
+        print("error: bink-python not found: install the project (pip install -e .) or put "
+              "its venv on PATH", file=sys.stderr)
+        return 2
+    temp = None
+    if args.work is None and args.smoke:
+        temp = tempfile.mkdtemp(prefix="bink-bench-smoke-", dir="/var/tmp")
+    work = Path(temp) if temp else (args.work or DEFAULT_WORK)
+    work.mkdir(parents=True, exist_ok=True)
+    out_dir = args.results_dir or (work if args.smoke else BENCH_DIR)
+    results = out_dir / "results" / f"{today()}.json"
+    markdown = out_dir / "RESULTS.md"
+    ctx = Context(work=work.resolve(), smoke=args.smoke, runs=1 if args.smoke else args.runs,
+                  cap=args.cap_seconds, profile=args.profile, test_cache=args.test_cache,
+                  bink=bink)
+    settings = {"runs": ctx.runs, "profile": ctx.profile, "cap_seconds": ctx.cap,
+                "smoke": ctx.smoke}
+    mach = machine()
+    failed = 0
+    names = [n for n in ORDER if not args.only or n in args.only]
+    key_of = {name: key for key, name in KEYS.items()}
+    for name in names:
+        title, func = COMPARISONS[name]
+        print(f"[bench] {title}", file=sys.stderr, flush=True)
+        try:
+            outcome = func(ctx)
+        except (BenchError, OSError) as exc:
+            failed += 1
+            traceback.print_exc(file=sys.stderr)
+            outcome = Outcome(key_of[name], "", "not measured", reason=f"the run failed: {exc}")
+        outcome = Outcome(outcome.key, title, outcome.status, outcome.figures, outcome.ratios,
+                          outcome.commands, outcome.notes, outcome.reason)
+        data = save_results(results, machine_info=mach, settings=settings, outcomes=[outcome])
+        write_outputs(results, markdown, data)
+        print(f"[bench] {name}: {outcome.status} "
+              + json.dumps([f.to_json()["median"] for f in outcome.ratios]),
+              file=sys.stderr, flush=True)
+    print(f"[bench] results: {results}\n[bench] summary: {markdown}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,627 @@
+"""The eight comparisons: ours (bink-python) against the reference approach.
+
+Each ``run_*`` function takes a :class:`Context` and returns an
+:class:`~bench.harness.Outcome`. State shared between comparisons (the warm cache
+of the cold build, imported base images, the reference image) lives under
+``Context.work`` with fixed names; each comparison prepares what it needs when it
+is missing (untimed) so any subset can run with ``--only``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bink_python import tarball
+from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
+from bink_python.layout import Layout
+from bink_python.store import Store, sha256_file
+
+from .harness import BenchError, Figure, Outcome, Runner, ratio
+
+VERSION = "3.13.15"
+SHA256 = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
+TAG = "3.13"
+DISTROLESS_TAG = "3.13-distroless"
+EPOCH = 1_767_225_600
+EXTRA_PACKAGE = "less"  # the package the "security rebuild" adds to the base
+BASE_IMAGE = "localhost/bink-bench-base"
+REF_IMAGE = "localhost/bink-bench-ref"
+SPEED_BENCHMARKS = ("nbody", "fannkuch", "richards", "float", "json_dumps", "regex")
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+EXAMPLE = REPO / "examples" / "offline"
+
+
+@dataclass(frozen=True)
+class Context:
+    work: Path  # scratch space for caches, layouts, logs
+    smoke: bool
+    runs: int
+    cap: float  # seconds: the time cap of emulated builds
+    profile: str  # runtime profile of comparisons 2-4 and 6 ("fast" or "release")
+    test_cache: Path  # a warm store (bases, fast runtimes) reused where the brief allows
+    bink: str  # the bink-python command
+
+    @property
+    def runner(self) -> Runner:
+        return Runner(self.work / "logs")
+
+    @property
+    def warm_cache(self) -> Path:
+        """The cache left by the last cold run of ours (bases, runtime, layers)."""
+        return self.work / "warm-cache"
+
+    @property
+    def config(self) -> Path:
+        return self.work / "config" / "images.toml"
+
+
+def _bink(ctx: Context, *args: str | Path, cache: Path) -> list[str | Path]:
+    return [ctx.bink, *args, "--config", ctx.config, "--cache-dir", cache]
+
+
+def _build_argv(ctx: Context, cache: Path, *tags: str, output: Path) -> list[str | Path]:
+    return _bink(ctx, "build", *tags, "--arch", "amd64", "--profile", ctx.profile,
+                 "--no-verify", "--output", output, cache=cache)
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def prepare_config(ctx: Context, runner: Runner) -> None:
+    """The offline example's images.toml/lock and stand-in linkerd-await binaries."""
+    cfg = ctx.config.parent
+    if (cfg / "ready").exists():
+        return
+    cfg.mkdir(parents=True, exist_ok=True)
+    for name in ("images.toml", "images.lock"):
+        shutil.copy2(EXAMPLE / name, cfg / name)
+    for arch, cc in (("amd64", "gcc"), ("arm64", "aarch64-linux-gnu-gcc")):
+        runner.run([cc, "-static", "-O2", "-o", cfg / f"linkerd-await-{arch}",
+                    EXAMPLE / "linkerd-await-standin.c"], "prepare", record=False)
+    (cfg / "ready").write_text("")
+
+
+def seed_cache(ctx: Context, runner: Runner, cache: Path) -> None:
+    """Pin and seed the stand-in linkerd-await binaries into ``cache`` (as build.sh does)."""
+    prepare_config(ctx, runner)
+    for arch in ("amd64", "arm64"):
+        runner.run(_bink(ctx, "cache", "add", "--for", f"linkerd-await:0.3.3:{arch}",
+                         ctx.config.parent / f"linkerd-await-{arch}", cache=cache),
+                   "prepare", record=False)
+
+
+def find_base(store: Path, arch: str, variant: str = "regular",
+              extra: Sequence[str] = ()) -> Path:
+    """rootfs.tar of the base of (Debian 13, arch, variant, extra packages) in ``store``."""
+    candidates = []
+    for record in sorted((store / "bases").glob("*/record.json")):
+        data = json.loads(record.read_text())
+        if (data.get("os"), data.get("release"), data.get("arch"), data.get("variant")) != (
+            "debian", "13", arch, variant
+        ):
+            continue
+        if sorted(data.get("extra_packages") or ()) != sorted(extra):
+            continue
+        if (record.parent / "rootfs.tar").exists():
+            candidates.append(record.parent / "rootfs.tar")
+    if not candidates:
+        raise BenchError(f"no Debian 13 {arch} {variant} base (extra {list(extra)}) in {store}")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def import_image(runner: Runner, rootfs: Path, name: str, arch: str) -> None:
+    """A one-layer image ``name`` in buildah storage from a rootfs tar (stand-in for a pull)."""
+    ctr = runner.output(["buildah", "from", "--arch", arch, "scratch"]).strip()
+    try:
+        runner.run(["buildah", "add", ctr, rootfs, "/"], "import", record=False)
+        runner.run(["buildah", "config", "--arch", arch, "--os", "linux", ctr], "import",
+                   record=False)
+        runner.run(["buildah", "commit", "--rm", ctr, name], "import", record=False)
+    except BenchError:
+        runner.run(["buildah", "rm", ctr], "import", record=False, check=False)
+        raise
+
+
+def context_dir(ctx: Context, store: Path) -> Path:
+    """The reference build context: the Dockerfile and the verified CPython tarball."""
+    ctxdir = ctx.work / "reference-context"
+    tar = ctxdir / f"Python-{VERSION}.tar.xz"
+    if not tar.exists():
+        ctxdir.mkdir(parents=True, exist_ok=True)
+        for cand in (store / "sha256" / SHA256, ctx.test_cache / "sha256" / SHA256):
+            if cand.exists() and sha256_file(cand) == SHA256:
+                shutil.copyfile(cand, tar)
+                break
+        else:
+            raise BenchError(f"CPython {VERSION} source not in {store} or {ctx.test_cache}: "
+                             f"run `bink-python fetch` first")
+    shutil.copy2(BENCH_DIR / "reference" / "Dockerfile", ctxdir / "Dockerfile")
+    return ctxdir
+
+
+def bud_argv(ctxdir: Path, base: str, image: str, profile: str, *, arch: str = "amd64",
+             no_cache: bool = False) -> list[str | Path]:
+    argv: list[str | Path] = ["buildah", "bud", "--isolation", "chroot", "--network", "host",
+                              "--layers"]
+    if no_cache:
+        argv.append("--no-cache")
+    return [*argv, "--platform", f"linux/{arch}", "--build-arg", f"BASE={base}",
+            "--build-arg", f"PROFILE={profile}", "-t", image, "-f", ctxdir / "Dockerfile",
+            ctxdir]
+
+
+def rmi(runner: Runner, *names: str) -> None:
+    for name in names:
+        runner.run(["buildah", "rmi", "-f", name], "cleanup", record=False, check=False)
+
+
+# --------------------------------------------------------------------------- 8 assembly
+
+
+def run_assembly(ctx: Context) -> Outcome:
+    """Assembling one image (compress + blobs + manifest) vs ``tar c | gzip -6``."""
+    runner = ctx.runner
+    src = BENCH_DIR.parent / "src" if ctx.smoke else Path("/usr/lib/gcc")
+    ours: list[float] = []
+    shell: list[float] = []
+    warm: list[float] = []
+    sizes: dict[str, float] = {}
+    for i in range(ctx.runs):
+        tmp = ctx.work / f"assembly-{i}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        start = time.monotonic()
+        sha, size = tarball.write_tree_tar_file(src, tmp / "layer.tar", epoch=EPOCH)
+        layer = LayerSource(tmp / "layer.tar", "sha256:" + sha, "bench")
+        spec = ImageSpec("amd64", (layer,), ("LANG=C.UTF-8",), ("python3",), "", {},
+                         rfc3339(EPOCH))
+        store = Store(tmp / "store")
+        image = build_image(spec, Layout(tmp / "oci"), store)
+        ours.append(time.monotonic() - start)
+        Layout(tmp / "oci").set_refs({"smoke": image.descriptor})
+        start = time.monotonic()
+        build_image(spec, Layout(tmp / "oci-warm"), store)
+        warm.append(time.monotonic() - start)
+        shell.append(runner.run(["sh", "-c", f"tar c -C {src} . | gzip -6 > {tmp}/shell.tgz"],
+                                "assembly").seconds)
+        sizes = {"tar": size / 1e6, "ours": image.layers[0].size / 1e6,
+                 "shell": (tmp / "shell.tgz").stat().st_size / 1e6}
+        if not ctx.smoke:
+            shutil.rmtree(tmp)
+    return Outcome(
+        key="8-assembly",
+        title="",
+        status="smoke" if ctx.smoke else "measured",
+        figures=(
+            Figure("ours: deterministic tar + assemble (gzip -6, blobs, config, manifest)", "s",
+                   tuple(ours)),
+            Figure("ours: assemble again, compressed layer from the store", "s", tuple(warm)),
+            Figure("floor: `tar c DIR | gzip -6`", "s", tuple(shell)),
+            Figure("uncompressed tar", "MB", (sizes["tar"],)),
+            Figure("ours: gzip layer", "MB", (sizes["ours"],)),
+            Figure("floor: tar.gz", "MB", (sizes["shell"],)),
+        ),
+        ratios=(ratio("overhead: ours / floor", ours, shell),),
+        commands=(f"python -m bench --only assembly --runs {ctx.runs}", *runner.commands),
+        notes=(f"file set: {src} (the same directory for both)",),
+    )
+
+
+# --------------------------------------------------------------------------- 2 cold build
+
+
+def run_cold(ctx: Context) -> Outcome:
+    if ctx.smoke:
+        return Outcome("2-cold", "", "not measured",
+                       reason="smoke mode: a cold build compiles CPython (minutes); "
+                       "the buildah path is exercised by the no-op comparison")
+    runner = ctx.runner
+    ours: list[float] = []
+    ref: list[float] = []
+    for i in range(ctx.runs):
+        cache = ctx.work / f"cold-{i}"
+        shutil.rmtree(cache, ignore_errors=True)
+        seed_cache(ctx, runner, cache)
+        ours.append(runner.run(_build_argv(ctx, cache, TAG, output=cache / "oci"),
+                               "cold-ours").seconds)
+        # the reference starts FROM the same base, imported as if pulled (not timed)
+        base = f"{BASE_IMAGE}:debian13-amd64"
+        rmi(runner, REF_IMAGE + ":amd64", base)
+        import_image(runner, find_base(cache, "amd64"), base, "amd64")
+        ctxdir = context_dir(ctx, cache)
+        ref.append(runner.run(bud_argv(ctxdir, base, REF_IMAGE + ":amd64", ctx.profile,
+                                       no_cache=True), "cold-reference").seconds)
+        if i < ctx.runs - 1:
+            shutil.rmtree(cache)
+        else:
+            shutil.rmtree(ctx.warm_cache, ignore_errors=True)
+            cache.rename(ctx.warm_cache)
+    return Outcome(
+        key="2-cold",
+        title="",
+        status="measured",
+        figures=(Figure(f"reference: `buildah bud --no-cache` ({ctx.profile})", "s", tuple(ref)),
+                 Figure(f"ours: `bink-python build {TAG} --arch amd64` ({ctx.profile}), "
+                        "empty cache", "s", tuple(ours))),
+        ratios=(ratio("reference / ours", ref, ours),),
+        commands=tuple(runner.commands),
+        notes=(
+            "ours includes fetching CPython through the Debian mirror, building the base "
+            "with mmdebstrap, the build root, the compile and assembly (not verification: "
+            "`--no-verify`, the reference verifies nothing either)",
+            "the reference starts FROM the same Debian 13 base already in buildah storage "
+            "(importing it stands in for a pull and is not timed)",
+        ),
+    )
+
+
+def _ensure_warm(ctx: Context) -> None:
+    if not (ctx.warm_cache / "oci" / "index.json").exists():
+        raise BenchError("no warm cache: run the cold comparison first (--only cold)")
+
+
+# --------------------------------------------------------------------------- 4 no-op
+
+
+def run_noop(ctx: Context) -> Outcome:
+    runner = ctx.runner
+    if ctx.smoke:
+        return _smoke_reference(ctx, runner)
+    _ensure_warm(ctx)
+    ctxdir = context_dir(ctx, ctx.warm_cache)
+    base = f"{BASE_IMAGE}:debian13-amd64"
+    ours: list[float] = []
+    ref: list[float] = []
+    for _ in range(ctx.runs):
+        ours.append(runner.run(_build_argv(ctx, ctx.warm_cache, TAG,
+                                           output=ctx.warm_cache / "oci"), "noop-ours").seconds)
+        ref.append(runner.run(bud_argv(ctxdir, base, REF_IMAGE + ":amd64", ctx.profile),
+                              "noop-reference").seconds)
+    return Outcome(
+        key="4-noop", title="", status="measured",
+        figures=(Figure("reference: `buildah bud --layers` again", "s", tuple(ref)),
+                 Figure(f"ours: `bink-python build {TAG}` again", "s", tuple(ours))),
+        ratios=(ratio("reference / ours", ref, ours),),
+        commands=tuple(runner.commands),
+    )
+
+
+def _smoke_reference(ctx: Context, runner: Runner) -> Outcome:
+    """Smoke: the buildah path (import, cold bud, cached bud) on a tiny image."""
+    ctxdir = ctx.work / "smoke-context"
+    ctxdir.mkdir(parents=True, exist_ok=True)
+    (ctxdir / "smoke.txt").write_text("bink-python bench smoke\n")
+    shutil.copy2(BENCH_DIR / "reference" / "smoke.Dockerfile", ctxdir / "Dockerfile")
+    rootfs = ctxdir / "rootfs.tar"
+    files = ctxdir / "rootfs"
+    files.mkdir(exist_ok=True)
+    (files / "etc").mkdir(exist_ok=True)
+    (files / "etc" / "os-release").write_text("ID=bench-smoke\n")
+    tarball.write_tree_tar_file(files, rootfs, epoch=EPOCH)
+    base = "localhost/bink-bench-smoke-base:latest"
+    image = "localhost/bink-bench-smoke-ref:latest"
+    rmi(runner, image, base)
+    import_image(runner, rootfs, base, "amd64")
+    argv = bud_argv(ctxdir, base, image, "fast")
+    cold = runner.run([*argv[:7], "--no-cache", *argv[7:]], "smoke-reference").seconds
+    again = runner.run(argv, "smoke-reference").seconds
+    return Outcome(
+        key="4-noop", title="", status="smoke",
+        figures=(Figure("smoke: tiny reference image, cold", "s", (cold,)),
+                 Figure("smoke: tiny reference image, cached", "s", (again,))),
+        commands=tuple(runner.commands),
+        reason="smoke mode: ours needs a warm cache of a real build",
+    )
+
+
+# --------------------------------------------------------------------------- 3 security
+
+
+def run_security(ctx: Context) -> Outcome:
+    if ctx.smoke:
+        return Outcome("3-security", "", "not measured",
+                       reason="smoke mode: the changed base is an mmdebstrap build (minutes)")
+    _ensure_warm(ctx)
+    runner = ctx.runner
+    ctxdir = context_dir(ctx, ctx.warm_cache)
+    ours: list[float] = []
+    ref: list[float] = []
+    for i in range(ctx.runs):
+        cache = ctx.work / f"security-{i}"
+        shutil.rmtree(cache, ignore_errors=True)
+        runner.run(["cp", "-a", ctx.warm_cache, cache], "prepare", record=False)
+        argv = [sys.executable, "-m", "bench.patched", "--extra-package", EXTRA_PACKAGE, "--",
+                *(str(a) for a in _build_argv(ctx, cache, TAG, output=cache / "oci"))]
+        ours.append(runner.run(argv, "security-ours", cwd=REPO).seconds)
+        base = f"{BASE_IMAGE}:debian13-amd64-security"
+        rmi(runner, base)
+        import_image(runner, find_base(cache, "amd64", extra=(EXTRA_PACKAGE,)), base, "amd64")
+        ref.append(runner.run(bud_argv(ctxdir, base, REF_IMAGE + ":amd64-security",
+                                       ctx.profile), "security-reference").seconds)
+        shutil.rmtree(cache)
+    return Outcome(
+        key="3-security", title="", status="measured",
+        figures=(Figure("reference: `buildah bud --layers`, new base (cache invalidated)", "s",
+                        tuple(ref)),
+                 Figure(f"ours: `bink-python build {TAG}`, new base, runtime reused", "s",
+                        tuple(ours))),
+        ratios=(ratio("reference / ours", ref, ours),),
+        commands=tuple(runner.commands),
+        notes=(
+            f"the base changed by one added package ({EXTRA_PACKAGE}); `python -m bench.patched` "
+            "is `bink-python` with that package added to every BaseSpec",
+            "ours includes rebuilding the base with mmdebstrap; the reference gets the new "
+            "base for free (imported, untimed), as a pulled upstream image would be",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- 5 arm64
+
+
+def run_arm64(ctx: Context) -> Outcome:
+    if ctx.smoke:
+        return Outcome("5-arm64", "", "not measured",
+                       reason="smoke mode: both sides compile CPython for arm64")
+    _ensure_warm(ctx)
+    runner = ctx.runner
+    cache = ctx.work / "arm64-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    runner.run(["cp", "-a", ctx.warm_cache, cache], "prepare", record=False)
+    if ctx.profile != "fast":  # the cross build's build Python: amd64 of the same profile
+        runner.run(_bink(ctx, "runtime", "build", VERSION, "--arch", "amd64", "--profile",
+                         "fast", cache=cache), "prepare", record=False)
+    ours = runner.run(_bink(ctx, "runtime", "build", VERSION, "--arch", "arm64", "--profile",
+                            "fast", "--force", cache=cache), "arm64-ours")
+    base = f"{BASE_IMAGE}:debian13-arm64"
+    rmi(runner, base, REF_IMAGE + ":arm64")
+    stores = (cache, ctx.test_cache)
+    rootfs = next((p for s in stores for p in _maybe_base(s, "arm64")), None)
+    if rootfs is None:
+        runner.run(_bink(ctx, "base", "build", "--arch", "arm64", cache=cache), "prepare",
+                   record=False)
+        rootfs = find_base(cache, "arm64")
+    import_image(runner, rootfs, base, "arm64")
+    ref = runner.run(bud_argv(context_dir(ctx, cache), base, REF_IMAGE + ":arm64", "fast",
+                              arch="arm64", no_cache=True), "arm64-reference", cap=ctx.cap)
+    shutil.rmtree(cache)
+    return Outcome(
+        key="5-arm64", title="",
+        status="measured",
+        figures=(
+            Figure("reference: `buildah bud --platform linux/arm64` under qemu (fast)", "s",
+                   (ref.seconds,), ref.capped),
+            Figure("ours: `bink-python runtime build --arch arm64` cross-compiled (fast)", "s",
+                   (ours.seconds,)),
+        ),
+        ratios=(ratio("reference / ours", [ref.seconds], [ours.seconds],
+                      lower_bound=ref.capped),),
+        commands=tuple(runner.commands),
+        reason=f"the reference hit the {ctx.cap:.0f} s cap and was stopped" if ref.capped
+        else "",
+        notes=(
+            "one run (capped emulated build); ours is the runtime stage with `--force` "
+            "(the arm64 cross build root included when not cached; assembly of an arm64 "
+            "image adds seconds)",
+        ),
+    )
+
+
+def _maybe_base(store: Path, arch: str) -> list[Path]:
+    try:
+        return [find_base(store, arch)]
+    except BenchError:
+        return []
+
+
+# --------------------------------------------------------------------------- 6 sizes
+
+
+def layout_image_size(layout: Path, ref: str, arch: str = "amd64") -> tuple[int, int]:
+    """(compressed, uncompressed) bytes of the ``arch`` image of ``ref`` in an OCI layout.
+
+    Compressed: config + gzip layers as stored; uncompressed: config + layer tars.
+    """
+    index = json.loads((layout / "index.json").read_text())
+    desc = next((m for m in index["manifests"]
+                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref),
+                None)
+    if desc is None:
+        raise BenchError(f"no image {ref!r} in {layout}")
+
+    def blob(digest: str) -> Path:
+        return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+    doc = json.loads(blob(desc["digest"]).read_text())
+    if "manifests" in doc:  # an index: pick the arch
+        man = next(m for m in doc["manifests"] if m.get("platform", {}).get("architecture")
+                   == arch)
+        doc = json.loads(blob(man["digest"]).read_text())
+    compressed = int(doc["config"]["size"])
+    uncompressed = int(doc["config"]["size"])
+    for layer in doc["layers"]:
+        compressed += int(layer["size"])
+        with gzip.open(blob(layer["digest"])) as stream:
+            while chunk := stream.read(1 << 20):
+                uncompressed += len(chunk)
+    return compressed, uncompressed
+
+
+def run_sizes(ctx: Context) -> Outcome:
+    runner = ctx.runner
+    images: dict[str, tuple[int, int]] = {}
+    if ctx.smoke:
+        tiny = ctx.work / "assembly-0" / "oci"
+        if not (tiny / "index.json").exists():
+            run_assembly(ctx)
+        images["smoke: tiny assembled image"] = layout_image_size(tiny, "smoke")
+        refs = [("smoke: tiny reference image", "localhost/bink-bench-smoke-ref:latest")]
+        if not _has_image(runner, refs[0][1]):
+            _smoke_reference(ctx, runner)
+    else:
+        _ensure_warm(ctx)
+        runner.run(_build_argv(ctx, ctx.warm_cache, TAG, DISTROLESS_TAG,
+                               output=ctx.warm_cache / "oci"), "sizes-ours")
+        for tag in (TAG, DISTROLESS_TAG):
+            images[f"ours: {tag} (amd64)"] = layout_image_size(ctx.warm_cache / "oci", tag)
+        refs = [("reference (amd64)", REF_IMAGE + ":amd64")]
+    for label, name in refs:
+        out = ctx.work / "reference-oci"
+        shutil.rmtree(out, ignore_errors=True)
+        runner.run(["skopeo", "copy", f"containers-storage:{name}", f"oci:{out}:ref"],
+                   "sizes-reference")
+        images[label] = layout_image_size(out, "ref")
+    figures: list[Figure] = []
+    for label, (comp, raw) in images.items():
+        figures.append(Figure(f"{label}: compressed (gzip layers + config)", "MB", (comp / 1e6,)))
+        figures.append(Figure(f"{label}: uncompressed", "MB", (raw / 1e6,)))
+    ratios: list[Figure] = []
+    ref_label = refs[0][0]
+    for label, (comp, raw) in images.items():
+        if label != ref_label:
+            ratios.append(ratio(f"{ref_label} / {label}: compressed",
+                                [images[ref_label][0]], [comp]))
+            ratios.append(ratio(f"{ref_label} / {label}: uncompressed",
+                                [images[ref_label][1]], [raw]))
+    return Outcome(
+        key="6-sizes", title="", status="smoke" if ctx.smoke else "measured",
+        figures=tuple(figures), ratios=tuple(ratios), commands=tuple(runner.commands),
+        notes=("sizes are deterministic: one measurement; the reference image is copied "
+               "from buildah storage with skopeo (gzip layers) and measured the same way",),
+    )
+
+
+def _has_image(runner: Runner, name: str) -> bool:
+    try:
+        runner.output(["buildah", "inspect", "--type", "image", name])
+    except BenchError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- 7 speed
+
+
+def run_speed(ctx: Context) -> Outcome:
+    runner = ctx.runner
+    loops = 1 if ctx.smoke else 5
+    names = SPEED_BENCHMARKS[:2] if ctx.smoke else SPEED_BENCHMARKS
+    if ctx.smoke:
+        # the measuring code on the host interpreter against itself (no images)
+        interpreters: dict[str, list[str]] = {
+            "ours": [sys.executable, str(BENCH_DIR / "speed.py")],
+            "debian": [sys.executable, str(BENCH_DIR / "speed.py")],
+        }
+        cleanup: Callable[[], None] = lambda: None  # noqa: E731
+        notes: tuple[str, ...] = ("smoke: the host interpreter against itself",)
+    else:
+        interpreters, cleanup, notes = _speed_container(ctx, runner)
+    per: dict[str, dict[str, list[float]]] = {n: {"ours": [], "debian": []} for n in names}
+    try:
+        for run in range(ctx.runs):
+            for name in names:
+                order = ("ours", "debian") if run % 2 == 0 else ("debian", "ours")
+                for who in order:  # interleaved, alternating which goes first
+                    out = runner.run([*interpreters[who], name, str(loops)],
+                                     f"speed-{who}").output
+                    data = json.loads(_json_line(out))
+                    per[name][who].append(statistics.median(data["seconds"]))
+    finally:
+        cleanup()
+    figures: list[Figure] = []
+    ratios: list[Figure] = []
+    for name in names:
+        figures.append(Figure(f"{name}: ours (release)", "s", tuple(per[name]["ours"])))
+        figures.append(Figure(f"{name}: Debian python3.13", "s", tuple(per[name]["debian"])))
+        ratios.append(ratio(f"{name}: Debian / ours (>1: ours faster)", per[name]["debian"],
+                            per[name]["ours"]))
+    geo = [statistics.geometric_mean(per[n]["debian"][i] / per[n]["ours"][i] for n in names)
+           for i in range(ctx.runs)]
+    ratios.append(Figure("geometric mean over the benchmarks: Debian / ours", "x", tuple(geo)))
+    return Outcome(
+        key="7-speed", title="", status="smoke" if ctx.smoke else "measured",
+        figures=tuple(figures), ratios=tuple(ratios), commands=tuple(runner.commands),
+        notes=(*notes, f"each run: median of {loops} loops after one warm-up loop; runs "
+               "interleave the interpreters and alternate which goes first",
+               "workloads: bench/speed.py (pyperformance's nbody, fannkuch, richards, float, "
+               "json_dumps and a regex benchmark, stdlib only)"),
+    )
+
+
+def _json_line(output: str) -> str:
+    """The JSON line speed.py printed (buildah and the log add lines around it)."""
+    lines = [line for line in output.splitlines() if line.startswith('{"name"')]
+    if not lines:
+        raise BenchError(f"no result in benchmark output: {output.strip()[-200:]}")
+    return lines[-1]
+
+
+def _speed_container(ctx: Context, runner: Runner) -> tuple[dict[str, list[str]],
+                                                            Callable[[], None], tuple[str, ...]]:
+    """A container of the Debian 13 base with Debian's python3.13 and our release runtime."""
+    speed_cache = ctx.work.parent / "speed-cache" if (ctx.work.parent / "speed-cache").exists() \
+        else ctx.work / "speed-cache"
+    records = [json.loads(p.read_text()) for p in
+               sorted((speed_cache / "runtimes").glob("*/record.json"))]
+    release = [r for r in records if r.get("profile") == "release" and r.get("arch") == "amd64"
+               and r.get("version") == VERSION]
+    if not release:
+        seed_cache(ctx, runner, speed_cache)
+        runner.run(_bink(ctx, "runtime", "build", VERSION, "--arch", "amd64", "--profile",
+                         "release", cache=speed_cache), "speed-runtime")
+        return _speed_container(ctx, runner)
+    runtime_tar = speed_cache / "runtimes" / release[0]["key"] / "runtime.tar"
+    stores = (ctx.warm_cache, ctx.test_cache)
+    rootfs = next((p for s in stores if s.exists() for p in _maybe_base(s, "amd64")), None)
+    if rootfs is None:
+        raise BenchError("no Debian 13 amd64 base: run the cold comparison first")
+    base = f"{BASE_IMAGE}:debian13-amd64-speed"
+    rmi(runner, base)
+    import_image(runner, rootfs, base, "amd64")
+    ctr = runner.output(["buildah", "from", base]).strip()
+    runner.run(["buildah", "run", "--isolation", "chroot", "--network", "host", ctr, "--",
+                "sh", "-c", "apt-get update && apt-get install -y --no-install-recommends "
+                "python3.13"], "speed-prepare")
+    runner.run(["buildah", "add", ctr, runtime_tar, "/"], "speed-prepare")
+    runner.run(["buildah", "copy", ctr, BENCH_DIR / "speed.py", "/bench/speed.py"],
+               "speed-prepare")
+    prefix = ["buildah", "run", "--isolation", "chroot", ctr, "--"]
+    interpreters = {"ours": [*prefix, "/usr/local/bin/python3.13", "/bench/speed.py"],
+                    "debian": [*prefix, "/usr/bin/python3.13", "/bench/speed.py"]}
+    versions = {who: runner.output([*prefix, argv[len(prefix)], "-VV"]).strip()
+                for who, argv in interpreters.items()}
+
+    def cleanup() -> None:
+        runner.run(["buildah", "rm", ctr], "cleanup", record=False, check=False)
+
+    notes = (f"ours: {versions['ours']} (runtime key {release[0]['key']}, PGO "
+             f"{release[0].get('pgo')}, LTO {release[0].get('lto')})",
+             f"Debian: {versions['debian']}",
+             "both in one container of the Debian 13 base (the same root filesystem, "
+             "`buildah run --isolation chroot`)")
+    return interpreters, cleanup, notes
+
+
+COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
+    "assembly": ("8. Assembly overhead: one image vs `tar c | gzip -6`", run_assembly),
+    "sizes": ("6. Image size: ours (regular, distroless) vs the reference", run_sizes),
+    "noop": ("4. No-op rebuild", run_noop),
+    "cold": ("2. Cold build of one tag (amd64), empty caches", run_cold),
+    "security": ("3. Security rebuild: base changed, Python not", run_security),
+    "arm64": ("5. arm64: cross-compiled vs emulated (qemu), fast profile", run_arm64),
+    "speed": ("7. Python speed: our release runtime vs Debian's python3.13", run_speed),
+}
+
+#: The order of RESULTS.md (the issue's numbering).
+KEYS = {"2-cold": "cold", "3-security": "security", "4-noop": "noop", "5-arm64": "arm64",
+        "6-sizes": "sizes", "7-speed": "speed", "8-assembly": "assembly"}

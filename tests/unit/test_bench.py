@@ -1,0 +1,149 @@
+"""Unit tests of the benchmark harness (bench/): figures, ratios, results, sizing, workloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bench import comparisons, patched, speed
+from bench.harness import (
+    BenchError,
+    Figure,
+    Outcome,
+    Runner,
+    machine,
+    ratio,
+    render_markdown,
+    save_results,
+)
+
+from bink_python import build, tarball
+from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
+from bink_python.config import load_family
+from bink_python.layout import Layout
+from bink_python.store import Store
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline" / "images.toml"
+
+
+def test_ratio_is_per_run_pair_not_of_medians() -> None:
+    # the ratio of the medians is 10/10 = 1.0; the pairs are 3.0, 0.5, 5.0 -> median 3.0
+    ref = [30.0, 10.0, 5.0]
+    ours = [10.0, 20.0, 1.0]
+    fig = ratio("r", ref, ours)
+    assert fig.values == (3.0, 0.5, 5.0)
+    assert fig.median == 3.0
+    assert Figure("ref", "s", tuple(ref)).median / Figure("ours", "s", tuple(ours)).median == 1.0
+
+
+def test_ratio_refuses_unpaired_runs() -> None:
+    with pytest.raises(BenchError, match="do not pair"):
+        ratio("r", [1.0, 2.0], [1.0])
+
+
+def test_figure_text_median_range_and_lower_bound() -> None:
+    assert Figure("t", "s", (12.0, 10.0, 30.0)).text() == "12.0 s (10.0 s to 30.0 s)"
+    assert Figure("t", "x", (2.5,), lower_bound=True).text() == "≥ 2.50x"
+    data = Figure("t", "MB", (1.0, 3.0)).to_json()
+    assert (data["median"], data["min"], data["max"]) == (2.0, 1.0, 3.0)
+
+
+def test_save_results_merges_comparisons_and_markdown_lists_all(tmp_path: Path) -> None:
+    path = tmp_path / "results" / "2026-01-01.json"
+    first = Outcome("8-assembly", "8. A", "measured", (Figure("x", "s", (1.0,)),),
+                    (Figure("ours / floor", "x", (1.5,)),), ("python -m bench --only assembly",))
+    second = Outcome("2-cold", "2. C", "not measured", reason="no time")
+    save_results(path, machine_info={"cores": 2}, settings={"runs": 1}, outcomes=[first])
+    data = save_results(path, machine_info={"cores": 2}, settings={"runs": 1}, outcomes=[second])
+    assert [c["key"] for c in data["comparisons"]] == ["2-cold", "8-assembly"]
+    assert json.loads(path.read_text()) == data
+    text = render_markdown(data, titles={"2-cold": "2. C", "4-noop": "4. N", "8-assembly": "8. A"},
+                           preamble="pre", results_file="results/2026-01-01.json")
+    assert "**not measured**: no time" in text
+    assert "## 4. N\n\n**not measured**: no run of this comparison has completed yet" in text
+    assert "| ours / floor | **1.50x** |" in text
+    assert "python -m bench --only assembly" in text
+    assert "2 cores" in text
+
+
+def test_outcome_json_round_trip() -> None:
+    out = Outcome("5-arm64", "5", "measured", (Figure("a", "s", (900.0,), True),),
+                  (Figure("r", "x", (3.0,), True),), ("cmd",), ("note",), "capped")
+    assert Outcome.from_json(out.to_json()) == out
+
+
+def test_machine_reads_cores_memory_cpu() -> None:
+    info = machine()
+    assert info["cores"] >= 1
+    assert info["memory_gib"] > 0
+    assert info["cpu_model"] != "unknown"
+
+
+def test_runner_times_records_and_caps(tmp_path: Path) -> None:
+    runner = Runner(tmp_path / "logs")
+    done = runner.run(["sh", "-c", "echo hello"], "t")
+    assert not done.capped
+    assert "hello" in done.output
+    capped = runner.run(["sleep", "30"], "t", cap=0.5)
+    assert capped.capped
+    assert capped.seconds == 0.5
+    assert runner.commands == ["sh -c 'echo hello'", "sleep 30"]
+    with pytest.raises(BenchError, match="exit 3"):
+        runner.run(["sh", "-c", "exit 3"], "t")
+
+
+def test_layout_image_size_counts_config_and_layers(tmp_path: Path) -> None:
+    src = tmp_path / "tree"
+    (src / "etc").mkdir(parents=True)
+    (src / "etc" / "data").write_bytes(b"a" * 100_000)
+    sha, size = tarball.write_tree_tar_file(src, tmp_path / "layer.tar", epoch=0)
+    spec = ImageSpec("amd64", (LayerSource(tmp_path / "layer.tar", "sha256:" + sha, "t"),),
+                     ("LANG=C.UTF-8",), ("python3",), "", {}, rfc3339(0))
+    layout = Layout(tmp_path / "oci")
+    image = build_image(spec, layout, Store(tmp_path / "store"))
+    layout.set_refs({"t": image.descriptor})
+    compressed, uncompressed = comparisons.layout_image_size(tmp_path / "oci", "t")
+    assert compressed == image.config.size + image.layers[0].size
+    assert uncompressed == image.config.size + size
+    with pytest.raises(BenchError, match="no image"):
+        comparisons.layout_image_size(tmp_path / "oci", "missing")
+
+
+def test_json_line_finds_the_benchmark_result() -> None:
+    out = 'noise\n{"name": "nbody", "seconds": [0.1]}\n[bench] exit 0\n'
+    assert json.loads(comparisons._json_line(out))["name"] == "nbody"
+    with pytest.raises(BenchError, match="no result"):
+        comparisons._json_line("nothing\n")
+
+
+@pytest.mark.parametrize("name", sorted(speed.BENCHMARKS))
+def test_speed_workloads_run(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert speed.main([name, "1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["name"] == name
+    assert len(data["seconds"]) == 1
+    assert data["seconds"][0] > 0
+
+
+def test_speed_usage_error() -> None:
+    assert speed.main(["nope", "1"]) == 2
+
+
+def test_patched_base_spec_adds_packages_and_keeps_runtime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(build, "base_spec", build.base_spec)  # restored after the test
+    family = load_family(EXAMPLE)
+    tag = family.tags[0]
+    before = build.base_spec(tag, "amd64")
+    patched.with_extra_packages(("less",))
+    after = build.base_spec(tag, "amd64")
+    assert after.extra_packages == ("less",)
+    assert "less" in after.packages
+    assert (after.distro, after.arch, after.variant) == (before.distro, before.arch,
+                                                         before.variant)
+
+
+def test_patched_usage_without_separator() -> None:
+    assert patched.main(["--extra-package", "less"]) == 2
