@@ -19,11 +19,20 @@ import shutil
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .comparisons import BENCH_DIR, COMPARISONS, KEYS, Context
-from .harness import BenchError, Outcome, machine, render_markdown, save_results, today
+from .harness import (
+    BenchError,
+    Outcome,
+    load_results,
+    machine,
+    render_markdown,
+    save_results,
+    today,
+)
 
 DEFAULT_WORK = Path("/var/tmp/bink-bench/work")
 DEFAULT_TEST_CACHE = Path("/var/tmp/bink-python-test-cache/store")
@@ -43,7 +52,26 @@ Reproduce everything (from the repository root, with the venv's `bink-python` on
 python -m bench --runs 1 --cap-seconds 1200       # all comparisons, in the order below
 python -m bench --only assembly --runs 3          # one comparison
 python -m bench --smoke                           # CI smoke mode: code paths only
+python -m bench --render-only                     # RESULTS.md again from the results file
 ```
+
+Each section below lists the exact commands its run executed (untimed preparation such as
+seeding the stand-in linkerd-await binaries or importing a base into buildah is left out).
+
+## 1. The reference approach
+
+`bench/reference/Dockerfile`: stage `build` FROM the Debian 13 base (the project's own
+regular base, imported into buildah storage as a one-layer image: the stand-in for
+`FROM debian:trixie-slim`), build dependencies with apt (docker-library/python's list, no
+Tk), the verified CPython 3.13.15 tarball COPY'd from the build context (sha256 checked),
+configure with the flags of `src/bink_python/runtime.py` (`--enable-shared`,
+`--enable-loadable-sqlite-extensions`, `--with-ensurepip`, `--with-system-expat`,
+`--enable-option-checking=fatal`; `release` adds `--enable-optimizations --with-lto`;
+dpkg-buildflags CFLAGS/LDFLAGS plus frame pointers and rpath `$ORIGIN/../lib`), `make -j2`,
+install, the same cleanup and strip; a runtime stage FROM the same base with the runtime
+libraries (apt) and `COPY --from=build /usr/local`. Built with
+`buildah bud --isolation chroot --network host --layers` (`--no-cache` for cold builds,
+`--platform linux/arm64` under qemu-user for comparison 5).
 """
 
 
@@ -51,7 +79,7 @@ def titles() -> dict[str, str]:
     return {key: COMPARISONS[name][0] for key, name in sorted(KEYS.items())}
 
 
-def write_outputs(results: Path, markdown: Path, data: dict[str, object]) -> None:
+def write_outputs(results: Path, markdown: Path, data: Mapping[str, Any]) -> None:
     rel = os.path.relpath(results, markdown.parent)
     markdown.write_text(render_markdown(data, titles=titles(), preamble=PREAMBLE,
                                         results_file=rel))
@@ -72,6 +100,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"scratch directory (default {DEFAULT_WORK}; smoke: a temp dir)")
     parser.add_argument("--test-cache", type=Path, default=DEFAULT_TEST_CACHE, metavar="DIR",
                         help="a warm store whose bases may be reused (never modified)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="only regenerate RESULTS.md from the results file of the day")
     parser.add_argument("--results-dir", type=Path, metavar="DIR",
                         help="where <date>.json and RESULTS.md go (default bench/; "
                         "smoke: the scratch directory)")
@@ -97,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = args.results_dir or (work if args.smoke else BENCH_DIR)
     results = out_dir / "results" / f"{today()}.json"
     markdown = out_dir / "RESULTS.md"
+    if args.render_only:
+        write_outputs(results, markdown, load_results(results))
+        return 0
     ctx = Context(work=work.resolve(), smoke=args.smoke, runs=1 if args.smoke else args.runs,
                   cap=args.cap_seconds, profile=args.profile, test_cache=args.test_cache,
                   bink=bink)

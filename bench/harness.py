@@ -285,13 +285,15 @@ def render_markdown(data: Mapping[str, Any], *, titles: Mapping[str, str],
         settings = entry.get("settings", {})
         lines.append(
             f"Status: **{outcome.status}**; runs: {settings.get('runs', '?')}; "
+            f"build profile: {settings.get('profile', '?')}; "
             f"finished {entry.get('finished_at', '?')}."
             + (f" {outcome.reason}" if outcome.reason else "")
         )
         lines += ["", "| figure | value |", "| --- | --- |"]
         for fig in (*outcome.figures, *outcome.ratios):
             bold = "**" if fig.unit == "x" else ""
-            lines.append(f"| {fig.label} | {bold}{fig.text()}{bold} |")
+            label = fig.label.replace("|", "\\|")
+            lines.append(f"| {label} | {bold}{fig.text()}{bold} |")
         lines.append("")
         lines += [f"- {note}" for note in outcome.notes]
         if outcome.notes:
