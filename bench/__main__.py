@@ -96,6 +96,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="time cap of the emulated arm64 build (1200)")
     parser.add_argument("--profile", choices=("fast", "release"), default="fast",
                         help="runtime profile of the build comparisons (fast)")
+    parser.add_argument("--speed-profile", choices=("release", "fast"), default="release",
+                        help="runtime profile of the speed comparison (release: the claim)")
     parser.add_argument("--work", type=Path, metavar="DIR",
                         help=f"scratch directory (default {DEFAULT_WORK}; smoke: a temp dir)")
     parser.add_argument("--test-cache", type=Path, default=DEFAULT_TEST_CACHE, metavar="DIR",
@@ -132,9 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     ctx = Context(work=work.resolve(), smoke=args.smoke, runs=1 if args.smoke else args.runs,
                   cap=args.cap_seconds, profile=args.profile, test_cache=args.test_cache,
-                  bink=bink)
+                  bink=bink, speed_profile=args.speed_profile)
     settings = {"runs": ctx.runs, "profile": ctx.profile, "cap_seconds": ctx.cap,
-                "smoke": ctx.smoke}
+                "smoke": ctx.smoke, "speed_profile": ctx.speed_profile}
     mach = machine()
     failed = 0
     names = [n for n in ORDER if not args.only or n in args.only]
