@@ -5,7 +5,8 @@ storage (:mod:`bink_python.imagerun`), mounted on the host, and put through the
 named checks of :data:`CHECKS`. *Static* checks read the mounted root filesystem
 and the image's config/manifest; they run first, before anything runs inside the
 image (a root Python would otherwise write ``__pycache__`` into the very tree that
-is checked for ``.pyc`` files). *Run* checks execute programs inside the image
+is checked for ``.pyc`` files; probes write bytecode under :data:`PYCACHE` only).
+*Run* checks execute programs inside the image
 with ``buildah run --isolation chroot`` -- arm64 images through qemu-user -- and
 never need a shell: every probe is ``python3 -c <program>`` or a binary run
 directly, so the same checks work in distroless images.
@@ -474,6 +475,13 @@ class NotApplicable(Exception):
     """Raised by a check that does not apply to this image (reported as ``skip``)."""
 
 
+#: Where the probes' Python writes bytecode (``PYTHONPYCACHEPREFIX``), created world-
+#: writable from the host: never into the image's own tree (which is checked for
+#: ``*.pyc``), and compiled once, not per run -- under qemu, recompiling pip's modules
+#: from source on every run costs minutes.
+PYCACHE = "/tmp/bink-verify-pycache"
+
+
 @dataclass
 class Probe:
     """What a check sees: the expectation, the container, the image config and manifest."""
@@ -489,13 +497,13 @@ class Probe:
         return self.container.rootfs
 
     def run(self, argv: Sequence[str], *, user: str | None = None) -> RunResult:
-        return self.container.run(argv, user=user, env=("PYTHONDONTWRITEBYTECODE=1",))
+        return self.container.run(argv, user=user, env=(f"PYTHONPYCACHEPREFIX={PYCACHE}",))
 
     def python(
         self, program: str, *args: str, user: str | None = None, interpreter: str = "python3"
     ) -> dict[str, Any]:
         """Run ``program`` with the image's python3; it must print one JSON object last."""
-        result = self.run([interpreter, "-B", "-c", program, *args], user=user)
+        result = self.run([interpreter, "-c", program, *args], user=user)
         if not result.ok:
             raise CheckFailed(
                 f"{interpreter} exited {result.returncode}: {_last_line(result.output)}",
@@ -1255,10 +1263,16 @@ def _run_checks(
         buildah, layout.path, manifest, what=f"{expect.tag} {expect.arch}"
     ) as container:
         probe = Probe(expect, container, config, data)
-        results = tuple(_run_check(check, probe) for check in _ordered(checks))
+        results: list[CheckResult] = []
+        for check in _ordered(checks):
+            if not check.static and not (container.rootfs / PYCACHE.lstrip("/")).is_dir():
+                cache = container.rootfs / PYCACHE.lstrip("/")
+                cache.mkdir(parents=True)
+                cache.chmod(0o1777)
+            results.append(_run_check(check, probe))
     order = {name: i for i, name in enumerate(_REGISTRY)}
-    results = tuple(sorted(results, key=lambda r: order[r.name]))
-    return ImageReport(expect.tag, expect.arch, manifest.digest, results)
+    ordered = tuple(sorted(results, key=lambda r: order[r.name]))
+    return ImageReport(expect.tag, expect.arch, manifest.digest, ordered)
 
 
 def manifest_for(layout: Layout, ref_or_digest: str, arch: str) -> Descriptor:
