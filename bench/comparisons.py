@@ -328,6 +328,13 @@ def _smoke_reference(ctx: Context, runner: Runner) -> Outcome:
 # --------------------------------------------------------------------------- 3 security
 
 
+def security_argv(ctx: Context, cache: Path) -> list[str | Path]:
+    """``bink-python build`` of the tag with the extra package in the base (bench.patched)."""
+    bink_args = _build_argv(ctx, cache, TAG, output=cache / "oci")[1:]  # without the command
+    return [sys.executable, "-m", "bench.patched", "--extra-package", EXTRA_PACKAGE, "--",
+            *bink_args]
+
+
 def run_security(ctx: Context) -> Outcome:
     if ctx.smoke:
         return Outcome("3-security", "", "not measured",
@@ -341,9 +348,7 @@ def run_security(ctx: Context) -> Outcome:
         cache = ctx.work / f"security-{i}"
         shutil.rmtree(cache, ignore_errors=True)
         runner.run(["cp", "-a", ctx.warm_cache, cache], "prepare", record=False)
-        argv = [sys.executable, "-m", "bench.patched", "--extra-package", EXTRA_PACKAGE, "--",
-                *(str(a) for a in _build_argv(ctx, cache, TAG, output=cache / "oci"))]
-        ours.append(runner.run(argv, "security-ours", cwd=REPO).seconds)
+        ours.append(runner.run(security_argv(ctx, cache), "security-ours", cwd=REPO).seconds)
         base = f"{BASE_IMAGE}:debian13-amd64-security"
         rmi(runner, base)
         import_image(runner, find_base(cache, "amd64", extra=(EXTRA_PACKAGE,)), base, "amd64")

@@ -147,3 +147,23 @@ def test_patched_base_spec_adds_packages_and_keeps_runtime(
 
 def test_patched_usage_without_separator() -> None:
     assert patched.main(["--extra-package", "less"]) == 2
+
+
+def test_security_argv_passes_bink_arguments_after_the_separator(tmp_path: Path) -> None:
+    ctx = comparisons.Context(work=tmp_path, smoke=False, runs=1, cap=1.0, profile="fast",
+                              test_cache=tmp_path, bink="/x/bin/bink-python")
+    argv = [str(a) for a in comparisons.security_argv(ctx, tmp_path / "c")]
+    after = argv[argv.index("--") + 1 :]
+    assert after[:2] == ["build", comparisons.TAG]
+    assert "/x/bin/bink-python" not in argv
+    assert argv[argv.index("--extra-package") + 1] == comparisons.EXTRA_PACKAGE
+
+
+def test_patched_main_hands_the_arguments_to_bink_python(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(build, "base_spec", build.base_spec)
+    with pytest.raises(SystemExit) as exc:
+        patched.main(["--extra-package", "less", "--", "--version"])
+    assert exc.value.code == 0
+    assert "bink-python" in capsys.readouterr().out
