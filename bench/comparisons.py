@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import statistics
 import sys
@@ -229,12 +230,15 @@ def run_cold(ctx: Context) -> Outcome:
     runner = ctx.runner
     ours: list[float] = []
     ref: list[float] = []
+    stages: list[str] = []
     for i in range(ctx.runs):
         cache = ctx.work / f"cold-{i}"
         shutil.rmtree(cache, ignore_errors=True)
         seed_cache(ctx, runner, cache)
-        ours.append(runner.run(_build_argv(ctx, cache, TAG, output=cache / "oci"),
-                               "cold-ours").seconds)
+        done = runner.run(_build_argv(ctx, cache, TAG, output=cache / "oci"), "cold-ours")
+        ours.append(done.seconds)
+        stages.append(f"ours, run {i + 1}, stages (base and runtime run concurrently): "
+                      + stage_breakdown(done.output))
         # the reference starts FROM the same base, imported as if pulled (not timed)
         base = f"{BASE_IMAGE}:debian13-amd64"
         rmi(runner, REF_IMAGE + ":amd64", base)
@@ -262,8 +266,22 @@ def run_cold(ctx: Context) -> Outcome:
             "`--no-verify`, the reference verifies nothing either)",
             "the reference starts FROM the same Debian 13 base already in buildah storage "
             "(importing it stands in for a pull and is not timed)",
+            *stages,
         ),
     )
+
+
+_STAGE_DONE = re.compile(r"^<== (\w+)\s+(.*?) done in ([\d.]+)s$")
+
+
+def stage_breakdown(output: str) -> str:
+    """``stage subject: seconds`` of bink-python's progress lines (stages may overlap)."""
+    seen: dict[str, str] = {}
+    for line in output.splitlines():
+        match = _STAGE_DONE.match(line.strip())
+        if match:
+            seen.setdefault(f"{match[1]} {match[2]}", match[3])
+    return "; ".join(f"{k}: {v} s" for k, v in seen.items())
 
 
 def _ensure_warm(ctx: Context) -> None:
@@ -344,11 +362,14 @@ def run_security(ctx: Context) -> Outcome:
     ctxdir = context_dir(ctx, ctx.warm_cache)
     ours: list[float] = []
     ref: list[float] = []
+    stages: list[str] = []
     for i in range(ctx.runs):
         cache = ctx.work / f"security-{i}"
         shutil.rmtree(cache, ignore_errors=True)
         runner.run(["cp", "-a", ctx.warm_cache, cache], "prepare", record=False)
-        ours.append(runner.run(security_argv(ctx, cache), "security-ours", cwd=REPO).seconds)
+        done = runner.run(security_argv(ctx, cache), "security-ours", cwd=REPO)
+        ours.append(done.seconds)
+        stages.append(f"ours, run {i + 1}, stages: " + stage_breakdown(done.output))
         base = f"{BASE_IMAGE}:debian13-amd64-security"
         rmi(runner, base)
         import_image(runner, find_base(cache, "amd64", extra=(EXTRA_PACKAGE,)), base, "amd64")
@@ -368,6 +389,7 @@ def run_security(ctx: Context) -> Outcome:
             "is `bink-python` with that package added to every BaseSpec",
             "ours includes rebuilding the base with mmdebstrap; the reference gets the new "
             "base for free (imported, untimed), as a pulled upstream image would be",
+            *stages,
         ),
     )
 

@@ -167,3 +167,13 @@ def test_patched_main_hands_the_arguments_to_bink_python(
         patched.main(["--extra-package", "less", "--", "--version"])
     assert exc.value.code == 0
     assert "bink-python" in capsys.readouterr().out
+
+
+def test_stage_breakdown_from_progress_lines() -> None:
+    out = ("==> base     Debian 13 amd64 regular\n"
+           "<== base     Debian 13 amd64 regular done in 126.2s\n"
+           "<== base     Debian 13 amd64 regular done in 126.4s\n"
+           "<== make     CPython 3.13.15 Debian 13 amd64 (fast) done in 786.0s\n")
+    assert comparisons.stage_breakdown(out) == (
+        "base Debian 13 amd64 regular: 126.2 s; make CPython 3.13.15 Debian 13 amd64 (fast): 786.0 s"
+    )
