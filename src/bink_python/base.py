@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from . import mirrors
-from .binfmt import ensure_binfmt
+from .binfmt import emulation_env, ensure_binfmt
 from .distro import ARCHES, Distro
 from .errors import BuildError, ToolError
 from .proc import require_tool, run
@@ -495,6 +495,7 @@ def _build_regular(
     inrelease_dir = work / "inrelease"
     inrelease_dir.mkdir()
     env = {"SOURCE_DATE_EPOCH": str(epoch), "TMPDIR": str(work), "LC_ALL": "C.UTF-8"}
+    env.update(emulation_env(spec.arch))
     run(
         _mmdebstrap_command(spec, sources, tree, inrelease_dir),
         error=BuildError,

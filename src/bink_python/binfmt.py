@@ -92,6 +92,27 @@ def _install_hint(qemu: str) -> str:
     )
 
 
+#: The CPU model qemu-user emulates for each foreign arch. Debian's arm64 binaries
+#: (and our runtime, built with the distribution's hardening flags) carry pointer
+#: authentication instructions (-mbranch-protection=standard); with qemu's default
+#: CPU ("max") every function call then pays for the architected QARMA cipher in
+#: software, which made a python3 start-up ~100x slower than native. A Cortex-A72
+#: (ARMv8.0) executes those hint-space instructions as NOPs, as real v8.0 hardware
+#: does: the same binaries run, about ten times faster under emulation.
+QEMU_CPU = {"arm64": "cortex-a72"}
+
+
+def emulation_env(arch: str) -> dict[str, str]:
+    """Environment for running ``arch`` binaries under qemu-user (empty when native).
+
+    qemu-user reads ``QEMU_CPU`` from the environment of the emulated process, so it
+    must be set for the process (and is inherited by its children).
+    """
+    if arch == host_arch() or arch not in QEMU_CPU:
+        return {}
+    return {"QEMU_CPU": QEMU_CPU[arch]}
+
+
 def ensure_binfmt(arch: str, *, binfmt_dir: Path = BINFMT_DIR) -> None:
     """Make sure binaries of ``arch`` run on this host (no-op for the host arch).
 

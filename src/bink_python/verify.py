@@ -27,6 +27,7 @@ import io
 import json
 import os
 import re
+import shutil
 import stat
 import struct
 import time
@@ -37,6 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .assemble import LABEL_EOL, LABEL_STATUS
+from .binfmt import emulation_env
 from .config import Family, Tag
 from .distro import ARCHES
 from .errors import BuildError, VerifyError
@@ -497,7 +499,9 @@ class Probe:
         return self.container.rootfs
 
     def run(self, argv: Sequence[str], *, user: str | None = None) -> RunResult:
-        return self.container.run(argv, user=user, env=(f"PYTHONPYCACHEPREFIX={PYCACHE}",))
+        env = [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
+        env += [f"{k}={v}" for k, v in emulation_env(self.expect.arch).items()]
+        return self.container.run(argv, user=user, env=tuple(env))
 
     def python(
         self, program: str, *args: str, user: str | None = None, interpreter: str = "python3"
@@ -1264,15 +1268,55 @@ def _run_checks(
     ) as container:
         probe = Probe(expect, container, config, data)
         results: list[CheckResult] = []
+        host_cache = _host_pycache(data)
         for check in _ordered(checks):
-            if not check.static and not (container.rootfs / PYCACHE.lstrip("/")).is_dir():
-                cache = container.rootfs / PYCACHE.lstrip("/")
-                cache.mkdir(parents=True)
-                cache.chmod(0o1777)
+            cache = container.rootfs / PYCACHE.lstrip("/")
+            if not check.static and not cache.is_dir():
+                _seed_pycache(host_cache, cache)
             results.append(_run_check(check, probe))
+        _save_pycache(container.rootfs / PYCACHE.lstrip("/"), host_cache)
     order = {name: i for i, name in enumerate(_REGISTRY)}
     ordered = tuple(sorted(results, key=lambda r: order[r.name]))
     return ImageReport(expect.tag, expect.arch, manifest.digest, ordered)
+
+
+def _host_pycache(manifest: dict[str, Any]) -> Path | None:
+    """A host directory keeping the probes' bytecode across verifications of images that
+    share the same layers above the base (the same runtime): under qemu, compiling pip's
+    modules once per image costs minutes. Only speed depends on it: Python checks every
+    ``.pyc`` against its source (size and mtime) and recompiles a stale one."""
+    from .store import cache_root
+
+    layers = [str(x.get("digest", "")) for x in manifest.get("layers", [])[1:]]
+    if not layers:
+        return None
+    key = hashlib.sha256("\n".join(layers).encode()).hexdigest()[:32]
+    try:
+        return cache_root() / "verify-pycache" / key
+    except OSError:
+        return None
+
+
+def _seed_pycache(host: Path | None, target: Path) -> None:
+    """Create the in-image bytecode directory (world-writable), seeded from ``host``."""
+    if host is not None and host.is_dir():
+        with contextlib.suppress(OSError):
+            shutil.copytree(host, target, symlinks=True, dirs_exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    target.chmod(0o1777)
+
+
+def _save_pycache(source: Path, host: Path | None) -> None:
+    """Keep the bytecode the probes compiled for the next verification (best effort)."""
+    if host is None or not source.is_dir():
+        return
+    with contextlib.suppress(OSError):
+        host.parent.mkdir(parents=True, exist_ok=True)
+        tmp = host.with_name(f".{host.name}.{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp, symlinks=True)
+        shutil.rmtree(host, ignore_errors=True)
+        os.replace(tmp, host)
 
 
 def manifest_for(layout: Layout, ref_or_digest: str, arch: str) -> Descriptor:

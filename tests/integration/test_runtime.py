@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.binfmt import ensure_binfmt, host_arch
+from bink_python.binfmt import emulation_env, ensure_binfmt, host_arch
 from bink_python.distro import get_distro
 from bink_python.runtime import REQUIRED_EXTENSIONS, build_runtime
 from bink_python.store import Store
@@ -26,8 +26,18 @@ pytestmark = [
 ]
 
 ARCHES = ("amd64", "arm64")
-MODULES = ("ssl", "sqlite3", "ctypes", "lzma", "bz2", "zlib", "readline", "uuid", "decimal",
-           "zoneinfo")
+MODULES = (
+    "ssl",
+    "sqlite3",
+    "ctypes",
+    "lzma",
+    "bz2",
+    "zlib",
+    "readline",
+    "uuid",
+    "decimal",
+    "zoneinfo",
+)
 CHECK = (
     f"import sys, {', '.join(MODULES)}; "
     "ssl.create_default_context(); sqlite3.connect(':memory:').execute('select 1'); "
@@ -59,10 +69,17 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
     names = set(members)
     assert all(n == "usr" or n == "usr/local" or n.startswith("usr/local/") for n in names)
     assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "libpython3.13.a" in n]
-    assert not [n for n in names
-                if n.rsplit("/", 1)[-1] in {"test", "tests", "idle_test"} and members[n].isdir()]
-    for link, target in (("python", "python3"), ("pip", "pip3"), ("pydoc", "pydoc3"),
-                         ("python-config", "python3-config")):
+    assert not [
+        n
+        for n in names
+        if n.rsplit("/", 1)[-1] in {"test", "tests", "idle_test"} and members[n].isdir()
+    ]
+    for link, target in (
+        ("python", "python3"),
+        ("pip", "pip3"),
+        ("pydoc", "pydoc3"),
+        ("python-config", "python3-config"),
+    ):
         member = members[f"usr/local/bin/{link}"]
         assert member.issym() and member.linkname == target
     assert "usr/local/lib/libpython3.13.so.1.0" in names
@@ -109,20 +126,40 @@ def image_root(
 def test_runtime_runs_in_debian13_base(image_root: tuple[str, Path]) -> None:
     arch, root = image_root
     # a container-like root: /proc mounted (the loader resolves RUNPATH $ORIGIN through it)
-    run_in = [shutil.which("bwrap") or "bwrap", "--bind", str(root), "/", "--proc", "/proc",
-              "--dev", "/dev", "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent",
-              "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-              "--setenv", "LANG", "C.UTF-8", "--"]
-    out = subprocess.run([*run_in, "python3", "-c", CHECK],
-                         capture_output=True, text=True, check=False, timeout=600)
+    run_in = [
+        shutil.which("bwrap") or "bwrap",
+        "--bind",
+        str(root),
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/local/bin:/usr/bin:/bin",
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        *[a for k, v in emulation_env(arch).items() for a in ("--setenv", k, v)],
+        "--",
+    ]
+    out = subprocess.run(
+        [*run_in, "python3", "-c", CHECK], capture_output=True, text=True, check=False, timeout=600
+    )
     assert out.returncode == 0, out.stderr
     multiarch = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[arch]
     assert out.stdout.split() == [CPYTHON_VERSION, multiarch]
-    # pip itself on the host arch; under qemu (no .pyc in the image: every module is
-    # compiled at import) only that it imports and has the wheel's version
-    pip_cmd = ["pip", "--version"] if arch == host_arch() else [
-        "python3", "-c", "import pip; print('pip', pip.__version__, '(python 3.13)')"]
-    pip = subprocess.run([*run_in, *pip_cmd], capture_output=True, text=True, check=False, timeout=600)
+    # pip itself, on both arches (arm64 through qemu with emulation_env's CPU model)
+    pip_cmd = ["pip", "--version"]
+    pip = subprocess.run(
+        [*run_in, *pip_cmd], capture_output=True, text=True, check=False, timeout=600
+    )
     assert pip.returncode == 0, pip.stderr
     assert pip.stdout.startswith("pip ")
     assert "(python 3.13)" in pip.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -30,9 +31,14 @@ def test_release_native_plan_has_reference_flags() -> None:
     assert not plan.cross
     assert plan.pgo and plan.lto
     for flag in (
-        "--enable-optimizations", "--with-lto", "--enable-shared",
-        "--enable-loadable-sqlite-extensions", "--enable-option-checking=fatal",
-        "--with-ensurepip", "--with-system-expat", "--build=x86_64-linux-gnu",
+        "--enable-optimizations",
+        "--with-lto",
+        "--enable-shared",
+        "--enable-loadable-sqlite-extensions",
+        "--enable-option-checking=fatal",
+        "--with-ensurepip",
+        "--with-system-expat",
+        "--build=x86_64-linux-gnu",
     ):
         assert flag in plan.configure_args
     assert plan.extra_cflags == ("-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer")
@@ -89,8 +95,12 @@ def test_key_is_stable_and_covers_every_input() -> None:
     key = runtime_key(spec())
     assert key == runtime_key(spec())
     variants = [
-        spec(version="3.13.16"), spec(source_sha256="0" * 64), spec(arch="arm64"),
-        spec(profile="fast"), spec(pgo=False), spec(distro=get_distro("debian", "12")),
+        spec(version="3.13.16"),
+        spec(source_sha256="0" * 64),
+        spec(arch="arm64"),
+        spec(profile="fast"),
+        spec(pgo=False),
+        spec(distro=get_distro("debian", "12")),
     ]
     keys = {runtime_key(v) for v in variants}
     assert key not in keys
@@ -131,8 +141,7 @@ Checked 112 modules (31 built-in, 76 shared, 1 n/a on linux-x86_64, 3 disabled, 
 
 def test_module_summary_parsed_and_checked(tmp_path: Path) -> None:
     summary = runtime.parse_module_summary(SUMMARY_313)
-    assert summary == {"missing": {"_tkinter", "_dbm"}, "failed": {"_ssl"},
-                       "removed": {"_ctypes"}}
+    assert summary == {"missing": {"_tkinter", "_dbm"}, "failed": {"_ssl"}, "removed": {"_ctypes"}}
     with pytest.raises(BuildError, match=r"_ctypes \(removed\), _dbm \(missing\), _ssl \(failed\)"):
         runtime.check_module_summary(summary, "CPython", tmp_path / "log")
     only_tk = runtime.parse_module_summary(
@@ -144,12 +153,14 @@ def test_module_summary_parsed_and_checked(tmp_path: Path) -> None:
 def test_elf_reader_matches_readelf() -> None:
     import subprocess
 
-    target = Path(shutil.which("python3") or "/usr/bin/python3").resolve()
-    assert runtime.elf_machine(target) == 62
-    readelf = subprocess.run(["readelf", "-d", str(target)], capture_output=True, text=True,
-                             check=True).stdout
-    expected = [line.split("[", 1)[1].rstrip("]") for line in readelf.splitlines()
-                if "(NEEDED)" in line]
+    target = Path("/bin/ls").resolve()  # a dynamically linked ELF on every Debian host
+    assert runtime.elf_machine(target) == {"x86_64": 62, "aarch64": 183}[os.uname().machine]
+    readelf = subprocess.run(
+        ["readelf", "-d", str(target)], capture_output=True, text=True, check=True
+    ).stdout
+    expected = [
+        line.split("[", 1)[1].rstrip("]") for line in readelf.splitlines() if "(NEEDED)" in line
+    ]
     assert expected
     assert runtime.elf_needed(target) == expected
 
@@ -162,8 +173,9 @@ def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
 
     (tmp_path / "m.c").write_text("#include <math.h>\nint f(double x){return (int)sqrt(x);}\n")
     so = tmp_path / "libm_user.so"
-    subprocess.run([gcc, "-shared", "-fPIC", "-o", str(so), str(tmp_path / "m.c"), "-lm"],
-                   check=True)
+    subprocess.run(
+        [gcc, "-shared", "-fPIC", "-o", str(so), str(tmp_path / "m.c"), "-lm"], check=True
+    )
     assert runtime.elf_machine(so) == 183
     assert "libm.so.6" in runtime.elf_needed(so)
 
@@ -172,9 +184,14 @@ def test_clean_tree_removes_tests_bytecode_and_static_libs(tmp_path: Path) -> No
     local = tmp_path / "usr" / "local"
     lib = local / "lib" / "python3.13"
     for rel in (
-        "test/test_x.py", "unittest/test/x.py", "idlelib/idle_test/t.py",
-        "site-packages/pkg/tests/t.py", "json/__pycache__/x.cpython-313.pyc",
-        "json/__init__.py", "old.pyo", "config-3.13-x86_64-linux-gnu/libpython3.13.a",
+        "test/test_x.py",
+        "unittest/test/x.py",
+        "idlelib/idle_test/t.py",
+        "site-packages/pkg/tests/t.py",
+        "json/__pycache__/x.cpython-313.pyc",
+        "json/__init__.py",
+        "old.pyo",
+        "config-3.13-x86_64-linux-gnu/libpython3.13.a",
         "testing/keep.py",
     ):
         path = lib / rel
@@ -248,6 +265,8 @@ libc6:amd64: /usr/lib/x86_64-linux-gnu/libc.so.6
 def test_dpkg_search_parsed_per_arch_ignoring_diversions() -> None:
     names = ["libreadline.so.8", "libssl.so.3", "libc.so.6"]
     assert runtime.parse_dpkg_search(DPKG_S, names, "amd64") == {
-        "libc.so.6": "libc6", "libreadline.so.8": "libreadline8t64", "libssl.so.3": "libssl3t64",
+        "libc.so.6": "libc6",
+        "libreadline.so.8": "libreadline8t64",
+        "libssl.so.3": "libssl3t64",
     }
     assert runtime.parse_dpkg_search(DPKG_S, names, "arm64") == {"libssl.so.3": "libssl3t64"}
