@@ -6,14 +6,22 @@ message (``error: ...``) and returns its ``exit_code``; Ctrl-C returns 130.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from .cli import build_parser
 from .errors import BinkError
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so cleanups run (mounts, containers, temp dirs)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         args = build_parser().parse_args(argv)
         code: int = args.func(args)
