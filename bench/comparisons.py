@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bink_python import tarball
 from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
+from bink_python.distro import get_distro
 from bink_python.layout import Layout
 from bink_python.store import Store, sha256_file
 
@@ -112,7 +113,8 @@ def find_base(store: Path, arch: str, variant: str = "regular",
             "debian", "13", arch, variant
         ):
             continue
-        if sorted(data.get("extra_packages") or ()) != sorted(extra):
+        wanted = sorted({*get_distro("debian", "13").runtime_packages, *extra})
+        if sorted(data.get("key_parts", {}).get("packages", ())) != wanted:
             continue
         if (record.parent / "rootfs.tar").exists():
             candidates.append(record.parent / "rootfs.tar")

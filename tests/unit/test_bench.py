@@ -177,3 +177,26 @@ def test_stage_breakdown_from_progress_lines() -> None:
     assert comparisons.stage_breakdown(out) == (
         "base Debian 13 amd64 regular: 126.2 s; make CPython 3.13.15 Debian 13 amd64 (fast): 786.0 s"
     )
+
+
+def test_find_base_matches_arch_variant_and_packages(tmp_path: Path) -> None:
+    from bink_python.distro import get_distro
+
+    runtime = sorted(get_distro("debian", "13").runtime_packages)
+
+    def base(key: str, arch: str, packages: list[str]) -> None:
+        entry = tmp_path / "bases" / key
+        entry.mkdir(parents=True)
+        (entry / "rootfs.tar").write_bytes(b"")
+        (entry / "record.json").write_text(json.dumps({
+            "os": "debian", "release": "13", "arch": arch, "variant": "regular",
+            "key_parts": {"packages": packages}}))
+
+    base("plain", "amd64", runtime)
+    base("extra", "amd64", sorted([*runtime, "less"]))
+    base("arm", "arm64", runtime)
+    assert comparisons.find_base(tmp_path, "amd64").parent.name == "plain"
+    assert comparisons.find_base(tmp_path, "amd64", extra=("less",)).parent.name == "extra"
+    assert comparisons.find_base(tmp_path, "arm64").parent.name == "arm"
+    with pytest.raises(BenchError, match="no Debian 13 arm64 distroless"):
+        comparisons.find_base(tmp_path, "arm64", "distroless")
