@@ -94,11 +94,7 @@ _SUMMARY_HEADERS = {
 
 #: configure answers it cannot find out when cross-compiling (it cannot run the target's
 #: programs); the target is glibc Linux, where all of these hold.
-CROSS_CONFIG_SITE = (
-    "ac_cv_file__dev_ptmx=yes\n"
-    "ac_cv_file__dev_ptc=no\n"
-    "ac_cv_buggy_getaddrinfo=no\n"
-)
+CROSS_CONFIG_SITE = "ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_buggy_getaddrinfo=no\n"
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 

@@ -120,12 +120,14 @@ def parse_source_file(data: bytes, version: str) -> SourceFile:
 def python_releases(settings: FetchSettings | None = None) -> list[PyRelease]:
     settings = settings or FetchSettings.from_env()
     url = f"{python_org_url()}/api/v2/downloads/release/?is_published=true"
-    return parse_python_releases(fetch_bytes([url], what="python.org release list",
-                                             settings=settings))
+    return parse_python_releases(
+        fetch_bytes([url], what="python.org release list", settings=settings)
+    )
 
 
 def python_source_file(
-    version: str, settings: FetchSettings | None = None,
+    version: str,
+    settings: FetchSettings | None = None,
     releases: list[PyRelease] | None = None,
 ) -> SourceFile:
     """The published size and sha256 of CPython ``version``'s source tarball."""
@@ -195,8 +197,12 @@ def linkerd_releases(settings: FetchSettings | None = None) -> list[GithubReleas
 def upstream_checksum(artifact: Artifact, settings: FetchSettings) -> str:
     if artifact.checksum_url is None:
         raise FetchError(f"{artifact.name} has no checksum file")
-    data = fetch_bytes([artifact.checksum_url], what=f"checksum of {artifact.name}",
-                       settings=settings, max_bytes=64 << 10)
+    data = fetch_bytes(
+        [artifact.checksum_url],
+        what=f"checksum of {artifact.name}",
+        settings=settings,
+        max_bytes=64 << 10,
+    )
     return parse_shasum(data.decode("utf-8", "replace"), artifact.filename)
 
 
@@ -230,18 +236,28 @@ def _pin_and_fetch(
                 f"`bink-python cache add FILE --for {art.name}`"
             ) from None
         if source.sha256 is None:
-            raise FetchError(f"python.org publishes no sha256 for {art.filename}; pin it by hand "
-                             f"with `bink-python lock --pin {art.name}=SHA256`")
-        entry = download(art.urls, store, what=art.name, sha256=source.sha256, size=source.size,
-                         settings=settings, progress=progress)
+            raise FetchError(
+                f"python.org publishes no sha256 for {art.filename}; pin it by hand "
+                f"with `bink-python lock --pin {art.name}=SHA256`"
+            )
+        entry = download(
+            art.urls,
+            store,
+            what=art.name,
+            sha256=source.sha256,
+            size=source.size,
+            settings=settings,
+            progress=progress,
+        )
         return replace(art, sha256=entry.sha256, size=entry.size)
     try:
         expected: str | None = upstream_checksum(art, settings)
     except FetchError as exc:
         expected = None
         progress.warn(f"{exc}; recording the hash of the downloaded file (trust on first use)")
-    entry = download(art.urls, store, what=art.name, sha256=expected, settings=settings,
-                     progress=progress)
+    entry = download(
+        art.urls, store, what=art.name, sha256=expected, settings=settings, progress=progress
+    )
     return replace(art, sha256=entry.sha256, size=entry.size)
 
 
@@ -332,9 +348,15 @@ class UpdateResult:
         if self.dry_run:
             lines.append("dry run: nothing written")
         else:
-            written = [name for name, flag in (("images.toml", self.toml_changed),
-                                                ("images.lock", self.lock_changed),
-                                                ("README.md", self.readme_changed)) if flag]
+            written = [
+                name
+                for name, flag in (
+                    ("images.toml", self.toml_changed),
+                    ("images.lock", self.lock_changed),
+                    ("README.md", self.readme_changed),
+                )
+                if flag
+            ]
             lines.append("updated " + ", ".join(written) if written else "no file changed")
         return "\n".join(lines)
 
@@ -382,7 +404,7 @@ def _set(lines: list[str], lo: int, hi: int, key_re: re.Pattern[str], value: str
     for i in range(lo, hi):
         match = key_re.match(lines[i].rstrip("\n"))
         if match:
-            ending = lines[i][len(lines[i].rstrip("\n")):]
+            ending = lines[i][len(lines[i].rstrip("\n")) :]
             lines[i] = f"{match[1]}{value}{match[3]}{ending}"
             return
     raise ConfigError(f"images.toml: cannot find the line to update with {value!r}")
@@ -428,8 +450,10 @@ def run_update(
             continue
         source = python_source_file(newest, settings, releases)
         if source.sha256 is None:
-            warnings.append(f"python.org publishes no sha256 for Python-{newest}.tar.xz; "
-                            f"{minor} stays at {current}")
+            warnings.append(
+                f"python.org publishes no sha256 for Python-{newest}.tar.xz; "
+                f"{minor} stays at {current}"
+            )
             continue
         pins[f"cpython:{newest}"] = source.sha256
         changes.append(Change(f"CPython {minor}", current, newest))
@@ -462,11 +486,14 @@ def run_update(
                     if art.name in pins:
                         continue
                     sha = upstream_checksum(art, settings)
-                    stated = next((r.digests.get(art.filename) for r in gh
-                                   if r.version == art.version), None)
+                    stated = next(
+                        (r.digests.get(art.filename) for r in gh if r.version == art.version), None
+                    )
                     if stated and stated != sha:
-                        raise FetchError(f"{art.name}: the .shasum file says {sha} but GitHub's "
-                                         f"release API says {stated}; refusing to pin")
+                        raise FetchError(
+                            f"{art.name}: the .shasum file says {sha} but GitHub's "
+                            f"release API says {stated}; refusing to pin"
+                        )
                     pins[art.name] = sha
 
     old_lock = Lock.load_or_empty(family.lock_path)
@@ -483,8 +510,16 @@ def run_update(
         readme_changed = _write_readme(new_family, readme)
     for change in changes:
         progress.info(f"    {change}")
-    return UpdateResult(tuple(changes), new_family, new_lock, toml_changed, lock_changed,
-                        readme_changed, dry_run, tuple(warnings))
+    return UpdateResult(
+        tuple(changes),
+        new_family,
+        new_lock,
+        toml_changed,
+        lock_changed,
+        readme_changed,
+        dry_run,
+        tuple(warnings),
+    )
 
 
 def _write_readme(family: Family, path: Path | None) -> bool:

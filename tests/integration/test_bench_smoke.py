@@ -27,17 +27,37 @@ def test_bench_smoke_runs_every_comparison(tmp_path: Path) -> None:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--work", str(tmp_path / "work"),
-         "--results-dir", str(tmp_path / "out")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--smoke",
+            "--work",
+            str(tmp_path / "work"),
+            "--results-dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = list((tmp_path / "out" / "results").glob("*.json"))
     assert len(results) == 1
     data = json.loads(results[0].read_text())
     by_key = {c["key"]: c for c in data["comparisons"]}
-    assert sorted(by_key) == ["2-cold", "3-security", "4-noop", "5-arm64", "6-sizes",
-                              "7-speed", "8-assembly"]
+    assert sorted(by_key) == [
+        "2-cold",
+        "3-security",
+        "4-noop",
+        "5-arm64",
+        "6-sizes",
+        "7-speed",
+        "8-assembly",
+    ]
     for key in ("4-noop", "6-sizes", "7-speed", "8-assembly"):
         assert by_key[key]["status"] == "smoke", by_key[key]
         assert by_key[key]["figures"], key

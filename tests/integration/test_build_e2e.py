@@ -41,9 +41,7 @@ def _run(cmd: list[str], env: dict[str, str], **kw: object) -> subprocess.Comple
 
 
 @pytest.fixture(scope="session")
-def offline_build(
-    test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def offline_build(test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example's output dir after build.sh (build, then verify), fast profile."""
     out = tmp_path_factory.mktemp("offline")
     env = _env(test_cache_root / "store")

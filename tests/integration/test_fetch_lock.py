@@ -59,8 +59,9 @@ def test_lock_fetches_cpython_through_debian_fallback(
     cache = Cache(tmp_path / "cache")
     log = io.StringIO()
     settings = FetchSettings(timeout=20.0, attempts=2, backoff=1.0)
-    result = run_lock(family, cache, pins={"cpython:3.13.15": SHA}, settings=settings,
-                      progress=Progress(log))
+    result = run_lock(
+        family, cache, pins={"cpython:3.13.15": SHA}, settings=settings, progress=Progress(log)
+    )
     assert result.fetched == ("cpython:3.13.15",)
     entry = Lock.load(family.lock_path).entry("cpython:3.13.15")
     assert (entry.sha256, entry.size) == (SHA, SIZE)

@@ -51,15 +51,25 @@ def test_figure_text_median_range_and_lower_bound() -> None:
 
 def test_save_results_merges_comparisons_and_markdown_lists_all(tmp_path: Path) -> None:
     path = tmp_path / "results" / "2026-01-01.json"
-    first = Outcome("8-assembly", "8. A", "measured", (Figure("x", "s", (1.0,)),),
-                    (Figure("ours / floor", "x", (1.5,)),), ("python -m bench --only assembly",))
+    first = Outcome(
+        "8-assembly",
+        "8. A",
+        "measured",
+        (Figure("x", "s", (1.0,)),),
+        (Figure("ours / floor", "x", (1.5,)),),
+        ("python -m bench --only assembly",),
+    )
     second = Outcome("2-cold", "2. C", "not measured", reason="no time")
     save_results(path, machine_info={"cores": 2}, settings={"runs": 1}, outcomes=[first])
     data = save_results(path, machine_info={"cores": 2}, settings={"runs": 1}, outcomes=[second])
     assert [c["key"] for c in data["comparisons"]] == ["2-cold", "8-assembly"]
     assert json.loads(path.read_text()) == data
-    text = render_markdown(data, titles={"2-cold": "2. C", "4-noop": "4. N", "8-assembly": "8. A"},
-                           preamble="pre", results_file="results/2026-01-01.json")
+    text = render_markdown(
+        data,
+        titles={"2-cold": "2. C", "4-noop": "4. N", "8-assembly": "8. A"},
+        preamble="pre",
+        results_file="results/2026-01-01.json",
+    )
     assert "**not measured**: no time" in text
     assert "## 4. N\n\n**not measured**: no run of this comparison has completed yet" in text
     assert "| ours / floor | **1.50x** |" in text
@@ -68,8 +78,16 @@ def test_save_results_merges_comparisons_and_markdown_lists_all(tmp_path: Path) 
 
 
 def test_outcome_json_round_trip() -> None:
-    out = Outcome("5-arm64", "5", "measured", (Figure("a", "s", (900.0,), True),),
-                  (Figure("r", "x", (3.0,), True),), ("cmd",), ("note",), "capped")
+    out = Outcome(
+        "5-arm64",
+        "5",
+        "measured",
+        (Figure("a", "s", (900.0,), True),),
+        (Figure("r", "x", (3.0,), True),),
+        ("cmd",),
+        ("note",),
+        "capped",
+    )
     assert Outcome.from_json(out.to_json()) == out
 
 
@@ -98,8 +116,15 @@ def test_layout_image_size_counts_config_and_layers(tmp_path: Path) -> None:
     (src / "etc").mkdir(parents=True)
     (src / "etc" / "data").write_bytes(b"a" * 100_000)
     sha, size = tarball.write_tree_tar_file(src, tmp_path / "layer.tar", epoch=0)
-    spec = ImageSpec("amd64", (LayerSource(tmp_path / "layer.tar", "sha256:" + sha, "t"),),
-                     ("LANG=C.UTF-8",), ("python3",), "", {}, rfc3339(0))
+    spec = ImageSpec(
+        "amd64",
+        (LayerSource(tmp_path / "layer.tar", "sha256:" + sha, "t"),),
+        ("LANG=C.UTF-8",),
+        ("python3",),
+        "",
+        {},
+        rfc3339(0),
+    )
     layout = Layout(tmp_path / "oci")
     image = build_image(spec, layout, Store(tmp_path / "store"))
     layout.set_refs({"t": image.descriptor})
@@ -141,8 +166,7 @@ def test_patched_base_spec_adds_packages_and_keeps_runtime(
     after = build.base_spec(tag, "amd64")
     assert after.extra_packages == ("less",)
     assert "less" in after.packages
-    assert (after.distro, after.arch, after.variant) == (before.distro, before.arch,
-                                                         before.variant)
+    assert (after.distro, after.arch, after.variant) == (before.distro, before.arch, before.variant)
 
 
 def test_patched_usage_without_separator() -> None:
@@ -150,8 +174,15 @@ def test_patched_usage_without_separator() -> None:
 
 
 def test_security_argv_passes_bink_arguments_after_the_separator(tmp_path: Path) -> None:
-    ctx = comparisons.Context(work=tmp_path, smoke=False, runs=1, cap=1.0, profile="fast",
-                              test_cache=tmp_path, bink="/x/bin/bink-python")
+    ctx = comparisons.Context(
+        work=tmp_path,
+        smoke=False,
+        runs=1,
+        cap=1.0,
+        profile="fast",
+        test_cache=tmp_path,
+        bink="/x/bin/bink-python",
+    )
     argv = [str(a) for a in comparisons.security_argv(ctx, tmp_path / "c")]
     after = argv[argv.index("--") + 1 :]
     assert after[:2] == ["build", comparisons.TAG]
@@ -170,10 +201,12 @@ def test_patched_main_hands_the_arguments_to_bink_python(
 
 
 def test_stage_breakdown_from_progress_lines() -> None:
-    out = ("==> base     Debian 13 amd64 regular\n"
-           "<== base     Debian 13 amd64 regular done in 126.2s\n"
-           "<== base     Debian 13 amd64 regular done in 126.4s\n"
-           "<== make     CPython 3.13.15 Debian 13 amd64 (fast) done in 786.0s\n")
+    out = (
+        "==> base     Debian 13 amd64 regular\n"
+        "<== base     Debian 13 amd64 regular done in 126.2s\n"
+        "<== base     Debian 13 amd64 regular done in 126.4s\n"
+        "<== make     CPython 3.13.15 Debian 13 amd64 (fast) done in 786.0s\n"
+    )
     assert comparisons.stage_breakdown(out) == (
         "base Debian 13 amd64 regular: 126.2 s; make CPython 3.13.15 Debian 13 amd64 (fast): 786.0 s"
     )
@@ -188,9 +221,17 @@ def test_find_base_matches_arch_variant_and_packages(tmp_path: Path) -> None:
         entry = tmp_path / "bases" / key
         entry.mkdir(parents=True)
         (entry / "rootfs.tar").write_bytes(b"")
-        (entry / "record.json").write_text(json.dumps({
-            "os": "debian", "release": "13", "arch": arch, "variant": "regular",
-            "key_parts": {"packages": packages}}))
+        (entry / "record.json").write_text(
+            json.dumps(
+                {
+                    "os": "debian",
+                    "release": "13",
+                    "arch": arch,
+                    "variant": "regular",
+                    "key_parts": {"packages": packages},
+                }
+            )
+        )
 
     base("plain", "amd64", runtime)
     base("extra", "amd64", sorted([*runtime, "less"]))

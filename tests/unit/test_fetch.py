@@ -52,8 +52,13 @@ def cache(tmp_path: Path) -> Cache:
 
 def artifact(*urls: str, sha: str | None = SHA, size: int | None = len(BODY)) -> Artifact:
     return Artifact(
-        name="cpython:3.13.15", kind="cpython", version="3.13.15",
-        filename="Python-3.13.15.tar.xz", urls=urls, sha256=sha, size=size,
+        name="cpython:3.13.15",
+        kind="cpython",
+        version="3.13.15",
+        filename="Python-3.13.15.tar.xz",
+        urls=urls,
+        sha256=sha,
+        size=size,
     )
 
 
@@ -81,7 +86,9 @@ def test_unpinned_artifact_is_refused_with_how_to_pin(cache: Cache) -> None:
 
 def test_wrong_sha256_fails_and_leaves_no_entry(server: TestServer, cache: Cache) -> None:
     url = server.serve("/bad", b"x" * len(BODY))
-    with pytest.raises(FetchError, match=r"^cannot fetch cpython:3.13.15: .*/bad: sha256 \w+, expected"):
+    with pytest.raises(
+        FetchError, match=r"^cannot fetch cpython:3.13.15: .*/bad: sha256 \w+, expected"
+    ):
         fetch_artifact(artifact(url), cache, settings=FAST)
     assert not (cache.dir / SHA).exists()
     assert server.count("/bad") == 1  # a wrong hash is not retried
@@ -95,7 +102,9 @@ def test_wrong_size_fails(server: TestServer, cache: Cache) -> None:
     assert_clean(cache)
 
 
-def test_wrong_size_when_unknown_in_lock_is_caught_by_hash(server: TestServer, cache: Cache) -> None:
+def test_wrong_size_when_unknown_in_lock_is_caught_by_hash(
+    server: TestServer, cache: Cache
+) -> None:
     url = server.serve("/short", BODY[:-1])
     with pytest.raises(FetchError, match="sha256"):
         fetch_artifact(artifact(url, size=None), cache, settings=FAST)
@@ -221,7 +230,10 @@ def _spawn(cache: Cache, url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
     return subprocess.Popen(
         [sys.executable, "-c", FETCH_SCRIPT, str(cache.root), url, SHA, str(len(BODY))],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -296,7 +308,9 @@ def write_lock(path: Path, *arts: Artifact) -> Lock:
 def test_cache_add_for_unpinned_pins_it(tmp_path: Path, cache: Cache) -> None:
     lock_path = tmp_path / "images.lock"
     name = "linkerd-await:0.3.3:arm64"
-    write_lock(lock_path, Artifact(name, "linkerd-await", "0.3.3", "a", ("http://x/a",), arch="arm64"))
+    write_lock(
+        lock_path, Artifact(name, "linkerd-await", "0.3.3", "a", ("http://x/a",), arch="arm64")
+    )
     src = tmp_path / "linkerd-await"
     src.write_bytes(BODY)
     [added] = cache_add([src], cache, lock_path=lock_path, for_=name)
@@ -313,7 +327,9 @@ def test_cache_add_for_pinned_verifies(tmp_path: Path, cache: Cache) -> None:
     bad = tmp_path / "bad"
     bad.write_bytes(b"nope")
     before = lock_path.read_bytes()
-    with pytest.raises(FetchError, match=r"is not cpython:3.13.15: its sha256 is \w+, images.lock pins"):
+    with pytest.raises(
+        FetchError, match=r"is not cpython:3.13.15: its sha256 is \w+, images.lock pins"
+    ):
         cache_add([bad], cache, lock_path=lock_path, for_="cpython:3.13.15")
     assert cache.entries() == []
     good = tmp_path / "good"

@@ -69,12 +69,16 @@ def test_committed_lock_pins_design_sha256s() -> None:
     for version in family.python_versions:
         entry = lock.entry(f"cpython:{version}")
         assert entry.sha256 == DESIGN_PINS[version], version
-        assert entry.urls[0] == f"https://www.python.org/ftp/python/{version}/Python-{version}.tar.xz"
+        assert (
+            entry.urls[0] == f"https://www.python.org/ftp/python/{version}/Python-{version}.tar.xz"
+        )
         assert entry.urls[1].startswith("debian:pool/main/p/python")
     for arch in family.arches:
         entry = lock.entry(f"linkerd-await:0.3.3:{arch}")
         assert not entry.pinned and entry.sha256 is None
-        with pytest.raises(PolicyError, match=r"bink-python lock.*cache add FILE --for linkerd-await"):
+        with pytest.raises(
+            PolicyError, match=r"bink-python lock.*cache add FILE --for linkerd-await"
+        ):
             require_pinned(entry)
 
 
@@ -105,7 +109,9 @@ def test_sync_adds_keeps_and_drops(family_path: Path) -> None:
     sha = "a" * 64
     lock = sync_lock(family, Lock(0, {}), {"cpython:3.13.15": sha}, now=100)
     assert sorted(lock.artifacts) == [
-        "cpython:3.13.15", "linkerd-await:0.3.3:amd64", "linkerd-await:0.3.3:arm64",
+        "cpython:3.13.15",
+        "linkerd-await:0.3.3:amd64",
+        "linkerd-await:0.3.3:arm64",
     ]
     assert lock.source_date_epoch == 100
     # unchanged content: epoch kept, byte-identical
@@ -120,7 +126,9 @@ def test_sync_adds_keeps_and_drops(family_path: Path) -> None:
 
 
 def test_sync_rejects_pin_for_unused_artifact(family_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"cannot pin cpython:3\.12\.1: images\.toml does not use it"):
+    with pytest.raises(
+        ConfigError, match=r"cannot pin cpython:3\.12\.1: images\.toml does not use it"
+    ):
         sync_lock(load_family(family_path), Lock(0, {}), {"cpython:3.12.1": "a" * 64})
 
 

@@ -48,7 +48,9 @@ def release(version: str, pk: int, *, pre: bool = False, published: bool = True)
     }
 
 
-def release_file(version: str, pk: int, name: str, filename: str, sha: str | None) -> dict[str, Any]:
+def release_file(
+    version: str, pk: int, name: str, filename: str, sha: str | None
+) -> dict[str, Any]:
     """One item of /api/v2/downloads/release_file/?release=<pk>."""
     base = f"https://www.python.org/ftp/python/{version}/{filename}"
     return {
@@ -79,16 +81,23 @@ def gh_release(version: str, *, draft: bool = False, with_digest: bool = True) -
     for arch, body in (("amd64", AMD64), ("arm64", ARM64)):
         name = f"linkerd-await-v{version}-{arch}"
         asset: dict[str, Any] = {
-            "name": name, "content_type": "application/octet-stream", "state": "uploaded",
-            "size": len(body), "browser_download_url": f"{dl}/{name}",
+            "name": name,
+            "content_type": "application/octet-stream",
+            "state": "uploaded",
+            "size": len(body),
+            "browser_download_url": f"{dl}/{name}",
         }
         if with_digest:
             asset["digest"] = "sha256:" + hashlib.sha256(body).hexdigest()
         assets.append(asset)
     return {
         "url": "https://api.github.com/repos/linkerd/linkerd-await/releases/1",
-        "tag_name": f"release/v{version}", "name": f"v{version}", "draft": draft,
-        "prerelease": False, "created_at": "2026-09-01T00:00:00Z", "assets": assets,
+        "tag_name": f"release/v{version}",
+        "name": f"v{version}",
+        "draft": draft,
+        "prerelease": False,
+        "created_at": "2026-09-01T00:00:00Z",
+        "assets": assets,
     }
 
 
@@ -100,16 +109,22 @@ def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestServer]:
         monkeypatch.setenv("BINK_PYTHON_GITHUB_API_URL", srv.url + "/ghapi")
         monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
         releases = [
-            release("3.13.16", 1100), release("3.13.17", 1101),
-            release("3.14.8", 1102), release("3.14.9rc1", 1103, pre=True),
-            release("3.12.16", 1104, published=False), release("3.10.23", 1105),
-            release("3.11.17", 1106), release("3.15.0", 1107), release("3.12.15", 1108),
+            release("3.13.16", 1100),
+            release("3.13.17", 1101),
+            release("3.14.8", 1102),
+            release("3.14.9rc1", 1103, pre=True),
+            release("3.12.16", 1104, published=False),
+            release("3.10.23", 1105),
+            release("3.11.17", 1106),
+            release("3.15.0", 1107),
+            release("3.12.15", 1108),
         ]
         srv.serve("/api/v2/downloads/release/?is_published=true", json.dumps(releases).encode())
         files = [
             release_file("3.13.17", 1101, "Gzipped source tarball", "Python-3.13.17.tgz", "2" * 64),
-            release_file("3.13.17", 1101, "XZ compressed source tarball", "Python-3.13.17.tar.xz",
-                         NEW_SHA),
+            release_file(
+                "3.13.17", 1101, "XZ compressed source tarball", "Python-3.13.17.tar.xz", NEW_SHA
+            ),
         ]
         srv.serve("/api/v2/downloads/release_file/?release=1101", json.dumps(files).encode())
         gh = [gh_release("0.4.0", draft=True), gh_release("0.3.4"), gh_release("0.3.3")]
@@ -134,13 +149,13 @@ def test_update_rewrites_toml_lock_and_readme(upstream: TestServer, workdir: Pat
     family = load_family(workdir / "images.toml")
     result = run_update(family, settings=FAST)
     assert [str(c) for c in result.changes] == [
-        "CPython 3.13: 3.13.16 -> 3.13.17", "linkerd-await: 0.3.3 -> 0.3.4",
+        "CPython 3.13: 3.13.16 -> 3.13.17",
+        "linkerd-await: 0.3.3 -> 0.3.4",
     ]
     toml_after = (workdir / "images.toml").read_text()
     # only the version strings changed: every comment and line is otherwise kept
-    expected = (
-        toml_before.replace('python = "3.13.16"', 'python = "3.13.17"')
-        .replace('version = "0.3.3"', 'version = "0.3.4"')
+    expected = toml_before.replace('python = "3.13.16"', 'python = "3.13.17"').replace(
+        'version = "0.3.3"', 'version = "0.3.4"'
     )
     assert toml_after == expected
     new = load_family(workdir / "images.toml")
@@ -175,10 +190,14 @@ def test_update_refuses_shasum_disagreeing_with_api_digest(
     upstream: TestServer, workdir: Path
 ) -> None:
     base = "/gh/linkerd/linkerd-await/releases/download/release%2Fv0.3.4"
-    upstream.serve(f"{base}/linkerd-await-v0.3.4-arm64.shasum",
-                   f"{'9' * 64}  release/linkerd-await-v0.3.4-arm64\n".encode())
+    upstream.serve(
+        f"{base}/linkerd-await-v0.3.4-arm64.shasum",
+        f"{'9' * 64}  release/linkerd-await-v0.3.4-arm64\n".encode(),
+    )
     before = (workdir / "images.toml").read_bytes()
-    with pytest.raises(FetchError, match=r"the \.shasum file says 9+ but GitHub's release API says"):
+    with pytest.raises(
+        FetchError, match=r"the \.shasum file says 9+ but GitHub's release API says"
+    ):
         run_update(load_family(workdir / "images.toml"), settings=FAST)
     assert (workdir / "images.toml").read_bytes() == before
 
