@@ -23,7 +23,7 @@ packages=(
   docker-registry     # local distribution registry (tests)
   shellcheck          # actionlint checks the workflows' run: scripts with it (tests)
   binutils binutils-aarch64-linux-gnu
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # stand-in ELF binaries (tests, examples)
+  gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # stand-in ELF binaries (tests, examples)
   xz-utils ca-certificates curl
   python3 python3-venv python3-pip
 )
