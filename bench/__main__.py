@@ -144,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in names:
         title, func = COMPARISONS[name]
         print(f"[bench] {title}", file=sys.stderr, flush=True)
+        start_load = [round(x, 2) for x in os.getloadavg()]
         try:
             outcome = func(ctx)
         except (BenchError, OSError) as exc:
@@ -152,7 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcome = Outcome(key_of[name], "", "not measured", reason=f"the run failed: {exc}")
         outcome = Outcome(outcome.key, title, outcome.status, outcome.figures, outcome.ratios,
                           outcome.commands, outcome.notes, outcome.reason)
-        data = save_results(results, machine_info=mach, settings=settings, outcomes=[outcome])
+        load = [round(x, 2) for x in os.getloadavg()]
+        data = save_results(results, machine_info=mach,
+                            settings={**settings, "load_average_at_start": start_load,
+                                      "load_average_at_end": load},
+                            outcomes=[outcome])
         write_outputs(results, markdown, data)
         print(f"[bench] {name}: {outcome.status} "
               + json.dumps([f.to_json()["median"] for f in outcome.ratios]),

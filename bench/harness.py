@@ -264,7 +264,6 @@ def render_markdown(data: Mapping[str, Any], *, titles: Mapping[str, str],
         "",
         f"- CPU: {mach.get('cpu_model', '?')}, {mach.get('cores', '?')} cores",
         f"- memory: {mach.get('memory_gib', '?')} GiB; kernel {mach.get('kernel', '?')}",
-        f"- load average when the run started: {mach.get('load_average_at_start', '?')}",
         "",
         "Each figure: median (min to max) over N runs. Ratios are computed per run pair "
         "(reference run i / ours run i), then summarised; never from the medians. "
@@ -286,7 +285,11 @@ def render_markdown(data: Mapping[str, Any], *, titles: Mapping[str, str],
         lines.append(
             f"Status: **{outcome.status}**; runs: {settings.get('runs', '?')}; "
             f"build profile: {settings.get('profile', '?')}; "
-            f"finished {entry.get('finished_at', '?')}."
+            + (f"load average (1, 5, 15 min) at the start "
+               f"{settings.get('load_average_at_start', '?')}, at the end "
+               f"{settings['load_average_at_end']}; "
+               if "load_average_at_end" in settings else "")
+            + f"finished {entry.get('finished_at', '?')}."
             + (f" {outcome.reason}" if outcome.reason else "")
         )
         lines += ["", "| figure | value |", "| --- | --- |"]
