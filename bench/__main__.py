@@ -81,32 +81,65 @@ def titles() -> dict[str, str]:
 
 def write_outputs(results: Path, markdown: Path, data: Mapping[str, Any]) -> None:
     rel = os.path.relpath(results, markdown.parent)
-    markdown.write_text(render_markdown(data, titles=titles(), preamble=PREAMBLE,
-                                        results_file=rel))
+    markdown.write_text(render_markdown(data, titles=titles(), preamble=PREAMBLE, results_file=rel))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny inputs, every code path, no timing claims (CI)")
-    parser.add_argument("--only", nargs="+", choices=ORDER, metavar="NAME",
-                        help=f"only these comparisons ({', '.join(ORDER)})")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny inputs, every code path, no timing claims (CI)"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=ORDER,
+        metavar="NAME",
+        help=f"only these comparisons ({', '.join(ORDER)})",
+    )
     parser.add_argument("--runs", type=int, default=1, metavar="N", help="runs per figure (1)")
-    parser.add_argument("--cap-seconds", type=float, default=1200.0, metavar="S",
-                        help="time cap of the emulated arm64 build (1200)")
-    parser.add_argument("--profile", choices=("fast", "release"), default="fast",
-                        help="runtime profile of the build comparisons (fast)")
-    parser.add_argument("--speed-profile", choices=("release", "fast"), default="release",
-                        help="runtime profile of the speed comparison (release: the claim)")
-    parser.add_argument("--work", type=Path, metavar="DIR",
-                        help=f"scratch directory (default {DEFAULT_WORK}; smoke: a temp dir)")
-    parser.add_argument("--test-cache", type=Path, default=DEFAULT_TEST_CACHE, metavar="DIR",
-                        help="a warm store whose bases may be reused (never modified)")
-    parser.add_argument("--render-only", action="store_true",
-                        help="only regenerate RESULTS.md from the results file of the day")
-    parser.add_argument("--results-dir", type=Path, metavar="DIR",
-                        help="where <date>.json and RESULTS.md go (default bench/; "
-                        "smoke: the scratch directory)")
+    parser.add_argument(
+        "--cap-seconds",
+        type=float,
+        default=1200.0,
+        metavar="S",
+        help="time cap of the emulated arm64 build (1200)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("fast", "release"),
+        default="fast",
+        help="runtime profile of the build comparisons (fast)",
+    )
+    parser.add_argument(
+        "--speed-profile",
+        choices=("release", "fast"),
+        default="release",
+        help="runtime profile of the speed comparison (release: the claim)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        metavar="DIR",
+        help=f"scratch directory (default {DEFAULT_WORK}; smoke: a temp dir)",
+    )
+    parser.add_argument(
+        "--test-cache",
+        type=Path,
+        default=DEFAULT_TEST_CACHE,
+        metavar="DIR",
+        help="a warm store whose bases may be reused (never modified)",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only regenerate RESULTS.md from the results file of the day",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        metavar="DIR",
+        help="where <date>.json and RESULTS.md go (default bench/; smoke: the scratch directory)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -116,10 +149,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     bink = shutil.which("bink-python") or shutil.which(
-        "bink-python", path=str(Path(sys.executable).parent))
+        "bink-python", path=str(Path(sys.executable).parent)
+    )
     if bink is None:
-        print("error: bink-python not found: install the project (pip install -e .) or put "
-              "its venv on PATH", file=sys.stderr)
+        print(
+            "error: bink-python not found: install the project (pip install -e .) or put "
+            "its venv on PATH",
+            file=sys.stderr,
+        )
         return 2
     temp = None
     if args.work is None and args.smoke:
@@ -132,11 +169,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.render_only:
         write_outputs(results, markdown, load_results(results))
         return 0
-    ctx = Context(work=work.resolve(), smoke=args.smoke, runs=1 if args.smoke else args.runs,
-                  cap=args.cap_seconds, profile=args.profile, test_cache=args.test_cache,
-                  bink=bink, speed_profile=args.speed_profile)
-    settings = {"runs": ctx.runs, "profile": ctx.profile, "cap_seconds": ctx.cap,
-                "smoke": ctx.smoke, "speed_profile": ctx.speed_profile}
+    ctx = Context(
+        work=work.resolve(),
+        smoke=args.smoke,
+        runs=1 if args.smoke else args.runs,
+        cap=args.cap_seconds,
+        profile=args.profile,
+        test_cache=args.test_cache,
+        bink=bink,
+        speed_profile=args.speed_profile,
+    )
+    settings = {
+        "runs": ctx.runs,
+        "profile": ctx.profile,
+        "cap_seconds": ctx.cap,
+        "smoke": ctx.smoke,
+        "speed_profile": ctx.speed_profile,
+    }
     mach = machine()
     failed = 0
     names = [n for n in ORDER if not args.only or n in args.only]
@@ -151,17 +200,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed += 1
             traceback.print_exc(file=sys.stderr)
             outcome = Outcome(key_of[name], "", "not measured", reason=f"the run failed: {exc}")
-        outcome = Outcome(outcome.key, title, outcome.status, outcome.figures, outcome.ratios,
-                          outcome.commands, outcome.notes, outcome.reason)
+        outcome = Outcome(
+            outcome.key,
+            title,
+            outcome.status,
+            outcome.figures,
+            outcome.ratios,
+            outcome.commands,
+            outcome.notes,
+            outcome.reason,
+        )
         load = [round(x, 2) for x in os.getloadavg()]
-        data = save_results(results, machine_info=mach,
-                            settings={**settings, "load_average_at_start": start_load,
-                                      "load_average_at_end": load},
-                            outcomes=[outcome])
+        data = save_results(
+            results,
+            machine_info=mach,
+            settings={**settings, "load_average_at_start": start_load, "load_average_at_end": load},
+            outcomes=[outcome],
+        )
         write_outputs(results, markdown, data)
-        print(f"[bench] {name}: {outcome.status} "
-              + json.dumps([f.to_json()["median"] for f in outcome.ratios]),
-              file=sys.stderr, flush=True)
+        print(
+            f"[bench] {name}: {outcome.status} "
+            + json.dumps([f.to_json()["median"] for f in outcome.ratios]),
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"[bench] results: {results}\n[bench] summary: {markdown}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -73,8 +73,19 @@ def _bink(ctx: Context, *args: str | Path, cache: Path) -> list[str | Path]:
 
 
 def _build_argv(ctx: Context, cache: Path, *tags: str, output: Path) -> list[str | Path]:
-    return _bink(ctx, "build", *tags, "--arch", "amd64", "--profile", ctx.profile,
-                 "--no-verify", "--output", output, cache=cache)
+    return _bink(
+        ctx,
+        "build",
+        *tags,
+        "--arch",
+        "amd64",
+        "--profile",
+        ctx.profile,
+        "--no-verify",
+        "--output",
+        output,
+        cache=cache,
+    )
 
 
 # --------------------------------------------------------------------------- preparation
@@ -89,8 +100,18 @@ def prepare_config(ctx: Context, runner: Runner) -> None:
     for name in ("images.toml", "images.lock"):
         shutil.copy2(EXAMPLE / name, cfg / name)
     for arch, cc in (("amd64", "gcc"), ("arm64", "aarch64-linux-gnu-gcc")):
-        runner.run([cc, "-static", "-O2", "-o", cfg / f"linkerd-await-{arch}",
-                    EXAMPLE / "linkerd-await-standin.c"], "prepare", record=False)
+        runner.run(
+            [
+                cc,
+                "-static",
+                "-O2",
+                "-o",
+                cfg / f"linkerd-await-{arch}",
+                EXAMPLE / "linkerd-await-standin.c",
+            ],
+            "prepare",
+            record=False,
+        )
     (cfg / "ready").write_text("")
 
 
@@ -98,19 +119,31 @@ def seed_cache(ctx: Context, runner: Runner, cache: Path) -> None:
     """Pin and seed the stand-in linkerd-await binaries into ``cache`` (as build.sh does)."""
     prepare_config(ctx, runner)
     for arch in ("amd64", "arm64"):
-        runner.run(_bink(ctx, "cache", "add", "--for", f"linkerd-await:0.3.3:{arch}",
-                         ctx.config.parent / f"linkerd-await-{arch}", cache=cache),
-                   "prepare", record=False)
+        runner.run(
+            _bink(
+                ctx,
+                "cache",
+                "add",
+                "--for",
+                f"linkerd-await:0.3.3:{arch}",
+                ctx.config.parent / f"linkerd-await-{arch}",
+                cache=cache,
+            ),
+            "prepare",
+            record=False,
+        )
 
 
-def find_base(store: Path, arch: str, variant: str = "regular",
-              extra: Sequence[str] = ()) -> Path:
+def find_base(store: Path, arch: str, variant: str = "regular", extra: Sequence[str] = ()) -> Path:
     """rootfs.tar of the base of (Debian 13, arch, variant, extra packages) in ``store``."""
     candidates = []
     for record in sorted((store / "bases").glob("*/record.json")):
         data = json.loads(record.read_text())
         if (data.get("os"), data.get("release"), data.get("arch"), data.get("variant")) != (
-            "debian", "13", arch, variant
+            "debian",
+            "13",
+            arch,
+            variant,
         ):
             continue
         wanted = sorted({*get_distro("debian", "13").runtime_packages, *extra})
@@ -128,8 +161,9 @@ def import_image(runner: Runner, rootfs: Path, name: str, arch: str) -> None:
     ctr = runner.output(["buildah", "from", "--arch", arch, "scratch"]).strip()
     try:
         runner.run(["buildah", "add", ctr, rootfs, "/"], "import", record=False)
-        runner.run(["buildah", "config", "--arch", arch, "--os", "linux", ctr], "import",
-                   record=False)
+        runner.run(
+            ["buildah", "config", "--arch", arch, "--os", "linux", ctr], "import", record=False
+        )
         runner.run(["buildah", "commit", "--rm", ctr, name], "import", record=False)
     except BenchError:
         runner.run(["buildah", "rm", ctr], "import", record=False, check=False)
@@ -147,21 +181,48 @@ def context_dir(ctx: Context, store: Path) -> Path:
                 shutil.copyfile(cand, tar)
                 break
         else:
-            raise BenchError(f"CPython {VERSION} source not in {store} or {ctx.test_cache}: "
-                             f"run `bink-python fetch` first")
+            raise BenchError(
+                f"CPython {VERSION} source not in {store} or {ctx.test_cache}: "
+                f"run `bink-python fetch` first"
+            )
     shutil.copy2(BENCH_DIR / "reference" / "Dockerfile", ctxdir / "Dockerfile")
     return ctxdir
 
 
-def bud_argv(ctxdir: Path, base: str, image: str, profile: str, *, arch: str = "amd64",
-             no_cache: bool = False) -> list[str | Path]:
-    argv: list[str | Path] = ["buildah", "bud", "--isolation", "chroot", "--network", "host",
-                              "--layers"]
+def bud_argv(
+    ctxdir: Path,
+    base: str,
+    image: str,
+    profile: str,
+    *,
+    arch: str = "amd64",
+    no_cache: bool = False,
+) -> list[str | Path]:
+    argv: list[str | Path] = [
+        "buildah",
+        "bud",
+        "--isolation",
+        "chroot",
+        "--network",
+        "host",
+        "--layers",
+    ]
     if no_cache:
         argv.append("--no-cache")
-    return [*argv, "--platform", f"linux/{arch}", "--build-arg", f"BASE={base}",
-            "--build-arg", f"PROFILE={profile}", "-t", image, "-f", ctxdir / "Dockerfile",
-            ctxdir]
+    return [
+        *argv,
+        "--platform",
+        f"linux/{arch}",
+        "--build-arg",
+        f"BASE={base}",
+        "--build-arg",
+        f"PROFILE={profile}",
+        "-t",
+        image,
+        "-f",
+        ctxdir / "Dockerfile",
+        ctxdir,
+    ]
 
 
 def rmi(runner: Runner, *names: str) -> None:
@@ -187,8 +248,7 @@ def run_assembly(ctx: Context) -> Outcome:
         start = time.monotonic()
         sha, size = tarball.write_tree_tar_file(src, tmp / "layer.tar", epoch=EPOCH)
         layer = LayerSource(tmp / "layer.tar", "sha256:" + sha, "bench")
-        spec = ImageSpec("amd64", (layer,), ("LANG=C.UTF-8",), ("python3",), "", {},
-                         rfc3339(EPOCH))
+        spec = ImageSpec("amd64", (layer,), ("LANG=C.UTF-8",), ("python3",), "", {}, rfc3339(EPOCH))
         store = Store(tmp / "store")
         image = build_image(spec, Layout(tmp / "oci"), store)
         ours.append(time.monotonic() - start)
@@ -196,10 +256,16 @@ def run_assembly(ctx: Context) -> Outcome:
         start = time.monotonic()
         build_image(spec, Layout(tmp / "oci-warm"), store)
         warm.append(time.monotonic() - start)
-        shell.append(runner.run(["sh", "-c", f"tar c -C {src} . | gzip -6 > {tmp}/shell.tgz"],
-                                "assembly").seconds)
-        sizes = {"tar": size / 1e6, "ours": image.layers[0].size / 1e6,
-                 "shell": (tmp / "shell.tgz").stat().st_size / 1e6}
+        shell.append(
+            runner.run(
+                ["sh", "-c", f"tar c -C {src} . | gzip -6 > {tmp}/shell.tgz"], "assembly"
+            ).seconds
+        )
+        sizes = {
+            "tar": size / 1e6,
+            "ours": image.layers[0].size / 1e6,
+            "shell": (tmp / "shell.tgz").stat().st_size / 1e6,
+        }
         if not ctx.smoke:
             shutil.rmtree(tmp)
     return Outcome(
@@ -207,8 +273,11 @@ def run_assembly(ctx: Context) -> Outcome:
         title="",
         status="smoke" if ctx.smoke else "measured",
         figures=(
-            Figure("ours: deterministic tar + assemble (gzip -6, blobs, config, manifest)", "s",
-                   tuple(ours)),
+            Figure(
+                "ours: deterministic tar + assemble (gzip -6, blobs, config, manifest)",
+                "s",
+                tuple(ours),
+            ),
             Figure("ours: assemble again, compressed layer from the store", "s", tuple(warm)),
             Figure("floor: `tar c DIR | gzip -6`", "s", tuple(shell)),
             Figure("uncompressed tar", "MB", (sizes["tar"],)),
@@ -226,9 +295,13 @@ def run_assembly(ctx: Context) -> Outcome:
 
 def run_cold(ctx: Context) -> Outcome:
     if ctx.smoke:
-        return Outcome("2-cold", "", "not measured",
-                       reason="smoke mode: a cold build compiles CPython (minutes); "
-                       "the buildah path is exercised by the no-op comparison")
+        return Outcome(
+            "2-cold",
+            "",
+            "not measured",
+            reason="smoke mode: a cold build compiles CPython (minutes); "
+            "the buildah path is exercised by the no-op comparison",
+        )
     runner = ctx.runner
     ours: list[float] = []
     ref: list[float] = []
@@ -239,15 +312,21 @@ def run_cold(ctx: Context) -> Outcome:
         seed_cache(ctx, runner, cache)
         done = runner.run(_build_argv(ctx, cache, TAG, output=cache / "oci"), "cold-ours")
         ours.append(done.seconds)
-        stages.append(f"ours, run {i + 1}, stages (base and runtime run concurrently): "
-                      + stage_breakdown(done.output))
+        stages.append(
+            f"ours, run {i + 1}, stages (base and runtime run concurrently): "
+            + stage_breakdown(done.output)
+        )
         # the reference starts FROM the same base, imported as if pulled (not timed)
         base = f"{BASE_IMAGE}:debian13-amd64"
         rmi(runner, REF_IMAGE + ":amd64", base)
         import_image(runner, find_base(cache, "amd64"), base, "amd64")
         ctxdir = context_dir(ctx, cache)
-        ref.append(runner.run(bud_argv(ctxdir, base, REF_IMAGE + ":amd64", ctx.profile,
-                                       no_cache=True), "cold-reference").seconds)
+        ref.append(
+            runner.run(
+                bud_argv(ctxdir, base, REF_IMAGE + ":amd64", ctx.profile, no_cache=True),
+                "cold-reference",
+            ).seconds
+        )
         if i < ctx.runs - 1:
             shutil.rmtree(cache)
         else:
@@ -257,9 +336,14 @@ def run_cold(ctx: Context) -> Outcome:
         key="2-cold",
         title="",
         status="measured",
-        figures=(Figure(f"reference: `buildah bud --no-cache` ({ctx.profile})", "s", tuple(ref)),
-                 Figure(f"ours: `bink-python build {TAG} --arch amd64` ({ctx.profile}), "
-                        "empty cache", "s", tuple(ours))),
+        figures=(
+            Figure(f"reference: `buildah bud --no-cache` ({ctx.profile})", "s", tuple(ref)),
+            Figure(
+                f"ours: `bink-python build {TAG} --arch amd64` ({ctx.profile}), empty cache",
+                "s",
+                tuple(ours),
+            ),
+        ),
         ratios=(ratio("reference / ours", ref, ours),),
         commands=tuple(runner.commands),
         notes=(
@@ -304,14 +388,24 @@ def run_noop(ctx: Context) -> Outcome:
     ours: list[float] = []
     ref: list[float] = []
     for _ in range(ctx.runs):
-        ours.append(runner.run(_build_argv(ctx, ctx.warm_cache, TAG,
-                                           output=ctx.warm_cache / "oci"), "noop-ours").seconds)
-        ref.append(runner.run(bud_argv(ctxdir, base, REF_IMAGE + ":amd64", ctx.profile),
-                              "noop-reference").seconds)
+        ours.append(
+            runner.run(
+                _build_argv(ctx, ctx.warm_cache, TAG, output=ctx.warm_cache / "oci"), "noop-ours"
+            ).seconds
+        )
+        ref.append(
+            runner.run(
+                bud_argv(ctxdir, base, REF_IMAGE + ":amd64", ctx.profile), "noop-reference"
+            ).seconds
+        )
     return Outcome(
-        key="4-noop", title="", status="measured",
-        figures=(Figure("reference: `buildah bud --layers` again", "s", tuple(ref)),
-                 Figure(f"ours: `bink-python build {TAG}` again", "s", tuple(ours))),
+        key="4-noop",
+        title="",
+        status="measured",
+        figures=(
+            Figure("reference: `buildah bud --layers` again", "s", tuple(ref)),
+            Figure(f"ours: `bink-python build {TAG}` again", "s", tuple(ours)),
+        ),
         ratios=(ratio("reference / ours", ref, ours),),
         commands=tuple(runner.commands),
     )
@@ -337,9 +431,13 @@ def _smoke_reference(ctx: Context, runner: Runner) -> Outcome:
     cold = runner.run([*argv[:7], "--no-cache", *argv[7:]], "smoke-reference").seconds
     again = runner.run(argv, "smoke-reference").seconds
     return Outcome(
-        key="4-noop", title="", status="smoke",
-        figures=(Figure("smoke: tiny reference image, cold", "s", (cold,)),
-                 Figure("smoke: tiny reference image, cached", "s", (again,))),
+        key="4-noop",
+        title="",
+        status="smoke",
+        figures=(
+            Figure("smoke: tiny reference image, cold", "s", (cold,)),
+            Figure("smoke: tiny reference image, cached", "s", (again,)),
+        ),
         commands=tuple(runner.commands),
         reason="smoke mode: ours needs a warm cache of a real build",
     )
@@ -351,14 +449,25 @@ def _smoke_reference(ctx: Context, runner: Runner) -> Outcome:
 def security_argv(ctx: Context, cache: Path) -> list[str | Path]:
     """``bink-python build`` of the tag with the extra package in the base (bench.patched)."""
     bink_args = _build_argv(ctx, cache, TAG, output=cache / "oci")[1:]  # without the command
-    return [sys.executable, "-m", "bench.patched", "--extra-package", EXTRA_PACKAGE, "--",
-            *bink_args]
+    return [
+        sys.executable,
+        "-m",
+        "bench.patched",
+        "--extra-package",
+        EXTRA_PACKAGE,
+        "--",
+        *bink_args,
+    ]
 
 
 def run_security(ctx: Context) -> Outcome:
     if ctx.smoke:
-        return Outcome("3-security", "", "not measured",
-                       reason="smoke mode: the changed base is an mmdebstrap build (minutes)")
+        return Outcome(
+            "3-security",
+            "",
+            "not measured",
+            reason="smoke mode: the changed base is an mmdebstrap build (minutes)",
+        )
     _ensure_warm(ctx)
     runner = ctx.runner
     ctxdir = context_dir(ctx, ctx.warm_cache)
@@ -375,15 +484,23 @@ def run_security(ctx: Context) -> Outcome:
         base = f"{BASE_IMAGE}:debian13-amd64-security"
         rmi(runner, base)
         import_image(runner, find_base(cache, "amd64", extra=(EXTRA_PACKAGE,)), base, "amd64")
-        ref.append(runner.run(bud_argv(ctxdir, base, REF_IMAGE + ":amd64-security",
-                                       ctx.profile), "security-reference").seconds)
+        ref.append(
+            runner.run(
+                bud_argv(ctxdir, base, REF_IMAGE + ":amd64-security", ctx.profile),
+                "security-reference",
+            ).seconds
+        )
         shutil.rmtree(cache)
     return Outcome(
-        key="3-security", title="", status="measured",
-        figures=(Figure("reference: `buildah bud --layers`, new base (cache invalidated)", "s",
-                        tuple(ref)),
-                 Figure(f"ours: `bink-python build {TAG}`, new base, runtime reused", "s",
-                        tuple(ours))),
+        key="3-security",
+        title="",
+        status="measured",
+        figures=(
+            Figure(
+                "reference: `buildah bud --layers`, new base (cache invalidated)", "s", tuple(ref)
+            ),
+            Figure(f"ours: `bink-python build {TAG}`, new base, runtime reused", "s", tuple(ours)),
+        ),
         ratios=(ratio("reference / ours", ref, ours),),
         commands=tuple(runner.commands),
         notes=(
@@ -401,44 +518,83 @@ def run_security(ctx: Context) -> Outcome:
 
 def run_arm64(ctx: Context) -> Outcome:
     if ctx.smoke:
-        return Outcome("5-arm64", "", "not measured",
-                       reason="smoke mode: both sides compile CPython for arm64")
+        return Outcome(
+            "5-arm64", "", "not measured", reason="smoke mode: both sides compile CPython for arm64"
+        )
     _ensure_warm(ctx)
     runner = ctx.runner
     cache = ctx.work / "arm64-cache"
     shutil.rmtree(cache, ignore_errors=True)
     runner.run(["cp", "-a", ctx.warm_cache, cache], "prepare", record=False)
     if ctx.profile != "fast":  # the cross build's build Python: amd64 of the same profile
-        runner.run(_bink(ctx, "runtime", "build", VERSION, "--arch", "amd64", "--profile",
-                         "fast", cache=cache), "prepare", record=False)
-    ours = runner.run(_bink(ctx, "runtime", "build", VERSION, "--arch", "arm64", "--profile",
-                            "fast", "--force", cache=cache), "arm64-ours")
+        runner.run(
+            _bink(
+                ctx,
+                "runtime",
+                "build",
+                VERSION,
+                "--arch",
+                "amd64",
+                "--profile",
+                "fast",
+                cache=cache,
+            ),
+            "prepare",
+            record=False,
+        )
+    ours = runner.run(
+        _bink(
+            ctx,
+            "runtime",
+            "build",
+            VERSION,
+            "--arch",
+            "arm64",
+            "--profile",
+            "fast",
+            "--force",
+            cache=cache,
+        ),
+        "arm64-ours",
+    )
     base = f"{BASE_IMAGE}:debian13-arm64"
     rmi(runner, base, REF_IMAGE + ":arm64")
     stores = (cache, ctx.test_cache)
     rootfs = next((p for s in stores for p in _maybe_base(s, "arm64")), None)
     if rootfs is None:
-        runner.run(_bink(ctx, "base", "build", "--arch", "arm64", cache=cache), "prepare",
-                   record=False)
+        runner.run(
+            _bink(ctx, "base", "build", "--arch", "arm64", cache=cache), "prepare", record=False
+        )
         rootfs = find_base(cache, "arm64")
     import_image(runner, rootfs, base, "arm64")
-    ref = runner.run(bud_argv(context_dir(ctx, cache), base, REF_IMAGE + ":arm64", "fast",
-                              arch="arm64", no_cache=True), "arm64-reference", cap=ctx.cap)
+    ref = runner.run(
+        bud_argv(
+            context_dir(ctx, cache), base, REF_IMAGE + ":arm64", "fast", arch="arm64", no_cache=True
+        ),
+        "arm64-reference",
+        cap=ctx.cap,
+    )
     shutil.rmtree(cache)
     return Outcome(
-        key="5-arm64", title="",
+        key="5-arm64",
+        title="",
         status="measured",
         figures=(
-            Figure("reference: `buildah bud --platform linux/arm64` under qemu (fast)", "s",
-                   (ref.seconds,), ref.capped),
-            Figure("ours: `bink-python runtime build --arch arm64` cross-compiled (fast)", "s",
-                   (ours.seconds,)),
+            Figure(
+                "reference: `buildah bud --platform linux/arm64` under qemu (fast)",
+                "s",
+                (ref.seconds,),
+                ref.capped,
+            ),
+            Figure(
+                "ours: `bink-python runtime build --arch arm64` cross-compiled (fast)",
+                "s",
+                (ours.seconds,),
+            ),
         ),
-        ratios=(ratio("reference / ours", [ref.seconds], [ours.seconds],
-                      lower_bound=ref.capped),),
+        ratios=(ratio("reference / ours", [ref.seconds], [ours.seconds], lower_bound=ref.capped),),
         commands=tuple(runner.commands),
-        reason=f"the reference hit the {ctx.cap:.0f} s cap and was stopped" if ref.capped
-        else "",
+        reason=f"the reference hit the {ctx.cap:.0f} s cap and was stopped" if ref.capped else "",
         notes=(
             "one run (capped emulated build); ours is the runtime stage with `--force` "
             "(the arm64 cross build root included when not cached; assembly of an arm64 "
@@ -463,9 +619,14 @@ def layout_image_size(layout: Path, ref: str, arch: str = "amd64") -> tuple[int,
     Compressed: config + gzip layers as stored; uncompressed: config + layer tars.
     """
     index = json.loads((layout / "index.json").read_text())
-    desc = next((m for m in index["manifests"]
-                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref),
-                None)
+    desc = next(
+        (
+            m
+            for m in index["manifests"]
+            if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref
+        ),
+        None,
+    )
     if desc is None:
         raise BenchError(f"no image {ref!r} in {layout}")
 
@@ -474,8 +635,7 @@ def layout_image_size(layout: Path, ref: str, arch: str = "amd64") -> tuple[int,
 
     doc = json.loads(blob(desc["digest"]).read_text())
     if "manifests" in doc:  # an index: pick the arch
-        man = next(m for m in doc["manifests"] if m.get("platform", {}).get("architecture")
-                   == arch)
+        man = next(m for m in doc["manifests"] if m.get("platform", {}).get("architecture") == arch)
         doc = json.loads(blob(man["digest"]).read_text())
     compressed = int(doc["config"]["size"])
     uncompressed = int(doc["config"]["size"])
@@ -490,10 +650,14 @@ def layout_image_size(layout: Path, ref: str, arch: str = "amd64") -> tuple[int,
 def layer_sizes(layout: Path, ref: str) -> list[int]:
     """Compressed size of each layer of the single-arch image ``ref`` of an OCI layout."""
     index = json.loads((layout / "index.json").read_text())
-    desc = next(m for m in index["manifests"]
-                if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref)
-    manifest = json.loads((layout / "blobs" / "sha256" / desc["digest"].split(":", 1)[1])
-                          .read_text())
+    desc = next(
+        m
+        for m in index["manifests"]
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref
+    )
+    manifest = json.loads(
+        (layout / "blobs" / "sha256" / desc["digest"].split(":", 1)[1]).read_text()
+    )
     return [int(layer["size"]) for layer in manifest["layers"]]
 
 
@@ -511,19 +675,24 @@ def run_sizes(ctx: Context) -> Outcome:
             _smoke_reference(ctx, runner)
     else:
         _ensure_warm(ctx)
-        runner.run(_build_argv(ctx, ctx.warm_cache, TAG, DISTROLESS_TAG,
-                               output=ctx.warm_cache / "oci"), "sizes-ours")
+        runner.run(
+            _build_argv(ctx, ctx.warm_cache, TAG, DISTROLESS_TAG, output=ctx.warm_cache / "oci"),
+            "sizes-ours",
+        )
         for tag in (TAG, DISTROLESS_TAG):
             images[f"ours: {tag} (amd64)"] = layout_image_size(ctx.warm_cache / "oci", tag)
         refs = [("reference (amd64)", REF_IMAGE + ":amd64")]
     for label, name in refs:
         out = ctx.work / "reference-oci"
         shutil.rmtree(out, ignore_errors=True)
-        runner.run(["skopeo", "copy", f"containers-storage:{name}", f"oci:{out}:ref"],
-                   "sizes-reference")
+        runner.run(
+            ["skopeo", "copy", f"containers-storage:{name}", f"oci:{out}:ref"], "sizes-reference"
+        )
         images[label] = layout_image_size(out, "ref")
-        layer_notes.append(f"{label}: compressed layers (MB): "
-                           + ", ".join(f"{x / 1e6:.1f}" for x in layer_sizes(out, "ref")))
+        layer_notes.append(
+            f"{label}: compressed layers (MB): "
+            + ", ".join(f"{x / 1e6:.1f}" for x in layer_sizes(out, "ref"))
+        )
     figures: list[Figure] = []
     for label, (comp, raw) in images.items():
         figures.append(Figure(f"{label}: compressed (gzip layers + config)", "MB", (comp / 1e6,)))
@@ -532,16 +701,24 @@ def run_sizes(ctx: Context) -> Outcome:
     ref_label = refs[0][0]
     for label, (comp, raw) in images.items():
         if label != ref_label:
-            ratios.append(ratio(f"{ref_label} / {label}: compressed",
-                                [images[ref_label][0]], [comp]))
-            ratios.append(ratio(f"{ref_label} / {label}: uncompressed",
-                                [images[ref_label][1]], [raw]))
+            ratios.append(
+                ratio(f"{ref_label} / {label}: compressed", [images[ref_label][0]], [comp])
+            )
+            ratios.append(
+                ratio(f"{ref_label} / {label}: uncompressed", [images[ref_label][1]], [raw])
+            )
     return Outcome(
-        key="6-sizes", title="", status="smoke" if ctx.smoke else "measured",
-        figures=tuple(figures), ratios=tuple(ratios), commands=tuple(runner.commands),
-        notes=("sizes are deterministic: one measurement; the reference image is copied "
-               "from buildah storage with skopeo (gzip layers) and measured the same way",
-               *layer_notes),
+        key="6-sizes",
+        title="",
+        status="smoke" if ctx.smoke else "measured",
+        figures=tuple(figures),
+        ratios=tuple(ratios),
+        commands=tuple(runner.commands),
+        notes=(
+            "sizes are deterministic: one measurement; the reference image is copied "
+            "from buildah storage with skopeo (gzip layers) and measured the same way",
+            *layer_notes,
+        ),
     )
 
 
@@ -576,8 +753,7 @@ def run_speed(ctx: Context) -> Outcome:
             for name in names:
                 order = ("ours", "debian") if run % 2 == 0 else ("debian", "ours")
                 for who in order:  # interleaved, alternating which goes first
-                    out = runner.run([*interpreters[who], name, str(loops)],
-                                     f"speed-{who}").output
+                    out = runner.run([*interpreters[who], name, str(loops)], f"speed-{who}").output
                     data = json.loads(_json_line(out))
                     per[name][who].append(statistics.median(data["seconds"]))
     finally:
@@ -585,26 +761,40 @@ def run_speed(ctx: Context) -> Outcome:
     figures: list[Figure] = []
     ratios: list[Figure] = []
     for name in names:
-        figures.append(Figure(f"{name}: ours ({ctx.speed_profile})", "s",
-                              tuple(per[name]["ours"])))
+        figures.append(Figure(f"{name}: ours ({ctx.speed_profile})", "s", tuple(per[name]["ours"])))
         figures.append(Figure(f"{name}: Debian python3.13", "s", tuple(per[name]["debian"])))
-        ratios.append(ratio(f"{name}: Debian / ours (>1: ours faster)", per[name]["debian"],
-                            per[name]["ours"]))
-    geo = [statistics.geometric_mean(per[n]["debian"][i] / per[n]["ours"][i] for n in names)
-           for i in range(ctx.runs)]
+        ratios.append(
+            ratio(
+                f"{name}: Debian / ours (>1: ours faster)", per[name]["debian"], per[name]["ours"]
+            )
+        )
+    geo = [
+        statistics.geometric_mean(per[n]["debian"][i] / per[n]["ours"][i] for n in names)
+        for i in range(ctx.runs)
+    ]
     ratios.append(Figure("geometric mean over the benchmarks: Debian / ours", "x", tuple(geo)))
     return Outcome(
-        key="7-speed", title="",
-        status="smoke" if ctx.smoke else "measured" if ctx.speed_profile == "release"
+        key="7-speed",
+        title="",
+        status="smoke"
+        if ctx.smoke
+        else "measured"
+        if ctx.speed_profile == "release"
         else "partial",
-        reason="" if ctx.speed_profile == "release" or ctx.smoke else
-        f"ours is the {ctx.speed_profile} runtime (no PGO, no LTO), not the release runtime "
+        reason=""
+        if ctx.speed_profile == "release" or ctx.smoke
+        else f"ours is the {ctx.speed_profile} runtime (no PGO, no LTO), not the release runtime "
         "the claim is about",
-        figures=tuple(figures), ratios=tuple(ratios), commands=tuple(runner.commands),
-        notes=(*notes, f"each run: median of {loops} loops after one warm-up loop; runs "
-               "interleave the interpreters and alternate which goes first",
-               "workloads: bench/speed.py (pyperformance's nbody, fannkuch, richards, float, "
-               "json_dumps and a regex benchmark, stdlib only)"),
+        figures=tuple(figures),
+        ratios=tuple(ratios),
+        commands=tuple(runner.commands),
+        notes=(
+            *notes,
+            f"each run: median of {loops} loops after one warm-up loop; runs "
+            "interleave the interpreters and alternate which goes first",
+            "workloads: bench/speed.py (pyperformance's nbody, fannkuch, richards, float, "
+            "json_dumps and a regex benchmark, stdlib only)",
+        ),
     )
 
 
@@ -616,21 +806,27 @@ def _json_line(output: str) -> str:
     return lines[-1]
 
 
-def _speed_container(ctx: Context, runner: Runner) -> tuple[dict[str, list[str]],
-                                                            Callable[[], None], tuple[str, ...]]:
+def _speed_container(
+    ctx: Context, runner: Runner
+) -> tuple[dict[str, list[str]], Callable[[], None], tuple[str, ...]]:
     """A container of the Debian 13 base with Debian's python3.13 and our runtime.
 
     The runtime (profile ``ctx.speed_profile``) comes from the speed cache, the warm cache
     or the test cache; a missing release runtime is built in the speed cache.
     """
-    speed_cache = ctx.work.parent / "speed-cache" if (ctx.work.parent / "speed-cache").exists() \
+    speed_cache = (
+        ctx.work.parent / "speed-cache"
+        if (ctx.work.parent / "speed-cache").exists()
         else ctx.work / "speed-cache"
+    )
     release = [
         (store, r)
         for store in (speed_cache, ctx.warm_cache, ctx.test_cache)
-        for r in (json.loads(p.read_text())
-                  for p in sorted((store / "runtimes").glob("*/record.json")))
-        if r.get("profile") == ctx.speed_profile and r.get("arch") == "amd64"
+        for r in (
+            json.loads(p.read_text()) for p in sorted((store / "runtimes").glob("*/record.json"))
+        )
+        if r.get("profile") == ctx.speed_profile
+        and r.get("arch") == "amd64"
         and r.get("version") == VERSION
         and (store / "runtimes" / r["key"] / "runtime.tar").exists()
     ]
@@ -638,8 +834,20 @@ def _speed_container(ctx: Context, runner: Runner) -> tuple[dict[str, list[str]]
         if ctx.speed_profile != "release":
             raise BenchError(f"no {ctx.speed_profile} amd64 runtime cached: run `cold` first")
         seed_cache(ctx, runner, speed_cache)
-        runner.run(_bink(ctx, "runtime", "build", VERSION, "--arch", "amd64", "--profile",
-                         "release", cache=speed_cache), "speed-runtime")
+        runner.run(
+            _bink(
+                ctx,
+                "runtime",
+                "build",
+                VERSION,
+                "--arch",
+                "amd64",
+                "--profile",
+                "release",
+                cache=speed_cache,
+            ),
+            "speed-runtime",
+        )
         return _speed_container(ctx, runner)
     runtime_tar = release[0][0] / "runtimes" / release[0][1]["key"] / "runtime.tar"
     record = release[0][1]
@@ -651,26 +859,44 @@ def _speed_container(ctx: Context, runner: Runner) -> tuple[dict[str, list[str]]
     rmi(runner, base)
     import_image(runner, rootfs, base, "amd64")
     ctr = runner.output(["buildah", "from", base]).strip()
-    runner.run(["buildah", "run", "--isolation", "chroot", "--network", "host", ctr, "--",
-                "sh", "-c", "apt-get update && apt-get install -y --no-install-recommends "
-                "python3.13"], "speed-prepare")
+    runner.run(
+        [
+            "buildah",
+            "run",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
+            ctr,
+            "--",
+            "sh",
+            "-c",
+            "apt-get update && apt-get install -y --no-install-recommends python3.13",
+        ],
+        "speed-prepare",
+    )
     runner.run(["buildah", "add", ctr, runtime_tar, "/"], "speed-prepare")
-    runner.run(["buildah", "copy", ctr, BENCH_DIR / "speed.py", "/bench/speed.py"],
-               "speed-prepare")
+    runner.run(["buildah", "copy", ctr, BENCH_DIR / "speed.py", "/bench/speed.py"], "speed-prepare")
     prefix = ["buildah", "run", "--isolation", "chroot", ctr, "--"]
-    interpreters = {"ours": [*prefix, "/usr/local/bin/python3.13", "/bench/speed.py"],
-                    "debian": [*prefix, "/usr/bin/python3.13", "/bench/speed.py"]}
-    versions = {who: runner.output([*prefix, argv[len(prefix)], "-VV"]).strip()
-                for who, argv in interpreters.items()}
+    interpreters = {
+        "ours": [*prefix, "/usr/local/bin/python3.13", "/bench/speed.py"],
+        "debian": [*prefix, "/usr/bin/python3.13", "/bench/speed.py"],
+    }
+    versions = {
+        who: runner.output([*prefix, argv[len(prefix)], "-VV"]).strip()
+        for who, argv in interpreters.items()
+    }
 
     def cleanup() -> None:
         runner.run(["buildah", "rm", ctr], "cleanup", record=False, check=False)
 
-    notes = (f"ours: {versions['ours']} (runtime key {record['key']}, profile "
-             f"{record.get('profile')}, PGO {record.get('pgo')}, LTO {record.get('lto')})",
-             f"Debian: {versions['debian']}",
-             "both in one container of the Debian 13 base (the same root filesystem, "
-             "`buildah run --isolation chroot`)")
+    notes = (
+        f"ours: {versions['ours']} (runtime key {record['key']}, profile "
+        f"{record.get('profile')}, PGO {record.get('pgo')}, LTO {record.get('lto')})",
+        f"Debian: {versions['debian']}",
+        "both in one container of the Debian 13 base (the same root filesystem, "
+        "`buildah run --isolation chroot`)",
+    )
     return interpreters, cleanup, notes
 
 
@@ -685,5 +911,12 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
 }
 
 #: The order of RESULTS.md (the issue's numbering).
-KEYS = {"2-cold": "cold", "3-security": "security", "4-noop": "noop", "5-arm64": "arm64",
-        "6-sizes": "sizes", "7-speed": "speed", "8-assembly": "assembly"}
+KEYS = {
+    "2-cold": "cold",
+    "3-security": "security",
+    "4-noop": "noop",
+    "5-arm64": "arm64",
+    "6-sizes": "sizes",
+    "7-speed": "speed",
+    "8-assembly": "assembly",
+}

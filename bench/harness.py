@@ -69,8 +69,13 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:.4g} {unit}"
 
 
-def ratio(label: str, numerators: Sequence[float], denominators: Sequence[float],
-          *, lower_bound: bool = False) -> Figure:
+def ratio(
+    label: str,
+    numerators: Sequence[float],
+    denominators: Sequence[float],
+    *,
+    lower_bound: bool = False,
+) -> Figure:
     """Per-run-pair ratio ``numerators[i] / denominators[i]``."""
     if len(numerators) != len(denominators) or not numerators:
         raise BenchError(f"ratio {label!r}: runs do not pair up")
@@ -138,8 +143,16 @@ class Runner:
     env: dict[str, str] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
 
-    def run(self, argv: Sequence[str | Path], name: str, *, cap: float | None = None,
-            cwd: Path | None = None, record: bool = True, check: bool = True) -> Timed:
+    def run(
+        self,
+        argv: Sequence[str | Path],
+        name: str,
+        *,
+        cap: float | None = None,
+        cwd: Path | None = None,
+        record: bool = True,
+        check: bool = True,
+    ) -> Timed:
         """Run ``argv``; its wall time, or the cap if stopped there."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
@@ -152,8 +165,12 @@ class Runner:
             out.flush()
             start = time.monotonic()
             proc = subprocess.Popen(
-                [str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT, env=env,
-                cwd=cwd, start_new_session=True,
+                [str(a) for a in argv],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
             )
             try:
                 code = proc.wait(timeout=cap)
@@ -176,8 +193,13 @@ class Runner:
 
     def output(self, argv: Sequence[str | Path]) -> str:
         """stdout of a quick untimed helper command (not recorded)."""
-        proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
-                              env={**os.environ, **self.env}, check=False)
+        proc = subprocess.run(
+            [str(a) for a in argv],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **self.env},
+            check=False,
+        )
         if proc.returncode != 0:
             shown = shlex.join(str(a) for a in argv)
             raise BenchError(f"{shown} failed: {proc.stderr.strip()[-300:]}")
@@ -228,17 +250,20 @@ def load_results(path: Path) -> dict[str, Any]:
     return {}
 
 
-def save_results(path: Path, *, machine_info: Mapping[str, Any], settings: Mapping[str, Any],
-                 outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def save_results(
+    path: Path,
+    *,
+    machine_info: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    outcomes: Sequence[Outcome],
+) -> dict[str, Any]:
     """Merge ``outcomes`` into the results file of the day (other comparisons kept)."""
     data = load_results(path)
     by_key = {o["key"]: o for o in data.get("comparisons", [])}
     for outcome in outcomes:
         entry = outcome.to_json()
         entry["settings"] = dict(settings)
-        entry["finished_at"] = datetime.datetime.now(datetime.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        )
+        entry["finished_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         by_key[outcome.key] = entry
     data["machine"] = dict(machine_info)
     data["comparisons"] = [by_key[k] for k in sorted(by_key)]
@@ -249,8 +274,9 @@ def save_results(path: Path, *, machine_info: Mapping[str, Any], settings: Mappi
     return data
 
 
-def render_markdown(data: Mapping[str, Any], *, titles: Mapping[str, str],
-                    preamble: str, results_file: str) -> str:
+def render_markdown(
+    data: Mapping[str, Any], *, titles: Mapping[str, str], preamble: str, results_file: str
+) -> str:
     """RESULTS.md from a results file: every comparison in ``titles``, measured or not."""
     mach = data.get("machine", {})
     lines = [
@@ -285,10 +311,13 @@ def render_markdown(data: Mapping[str, Any], *, titles: Mapping[str, str],
         lines.append(
             f"Status: **{outcome.status}**; runs: {settings.get('runs', '?')}; "
             f"build profile: {settings.get('profile', '?')}; "
-            + (f"load average (1, 5, 15 min) at the start "
-               f"{settings.get('load_average_at_start', '?')}, at the end "
-               f"{settings['load_average_at_end']}; "
-               if "load_average_at_end" in settings else "")
+            + (
+                f"load average (1, 5, 15 min) at the start "
+                f"{settings.get('load_average_at_start', '?')}, at the end "
+                f"{settings['load_average_at_end']}; "
+                if "load_average_at_end" in settings
+                else ""
+            )
             + f"finished {entry.get('finished_at', '?')}."
             + (f" {outcome.reason}" if outcome.reason else "")
         )
