@@ -38,8 +38,9 @@ def main() -> None:
     for arch in ("amd64", "arm64"):
         spec = RuntimeSpec(VERSION, SHA256, get_distro("debian", "13"), arch, args.profile)
         start = time.monotonic()
-        result = build_runtime(spec, args.source, store, epoch=EPOCH, progress=Progress(),
-                               force=True)
+        result = build_runtime(
+            spec, args.source, store, epoch=EPOCH, progress=Progress(), force=True
+        )
         report[arch] = {
             "seconds": round(time.monotonic() - start, 1),
             "tarball_bytes": result.record["size"],
@@ -48,14 +49,23 @@ def main() -> None:
     amd64_s = float(str(report["amd64"]["seconds"]))
     arm64_s = float(str(report["arm64"]["seconds"]))
     start = time.monotonic()
-    build_runtime(RuntimeSpec(VERSION, SHA256, get_distro("debian", "13"), "arm64", args.profile),
-                  args.source, store, epoch=EPOCH)
-    print(json.dumps({
-        "profile": args.profile,
-        "builds": report,
-        "arm64_over_amd64": round(arm64_s / amd64_s, 2),
-        "cache_hit_seconds": round(time.monotonic() - start, 3),
-    }, indent=2))
+    build_runtime(
+        RuntimeSpec(VERSION, SHA256, get_distro("debian", "13"), "arm64", args.profile),
+        args.source,
+        store,
+        epoch=EPOCH,
+    )
+    print(
+        json.dumps(
+            {
+                "profile": args.profile,
+                "builds": report,
+                "arm64_over_amd64": round(arm64_s / amd64_s, 2),
+                "cache_hit_seconds": round(time.monotonic() - start, 3),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

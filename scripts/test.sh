@@ -6,8 +6,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$("$here/scripts/setup.sh" | tail -n 1)"
 cd "$here"
-"$bin/ruff" check src tests
-"$bin/ruff" format --check src tests
+"$bin/ruff" check src tests bench
+"$bin/ruff" format --check src tests bench
 "$bin/mypy"
 "$bin/bink-python" readme --check
 "$bin/pytest" "$@"
