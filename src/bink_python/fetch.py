@@ -37,7 +37,7 @@ from . import mirrors
 from .errors import BinkError, FetchError
 from .lockfile import DEBIAN_SCHEME, Artifact, Lock, require_pinned
 from .progress import SILENT, Progress
-from .store import fsync_dir
+from .store import fsync_dir, sha256_file
 
 CHUNK = 1 << 16
 USER_AGENT = "bink-python (+https://github.com/binkhq/python)"
@@ -277,7 +277,7 @@ class Cache:
         path = self.path(sha256)
         if not path.is_file():
             return None
-        if _hash_file(path) == sha256:
+        if sha256_file(path) == sha256:
             return path
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -316,14 +316,6 @@ class Cache:
                 tmp.unlink()
             raise
         return CacheEntry(sha, size, path)
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def as_cache(cache: Cache | Path) -> Cache:
@@ -505,7 +497,7 @@ def cache_add(
         if len(paths) != 1:
             raise FetchError("cache add --for ARTIFACT takes exactly one FILE")
         artifact = lock.entry(for_)
-        sha = _hash_file(paths[0])
+        sha = sha256_file(paths[0])
         size = paths[0].stat().st_size
         if artifact.sha256 is not None and artifact.sha256 != sha:
             raise FetchError(
@@ -550,7 +542,7 @@ def cache_ls(cache: Cache | Path, lock: Lock | None) -> list[Listed]:
 
 def cache_verify(cache: Cache | Path) -> list[CacheEntry]:
     """Entries whose content no longer matches their name (reported, not removed)."""
-    return [e for e in as_cache(cache).entries() if _hash_file(e.path) != e.sha256]
+    return [e for e in as_cache(cache).entries() if sha256_file(e.path) != e.sha256]
 
 
 STALE_TEMP_SECONDS = 24 * 3600
