@@ -290,11 +290,8 @@ def build_family(
 
     # 4-5. bases and runtimes, concurrently
     def base_task(spec: BaseSpec) -> Callable[[], BaseResult]:
-        def run() -> BaseResult:
-            with progress.step("base", spec.label):
-                return build_base(
-                    spec, store, epoch=epoch, mirror=options.mirror, progress=progress
-                )
+        def run() -> BaseResult:  # build_base announces its own progress step
+            return build_base(spec, store, epoch=epoch, mirror=options.mirror, progress=progress)
 
         return run
 
