@@ -61,6 +61,25 @@ _BUILD_COMMON = (
     "libzstd-dev",
 )
 
+# Runtime libraries under their pre-64-bit-time_t names (Debian 12, Ubuntu 22.04).
+_RUNTIME_PRE_T64 = (
+    "libbz2-1.0",
+    "libexpat1",
+    "libffi8",
+    "libgdbm6",
+    "libgdbm-compat4",
+    "liblzma5",
+    "libncursesw6",
+    "libreadline8",
+    "libsqlite3-0",
+    "libssl3",
+    "libtinfo6",
+    "libuuid1",
+    "libzstd1",
+    "zlib1g",
+    *_COMMON_BASE,
+)
+
 DISTROS: dict[tuple[str, str], Distro] = {
     ("debian", "13"): Distro(
         os="debian",
@@ -93,23 +112,7 @@ DISTROS: dict[tuple[str, str], Distro] = {
         suite="bookworm",
         keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
         components=("main",),
-        runtime_packages=(
-            "libbz2-1.0",
-            "libexpat1",
-            "libffi8",
-            "libgdbm6",
-            "libgdbm-compat4",
-            "liblzma5",
-            "libncursesw6",
-            "libreadline8",
-            "libsqlite3-0",
-            "libssl3",
-            "libtinfo6",
-            "libuuid1",
-            "libzstd1",
-            "zlib1g",
-            *_COMMON_BASE,
-        ),
+        runtime_packages=_RUNTIME_PRE_T64,
         build_packages=_BUILD_COMMON,
     ),
     ("ubuntu", "22.04"): Distro(
@@ -118,23 +121,7 @@ DISTROS: dict[tuple[str, str], Distro] = {
         suite="jammy",
         keyring="/usr/share/keyrings/ubuntu-archive-keyring.gpg",
         components=("main", "universe"),
-        runtime_packages=(
-            "libbz2-1.0",
-            "libexpat1",
-            "libffi8",
-            "libgdbm6",
-            "libgdbm-compat4",
-            "liblzma5",
-            "libncursesw6",
-            "libreadline8",
-            "libsqlite3-0",
-            "libssl3",
-            "libtinfo6",
-            "libuuid1",
-            "libzstd1",
-            "zlib1g",
-            *_COMMON_BASE,
-        ),
+        runtime_packages=_RUNTIME_PRE_T64,
         build_packages=_BUILD_COMMON,
     ),
 }

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BuildError
+from .store import atomic_write_bytes
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -425,14 +426,4 @@ class Layout:
 
     @staticmethod
     def _atomic_bytes(path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name[:12]}-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(path, data)
