@@ -26,6 +26,7 @@ from bink_python.distro import get_distro
 from bink_python.layout import Layout
 from bink_python.store import Store, sha256_file
 
+from . import speed
 from .harness import BenchError, Figure, Outcome, Runner, ratio
 
 VERSION = "3.13.15"
@@ -36,7 +37,6 @@ EPOCH = 1_767_225_600
 EXTRA_PACKAGE = "less"  # the package the "security rebuild" adds to the base
 BASE_IMAGE = "localhost/bink-bench-base"
 REF_IMAGE = "localhost/bink-bench-ref"
-SPEED_BENCHMARKS = ("nbody", "fannkuch", "richards", "float", "json_dumps", "regex")
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -735,34 +735,38 @@ def _has_image(runner: Runner, name: str) -> bool:
 
 def run_speed(ctx: Context) -> Outcome:
     runner = ctx.runner
-    loops = 1 if ctx.smoke else 5
-    names = SPEED_BENCHMARKS[:2] if ctx.smoke else SPEED_BENCHMARKS
+    names = speed.BENCHMARKS[:2] if ctx.smoke else speed.BENCHMARKS
+    wheels = speed.fetch_wheels(runner, ctx.work.parent / "pyperformance-wheels")
     if ctx.smoke:
         # the measuring code on the host interpreter against itself (no images)
-        interpreters: dict[str, list[str]] = {
-            "ours": [sys.executable, str(BENCH_DIR / "speed.py")],
-            "debian": [sys.executable, str(BENCH_DIR / "speed.py")],
-        }
+        site = speed.unpack(wheels, ctx.work / "speed-site")
+        shell = ["sh", "-c"]
+        pythons = {"ours": sys.executable, "debian": sys.executable}
+        where = {"site": str(site), "output": str(ctx.work / "speed-result.json")}
         cleanup: Callable[[], None] = lambda: None  # noqa: E731
         notes: tuple[str, ...] = ("smoke: the host interpreter against itself",)
     else:
-        interpreters, cleanup, notes = _speed_container(ctx, runner)
+        shell, cleanup, notes = _speed_container(ctx, runner, wheels)
+        pythons = {"ours": "/usr/local/bin/python3.13", "debian": "/usr/bin/python3.13"}
+        where = {"site": "/bench/site", "output": "/tmp/bench-result.json"}
     per: dict[str, dict[str, list[float]]] = {n: {"ours": [], "debian": []} for n in names}
     try:
         for run in range(ctx.runs):
             for name in names:
                 order = ("ours", "debian") if run % 2 == 0 else ("debian", "ours")
                 for who in order:  # interleaved, alternating which goes first
-                    out = runner.run([*interpreters[who], name, str(loops)], f"speed-{who}").output
-                    data = json.loads(_json_line(out))
-                    per[name][who].append(statistics.median(data["seconds"]))
+                    cmd = speed.command(
+                        pythons[who], where["site"], name, where["output"], smoke=ctx.smoke
+                    )
+                    out = runner.run([*shell, cmd], f"speed-{who}").output
+                    per[name][who].append(speed.mean_seconds(out))
     finally:
         cleanup()
     figures: list[Figure] = []
     ratios: list[Figure] = []
     for name in names:
-        figures.append(Figure(f"{name}: ours ({ctx.speed_profile})", "s", tuple(per[name]["ours"])))
-        figures.append(Figure(f"{name}: Debian python3.13", "s", tuple(per[name]["debian"])))
+        figures.append(Figure(f"{name}: ours ({ctx.speed_profile})", "ms", _ms(per[name]["ours"])))
+        figures.append(Figure(f"{name}: Debian python3.13", "ms", _ms(per[name]["debian"])))
         ratios.append(
             ratio(
                 f"{name}: Debian / ours (>1: ours faster)", per[name]["debian"], per[name]["ours"]
@@ -773,6 +777,7 @@ def run_speed(ctx: Context) -> Outcome:
         for i in range(ctx.runs)
     ]
     ratios.append(Figure("geometric mean over the benchmarks: Debian / ours", "x", tuple(geo)))
+    pins = ", ".join(f"{w.name} {w.version}" for w in speed.WHEELS)
     return Outcome(
         key="7-speed",
         title="",
@@ -790,29 +795,27 @@ def run_speed(ctx: Context) -> Outcome:
         commands=tuple(runner.commands),
         notes=(
             *notes,
-            f"each run: median of {loops} loops after one warm-up loop; runs "
-            "interleave the interpreters and alternate which goes first",
-            "workloads: bench/speed.py (pyperformance's nbody, fannkuch, richards, float, "
-            "json_dumps and a regex benchmark, stdlib only)",
+            f"workloads: pyperformance's own benchmark scripts ({', '.join(names)}), run by "
+            f"pyperf in --fast mode (10 worker processes x 2 values after calibration); each "
+            f"figure per run is pyperf's mean; inputs: the PyPI wheels {pins}, sha256-pinned in "
+            "bench/speed.py and unpacked into one directory both interpreters import",
+            "runs interleave the interpreters per benchmark and alternate which goes first",
         ),
     )
 
 
-def _json_line(output: str) -> str:
-    """The JSON line speed.py printed (buildah and the log add lines around it)."""
-    lines = [line for line in output.splitlines() if line.startswith('{"name"')]
-    if not lines:
-        raise BenchError(f"no result in benchmark output: {output.strip()[-200:]}")
-    return lines[-1]
+def _ms(seconds: Sequence[float]) -> tuple[float, ...]:
+    return tuple(s * 1e3 for s in seconds)
 
 
 def _speed_container(
-    ctx: Context, runner: Runner
-) -> tuple[dict[str, list[str]], Callable[[], None], tuple[str, ...]]:
-    """A container of the Debian 13 base with Debian's python3.13 and our runtime.
+    ctx: Context, runner: Runner, wheels: Sequence[Path]
+) -> tuple[list[str], Callable[[], None], tuple[str, ...]]:
+    """A container of the Debian 13 base with Debian's python3.13, our runtime and pyperformance.
 
-    The runtime (profile ``ctx.speed_profile``) comes from the speed cache, the warm cache
-    or the test cache; a missing release runtime is built in the speed cache.
+    Returns the argv prefix that runs a shell command in it, its cleanup and notes. The
+    runtime (profile ``ctx.speed_profile``) comes from the speed cache, the warm cache or
+    the test cache; a missing release runtime is built in the speed cache.
     """
     speed_cache = (
         ctx.work.parent / "speed-cache"
@@ -848,13 +851,14 @@ def _speed_container(
             ),
             "speed-runtime",
         )
-        return _speed_container(ctx, runner)
+        return _speed_container(ctx, runner, wheels)
     runtime_tar = release[0][0] / "runtimes" / release[0][1]["key"] / "runtime.tar"
     record = release[0][1]
-    stores = (ctx.warm_cache, ctx.test_cache)
+    stores = (speed_cache, ctx.warm_cache, ctx.test_cache)
     rootfs = next((p for s in stores if s.exists() for p in _maybe_base(s, "amd64")), None)
     if rootfs is None:
         raise BenchError("no Debian 13 amd64 base: run the cold comparison first")
+    site = speed.unpack(wheels, ctx.work / "speed-site")
     base = f"{BASE_IMAGE}:debian13-amd64-speed"
     rmi(runner, base)
     import_image(runner, rootfs, base, "amd64")
@@ -876,15 +880,14 @@ def _speed_container(
         "speed-prepare",
     )
     runner.run(["buildah", "add", ctr, runtime_tar, "/"], "speed-prepare")
-    runner.run(["buildah", "copy", ctr, BENCH_DIR / "speed.py", "/bench/speed.py"], "speed-prepare")
+    runner.run(["buildah", "copy", ctr, site, "/bench/site"], "speed-prepare")
     prefix = ["buildah", "run", "--isolation", "chroot", ctr, "--"]
-    interpreters = {
-        "ours": [*prefix, "/usr/local/bin/python3.13", "/bench/speed.py"],
-        "debian": [*prefix, "/usr/bin/python3.13", "/bench/speed.py"],
-    }
     versions = {
-        who: runner.output([*prefix, argv[len(prefix)], "-VV"]).strip()
-        for who, argv in interpreters.items()
+        who: runner.output([*prefix, python, "-VV"]).strip()
+        for who, python in (
+            ("ours", "/usr/local/bin/python3.13"),
+            ("debian", "/usr/bin/python3.13"),
+        )
     }
 
     def cleanup() -> None:
@@ -897,7 +900,7 @@ def _speed_container(
         "both in one container of the Debian 13 base (the same root filesystem, "
         "`buildah run --isolation chroot`)",
     )
-    return interpreters, cleanup, notes
+    return [*prefix, "sh", "-c"], cleanup, notes
 
 
 COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {

@@ -1,267 +1,156 @@
-"""Small CPU benchmarks modelled on pyperformance's (stdlib only, runs offline).
+"""pyperformance's own benchmarks, driven by pyperf, for comparison 7 (Python speed).
 
-Copied into the image and run by each interpreter under test::
+The inputs are three pinned wheels from PyPI (pyperformance, pyperf and psutil, which pyperf
+needs), downloaded with pip through the machine's configured index and checked against the
+sha256 digests pinned here. They are unpacked into one directory that both interpreters
+under test import from (``PYTHONPATH``), so both run byte-identical benchmark code: each
+benchmark is pyperformance's ``run_benchmark.py`` script for it, run by pyperf in ``--fast``
+mode (10 worker processes, 2 values each, after a calibration run).
 
-    python3 speed.py NAME LOOPS        -> prints {"name": ..., "seconds": [...]} (per loop)
-
-pyperformance itself creates virtual environments and pip-installs pyperf and
-benchmark dependencies per run; these workloads are the same algorithms (nbody,
-fannkuch, richards, float, json_dumps, regex_compile-style regex) without the
-dependencies, so both interpreters run byte-identical code.
+pyperformance's own runner (``pyperformance run``) creates a virtual environment per
+interpreter and pip-installs into it; running the scripts directly keeps the measured code
+and the harness identical for both interpreters and needs no index inside the container.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
-import re
+import statistics
 import sys
-import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-# ----------------------------------------------------------------------------- nbody
-
-_PI = math.pi
-_SOLAR_MASS = 4 * _PI * _PI
-_DAYS = 365.24
+from .harness import BenchError, Runner
 
 
-def _bodies() -> list[list[float]]:
-    return [
-        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, _SOLAR_MASS],
-        [
-            4.84143144246472090e00,
-            -1.16032004402742839e00,
-            -1.03622044471123109e-01,
-            1.66007664274403694e-03 * _DAYS,
-            7.69901118419740425e-03 * _DAYS,
-            -6.90460016972063023e-05 * _DAYS,
-            9.54791938424326609e-04 * _SOLAR_MASS,
-        ],
-        [
-            8.34336671824457987e00,
-            4.12479856412430479e00,
-            -4.03523417114321381e-01,
-            -2.76742510726862411e-03 * _DAYS,
-            4.99852801234917238e-03 * _DAYS,
-            2.30417297573763929e-05 * _DAYS,
-            2.85885980666130812e-04 * _SOLAR_MASS,
-        ],
-        [
-            1.28943695621391310e01,
-            -1.51111514016986312e01,
-            -2.23307578892655734e-01,
-            2.96460137564761618e-03 * _DAYS,
-            2.37847173959480950e-03 * _DAYS,
-            -2.96589568540237556e-05 * _DAYS,
-            4.36624404335156298e-05 * _SOLAR_MASS,
-        ],
-        [
-            1.53796971148509165e01,
-            -2.59193146099879641e01,
-            1.79258772950371181e-01,
-            2.68067772490389322e-03 * _DAYS,
-            1.62824170038242295e-03 * _DAYS,
-            -9.51592254519715870e-05 * _DAYS,
-            5.15138902046611451e-05 * _SOLAR_MASS,
-        ],
+@dataclass(frozen=True)
+class Wheel:
+    name: str
+    version: str
+    filename: str
+    sha256: str
+
+
+#: The pinned inputs. psutil's wheel is abi3 (CPython >= 3.6) for x86-64 glibc >= 2.17.
+WHEELS = (
+    Wheel(
+        "pyperformance",
+        "1.14.0",
+        "pyperformance-1.14.0-py3-none-any.whl",
+        "94068ac2935b6952ccb5e8a302eb9cebc26e82454494bef6e53822738adf0049",
+    ),
+    Wheel(
+        "pyperf",
+        "2.11.0",
+        "pyperf-2.11.0-py3-none-any.whl",
+        "11c0034bb29a79796417a6e5a7852ff4814a33cce24aeb6d268676c3a52dfda6",
+    ),
+    Wheel(
+        "psutil",
+        "7.2.2",
+        "psutil-7.2.2-cp36-abi3-manylinux2010_x86_64.manylinux_2_12_x86_64.manylinux_2_28_x86_64.whl",
+        "076a2d2f923fd4821644f5ba89f059523da90dc9014e85f8e45a5774ca5bc6f9",
+    ),
+)
+
+#: A representative subset of pyperformance's default group, none with dependencies beyond
+#: pyperf: numeric (nbody, spectral_norm, float), object-oriented and call-heavy (richards,
+#: deltablue, raytrace, go), permutations (fannkuch), regular expressions (regex_v8) and a
+#: C-accelerated module (json_dumps). About 6 s to 20 s each per interpreter in --fast mode.
+BENCHMARKS = (
+    "nbody",
+    "spectral_norm",
+    "float",
+    "richards",
+    "deltablue",
+    "raytrace",
+    "go",
+    "fannkuch",
+    "regex_v8",
+    "json_dumps",
+)
+
+
+def fetch_wheels(runner: Runner, dest: Path) -> list[Path]:
+    """The pinned wheels in ``dest``, downloaded when missing; every digest checked."""
+    dest.mkdir(parents=True, exist_ok=True)
+    missing = [w for w in WHEELS if not (dest / w.filename).exists()]
+    if missing:
+        runner.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux_2_28_x86_64",
+                "--python-version",
+                "3.13",
+                "--dest",
+                dest,
+                *(f"{w.name}=={w.version}" for w in missing),
+            ],
+            "speed-wheels",
+        )
+    paths = []
+    for wheel in WHEELS:
+        path = dest / wheel.filename
+        if not path.exists():
+            raise BenchError(f"pip did not download {wheel.filename}")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != wheel.sha256:
+            path.unlink()
+            raise BenchError(
+                f"{wheel.filename}: sha256 {digest}, pinned {wheel.sha256} (deleted; retry)"
+            )
+        paths.append(path)
+    return paths
+
+
+def unpack(wheels: Sequence[Path], site: Path) -> Path:
+    """Install ``wheels`` into ``site`` by unpacking them (all are purelib-only archives)."""
+    site.mkdir(parents=True, exist_ok=True)
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(site)
+    return site
+
+
+def script(site: str, name: str) -> str:
+    """pyperformance's script for benchmark ``name`` under the unpacked ``site``."""
+    return f"{site}/pyperformance/data-files/benchmarks/bm_{name}/run_benchmark.py"
+
+
+def command(python: str, site: str, name: str, output: str, *, smoke: bool) -> str:
+    """A shell command: run benchmark ``name`` with ``python``, then print pyperf's JSON."""
+    mode = "--debug-single-value" if smoke else "--fast"
+    return (
+        f"rm -f {output} && PYTHONPATH={site} {python} {script(site, name)} {mode} --quiet "
+        f"--inherit-environ PYTHONPATH --output {output} >&2 && cat {output}"
+    )
+
+
+def mean_seconds(output: str) -> float:
+    """Mean of the measured values (calibration and warm-ups excluded) in pyperf's JSON.
+
+    ``output`` may carry other lines around the JSON document (buildah, the log).
+    """
+    lines = [line for line in output.splitlines() if line.startswith('{"benchmarks"')]
+    if not lines:
+        raise BenchError(f"no pyperf result in benchmark output: {output.strip()[-200:]}")
+    doc = json.loads(lines[-1])
+    values = [
+        float(v)
+        for bench in doc["benchmarks"]
+        for run in bench["runs"]
+        for v in run.get("values", ())
     ]
-
-
-def bench_nbody() -> None:
-    bodies = _bodies()
-    pairs = [(bodies[i], bodies[j]) for i in range(5) for j in range(i + 1, 5)]
-    dt = 0.01
-    for _ in range(20000):
-        for b1, b2 in pairs:
-            dx, dy, dz = b1[0] - b2[0], b1[1] - b2[1], b1[2] - b2[2]
-            mag = dt * ((dx * dx + dy * dy + dz * dz) ** -1.5)
-            b1m, b2m = b1[6] * mag, b2[6] * mag
-            b1[3] -= dx * b2m
-            b1[4] -= dy * b2m
-            b1[5] -= dz * b2m
-            b2[3] += dx * b1m
-            b2[4] += dy * b1m
-            b2[5] += dz * b1m
-        for b in bodies:
-            b[0] += dt * b[3]
-            b[1] += dt * b[4]
-            b[2] += dt * b[5]
-
-
-# ----------------------------------------------------------------------------- fannkuch
-
-
-def bench_fannkuch() -> None:
-    n = 9
-    count = list(range(1, n + 1))
-    max_flips = 0
-    m = n - 1
-    r = n
-    perm1 = list(range(n))
-    while True:
-        while r != 1:
-            count[r - 1] = r
-            r -= 1
-        if perm1[0] != 0 and perm1[m] != m:
-            perm = perm1[:]
-            flips = 0
-            k = perm[0]
-            while k:
-                perm[: k + 1] = perm[k::-1]
-                flips += 1
-                k = perm[0]
-            max_flips = max(max_flips, flips)
-        while r != n:
-            perm1.insert(r, perm1.pop(0))
-            count[r] -= 1
-            if count[r] > 0:
-                break
-            r += 1
-        else:
-            return
-
-
-# ----------------------------------------------------------------------------- richards
-
-
-class _Task:
-    def __init__(self, ident: int, prio: int, work: int) -> None:
-        self.ident, self.prio, self.work = ident, prio, work
-        self.packets: list[int] = []
-        self.held = False
-
-    def run(self, sched: _Scheduler) -> _Task | None:
-        if self.packets:
-            packet = self.packets.pop(0)
-            self.work = (self.work * 31 + packet) % 1009
-            target = sched.tasks[(self.ident + packet) % len(sched.tasks)]
-            target.packets.append((packet + self.work) % 7)
-            return target
-        self.held = not self.held
-        return None
-
-
-class _Scheduler:
-    def __init__(self) -> None:
-        self.tasks = [_Task(i, i % 3, i * 7) for i in range(10)]
-        for task in self.tasks:
-            task.packets = [task.ident % 5, (task.ident * 3) % 5]
-
-    def schedule(self, steps: int) -> int:
-        current = self.tasks[0]
-        done = 0
-        for step in range(steps):
-            nxt = current.run(self)
-            if nxt is None:
-                nxt = self.tasks[(current.ident + 1 + step % 3) % len(self.tasks)]
-            current = nxt
-            done += current.prio
-        return done
-
-
-def bench_richards() -> None:
-    _Scheduler().schedule(200000)
-
-
-# ----------------------------------------------------------------------------- float
-
-
-class _Point:
-    __slots__ = ("x", "y", "z")
-
-    def __init__(self, i: float) -> None:
-        self.x = x = math.sin(i)
-        self.y = math.cos(i) * 3
-        self.z = (x * x) / 2
-
-    def normalize(self) -> None:
-        norm = math.sqrt(self.x * self.x + self.y * self.y + self.z * self.z)
-        self.x /= norm
-        self.y /= norm
-        self.z /= norm
-
-    def maximize(self, other: _Point) -> _Point:
-        self.x = max(self.x, other.x)
-        self.y = max(self.y, other.y)
-        self.z = max(self.z, other.z)
-        return self
-
-
-def bench_float() -> None:
-    points = [_Point(i) for i in range(100000)]
-    for p in points:
-        p.normalize()
-    nxt = points[0]
-    for p in points[1:]:
-        nxt = nxt.maximize(p)
-
-
-# ----------------------------------------------------------------------------- json_dumps
-
-_JSON_DATA = {
-    "key": "value",
-    "list": list(range(100)),
-    "nested": {"a": [1.5, 2.5, {"b": "c" * 20}], "unicode": "\u00e9\u4e2d" * 10},
-    "bools": [True, False, None] * 20,
-}
-
-
-def bench_json_dumps() -> None:
-    for _ in range(1000):
-        json.dumps(_JSON_DATA)
-        json.dumps(_JSON_DATA, sort_keys=True, indent=2)
-
-
-# ----------------------------------------------------------------------------- regex
-
-_REGEXES = [
-    r"(\w+)@(\w+)\.(com|org|net)",
-    r"^\s*(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\s*$",
-    r"(?P<key>[a-z_]+)\s*=\s*(?P<value>\"[^\"]*\"|\S+)",
-    r"(a|b|c)*d+[e-h]{2,5}(?:ij|kl)?$",
-]
-_TEXT = 'user@example.com 192.168.0.1 name = "value" aaabcddddefg ' * 200
-
-
-def bench_regex() -> None:
-    for _ in range(40):
-        re.purge()
-        compiled = [re.compile(p) for p in _REGEXES]
-        for pattern in compiled:
-            pattern.findall(_TEXT)
-
-
-BENCHMARKS: dict[str, Callable[[], None]] = {
-    "nbody": bench_nbody,
-    "fannkuch": bench_fannkuch,
-    "richards": bench_richards,
-    "float": bench_float,
-    "json_dumps": bench_json_dumps,
-    "regex": bench_regex,
-}
-
-
-def run(name: str, loops: int) -> list[float]:
-    """Seconds of each of ``loops`` runs of benchmark ``name`` (after one warm-up run)."""
-    func = BENCHMARKS[name]
-    func()
-    times = []
-    for _ in range(loops):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in BENCHMARKS:
-        print(f"usage: speed.py {{{','.join(BENCHMARKS)}}} LOOPS", file=sys.stderr)
-        return 2
-    seconds = run(argv[0], int(argv[1]))
-    print(json.dumps({"name": argv[0], "python": sys.version.split()[0], "seconds": seconds}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    if not values:
+        raise BenchError("pyperf result has no measured values")
+    return statistics.fmean(values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -135,24 +136,68 @@ def test_layout_image_size_counts_config_and_layers(tmp_path: Path) -> None:
         comparisons.layout_image_size(tmp_path / "oci", "missing")
 
 
-def test_json_line_finds_the_benchmark_result() -> None:
-    out = 'noise\n{"name": "nbody", "seconds": [0.1]}\n[bench] exit 0\n'
-    assert json.loads(comparisons._json_line(out))["name"] == "nbody"
-    with pytest.raises(BenchError, match="no result"):
-        comparisons._json_line("nothing\n")
+_PYPERF_JSON = json.dumps(
+    {
+        "benchmarks": [
+            {
+                "runs": [
+                    {"metadata": {"calibrate_loops": 4}, "warmups": [[1, 9.0]]},
+                    {"warmups": [[4, 5.0]], "values": [1.0, 2.0]},
+                    {"warmups": [[4, 5.0]], "values": [3.0, 6.0]},
+                ]
+            }
+        ],
+        "metadata": {"name": "nbody"},
+        "version": "1.0",
+    },
+    separators=(",", ":"),
+)
 
 
-@pytest.mark.parametrize("name", sorted(speed.BENCHMARKS))
-def test_speed_workloads_run(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert speed.main([name, "1"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["name"] == name
-    assert len(data["seconds"]) == 1
-    assert data["seconds"][0] > 0
+def test_mean_seconds_averages_measured_values_only() -> None:
+    # warm-ups and the calibration run are not measured values; noise lines are skipped
+    assert speed.mean_seconds(f"buildah noise\n{_PYPERF_JSON}\n[bench] exit 0\n") == 3.0
+    with pytest.raises(BenchError, match="no pyperf result"):
+        speed.mean_seconds("nothing\n")
+    empty = json.dumps({"benchmarks": [{"runs": [{"warmups": [[1, 1.0]]}]}]})
+    with pytest.raises(BenchError, match="no measured values"):
+        speed.mean_seconds(empty)
 
 
-def test_speed_usage_error() -> None:
-    assert speed.main(["nope", "1"]) == 2
+def test_speed_command_runs_the_pyperformance_script_and_prints_its_json() -> None:
+    cmd = speed.command("/usr/bin/python3.13", "/bench/site", "nbody", "/tmp/r.json", smoke=False)
+    assert "PYTHONPATH=/bench/site /usr/bin/python3.13 " in cmd
+    assert "/bench/site/pyperformance/data-files/benchmarks/bm_nbody/run_benchmark.py" in cmd
+    assert "--fast" in cmd and "--inherit-environ PYTHONPATH" in cmd
+    assert cmd.endswith("&& cat /tmp/r.json")
+    assert "--debug-single-value" in speed.command("p", "s", "go", "o", smoke=True)
+
+
+def test_speed_benchmarks_are_pinned_and_distinct() -> None:
+    assert len(set(speed.BENCHMARKS)) == len(speed.BENCHMARKS) >= 8
+    for wheel in speed.WHEELS:
+        assert wheel.filename.startswith(f"{wheel.name}-{wheel.version}-")
+        assert len(wheel.sha256) == 64 and int(wheel.sha256, 16) >= 0
+
+
+def test_fetch_wheels_refuses_a_digest_mismatch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = speed.Wheel("demo", "1.0", "demo-1.0-py3-none-any.whl", "0" * 64)
+    monkeypatch.setattr(speed, "WHEELS", (fake,))
+    (tmp_path / fake.filename).write_bytes(b"not the pinned wheel")
+    with pytest.raises(BenchError, match="sha256"):
+        speed.fetch_wheels(Runner(tmp_path / "logs"), tmp_path)
+    assert not (tmp_path / fake.filename).exists()  # deleted, so a retry downloads again
+
+
+def test_unpack_installs_wheel_contents(tmp_path: Path) -> None:
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("demo/__init__.py", "X = 1\n")
+        archive.writestr("demo-1.0.dist-info/METADATA", "Name: demo\n")
+    site = speed.unpack([wheel], tmp_path / "site")
+    assert (site / "demo" / "__init__.py").read_text() == "X = 1\n"
 
 
 def test_patched_base_spec_adds_packages_and_keeps_runtime(
