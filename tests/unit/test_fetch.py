@@ -272,12 +272,31 @@ def test_killed_mid_download_leaves_no_entry(server: TestServer, cache: Cache) -
 
 def test_interrupted_in_process_removes_partial(server: TestServer, cache: Cache) -> None:
     """A KeyboardInterrupt mid-body (Ctrl-C) removes the temporary file."""
-    url = server.serve("/slowbody", BODY, chunk_delay=0.02)
-    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        fetch_artifact(artifact(url), cache, settings=FAST)
-    timer.cancel()
+    url = server.serve("/slowbody", BODY, chunk_delay=0.05)  # 25 chunks: over a second
+    stop = threading.Event()
+
+    def interrupt_mid_body() -> None:
+        # Ctrl-C once part of the body is on disk (not on a clock: a loaded machine may
+        # start the download late)
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            if any(p.stat().st_size > 0 for p in cache.dir.glob(".tmp-*")):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.01)
+
+    # Python turns SIGINT into KeyboardInterrupt only where it was not ignored at start-up,
+    # and a background job of a non-interactive shell (CI, nohup ... &) starts with it ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    watcher = threading.Thread(target=interrupt_mid_body, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fetch_artifact(artifact(url), cache, settings=FAST)
+    finally:
+        stop.set()
+        watcher.join()
+        signal.signal(signal.SIGINT, previous)
     assert [e.sha256 for e in cache.entries()] == []
     assert_clean(cache)
 
