@@ -88,6 +88,15 @@ def _build_argv(ctx: Context, cache: Path, *tags: str, output: Path) -> list[str
     )
 
 
+def _runtime_argv(
+    ctx: Context, cache: Path, arch: str, profile: str, *extra: str
+) -> list[str | Path]:
+    """``bink-python runtime build VERSION --arch ARCH --profile PROFILE [EXTRA...]``."""
+    return _bink(
+        ctx, "runtime", "build", VERSION, "--arch", arch, "--profile", profile, *extra, cache=cache
+    )
+
+
 # --------------------------------------------------------------------------- preparation
 
 
@@ -527,36 +536,8 @@ def run_arm64(ctx: Context) -> Outcome:
     shutil.rmtree(cache, ignore_errors=True)
     runner.run(["cp", "-a", ctx.warm_cache, cache], "prepare", record=False)
     if ctx.profile != "fast":  # the cross build's build Python: amd64 of the same profile
-        runner.run(
-            _bink(
-                ctx,
-                "runtime",
-                "build",
-                VERSION,
-                "--arch",
-                "amd64",
-                "--profile",
-                "fast",
-                cache=cache,
-            ),
-            "prepare",
-            record=False,
-        )
-    ours = runner.run(
-        _bink(
-            ctx,
-            "runtime",
-            "build",
-            VERSION,
-            "--arch",
-            "arm64",
-            "--profile",
-            "fast",
-            "--force",
-            cache=cache,
-        ),
-        "arm64-ours",
-    )
+        runner.run(_runtime_argv(ctx, cache, "amd64", "fast"), "prepare", record=False)
+    ours = runner.run(_runtime_argv(ctx, cache, "arm64", "fast", "--force"), "arm64-ours")
     base = f"{BASE_IMAGE}:debian13-arm64"
     rmi(runner, base, REF_IMAGE + ":arm64")
     stores = (cache, ctx.test_cache)
@@ -837,20 +818,7 @@ def _speed_container(
         if ctx.speed_profile != "release":
             raise BenchError(f"no {ctx.speed_profile} amd64 runtime cached: run `cold` first")
         seed_cache(ctx, runner, speed_cache)
-        runner.run(
-            _bink(
-                ctx,
-                "runtime",
-                "build",
-                VERSION,
-                "--arch",
-                "amd64",
-                "--profile",
-                "release",
-                cache=speed_cache,
-            ),
-            "speed-runtime",
-        )
+        runner.run(_runtime_argv(ctx, speed_cache, "amd64", "release"), "speed-runtime")
         return _speed_container(ctx, runner, wheels)
     runtime_tar = release[0][0] / "runtimes" / release[0][1]["key"] / "runtime.tar"
     record = release[0][1]

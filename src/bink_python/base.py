@@ -70,7 +70,7 @@ from typing import Any
 
 from . import mirrors
 from .binfmt import emulation_env, ensure_binfmt
-from .distro import ARCHES, Distro
+from .distro import Distro, check_arch
 from .errors import BuildError, ToolError
 from .proc import require_tool, run
 from .progress import SILENT, Progress
@@ -152,10 +152,7 @@ class BaseSpec:
     extra_packages: tuple[str, ...] = ()
 
     def validate(self) -> None:
-        if self.arch not in ARCHES:
-            raise BuildError(
-                f"unknown base arch {self.arch!r}: expected one of {', '.join(ARCHES)}"
-            )
+        check_arch(self.arch, BuildError, "base arch")
         if self.variant not in VARIANTS:
             raise BuildError(
                 f"unknown base variant {self.variant!r}: expected one of {', '.join(VARIANTS)}"

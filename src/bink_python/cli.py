@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from .progress import Progress
 from .store import Store, cache_root
 
 if TYPE_CHECKING:
+    from .fetch import Cache as CacheT
     from .fetch import FetchSettings as FetchSettingsT
     from .runtime import RuntimeSpec as RuntimeSpecT
 
@@ -111,6 +112,20 @@ def _store(args: argparse.Namespace) -> Store:
     return Store(cache_root(args.cache_dir))
 
 
+def _cache(args: argparse.Namespace) -> CacheT:
+    """The fetch cache under the same root as the store (--cache-dir)."""
+    from .fetch import Cache
+
+    return Cache(cache_root(args.cache_dir))
+
+
+def _print_built(
+    args: argparse.Namespace, out: Mapping[str, object], path: Path, cached: bool
+) -> None:
+    """A stage's result: ``out`` as JSON with --json, else ``PATH (cached|built)``."""
+    print(json.dumps(out) if args.json else f"{path} ({'cached' if cached else 'built'})")
+
+
 def _epoch(args: argparse.Namespace, family: Family | None = None) -> int:
     """SOURCE_DATE_EPOCH: --source-date-epoch, $SOURCE_DATE_EPOCH, else images.lock."""
     from .lockfile import Lock
@@ -151,11 +166,7 @@ def _cmd_base_build(args: argparse.Namespace) -> int:
     )
     record = {k: result.record[k] for k in ("sha256", "size") if k in result.record}
     out = {"key": result.key, "rootfs": str(result.rootfs), "cached": result.cached, **record}
-    print(
-        json.dumps(out)
-        if args.json
-        else f"{result.rootfs} ({'cached' if result.cached else 'built'})"
-    )
+    _print_built(args, out, result.rootfs, result.cached)
     return 0
 
 
@@ -208,11 +219,7 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
         force=args.force,
     )
     out = {"key": result.key, "tarball": str(result.tarball), "cached": result.cached}
-    print(
-        json.dumps(out)
-        if args.json
-        else f"{result.tarball} ({'cached' if result.cached else 'built'})"
-    )
+    _print_built(args, out, result.tarball, result.cached)
     return 0
 
 
@@ -277,14 +284,13 @@ def _fetch_settings(args: argparse.Namespace) -> FetchSettingsT:
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
-    from .fetch import Cache
     from .lockfile import parse_pin
     from .update import run_lock
 
     family = family_from(args)
     result = run_lock(
         family,
-        Cache(cache_root(args.cache_dir)),
+        _cache(args),
         offline=args.offline,
         pins=dict(parse_pin(p) for p in args.pin or ()),
         progress=_progress(args),
@@ -313,12 +319,12 @@ def _cmd_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_add(args: argparse.Namespace) -> int:
-    from .fetch import Cache, cache_add
+    from .fetch import cache_add
 
     family = family_from(args)
     added = cache_add(
         [Path(f) for f in args.files],
-        Cache(cache_root(args.cache_dir)),
+        _cache(args),
         lock_path=family.lock_path,
         for_=args.for_,
     )
@@ -330,11 +336,11 @@ def _cmd_cache_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
-    from .fetch import Cache, cache_ls
+    from .fetch import cache_ls
     from .lockfile import Lock
 
     family = family_from(args)
-    for item in cache_ls(Cache(cache_root(args.cache_dir)), Lock.load_or_empty(family.lock_path)):
+    for item in cache_ls(_cache(args), Lock.load_or_empty(family.lock_path)):
         names = ", ".join(item.artifacts) or "-"
         print(f"{item.entry.sha256}  {item.entry.size:>10}  {names}")
     return 0
@@ -342,28 +348,26 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 def _cmd_cache_verify(args: argparse.Namespace) -> int:
     from .errors import FetchError
-    from .fetch import Cache, cache_verify
+    from .fetch import cache_verify
 
-    root = cache_root(args.cache_dir)
-    bad = cache_verify(Cache(root))
+    cache = _cache(args)
+    bad = cache_verify(cache)
     if bad:
         names = ", ".join(str(e.path) for e in bad)
         raise FetchError(
             f"{len(bad)} cache entr{'y' if len(bad) == 1 else 'ies'} no longer match their "
             f"sha256 (tampered or corrupted; refetched on next use): {names}"
         )
-    print(f"{root}: every entry matches its sha256")
+    print(f"{cache.root}: every entry matches its sha256")
     return 0
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    from .fetch import Cache, cache_prune
+    from .fetch import cache_prune
     from .lockfile import Lock
 
     family = family_from(args)
-    removed = cache_prune(
-        Cache(cache_root(args.cache_dir)), Lock.load(family.lock_path), dry_run=args.dry_run
-    )
+    removed = cache_prune(_cache(args), Lock.load(family.lock_path), dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for path in removed:
         print(f"{verb} {path}")

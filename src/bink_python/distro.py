@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import BinkError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -154,3 +154,9 @@ ARCHES: dict[str, dict[str, str]] = {
         "qemu": "aarch64",
     },
 }
+
+
+def check_arch(arch: str, error: type[BinkError], what: str = "arch") -> None:
+    """Raise ``error("unknown WHAT 'ARCH': expected one of ...")`` unless ``arch`` is in ARCHES."""
+    if arch not in ARCHES:
+        raise error(f"unknown {what} {arch!r}: expected one of {', '.join(ARCHES)}")

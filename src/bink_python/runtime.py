@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, host_arch, run_in_root
-from .distro import ARCHES, Distro
+from .distro import ARCHES, Distro, check_arch
 from .errors import BuildError, FetchError, UsageError
 from .progress import SILENT, Progress
 from .store import Store, cache_key, read_json, sha256_file, write_json
@@ -120,8 +120,7 @@ class RuntimeSpec:
 
     def validate(self) -> None:
         self.version_tuple()
-        if self.arch not in ARCHES:
-            raise UsageError(f"unknown arch {self.arch!r}: expected one of {', '.join(ARCHES)}")
+        check_arch(self.arch, UsageError)
         if self.profile not in PROFILES:
             raise UsageError(
                 f"unknown runtime profile {self.profile!r}: expected one of {', '.join(PROFILES)}"

@@ -40,7 +40,7 @@ from typing import Any
 from .assemble import LABEL_EOL, LABEL_STATUS
 from .binfmt import emulation_env
 from .config import Family, Tag
-from .distro import ARCHES
+from .distro import ARCHES, check_arch
 from .errors import BuildError, VerifyError
 from .imagerun import Buildah, Container, RunResult, buildah_session, image_container
 from .layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
@@ -69,8 +69,7 @@ class Expectation:
 
     @classmethod
     def for_tag(cls, family: Family, tag: Tag, arch: str) -> Expectation:
-        if arch not in ARCHES:
-            raise VerifyError(f"unknown arch {arch!r}: expected one of {', '.join(ARCHES)}")
+        check_arch(arch, VerifyError)
         return cls(
             tag=tag.name,
             version=tag.version,

@@ -18,34 +18,12 @@ from bink_python.fetch import Cache, FetchSettings, cache_verify, fetch_artifact
 from bink_python.lockfile import Lock
 from bink_python.progress import Progress
 from bink_python.update import run_lock
+from tests.family_toml import images_toml, write_images_toml
 
 SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
 SIZE = 23_160_540
 
-FAMILY = """\
-[family]
-registry = "ghcr.io/binkhq/python"
-title = "Bink Python"
-description = "integration test"
-source = "https://github.com/binkhq/python"
-vendor = "Bink"
-licenses = "PSF-2.0"
-arches = ["amd64", "arm64"]
-
-[family.user]
-name = "apps"
-uid = 10000
-gid = 10000
-home = "/home/apps"
-
-[[tag]]
-name = "3.13"
-python = "3.13.15"
-os = "debian"
-release = "13"
-eol = "2029-04"
-status = "supported"
-"""
+FAMILY = images_toml(components=False)
 
 
 @pytest.mark.integration
@@ -54,8 +32,7 @@ def test_lock_fetches_cpython_through_debian_fallback(
 ) -> None:
     for var in ("BINK_PYTHON_PYTHON_ORG_URL", "BINK_PYTHON_DEBIAN_MIRROR"):
         monkeypatch.delenv(var, raising=False)
-    (tmp_path / "images.toml").write_text(FAMILY)
-    family = load_family(tmp_path / "images.toml")
+    family = load_family(write_images_toml(tmp_path, FAMILY))
     cache = Cache(tmp_path / "cache")
     log = io.StringIO()
     settings = FetchSettings(timeout=20.0, attempts=2, backoff=1.0)

@@ -11,39 +11,12 @@ import pytest
 
 from bink_python.config import YearMonth, load_family
 from bink_python.errors import ConfigError
+from tests.family_toml import images_toml, write_images_toml
 
 REPO = Path(__file__).resolve().parents[2]
 
-GOOD = """
-[family]
-registry = "ghcr.io/binkhq/python"
-title = "Bink Python"
-description = "d"
-source = "https://github.com/binkhq/python"
-vendor = "Bink"
-licenses = "PSF-2.0"
-arches = ["amd64", "arm64"]
-components = ["linkerd-await"]
-
-[family.user]
-name = "apps"
-uid = 10000
-gid = 10000
-home = "/home/apps"
-
-[components.linkerd-await]
-version = "0.3.3"
-path = "/usr/local/bin/linkerd-await"
-homepage = "https://github.com/linkerd/linkerd-await"
-
-[[tag]]
-name = "3.13"
-python = "3.13.15"
-os = "debian"
-release = "13"
-eol = "2029-04"
-status = "supported"
-
+GOOD = images_toml(
+    """
 [[tag]]
 name = "3.13-distroless"
 python = "3.13.15"
@@ -52,21 +25,17 @@ release = "13"
 variant = "distroless"
 eol = "2029-04"
 status = "evaluation"
-
+""",
+    """
 [[tag]]
 name = "3.9-poetry"
 status = "deprecated"
-"""
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "images.toml"
-    path.write_text(text)
-    return path
+""",
+)
 
 
 def test_good_config_loads(tmp_path: Path) -> None:
-    family = load_family(write(tmp_path, GOOD))
+    family = load_family(write_images_toml(tmp_path, GOOD))
     assert [t.name for t in family.tags] == ["3.13", "3.13-distroless", "3.9-poetry"]
     tag = family.tag("3.13")
     assert tag.python == "3.13.15"
@@ -80,7 +49,7 @@ def test_good_config_loads(tmp_path: Path) -> None:
 
 
 def test_objects_are_immutable(tmp_path: Path) -> None:
-    family = load_family(write(tmp_path, GOOD))
+    family = load_family(write_images_toml(tmp_path, GOOD))
     with pytest.raises(AttributeError):
         family.tags[0].python = "3.13.1"  # type: ignore[misc]
 
@@ -283,7 +252,7 @@ def test_bad_input_is_rejected_with_one_line(
     tmp_path: Path, old: str, new: str, pattern: str | None
 ) -> None:
     assert old in GOOD, old
-    path = write(tmp_path, GOOD.replace(old, new, 1))
+    path = write_images_toml(tmp_path, GOOD.replace(old, new, 1))
     if pattern is None:  # a valid variation
         load_family(path)
         return
@@ -301,7 +270,7 @@ def test_tag_arch_not_in_family(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError, match=r"tag '3.13': field 'arches': 'arm64' is not one of the family's arches"
     ):
-        load_family(write(tmp_path, text))
+        load_family(write_images_toml(tmp_path, text))
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -321,7 +290,7 @@ def test_year_month() -> None:
 
 
 def test_cli_reports_bad_config_without_traceback(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace('status = "supported"', 'status = "stable"', 1))
+    path = write_images_toml(tmp_path, GOOD.replace('status = "supported"', 'status = "stable"', 1))
     proc = subprocess.run(
         [sys.executable, "-m", "bink_python", "matrix", "--config", str(path)],
         capture_output=True,
@@ -337,7 +306,7 @@ def test_cli_reports_bad_config_without_traceback(tmp_path: Path) -> None:
 
 
 def test_config_from_environment(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD)
+    path = write_images_toml(tmp_path, GOOD)
     proc = subprocess.run(
         [sys.executable, "-m", "bink_python", "matrix", "--json"],
         capture_output=True,

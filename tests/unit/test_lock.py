@@ -16,6 +16,7 @@ from bink_python.errors import ConfigError, FetchError, PolicyError
 from bink_python.fetch import Cache, FetchSettings, fetch_artifact
 from bink_python.lockfile import Lock, parse_pin, require_pinned, sync_lock
 from bink_python.update import run_lock
+from tests.family_toml import images_toml, write_images_toml
 from tests.httpserver import TestServer, running
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,36 +32,7 @@ DESIGN_PINS = {
     "3.15.0": "ba4bed1ba346b916890b76d9e320451420aa69f6408997d33c66482eeae3d575",
 }
 
-FAMILY = """\
-[family]
-registry = "ghcr.io/binkhq/python"
-title = "Bink Python"
-description = "test"
-source = "https://github.com/binkhq/python"
-vendor = "Bink"
-licenses = "PSF-2.0"
-arches = ["amd64", "arm64"]
-components = ["linkerd-await"]
-
-[family.user]
-name = "apps"
-uid = 10000
-gid = 10000
-home = "/home/apps"
-
-[components.linkerd-await]
-version = "0.3.3"
-path = "/usr/local/bin/linkerd-await"
-homepage = "https://github.com/linkerd/linkerd-await"
-
-[[tag]]
-name = "3.13"
-python = "3.13.15"  # the version under test
-os = "debian"
-release = "13"
-eol = "2029-04"
-status = "supported"
-"""
+FAMILY = images_toml()
 
 
 def test_committed_lock_pins_design_sha256s() -> None:
@@ -99,9 +71,7 @@ def test_no_registry_host_in_lock() -> None:
 
 @pytest.fixture
 def family_path(tmp_path: Path) -> Path:
-    path = tmp_path / "images.toml"
-    path.write_text(FAMILY)
-    return path
+    return write_images_toml(tmp_path, FAMILY)
 
 
 def test_sync_adds_keeps_and_drops(family_path: Path) -> None:
