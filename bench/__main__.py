@@ -39,20 +39,21 @@ DEFAULT_TEST_CACHE = Path("/var/tmp/bink-python-test-cache/store")
 ORDER = ("assembly", "cold", "noop", "security", "sizes", "arm64", "speed")
 
 PREAMBLE = """
-Measured by `python -m bench` (bench/__main__.py) on the project's development machine.
-**The machine is shared**: it has 2 cores and other work (the project's test suite, other
-builds) ran on it during these runs, so absolute times carry noise; ratios are taken per
-run pair (ours and the reference run back to back) to limit the effect. The reference
-approach is bench/reference/Dockerfile (docker-library style, multi-stage, CPython compiled
-inside `buildah bud --isolation chroot`), FROM the project's own Debian 13 base.
+Measured by `python -m bench` (bench/__main__.py) on the project's development machine
+(2 cores). The runs were made one after another with nothing else running on the machine
+but the harness; each comparison records the load average at its start and end. Ratios are
+taken per run pair (ours and the reference run back to back). The reference approach is
+bench/reference/Dockerfile (docker-library style, multi-stage, CPython compiled inside
+`buildah bud --isolation chroot`), FROM the project's own Debian 13 base.
 
-Reproduce everything (from the repository root, with the venv's `bink-python` on PATH):
+Reproduce this file (from the repository root, with the venv's `bink-python` on PATH):
 
 ```sh
-python -m bench --runs 1 --cap-seconds 1200       # all comparisons, in the order below
-python -m bench --only assembly --runs 3          # one comparison
-python -m bench --smoke                           # CI smoke mode: code paths only
-python -m bench --render-only                     # RESULTS.md again from the results file
+python -m bench --only cold security --runs 2                  # 2, 3 (and the reference image)
+python -m bench --only noop sizes assembly speed --runs 3      # 4, 6, 8, 7
+python -m bench --only arm64 --runs 1 --cap-seconds 900        # 5
+python -m bench --smoke                                        # CI smoke mode: code paths only
+python -m bench --render-only                                  # RESULTS.md from the results file
 ```
 
 Each section below lists the exact commands its run executed (untimed preparation such as
@@ -67,7 +68,8 @@ Tk), the verified CPython 3.13.15 tarball COPY'd from the build context (sha256 
 configure with the flags of `src/bink_python/runtime.py` (`--enable-shared`,
 `--enable-loadable-sqlite-extensions`, `--with-ensurepip`, `--with-system-expat`,
 `--enable-option-checking=fatal`; `release` adds `--enable-optimizations --with-lto`;
-dpkg-buildflags CFLAGS/LDFLAGS plus frame pointers and rpath `$ORIGIN/../lib`), `make -j2`,
+dpkg-buildflags CFLAGS without Debian's `-O2`, so CPython's `-O3` holds, and LDFLAGS, plus
+frame pointers and rpath `$ORIGIN/../lib`), `make -j2`,
 install, the same cleanup and strip; a runtime stage FROM the same base with the runtime
 libraries (apt) and `COPY --from=build /usr/local`. Built with
 `buildah bud --isolation chroot --network host --layers` (`--no-cache` for cold builds,

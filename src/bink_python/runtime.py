@@ -41,7 +41,7 @@ from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 PROFILES = ("release", "fast")
 PREFIX = "/usr/local"
@@ -198,6 +198,16 @@ def plan_build(spec: RuntimeSpec, build_host: str | None = None) -> BuildPlan:
         extra_cflags=tuple(cflags),
         extra_ldflags=tuple(ldflags),
     )
+
+
+def without_opt_level(cflags: list[str]) -> list[str]:
+    """dpkg-buildflags' CFLAGS without their optimisation level (Debian's ``-O2``).
+
+    They reach the compiler line after CPython's own ``OPT`` (``-O3``), so the last ``-O``
+    would win and quietly build the interpreter at ``-O2``; CPython's level is kept. The
+    hardening flags stay.
+    """
+    return [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
 
 
 def runtime_key(spec: RuntimeSpec) -> str:
@@ -417,7 +427,9 @@ def _compile_and_package(
 
     with progress.step("configure", subject):
         dpkg_arch = ["dpkg-architecture", f"-a{spec.arch}", "-c", "dpkg-buildflags", "--get"]
-        cflags = inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
+        cflags = without_opt_level(
+            inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
+        )
         ldflags = inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
         cc = f"{target_gnu}-gcc"
         if plan.extra_cflags:

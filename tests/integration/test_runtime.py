@@ -85,6 +85,22 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
     assert "usr/local/lib/libpython3.13.so.1.0" in names
     assert all(m.uid == 0 and m.gid == 0 for m in members.values())
 
+    # the compiler flags the interpreter was built with (its sysconfig data): CPython's -O3
+    # is the level that wins (not dpkg-buildflags' -O2), with Debian's hardening and frame
+    # pointers
+    multiarch = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[arch]
+    sysconfigdata = f"usr/local/lib/python3.13/_sysconfigdata__linux_{multiarch}.py"
+    with tarfile.open(result.tarball) as tar:
+        stream = tar.extractfile(sysconfigdata)
+        assert stream is not None
+        text = stream.read().decode()
+    cflags = next(line for line in text.splitlines() if line.strip().startswith("'CFLAGS':"))
+    levels = [f for f in cflags.strip(" ',").split() if f.startswith("-O")]
+    assert levels[-1] == "-O3", cflags
+    assert "-O2" not in levels, cflags
+    for flag in ("-fstack-protector-strong", "-fno-omit-frame-pointer"):
+        assert flag in cflags.split(), cflags
+
 
 def test_arm64_has_every_extension_of_amd64(runtime_factory: RuntimeFactory) -> None:
     amd64 = set(runtime_factory("amd64").record["extension_modules"])

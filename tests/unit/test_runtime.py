@@ -72,6 +72,24 @@ def test_fast_profile_has_no_pgo_or_lto() -> None:
         plan_build(spec(profile="fast", pgo=True), build_host="amd64")
 
 
+def test_dpkg_optimisation_level_is_dropped_and_hardening_kept() -> None:
+    dpkg = [
+        "-g",
+        "-O2",
+        "-Werror=implicit-function-declaration",
+        "-ffile-prefix-map=/build/src=.",
+        "-fstack-protector-strong",
+        "-fstack-clash-protection",
+        "-Wformat",
+        "-fcf-protection",
+    ]
+    kept = runtime.without_opt_level(dpkg)
+    assert kept == [f for f in dpkg if f != "-O2"]
+    for level in ("-O", "-O0", "-O3", "-Os", "-Og", "-Oz", "-Ofast"):
+        assert runtime.without_opt_level(["-g", level]) == ["-g"]
+    assert runtime.without_opt_level(["-Ofoo", "-Wl,-O1"]) == ["-Ofoo", "-Wl,-O1"]
+
+
 def test_frame_pointers_only_from_312() -> None:
     assert plan_build(spec(version="3.11.17"), build_host="amd64").extra_cflags == ()
     assert plan_build(spec(version="3.12.15"), build_host="amd64").extra_cflags
