@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import statistics
 import sys
 import zipfile
@@ -130,9 +131,10 @@ def script(site: str, name: str) -> str:
 def command(python: str, site: str, name: str, output: str, *, smoke: bool) -> str:
     """A shell command: run benchmark ``name`` with ``python``, then print pyperf's JSON."""
     mode = "--debug-single-value" if smoke else "--fast"
+    out, q = shlex.quote(output), shlex.quote
     return (
-        f"rm -f {output} && PYTHONPATH={site} {python} {script(site, name)} {mode} --quiet "
-        f"--inherit-environ PYTHONPATH --output {output} >&2 && cat {output}"
+        f"rm -f {out} && PYTHONPATH={q(site)} {q(python)} {q(script(site, name))} {mode} "
+        f"--quiet --inherit-environ PYTHONPATH --output {out} >&2 && cat {out}"
     )
 
 

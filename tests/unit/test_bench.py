@@ -171,6 +171,9 @@ def test_speed_command_runs_the_pyperformance_script_and_prints_its_json() -> No
     assert "--fast" in cmd and "--inherit-environ PYTHONPATH" in cmd
     assert cmd.endswith("&& cat /tmp/r.json")
     assert "--debug-single-value" in speed.command("p", "s", "go", "o", smoke=True)
+    spaced = speed.command("/p y/python", "/a site", "go", "/o u.json", smoke=True)
+    assert "PYTHONPATH='/a site' '/p y/python' '/a site/pyperformance/" in spaced
+    assert spaced.endswith("&& cat '/o u.json'")
 
 
 def test_speed_benchmarks_are_pinned_and_distinct() -> None:
