@@ -718,27 +718,25 @@ def run_speed(ctx: Context) -> Outcome:
     runner = ctx.runner
     names = speed.BENCHMARKS[:2] if ctx.smoke else speed.BENCHMARKS
     wheels = speed.fetch_wheels(runner, ctx.work.parent / "pyperformance-wheels")
+    site = speed.unpack(wheels, ctx.work / "speed-site")
     if ctx.smoke:
         # the measuring code on the host interpreter against itself (no images)
-        site = speed.unpack(wheels, ctx.work / "speed-site")
         shell = ["sh", "-c"]
         pythons = {"ours": sys.executable, "debian": sys.executable}
-        where = {"site": str(site), "output": str(ctx.work / "speed-result.json")}
+        site_in, output = str(site), str(ctx.work / "speed-result.json")
         cleanup: Callable[[], None] = lambda: None  # noqa: E731
         notes: tuple[str, ...] = ("smoke: the host interpreter against itself",)
     else:
-        shell, cleanup, notes = _speed_container(ctx, runner, wheels)
-        pythons = {"ours": "/usr/local/bin/python3.13", "debian": "/usr/bin/python3.13"}
-        where = {"site": "/bench/site", "output": "/tmp/bench-result.json"}
+        shell, cleanup, notes = _speed_container(ctx, runner, site)
+        pythons = speed.PYTHONS
+        site_in, output = "/bench/site", "/tmp/bench-result.json"
     per: dict[str, dict[str, list[float]]] = {n: {"ours": [], "debian": []} for n in names}
     try:
         for run in range(ctx.runs):
             for name in names:
                 order = ("ours", "debian") if run % 2 == 0 else ("debian", "ours")
                 for who in order:  # interleaved, alternating which goes first
-                    cmd = speed.command(
-                        pythons[who], where["site"], name, where["output"], smoke=ctx.smoke
-                    )
+                    cmd = speed.command(pythons[who], site_in, name, output, smoke=ctx.smoke)
                     out = runner.run([*shell, cmd], f"speed-{who}").output
                     per[name][who].append(speed.mean_seconds(out))
     finally:
@@ -790,9 +788,10 @@ def _ms(seconds: Sequence[float]) -> tuple[float, ...]:
 
 
 def _speed_container(
-    ctx: Context, runner: Runner, wheels: Sequence[Path]
+    ctx: Context, runner: Runner, site: Path
 ) -> tuple[list[str], Callable[[], None], tuple[str, ...]]:
-    """A container of the Debian 13 base with Debian's python3.13, our runtime and pyperformance.
+    """A container of the Debian 13 base with Debian's python3.13, our runtime and ``site``
+    (the unpacked pyperformance wheels) at /bench/site.
 
     Returns the argv prefix that runs a shell command in it, its cleanup and notes. The
     runtime (profile ``ctx.speed_profile``) comes from the speed cache, the warm cache or
@@ -819,14 +818,13 @@ def _speed_container(
             raise BenchError(f"no {ctx.speed_profile} amd64 runtime cached: run `cold` first")
         seed_cache(ctx, runner, speed_cache)
         runner.run(_runtime_argv(ctx, speed_cache, "amd64", "release"), "speed-runtime")
-        return _speed_container(ctx, runner, wheels)
+        return _speed_container(ctx, runner, site)
     runtime_tar = release[0][0] / "runtimes" / release[0][1]["key"] / "runtime.tar"
     record = release[0][1]
     stores = (speed_cache, ctx.warm_cache, ctx.test_cache)
     rootfs = next((p for s in stores if s.exists() for p in _maybe_base(s, "amd64")), None)
     if rootfs is None:
         raise BenchError("no Debian 13 amd64 base: run the cold comparison first")
-    site = speed.unpack(wheels, ctx.work / "speed-site")
     base = f"{BASE_IMAGE}:debian13-amd64-speed"
     rmi(runner, base)
     import_image(runner, rootfs, base, "amd64")
@@ -852,10 +850,7 @@ def _speed_container(
     prefix = ["buildah", "run", "--isolation", "chroot", ctr, "--"]
     versions = {
         who: runner.output([*prefix, python, "-VV"]).strip()
-        for who, python in (
-            ("ours", "/usr/local/bin/python3.13"),
-            ("debian", "/usr/bin/python3.13"),
-        )
+        for who, python in speed.PYTHONS.items()
     }
 
     def cleanup() -> None:

@@ -14,7 +14,6 @@ and the harness identical for both interpreters and needs no index inside the co
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import statistics
@@ -23,6 +22,8 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from bink_python.store import sha256_file
 
 from .harness import BenchError, Runner
 
@@ -104,7 +105,7 @@ def fetch_wheels(runner: Runner, dest: Path) -> list[Path]:
         path = dest / wheel.filename
         if not path.exists():
             raise BenchError(f"pip did not download {wheel.filename}")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_file(path)
         if digest != wheel.sha256:
             path.unlink()
             raise BenchError(
@@ -121,6 +122,10 @@ def unpack(wheels: Sequence[Path], site: Path) -> Path:
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(site)
     return site
+
+
+#: The interpreters under test, inside the speed container.
+PYTHONS = {"ours": "/usr/local/bin/python3.13", "debian": "/usr/bin/python3.13"}
 
 
 def script(site: str, name: str) -> str:

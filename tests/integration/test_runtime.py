@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bink_python.binfmt import emulation_env, ensure_binfmt, host_arch
+from bink_python.distro import ARCHES as ARCH_TABLE
 from bink_python.distro import get_distro
 from bink_python.runtime import REQUIRED_EXTENSIONS, build_runtime
 from bink_python.store import Store
@@ -64,8 +65,13 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
     assert set(record["packages"]) <= runtime_packages
     assert (result.tarball.parent / "build.log").is_file()
 
+    multiarch = ARCH_TABLE[arch]["gnu"]
+    sysconfigdata = f"usr/local/lib/python3.13/_sysconfigdata__linux_{multiarch}.py"
     with tarfile.open(result.tarball) as tar:
         members = {m.name: m for m in tar.getmembers()}
+        stream = tar.extractfile(sysconfigdata)
+        assert stream is not None
+        sysconfig_text = stream.read().decode()
     names = set(members)
     assert all(n == "usr" or n == "usr/local" or n.startswith("usr/local/") for n in names)
     assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "libpython3.13.a" in n]
@@ -88,13 +94,9 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
     # the compiler flags the interpreter was built with (its sysconfig data): CPython's -O3
     # is the level that wins (not dpkg-buildflags' -O2), with Debian's hardening and frame
     # pointers
-    multiarch = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[arch]
-    sysconfigdata = f"usr/local/lib/python3.13/_sysconfigdata__linux_{multiarch}.py"
-    with tarfile.open(result.tarball) as tar:
-        stream = tar.extractfile(sysconfigdata)
-        assert stream is not None
-        text = stream.read().decode()
-    cflags = next(line for line in text.splitlines() if line.strip().startswith("'CFLAGS':"))
+    cflags = next(
+        line for line in sysconfig_text.splitlines() if line.strip().startswith("'CFLAGS':")
+    )
     levels = [f for f in cflags.strip(" ',").split() if f.startswith("-O")]
     assert levels[-1] == "-O3", cflags
     assert "-O2" not in levels, cflags
@@ -169,8 +171,7 @@ def test_runtime_runs_in_debian13_base(image_root: tuple[str, Path]) -> None:
         [*run_in, "python3", "-c", CHECK], capture_output=True, text=True, check=False, timeout=600
     )
     assert out.returncode == 0, out.stderr
-    multiarch = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[arch]
-    assert out.stdout.split() == [CPYTHON_VERSION, multiarch]
+    assert out.stdout.split() == [CPYTHON_VERSION, ARCH_TABLE[arch]["gnu"]]
     # pip itself, on both arches (arm64 through qemu with emulation_env's CPU model)
     pip_cmd = ["pip", "--version"]
     pip = subprocess.run(
