@@ -29,6 +29,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -366,6 +367,68 @@ def _build(
     )
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One runtime build in progress: what every step of the recipe needs.
+
+    ``work`` is bound at ``/build`` in the build root: the source in ``src``, the
+    ``make install`` staging root in ``stage``, the build Python (cross builds) in
+    ``buildpy``.
+    """
+
+    spec: RuntimeSpec
+    plan: BuildPlan
+    key: str
+    root: Path
+    work: Path
+    log: Path
+    subject: str
+    jobs: int
+    epoch: int  # the source release time: the compile's SOURCE_DATE_EPOCH
+    ro_binds: tuple[tuple[Path, str], ...]
+
+    @property
+    def stage(self) -> Path:
+        return self.work / "stage"
+
+    @property
+    def local(self) -> Path:
+        """The installed ``/usr/local`` tree in the staging root."""
+        return self.stage / PREFIX.lstrip("/")
+
+    @property
+    def target_gnu(self) -> str:
+        return ARCHES[self.spec.arch]["gnu"]
+
+    def inside(
+        self,
+        argv: list[str],
+        what: str,
+        *,
+        env: dict[str, str] | None = None,
+        logged: bool = True,
+    ) -> str:
+        """Run ``argv`` in the build root, in the source tree, at the source's epoch."""
+        return run_in_root(
+            self.root,
+            argv,
+            work=self.work,
+            what=what,
+            log=self.log if logged else None,
+            env={"SOURCE_DATE_EPOCH": str(self.epoch), **(env or {})},
+            ro_binds=self.ro_binds,
+            cwd="/build/src",
+        )
+
+
+@dataclass(frozen=True)
+class _Compiler:
+    """What ``configure`` settled: the compiler and the make variables of every make."""
+
+    version: str  # first line of ``cc --version``
+    make_vars: tuple[str, ...]
+
+
 def _compile_and_package(
     spec: RuntimeSpec,
     plan: BuildPlan,
@@ -381,123 +444,176 @@ def _compile_and_package(
     jobs: int,
     subject: str,
 ) -> dict[str, Any]:
-    target_gnu = ARCHES[spec.arch]["gnu"]
-    src = work / "src"
-    stage = work / "stage"
-    src.mkdir()
-    stage.mkdir()
-    ro_binds: list[tuple[Path, str]] = []
-    if build_python is not None:
-        buildpy = work / "buildpy"
-        buildpy.mkdir()
-        with tarfile.open(build_python.tarball) as tar:
-            tar.extractall(buildpy, filter="tar")
-        # without its own pip: ensurepip (run by `make install` with the build Python)
-        # would find pip already installed and put nothing into the staging root
-        site = buildpy / PREFIX.lstrip("/") / "lib" / f"python{spec.minor()}" / "site-packages"
-        for item in site.iterdir() if site.is_dir() else []:
-            if item.is_dir() and not item.is_symlink():
-                shutil.rmtree(item)
-            else:
-                item.unlink()
-        ro_binds.append((buildpy / PREFIX.lstrip("/"), PREFIX))
-        (work / "config.site").write_text(CROSS_CONFIG_SITE)
+    """The recipe, one named step after another; returns the record."""
+    ro_binds = _extract_build_python(spec, work, build_python)
+    epoch = _extract_source(source, work / "src")
+    (work / "stage").mkdir()
+    job = _Job(spec, plan, key, root, work, log, subject, jobs, epoch, ro_binds)
+    with progress.step("configure", subject):
+        compiler = _configure(job)
+    with progress.step("make", subject):
+        _make(job, compiler)
+    with progress.step("install", subject):
+        _install(job, compiler)
+    with progress.step("package", subject):
+        _check_install_prefix(job)
+        clean_tree(job.local)
+        elves = _strip(job)
+        make_links(job.local / "bin")
+        check_pip(job.local, spec)
+        _check_machines(job, elves)
+        extensions = extension_modules(job.local, spec.minor())
+        _check_extensions(extensions, build_python, subject)
+        lib_packages = _linked_packages(job, elves)
+        sha, size = write_tree_tar_file(job.stage, entry / "runtime.tar", epoch=epoch)
+    return _record(
+        job,
+        compiler,
+        build_python=build_python,
+        extensions=extensions,
+        lib_packages=lib_packages,
+        sha=sha,
+        size=size,
+    )
 
+
+def _extract_build_python(
+    spec: RuntimeSpec, work: Path, build_python: RuntimeResult | None
+) -> tuple[tuple[Path, str], ...]:
+    """Cross builds: unpack the build Python (without its pip) to mount at ``/usr/local``."""
+    if build_python is None:
+        return ()
+    buildpy = work / "buildpy"
+    buildpy.mkdir()
+    with tarfile.open(build_python.tarball) as tar:
+        tar.extractall(buildpy, filter="tar")
+    # without its own pip: ensurepip (run by `make install` with the build Python)
+    # would find pip already installed and put nothing into the staging root
+    site = buildpy / PREFIX.lstrip("/") / "lib" / f"python{spec.minor()}" / "site-packages"
+    for item in site.iterdir() if site.is_dir() else []:
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
+    (work / "config.site").write_text(CROSS_CONFIG_SITE)
+    return ((buildpy / PREFIX.lstrip("/"), PREFIX),)
+
+
+def _extract_source(source: Path, src: Path) -> int:
+    """Unpack the source tarball (without its top directory) into ``src``.
+
+    Returns the release time of the source (its newest member): the runtime's
+    SOURCE_DATE_EPOCH.
+    """
+    src.mkdir()
     with tarfile.open(source) as tar:
         members = [m for m in tar.getmembers() if "/" in m.name]
         for member in members:
             member.name = member.name.split("/", 1)[1]
         tar.extractall(src, members=members, filter="tar")
-    # the release time of the source is the runtime's SOURCE_DATE_EPOCH
-    epoch = max(int(m.mtime) for m in members)
+    return max(int(m.mtime) for m in members)
 
-    def inside(
-        argv: list[str], what: str, *, env: dict[str, str] | None = None, logged: bool = True
-    ) -> str:
-        return run_in_root(
-            root,
-            argv,
-            work=work,
-            what=what,
-            log=log if logged else None,
-            env={"SOURCE_DATE_EPOCH": str(epoch), **(env or {})},
-            ro_binds=ro_binds,
-            cwd="/build/src",
-        )
 
-    with progress.step("configure", subject):
-        dpkg_arch = ["dpkg-architecture", f"-a{spec.arch}", "-c", "dpkg-buildflags", "--get"]
-        cflags = without_opt_level(
-            inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
+def _configure(job: _Job) -> _Compiler:
+    """dpkg-buildflags plus the plan's flags (checked against the compiler), ./configure."""
+    plan = job.plan
+    dpkg_arch = ["dpkg-architecture", f"-a{job.spec.arch}", "-c", "dpkg-buildflags", "--get"]
+    cflags = without_opt_level(
+        job.inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
+    )
+    ldflags = job.inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
+    cc = f"{job.target_gnu}-gcc"
+    if plan.extra_cflags:
+        check = [cc, "-Werror", *plan.extra_cflags, "-x", "c", "-c", "/dev/null"]
+        job.inside(
+            [*check, "-o", "/tmp/flags-check.o"],
+            f"{cc} accepting {' '.join(plan.extra_cflags)}",
         )
-        ldflags = inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
-        cc = f"{target_gnu}-gcc"
-        if plan.extra_cflags:
-            inside(
-                [
-                    cc,
-                    "-Werror",
-                    *plan.extra_cflags,
-                    "-x",
-                    "c",
-                    "-c",
-                    "/dev/null",
-                    "-o",
-                    "/tmp/flags-check.o",
-                ],
-                f"{cc} accepting {' '.join(plan.extra_cflags)}",
+    version = job.inside([cc, "--version"], f"{cc} --version", logged=False).splitlines()[0]
+    make_vars = (
+        f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
+        f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
+    )
+    job.inside(
+        ["./configure", *plan.configure_args],
+        f"configure ({job.subject})",
+        env=dict(plan.configure_env),
+    )
+    return _Compiler(version, make_vars)
+
+
+def _make(job: _Job, compiler: _Compiler) -> None:
+    """``make``; every stdlib extension module the images need must have been built."""
+    job.inside(["make", f"-j{job.jobs}", *compiler.make_vars], f"make ({job.subject})")
+    summary = parse_module_summary(job.log.read_text(errors="replace"))
+    check_module_summary(summary, job.subject, job.log)
+
+
+def _install(job: _Job, compiler: _Compiler) -> None:
+    """``make install`` into the staging root (ensurepip included)."""
+    job.inside(
+        ["make", "install", "DESTDIR=/build/stage", *compiler.make_vars],
+        f"make install ({job.subject})",
+    )
+
+
+def _check_install_prefix(job: _Job) -> None:
+    """``make install`` wrote nothing outside ``/usr/local``."""
+    tops = sorted(p.name for p in job.stage.iterdir())
+    if tops != ["usr"] or sorted(p.name for p in (job.stage / "usr").iterdir()) != ["local"]:
+        raise BuildError(f"make install wrote outside {PREFIX} ({tops}); full log: {job.log}")
+
+
+def _strip(job: _Job) -> list[Path]:
+    """Strip every ELF file of the installed tree; returns them (sorted)."""
+    elves = sorted(p for p in job.local.rglob("*") if is_elf(p))
+    job.inside(
+        [
+            f"{job.target_gnu}-strip",
+            "--strip-unneeded",
+            *(f"/build/{p.relative_to(job.work)}" for p in elves),
+        ],
+        f"strip ({job.subject})",
+    )
+    return elves
+
+
+def _check_machines(job: _Job, elves: list[Path]) -> None:
+    """Every ELF file is built for the runtime's architecture."""
+    machine = ARCHES[job.spec.arch]["elf_machine"]
+    for elf in elves:
+        if str(elf_machine(elf)) != machine:
+            raise BuildError(
+                f"{elf.relative_to(job.stage)} is for ELF machine {elf_machine(elf)}, "
+                f"expected {machine} ({job.spec.arch}); full log: {job.log}"
             )
-        compiler = inside([cc, "--version"], f"{cc} --version", logged=False).splitlines()[0]
-        make_vars = [
-            f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
-            f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
-        ]
-        inside(
-            ["./configure", *plan.configure_args],
-            f"configure ({subject})",
-            env=dict(plan.configure_env),
-        )
-    with progress.step("make", subject):
-        inside(["make", f"-j{jobs}", *make_vars], f"make ({subject})")
-        summary = parse_module_summary(log.read_text(errors="replace"))
-        check_module_summary(summary, subject, log)
-    with progress.step("install", subject):
-        inside(["make", "install", "DESTDIR=/build/stage", *make_vars], f"make install ({subject})")
-    with progress.step("package", subject):
-        local = stage / PREFIX.lstrip("/")
-        tops = sorted(p.name for p in stage.iterdir())
-        if tops != ["usr"] or sorted(p.name for p in (stage / "usr").iterdir()) != ["local"]:
-            raise BuildError(f"make install wrote outside {PREFIX} ({tops}); full log: {log}")
-        clean_tree(local)
-        elves = sorted(p for p in local.rglob("*") if is_elf(p))
-        inside(
-            [
-                f"{target_gnu}-strip",
-                "--strip-unneeded",
-                *(f"/build/{p.relative_to(work)}" for p in elves),
-            ],
-            f"strip ({subject})",
-        )
-        make_links(local / "bin")
-        check_pip(local, spec)
-        machine = ARCHES[spec.arch]["elf_machine"]
-        for elf in elves:
-            if str(elf_machine(elf)) != machine:
-                raise BuildError(
-                    f"{elf.relative_to(stage)} is for ELF machine {elf_machine(elf)}, "
-                    f"expected {machine} ({spec.arch}); full log: {log}"
-                )
-        extensions = extension_modules(local, spec.minor())
-        _check_extensions(extensions, build_python, subject)
-        needed = {soname for elf in elves for soname in elf_needed(elf)}
-        own = {p.name for p in elves}
-        external = sorted(needed - own)
-        lib_packages = _packages_of(external, spec, inside)
-        _check_packages(lib_packages, spec.distro, subject)
-        sha, size = write_tree_tar_file(stage, entry / "runtime.tar", epoch=epoch)
+
+
+def _linked_packages(job: _Job, elves: list[Path]) -> dict[str, str]:
+    """The packages of the shared libraries the runtime links (all in runtime_packages)."""
+    needed = {soname for elf in elves for soname in elf_needed(elf)}
+    own = {p.name for p in elves}
+    lib_packages = _packages_of(sorted(needed - own), job.spec, job.inside)
+    _check_packages(lib_packages, job.spec.distro, job.subject)
+    return lib_packages
+
+
+def _record(
+    job: _Job,
+    compiler: _Compiler,
+    *,
+    build_python: RuntimeResult | None,
+    extensions: set[str],
+    lib_packages: dict[str, str],
+    sha: str,
+    size: int,
+) -> dict[str, Any]:
+    """``record.json``: what was built, how, and what it links."""
+    spec, plan = job.spec, job.plan
+    machine = ARCHES[spec.arch]["elf_machine"]
     return {
         "recipe": RECIPE_VERSION,
-        "key": key,
+        "key": job.key,
         "version": spec.version,
         "source_sha256": spec.source_sha256,
         "os": spec.distro.os,
@@ -511,10 +627,10 @@ def _compile_and_package(
         "lto": plan.lto,
         "configure_args": list(plan.configure_args),
         "configure_env": dict(plan.configure_env),
-        "make_vars": make_vars,
-        "compiler": compiler,
+        "make_vars": list(compiler.make_vars),
+        "compiler": compiler.version,
         "build_python": build_python.key if build_python else None,
-        "source_epoch": epoch,
+        "source_epoch": job.epoch,
         "built_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "needed_libraries": lib_packages,
         "packages": sorted(set(lib_packages.values())),
@@ -694,7 +810,9 @@ def elf_needed(path: Path) -> list[str]:
     return names
 
 
-def _packages_of(sonames: list[str], spec: RuntimeSpec, inside: Any) -> dict[str, str]:
+def _packages_of(
+    sonames: list[str], spec: RuntimeSpec, inside: Callable[..., str]
+) -> dict[str, str]:
     """Map each shared library name to the target-arch package providing it (dpkg -S)."""
     if not sonames:
         return {}
