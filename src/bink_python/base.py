@@ -74,6 +74,7 @@ from .distro import Distro, check_arch
 from .errors import BuildError, ToolError
 from .proc import require_tool, run
 from .progress import SILENT, Progress
+from .rootfs import canonical_in_root
 from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import write_tree_tar_file
 
@@ -507,37 +508,16 @@ def _build_regular(
     return tree, status
 
 
-def _resolve_dirs(root: Path, parts: list[str], depth: int = 0) -> list[str]:
-    """``parts`` (directories) inside ``root`` with every symlink resolved, root-confined."""
-    if depth > 40:
-        raise BuildError(f"too many symlink levels resolving /{'/'.join(parts)} in the base")
-    resolved: list[str] = []
-    for part in parts:
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        resolved.append(part)
-        link = root.joinpath(*resolved)
-        if link.is_symlink():
-            target = os.readlink(link)
-            start = [] if target.startswith("/") else resolved[:-1]
-            resolved = _resolve_dirs(root, [*start, *target.split("/")], depth + 1)
-    return resolved
-
-
 def _canonical(root: Path, path: str) -> str:
     """``path`` inside ``root`` with symlinks in its parent directories resolved.
 
     dpkg file lists may name ``/lib/...`` where ``/lib`` is a merged-/usr link; the
     copy must go to the real directory. The last component is kept as it is.
     """
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if not parts:
-        return ""
-    return "/".join([*_resolve_dirs(root, parts[:-1]), parts[-1]])
+    rel = canonical_in_root(root, path)
+    if rel is None:
+        raise BuildError(f"too many symlink levels resolving {path} in the base")
+    return rel
 
 
 def _copy_entry(src_root: Path, dst_root: Path, rel: str) -> None:

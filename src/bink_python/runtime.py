@@ -32,10 +32,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, host_arch, run_in_root
-from .distro import ARCHES, Distro, check_arch
+from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, run_in_root
+from .distro import ARCHES, Distro, check_arch, host_arch
+from .elf import ElfError, ElfInfo, read_elf_file
 from .errors import BuildError, FetchError, UsageError
 from .progress import SILENT, Progress
 from .store import Store, cache_key, read_json, sha256_file, write_json
@@ -82,8 +83,6 @@ REMOVED_DIRS = frozenset({"test", "tests", "idle_test"})
 
 #: Unversioned names made in bin/ for the versioned-3 commands.
 UNVERSIONED_LINKS = ("idle3", "pip3", "pydoc3", "python3", "python3-config")
-
-_ELF_MACHINES = {62: "x86-64", 183: "AArch64"}
 
 _SUMMARY_HEADERS = {
     "The necessary bits to build these optional modules were not found:": "missing",
@@ -458,10 +457,9 @@ def _compile_and_package(
     with progress.step("package", subject):
         _check_install_prefix(job)
         clean_tree(job.local)
-        elves = _strip(job)
+        elves = _read_elves(job, _strip(job))
         make_links(job.local / "bin")
         check_pip(job.local, spec)
-        _check_machines(job, elves)
         extensions = extension_modules(job.local, spec.minor())
         _check_extensions(extensions, build_python, subject)
         lib_packages = _linked_packages(job, elves)
@@ -578,20 +576,30 @@ def _strip(job: _Job) -> list[Path]:
     return elves
 
 
-def _check_machines(job: _Job, elves: list[Path]) -> None:
-    """Every ELF file is built for the runtime's architecture."""
-    machine = ARCHES[job.spec.arch]["elf_machine"]
-    for elf in elves:
-        if str(elf_machine(elf)) != machine:
+def _read_elves(job: _Job, elves: list[Path]) -> dict[Path, ElfInfo]:
+    """Every stripped ELF file, read; each must be built for the runtime's architecture."""
+    machine = int(ARCHES[job.spec.arch]["elf_machine"])
+    infos: dict[Path, ElfInfo] = {}
+    for path in elves:
+        try:
+            info = read_elf_file(path)
+        except (OSError, ElfError) as exc:
+            raise BuildError(f"{path.relative_to(job.stage)}: {exc}; full log: {job.log}") from exc
+        if info is None:
+            raise BuildError(f"{path.relative_to(job.stage)} is not an ELF file")
+        if info.machine != machine:
             raise BuildError(
-                f"{elf.relative_to(job.stage)} is for ELF machine {elf_machine(elf)}, "
-                f"expected {machine} ({job.spec.arch}); full log: {job.log}"
+                f"{path.relative_to(job.stage)} is for ELF machine {info.machine_name}, "
+                f"expected {ARCHES[job.spec.arch]['elf_name']} ({job.spec.arch}); "
+                f"full log: {job.log}"
             )
+        infos[path] = info
+    return infos
 
 
-def _linked_packages(job: _Job, elves: list[Path]) -> dict[str, str]:
+def _linked_packages(job: _Job, elves: dict[Path, ElfInfo]) -> dict[str, str]:
     """The packages of the shared libraries the runtime links (all in runtime_packages)."""
-    needed = {soname for elf in elves for soname in elf_needed(elf)}
+    needed = {soname for info in elves.values() for soname in info.needed}
     own = {p.name for p in elves}
     lib_packages = _packages_of(sorted(needed - own), job.spec, job.inside)
     _check_packages(lib_packages, job.spec.distro, job.subject)
@@ -610,7 +618,6 @@ def _record(
 ) -> dict[str, Any]:
     """``record.json``: what was built, how, and what it links."""
     spec, plan = job.spec, job.plan
-    machine = ARCHES[spec.arch]["elf_machine"]
     return {
         "recipe": RECIPE_VERSION,
         "key": job.key,
@@ -621,7 +628,7 @@ def _record(
         "arch": spec.arch,
         "build_host_arch": plan.host_arch,
         "cross_compiled": plan.cross,
-        "elf_machine": _ELF_MACHINES.get(int(machine), machine),
+        "elf_machine": ARCHES[spec.arch]["elf_name"],
         "profile": spec.profile,
         "pgo": plan.pgo,
         "lto": plan.lto,
@@ -739,75 +746,6 @@ def check_pip(local: Path, spec: RuntimeSpec) -> None:
     expected = f"#!{PREFIX}/bin/python{spec.minor()}"
     if first != expected:
         raise BuildError(f"pip3 starts with {first!r}, expected {expected!r}")
-
-
-def elf_machine(path: Path) -> int:
-    """``e_machine`` of an ELF file (62 x86-64, 183 AArch64)."""
-    with open(path, "rb") as handle:
-        header = handle.read(20)
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        raise BuildError(f"{path} is not an ELF file")
-    order: Literal["little", "big"] = "little" if header[5] == 1 else "big"
-    return int.from_bytes(header[18:20], order)
-
-
-def elf_needed(path: Path) -> list[str]:
-    """The ``DT_NEEDED`` entries of an ELF file, read with a small ELF parser."""
-    data = path.read_bytes()
-    if data[:4] != b"\x7fELF":
-        raise BuildError(f"{path} is not an ELF file")
-    is64 = data[4] == 2
-    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
-
-    def num(offset: int, size: int) -> int:
-        return int.from_bytes(data[offset : offset + size], order)
-
-    if is64:
-        phoff, phentsize, phnum = num(32, 8), num(54, 2), num(56, 2)
-    else:
-        phoff, phentsize, phnum = num(28, 4), num(42, 2), num(44, 2)
-    word = 8 if is64 else 4
-    loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz)
-    dynamic: tuple[int, int] | None = None
-    for i in range(phnum):
-        base = phoff + i * phentsize
-        p_type = num(base, 4)
-        if is64:
-            p_offset, p_vaddr, p_filesz = num(base + 8, 8), num(base + 16, 8), num(base + 32, 8)
-        else:
-            p_offset, p_vaddr, p_filesz = num(base + 4, 4), num(base + 8, 4), num(base + 16, 4)
-        if p_type == 1:  # PT_LOAD
-            loads.append((p_vaddr, p_offset, p_filesz))
-        elif p_type == 2:  # PT_DYNAMIC
-            dynamic = (p_offset, p_filesz)
-    if dynamic is None:
-        return []
-
-    def file_offset(vaddr: int) -> int:
-        for start, offset, size in loads:
-            if start <= vaddr < start + size:
-                return offset + vaddr - start
-        raise BuildError(f"{path}: dynamic string table outside loaded segments")
-
-    needed: list[int] = []
-    strtab = None
-    pos, end = dynamic[0], dynamic[0] + dynamic[1]
-    while pos + 2 * word <= end:
-        tag, value = num(pos, word), num(pos + word, word)
-        pos += 2 * word
-        if tag == 0:  # DT_NULL
-            break
-        if tag == 1:  # DT_NEEDED
-            needed.append(value)
-        elif tag == 5:  # DT_STRTAB
-            strtab = file_offset(value)
-    if strtab is None:
-        return []
-    names = []
-    for offset in needed:
-        start = strtab + offset
-        names.append(data[start : data.index(b"\0", start)].decode())
-    return names
 
 
 def _packages_of(

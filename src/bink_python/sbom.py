@@ -36,7 +36,7 @@ import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +44,7 @@ from . import __version__
 from .distro import ARCHES, Distro
 from .errors import BuildError, UsageError
 from .layout import DEFAULT_LAYOUT, MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, canonical_json
+from .rootfs import walk
 from .store import atomic_write_bytes
 
 MEDIA_SPDX = "application/spdx+json"
@@ -334,28 +335,10 @@ def packages_from_rootfs(rootfs_tar: Path) -> tuple[DebPackage, ...]:
     return tuple(packages[k] for k in sorted(packages))
 
 
-def _resolve(path: str, links: Mapping[str, str], depth: int = 0) -> str:
+def _resolve(path: str, links: Mapping[str, str]) -> str:
     """``path`` with symlinks (recorded in ``links``) resolved inside the tree."""
-    if depth > 10:
-        return path
-    parts = PurePosixPath(path).parts
-    for i in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:i])
-        target = links.get(prefix)
-        if target is None:
-            continue
-        base = PurePosixPath("/".join(parts[: i - 1]))
-        joined = PurePosixPath(target.lstrip("/")) if target.startswith("/") else base / target
-        normal: list[str] = []
-        for part in joined.parts:
-            if part == "..":
-                if normal:
-                    normal.pop()
-            elif part != ".":
-                normal.append(part)
-        rest = parts[i:]
-        return _resolve("/".join([*normal, *rest]), links, depth + 1)
-    return path
+    parts = walk(path, links.get, max_links=10)
+    return path if parts is None else "/".join(parts)
 
 
 # --------------------------------------------------------------------------- document

@@ -13,6 +13,7 @@ import pytest
 from bink_python import runtime
 from bink_python.buildroot import BuildRootSpec, buildroot_key
 from bink_python.distro import get_distro
+from bink_python.elf import read_elf_file
 from bink_python.errors import BuildError, FetchError, UsageError
 from bink_python.runtime import RuntimeSpec, plan_build, runtime_key
 from bink_python.store import Store, write_json
@@ -172,7 +173,9 @@ def test_elf_reader_matches_readelf() -> None:
     import subprocess
 
     target = Path("/bin/ls").resolve()  # a dynamically linked ELF on every Debian host
-    assert runtime.elf_machine(target) == {"x86_64": 62, "aarch64": 183}[os.uname().machine]
+    info = read_elf_file(target)
+    assert info is not None
+    assert info.machine == {"x86_64": 62, "aarch64": 183}[os.uname().machine]
     readelf = subprocess.run(
         ["readelf", "-d", str(target)], capture_output=True, text=True, check=True
     ).stdout
@@ -180,7 +183,7 @@ def test_elf_reader_matches_readelf() -> None:
         line.split("[", 1)[1].rstrip("]") for line in readelf.splitlines() if "(NEEDED)" in line
     ]
     assert expected
-    assert runtime.elf_needed(target) == expected
+    assert list(info.needed) == expected
 
 
 def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
@@ -194,8 +197,11 @@ def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
     subprocess.run(
         [gcc, "-shared", "-fPIC", "-o", str(so), str(tmp_path / "m.c"), "-lm"], check=True
     )
-    assert runtime.elf_machine(so) == 183
-    assert "libm.so.6" in runtime.elf_needed(so)
+    info = read_elf_file(so)
+    assert info is not None
+    assert info.machine == 183
+    assert info.machine_name == "AArch64"
+    assert "libm.so.6" in info.needed
 
 
 def test_clean_tree_removes_tests_bytecode_and_static_libs(tmp_path: Path) -> None:

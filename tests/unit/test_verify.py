@@ -12,22 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import verify
 from bink_python.config import Family, Tag, User, YearMonth
+from bink_python.elf import ElfError, read_elf, read_elf_file
 from bink_python.errors import VerifyError
+from bink_python.rootfs import resolve_in_root
 from bink_python.verify import (
     CHECKS,
     CheckResult,
-    ElfError,
     Expectation,
     ImageReport,
     VerifyReport,
     library_dirs,
     probe_wheel,
-    read_elf,
-    read_elf_file,
     readme_section,
-    resolve_in_root,
+    runner,
     unresolved_needed,
 )
 
@@ -311,7 +309,7 @@ def test_checks_registry_and_readme_section() -> None:
     for name in expected:
         assert f"| `{name}` |" in section
     with pytest.raises(VerifyError, match="unknown check 'nope'"):
-        verify._ordered(["nope"])
-    order = [c.name for c in verify._ordered(None)]
+        runner._ordered(["nope"])
+    order = [c.name for c in runner._ordered(None)]
     # file-reading checks come before anything runs inside the image
     assert order.index("no-build-tools") < order.index("python-version")
