@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
 from .errors import BuildError
 from .layout import (
@@ -38,6 +37,7 @@ from .layout import (
     canonical_json,
 )
 from .store import Store, atomic_write_bytes, cache_key, read_json, write_json
+from .tarball import HashingWriter
 
 #: Bumped when the bytes of a compressed or files layer would change for the same input.
 LAYER_RECIPE = 1
@@ -213,27 +213,6 @@ def _write_files_tar(
                 tar.addfile(info)
 
 
-class _Hashing:
-    """Write-through file object that hashes and counts bytes."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.hasher = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        self.size += len(data)
-        self.target.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-    def digest(self) -> str:
-        return "sha256:" + self.hasher.hexdigest()
-
-
 def compress_layer(layer: LayerSource, store: Store) -> CompressedLayer:
     """The gzip blob of a layer, compressed once per diff_id and kept in the store.
 
@@ -284,7 +263,7 @@ def _gzip_verified(layer: LayerSource, dest: Path) -> tuple[str, int]:
         ) from exc
     try:
         with source, open(dest, "wb") as raw:
-            writer = _Hashing(raw)
+            writer = HashingWriter(raw)
             with gzip.GzipFile(
                 filename="",
                 mode="wb",

@@ -72,6 +72,7 @@ from . import mirrors
 from .binfmt import emulation_env, ensure_binfmt
 from .distro import Distro, check_arch
 from .errors import BuildError, ToolError
+from .mounts import unmount_below
 from .proc import require_tool, run
 from .progress import SILENT, Progress
 from .rootfs import canonical_in_root
@@ -349,23 +350,9 @@ def distroless_closure(status: dict[str, dict[str, str]], roots: tuple[str, ...]
 # --------------------------------------------------------------------------- build
 
 
-def _unmount_below(path: Path) -> None:
-    """Unmount anything still mounted under ``path`` (an interrupted mmdebstrap)."""
-    prefix = str(path.resolve())
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    points = [m.split()[1].replace("\\040", " ") for m in mounts if len(m.split()) > 1]
-    for point in sorted(
-        (p for p in points if p == prefix or p.startswith(prefix + "/")), key=len, reverse=True
-    ):
-        run(["umount", "--lazy", point], error=BuildError, what=f"unmounting {point}")
-
-
 def _remove_tree(path: Path) -> None:
     if path.exists():
-        _unmount_below(path)
+        unmount_below(path, error=BuildError)
         shutil.rmtree(path)
 
 
@@ -501,7 +488,7 @@ def _build_regular(
         env=env,
         log=log,
     )
-    _unmount_below(tree)
+    unmount_below(tree, error=BuildError)
     _check_inrelease(inrelease_dir, state)
     _slim_tree(tree, epoch)
     status = parse_status((tree / "var/lib/dpkg/status").read_text())

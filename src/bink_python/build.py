@@ -43,15 +43,14 @@ from .assemble import (
 )
 from .base import BaseResult, BaseSpec, build_base
 from .config import Family, Tag
-from .errors import BinkError, BuildError
+from .errors import BinkError, BuildError, UsageError
 from .fetch import Cache, fetch_artifact
 from .layout import Descriptor, Layout
-from .lockfile import Lock, component_name, cpython_name, require_pinned
+from .lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
 from .progress import SILENT, Progress
-from .runtime import RuntimeResult, RuntimeSpec, build_runtime
+from .runtime import PROFILES, RuntimeResult, RuntimeSpec, build_runtime
 from .store import Store
 
-PROFILES = ("release", "fast")
 DEFAULT_PATH = "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 T = TypeVar("T")
@@ -255,8 +254,10 @@ def build_family(
     """Build ``tags`` (already selected and policy-checked) into ``options.output``."""
     start = time.monotonic()
     if options.profile not in PROFILES:
-        raise BuildError(f"unknown profile {options.profile!r}: expected release or fast")
-    epoch = options.epoch if options.epoch is not None else lock.source_date_epoch
+        raise UsageError(
+            f"unknown runtime profile {options.profile!r}: expected one of {', '.join(PROFILES)}"
+        )
+    epoch = source_date_epoch(options.epoch, fallback=lambda: lock.source_date_epoch)
     revision = options.revision or revision_of(family.path.resolve().parent)
 
     # 1-2. plan and pins: refuse before any work when an input is not pinned

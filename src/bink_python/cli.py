@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from .distro import ARCHES
 from .errors import UsageError
 from .policy import system_clock
 from .progress import Progress
+from .runtime import PROFILES
 from .store import Store, cache_root
 
 if TYPE_CHECKING:
@@ -128,18 +128,12 @@ def _print_built(
 
 def _epoch(args: argparse.Namespace, family: Family | None = None) -> int:
     """SOURCE_DATE_EPOCH: --source-date-epoch, $SOURCE_DATE_EPOCH, else images.lock."""
-    from .lockfile import Lock
+    from .lockfile import Lock, source_date_epoch
 
-    if getattr(args, "source_date_epoch", None) is not None:
-        return int(args.source_date_epoch)
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env:
-        try:
-            return int(env)
-        except ValueError:
-            raise UsageError(f"SOURCE_DATE_EPOCH={env!r}: expected an integer") from None
-    family = family or family_from(args)
-    return Lock.load(family.lock_path).source_date_epoch
+    def from_lock() -> int:
+        return Lock.load((family or family_from(args)).lock_path).source_date_epoch
+
+    return source_date_epoch(getattr(args, "source_date_epoch", None), fallback=from_lock)
 
 
 # -- base / runtime -----------------------------------------------------------
@@ -614,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = rt_sub.add_parser(action, parents=[common], help=text)
         p.add_argument("version", help="exact CPython version, e.g. 3.13.16")
         _os_options(p)
-        p.add_argument("--profile", choices=("release", "fast"), default="release")
+        p.add_argument("--profile", choices=PROFILES, default="release")
         if action == "build":
             p.add_argument("--jobs", type=int, metavar="N", help="parallel compile jobs")
             p.add_argument("--force", action="store_true", help="rebuild even when cached")
@@ -627,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("tags", nargs="*", metavar="TAG", help="tag names or patterns (default: all)")
     p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
-    p.add_argument("--profile", choices=("release", "fast"), default="release")
+    p.add_argument("--profile", choices=PROFILES, default="release")
     p.add_argument("--output", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="stages run at once (2)")
     p.add_argument("--allow-eol", action="store_true", help="build tags past their EOL")

@@ -122,3 +122,22 @@ def read_elf_file(path: Path) -> ElfInfo | None:
             return None
         handle.seek(0)
         return read_elf(handle.read())
+
+
+def read_elf_of_arch(path: Path, arch: str) -> ElfInfo:
+    """The ELF info of ``path``, which must be an ELF file built for ``arch`` (ARCHES).
+
+    Raises :class:`ElfError` whose message completes ``"<path> ..."``: ``is not an ELF
+    file``, ``is not a readable ELF file (...)``, ``is built for x86-64, not for arm64
+    (AArch64)``.
+    """
+    try:
+        info = read_elf_file(path)
+    except (OSError, ElfError) as exc:
+        raise ElfError(f"is not a readable ELF file ({exc})") from exc
+    if info is None:
+        raise ElfError("is not an ELF file")
+    if info.machine != int(ARCHES[arch]["elf_machine"]):
+        want = ARCHES[arch]["elf_name"]
+        raise ElfError(f"is built for {info.machine_name}, not for {arch} ({want})")
+    return info

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .errors import ToolError
 from .layout import ANNOTATION_REF_NAME, MEDIA_MANIFEST, Descriptor, canonical_json
+from .mounts import unmount_below
 from .proc import require_tool, tail
 
 #: The ref name of the single image in a throwaway layout.
@@ -59,24 +60,6 @@ class RunResult:
         text = tail(self.output, lines)
         shown = " ".join("<program>" if "\n" in a else a for a in self.argv)
         return f"$ {shown}  ({status})" + (f"\n{text}" if text else "")
-
-
-def _unmount_below(path: Path) -> None:
-    """Unmount (lazily) whatever is mounted at or below ``path``, deepest first."""
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return
-    prefix = str(path.resolve())
-    points = []
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 4:
-            point = fields[4].encode().decode("unicode_escape")
-            if point == prefix or point.startswith(prefix + "/"):
-                points.append(point)
-    for point in sorted(points, key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 #: Lines buildah adds to a failing command's output (not the command's own words).
@@ -270,7 +253,7 @@ class Buildah:
         for args in (("rm", "--all"), ("rmi", "--all", "--force")):
             with contextlib.suppress(ToolError):
                 self.call(*args, what="cleaning the verify storage")
-        _unmount_below(self.workdir)
+        unmount_below(self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         if self.workdir.exists():
             errors.append(f"could not remove {self.workdir}")

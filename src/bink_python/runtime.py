@@ -36,7 +36,7 @@ from typing import Any
 
 from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, run_in_root
 from .distro import ARCHES, Distro, check_arch, host_arch
-from .elf import ElfError, ElfInfo, read_elf_file
+from .elf import ElfError, ElfInfo, read_elf_of_arch
 from .errors import BuildError, FetchError, UsageError
 from .progress import SILENT, Progress
 from .store import Store, cache_key, read_json, sha256_file, write_json
@@ -578,22 +578,12 @@ def _strip(job: _Job) -> list[Path]:
 
 def _read_elves(job: _Job, elves: list[Path]) -> dict[Path, ElfInfo]:
     """Every stripped ELF file, read; each must be built for the runtime's architecture."""
-    machine = int(ARCHES[job.spec.arch]["elf_machine"])
     infos: dict[Path, ElfInfo] = {}
     for path in elves:
         try:
-            info = read_elf_file(path)
-        except (OSError, ElfError) as exc:
-            raise BuildError(f"{path.relative_to(job.stage)}: {exc}; full log: {job.log}") from exc
-        if info is None:
-            raise BuildError(f"{path.relative_to(job.stage)} is not an ELF file")
-        if info.machine != machine:
-            raise BuildError(
-                f"{path.relative_to(job.stage)} is for ELF machine {info.machine_name}, "
-                f"expected {ARCHES[job.spec.arch]['elf_name']} ({job.spec.arch}); "
-                f"full log: {job.log}"
-            )
-        infos[path] = info
+            infos[path] = read_elf_of_arch(path, job.spec.arch)
+        except ElfError as exc:
+            raise BuildError(f"{path.relative_to(job.stage)} {exc}; full log: {job.log}") from exc
     return infos
 
 

@@ -187,7 +187,7 @@ def _cases(good: GoodLayout) -> list[Broken]:
             regular,
             "arm64",
             frozenset({"linkerd-await"}),
-            "linkerd-await: /usr/local/bin/linkerd-await is built for x86-64, the image is arm64",
+            "linkerd-await: /usr/local/bin/linkerd-await is built for x86-64, not for arm64 (AArch64)",
             "linkerd-await",
             mutate=_wrong_arch_linkerd(good.standins["amd64"]),
         ),

@@ -313,3 +313,14 @@ def test_checks_registry_and_readme_section() -> None:
     order = [c.name for c in runner._ordered(None)]
     # file-reading checks come before anything runs inside the image
     assert order.index("no-build-tools") < order.index("python-version")
+
+
+def test_read_elf_of_arch_names_the_wrong_machine(tmp_path: Path) -> None:
+    from bink_python.elf import read_elf_of_arch
+
+    prog = _compile(tmp_path, "gcc", "prog")
+    assert read_elf_of_arch(prog, "amd64").machine == 62
+    with pytest.raises(ElfError, match=r"^is built for x86-64, not for arm64 \(AArch64\)$"):
+        read_elf_of_arch(prog, "arm64")
+    with pytest.raises(ElfError, match=r"^is not an ELF file$"):
+        read_elf_of_arch(_write(tmp_path / "text", b"#!/bin/sh\n"), "amd64")

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from ..distro import ARCHES
-from ..elf import ElfError, read_elf_file
+from ..elf import ElfError, read_elf_of_arch
 from .registry import CheckFailed, NotApplicable, Probe, check, last_line
 from .static import static_user_problems
 
@@ -237,17 +237,9 @@ def check_components(p: Probe) -> str:
         if not mode & 0o111:
             raise CheckFailed(f"{name}: {path} is not executable (mode {stat.filemode(mode)})")
         try:
-            info = read_elf_file(host)
-        except (OSError, ElfError) as exc:
-            raise CheckFailed(f"{name}: {path} is not a readable ELF file ({exc})") from exc
-        if info is None:
-            raise CheckFailed(f"{name}: {path} is not an ELF file")
-        if info.machine != p.expect.machine:
-            got = info.machine_name
-            want = ARCHES[p.expect.arch]["elf_name"]
-            raise CheckFailed(
-                f"{name}: {path} is built for {got}, the image is {p.expect.arch} ({want})"
-            )
+            info = read_elf_of_arch(host, p.expect.arch)
+        except ElfError as exc:
+            raise CheckFailed(f"{name}: {path} {exc}") from exc
         result = p.run([path, "--help"])
         if not result.ok:
             raise CheckFailed(
