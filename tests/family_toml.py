@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bink_python.config import User
+
+#: The family user of every test family (the published family's user).
+TEST_USER = User("apps", 10000, 10000, "/home/apps")
+
 FAMILY_TABLE = """\
 [family]
 registry = "ghcr.io/binkhq/python"

@@ -58,18 +58,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import stat
 import tarfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import mirrors
 from .binfmt import emulation_env, ensure_binfmt
+from .config import User
 from .distro import Distro, check_arch
 from .errors import BuildError, ToolError
 from .mounts import unmount_below
@@ -85,11 +87,6 @@ RECIPE_VERSION = "base-1"
 VARIANTS = ("regular", "distroless")
 
 KIND = "bases"
-
-APPS_USER = "apps"
-APPS_UID = 10000
-APPS_GID = 10000
-APPS_HOME = "/home/apps"
 
 #: dpkg filters of the official ``-slim`` images (docker-debian-artifacts' slimify list).
 SLIM_DPKG_OPTIONS = (
@@ -151,6 +148,7 @@ class BaseSpec:
     distro: Distro
     arch: str  # "amd64" | "arm64"
     variant: str  # "regular" | "distroless"
+    user: User  # the family's unprivileged user ([family.user] of images.toml)
     extra_packages: tuple[str, ...] = ()
 
     def validate(self) -> None:
@@ -245,6 +243,12 @@ def key_parts(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> di
         "arch": spec.arch,
         "variant": spec.variant,
         "packages": list(spec.packages),
+        "user": {
+            "name": spec.user.name,
+            "uid": spec.user.uid,
+            "gid": spec.user.gid,
+            "home": spec.user.home,
+        },
         "mirror_state": dict(sorted(mirror_state.items())),
         "epoch": epoch,
     }
@@ -360,6 +364,8 @@ def _mmdebstrap_command(
     spec: BaseSpec, sources: list[ArchiveSource], target: Path, inrelease_dir: Path
 ) -> list[str]:
     distro = spec.distro
+    user = spec.user
+    name = shlex.quote(user.name)
     cmd = [
         "mmdebstrap",
         "--mode=root",
@@ -374,9 +380,9 @@ def _mmdebstrap_command(
     cmd += [
         # what apt actually resolved against, compared with the key's mirror state
         f'--customize-hook=cp "$1"/var/lib/apt/lists/*_InRelease {inrelease_dir}/',
-        f'--customize-hook=chroot "$1" groupadd --gid {APPS_GID} {APPS_USER}',
-        f'--customize-hook=chroot "$1" useradd --uid {APPS_UID} --gid {APPS_GID} '
-        f"--home-dir {APPS_HOME} --create-home --shell /bin/bash {APPS_USER}",
+        f'--customize-hook=chroot "$1" groupadd --gid {user.gid} {name}',
+        f'--customize-hook=chroot "$1" useradd --uid {user.uid} --gid {user.gid} '
+        f"--home-dir {shlex.quote(user.home)} --create-home --shell /bin/bash {name}",
         distro.suite,
         str(target),
     ]
@@ -595,22 +601,23 @@ def _build_distroless(
         md5sums = _info_file(src, name, arch_name, "md5sums")
         if md5sums is not None:
             shutil.copyfile(md5sums, status_d / f"{name}.md5sums")
-    # users: root, nobody and apps; no shell exists, so nologin everywhere
+    # users: root, nobody and the family's user; no shell exists, so nologin everywhere
+    user = spec.user
     (tree / "etc").mkdir(exist_ok=True)
     (tree / "etc/passwd").write_text(
         "root:x:0:0:root:/root:/usr/sbin/nologin\n"
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-        f"{APPS_USER}:x:{APPS_UID}:{APPS_GID}:{APPS_USER}:{APPS_HOME}:/usr/sbin/nologin\n"
+        f"{user.name}:x:{user.uid}:{user.gid}:{user.name}:{user.home}:/usr/sbin/nologin\n"
     )
-    (tree / "etc/group").write_text(f"root:x:0:\nnobody:x:65534:\n{APPS_USER}:x:{APPS_GID}:\n")
+    (tree / "etc/group").write_text(f"root:x:0:\nnobody:x:65534:\n{user.name}:x:{user.gid}:\n")
     for rel in ("etc/passwd", "etc/group"):
         (tree / rel).chmod(0o644)
     tmp = tree / "tmp"
     tmp.mkdir(exist_ok=True)
     tmp.chmod(0o1777)
-    home = tree / APPS_HOME.lstrip("/")
+    home = tree / user.home.lstrip("/")
     home.mkdir(parents=True, exist_ok=True)
-    os.chown(home, APPS_UID, APPS_GID)
+    os.chown(home, user.uid, user.gid)
     home.chmod(0o700)
     shutil.rmtree(src)
     return tree, {name: status[name] for name in kept}
@@ -644,7 +651,7 @@ def build_base(
             )
         regular: BaseResult | None = None
         if spec.variant == "distroless":
-            regular_spec = BaseSpec(spec.distro, spec.arch, "regular", spec.extra_packages)
+            regular_spec = replace(spec, variant="regular")
             regular = build_base(
                 regular_spec, store, epoch=epoch, mirror=mirror, progress=progress, force=force
             )

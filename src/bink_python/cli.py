@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .fetch import Cache as CacheT
     from .fetch import FetchSettings as FetchSettingsT
     from .runtime import RuntimeSpec as RuntimeSpecT
+    from .verify import VerifyReport as VerifyReportT
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -147,6 +148,7 @@ def _cmd_base_build(args: argparse.Namespace) -> int:
         distro=get_distro(args.os, args.release),
         arch=args.arch,
         variant=args.variant,
+        user=family_from(args).user,
         extra_packages=tuple(args.extra_package or ()),
     )
     progress = _progress(args)
@@ -224,6 +226,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildOptions, build_family
     from .lockfile import Lock
     from .policy import check_buildable, select_tags
+    from .verify.report import ChecksFailed
 
     family = family_from(args)
     progress = _progress(args)
@@ -248,15 +251,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         epoch=_epoch(args, family),
         mirror=args.mirror,
     )
-    summary = build_family(
-        family,
-        result.tags,
-        lock,
-        _store(args),
-        options,
-        progress=progress,
-        verifier=_verifier(family, progress) if not args.no_verify else None,
-    )
+    try:
+        summary = build_family(family, result.tags, lock, _store(args), options, progress=progress)
+    except ChecksFailed as failed:
+        _show_report(failed.report, progress)
+        raise
+    if summary.report is not None:
+        _show_report(summary.report, progress)
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:
@@ -439,26 +440,28 @@ def _verify_layout(
     from .verify import verify_layout
 
     report = verify_layout(layout, family, tags, arches=tuple(arches) or None, progress=progress)
-    if as_json:
-        sys.stdout.write(report.to_json())
-    else:
-        table = report.table().rstrip("\n")
-        if to_stdout:
-            print(table)
-        elif report.failures():
-            print(table, file=sys.stderr)
-        else:
-            progress.info(table)
+    _show_report(report, progress, as_json=as_json, to_stdout=to_stdout)
     report.raise_for_failures()
 
 
-def _verifier(
-    family: Family, progress: Progress
-) -> Callable[[Path, Sequence[Tag], tuple[str, ...]], None]:
-    def run(layout: Path, tags: Sequence[Tag], arches: tuple[str, ...]) -> None:
-        _verify_layout(layout, family, tags, arches, progress)
-
-    return run
+def _show_report(
+    report: VerifyReportT,
+    progress: Progress,
+    *,
+    as_json: bool = False,
+    to_stdout: bool = False,
+) -> None:
+    """The table (or JSON): on stdout when asked, on stderr when checks failed, else progress."""
+    if as_json:
+        sys.stdout.write(report.to_json())
+        return
+    table = report.table().rstrip("\n")
+    if to_stdout:
+        print(table)
+    elif report.failures():
+        print(table, file=sys.stderr)
+    else:
+        progress.info(table)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ from bink_python.distro import get_distro
 from bink_python.errors import BuildError, ToolError
 from bink_python.store import Store
 
+from ..family_toml import TEST_USER
+
 DEBIAN13 = get_distro("debian", "13")
 
 STATUS = """\
@@ -186,7 +188,12 @@ def test_distroless_closure_requires_roots_to_be_installed() -> None:
 
 
 def _spec(**kw: object) -> BaseSpec:
-    args: dict[str, object] = {"distro": DEBIAN13, "arch": "amd64", "variant": "regular"}
+    args: dict[str, object] = {
+        "distro": DEBIAN13,
+        "arch": "amd64",
+        "variant": "regular",
+        "user": TEST_USER,
+    }
     args.update(kw)
     return BaseSpec(**args)  # type: ignore[arg-type]
 
@@ -286,7 +293,7 @@ def test_ubuntu_unreachable_archive_fails_before_mmdebstrap(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("BINK_PYTHON_UBUNTU_MIRROR", f"http://127.0.0.1:{_closed_port()}/ubuntu")
-    spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular")
+    spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular", TEST_USER)
     with pytest.raises(BuildError, match=r"archive unreachable: cannot fetch .*/dists/jammy/InRel"):
         base.build_base(spec, Store(tmp_path), epoch=1)
     assert not Store(tmp_path).entries("bases")

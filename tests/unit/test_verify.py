@@ -15,11 +15,11 @@ import pytest
 from bink_python.config import Family, Tag, User, YearMonth
 from bink_python.elf import ElfError, read_elf, read_elf_file
 from bink_python.errors import VerifyError
+from bink_python.image import describe_image
 from bink_python.rootfs import resolve_in_root
 from bink_python.verify import (
     CHECKS,
     CheckResult,
-    Expectation,
     ImageReport,
     VerifyReport,
     library_dirs,
@@ -63,7 +63,7 @@ def _family(tmp_path: Path) -> Family:
 
 def test_expectation_from_tag(tmp_path: Path) -> None:
     family = _family(tmp_path)
-    e = Expectation.for_tag(family, family.tags[0], "arm64")
+    e = describe_image(family, family.tags[0], "arm64", error=VerifyError)
     assert e.version == "3.13.15"
     assert e.distroless
     assert e.default_user == "10000:10000"
@@ -73,13 +73,13 @@ def test_expectation_from_tag(tmp_path: Path) -> None:
     assert e.status == "evaluation"
     assert e.components == (("linkerd-await", "/usr/local/bin/linkerd-await"),)
     assert str(e.platform) == "linux/arm64/v8"
-    regular = Expectation.for_tag(
+    regular = describe_image(
         family, Tag(**{**family.tags[0].__dict__, "variant": "regular"}), "amd64"
     )
     assert regular.default_user == ""
     assert regular.multiarch == "x86_64-linux-gnu"
     with pytest.raises(VerifyError, match="unknown arch"):
-        Expectation.for_tag(family, family.tags[0], "s390x")
+        describe_image(family, family.tags[0], "s390x", error=VerifyError)
 
 
 def _compile(tmp_path: Path, compiler: str, name: str, *flags: str) -> Path:

@@ -2,10 +2,11 @@
 
 Each image (one tag, one arch) is taken from the OCI layout into a private buildah
 storage (:mod:`bink_python.imagerun`), mounted on the host, and put through the
-named checks of :data:`CHECKS`, comparing it with its :class:`Expectation` (made
-from the image description, :mod:`bink_python.image`). The package's rooms:
+named checks of :data:`CHECKS`, comparing it with its
+:class:`~bink_python.image.ImageDescription` -- the same description, made once from
+images.toml, that built the base and wrote the image config (so nothing here
+hard-codes the user, ``PATH``, ``LANG`` or ``Cmd``). The package's rooms:
 
-- ``expect.py``   -- :class:`Expectation`, what one image must be
 - ``registry.py`` -- what a check sees (:class:`~.registry.Probe`), how it fails, the registry
 - ``static.py``   -- checks that read the mounted tree and the image config; they run
   first, before anything runs inside the image (a root Python would otherwise write
@@ -26,7 +27,6 @@ verify treats the image as untrusted: paths inside it are resolved with
 
 from __future__ import annotations
 
-from .expect import Expectation
 from .inimage import probe_wheel
 from .loader import library_dirs, unresolved_needed
 from .report import CheckResult, ImageReport, VerifyReport
@@ -35,7 +35,6 @@ from .runner import CHECKS, Target, manifest_for, readme_section, verify_layout,
 __all__ = [
     "CHECKS",
     "CheckResult",
-    "Expectation",
     "ImageReport",
     "Target",
     "VerifyReport",

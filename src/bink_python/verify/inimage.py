@@ -199,25 +199,27 @@ def check_venv(p: Probe) -> str:
 
 @check(
     "apps-user",
-    "The user `apps` has UID/GID 10000 in `/etc/passwd` and `/etc/group`, its home "
-    "exists and is owned by it, and a process running as `10000:10000` resolves that "
-    "name and can write to `/tmp` and its home.",
+    "The `[family.user]` of images.toml (`apps`, UID/GID 10000) is in `/etc/passwd` and "
+    "`/etc/group` with that UID/GID and home, its home exists and is owned by it, and a "
+    "process running as that UID:GID resolves the name and can write to `/tmp` and its home.",
 )
 def check_apps_user(p: Probe) -> str:
     e = p.expect
     problems = static_user_problems(p)
     if problems:
         raise CheckFailed("; ".join(problems[:3]), "\n".join(problems))
-    data = p.probe("user", user=f"{e.uid}:{e.gid}")
-    if (data.get("uid"), data.get("gid")) != (e.uid, e.gid) or data.get("name") != e.user_name:
-        problems.append(f"running as {e.uid}:{e.gid} gives {data}")
+    data = p.probe("user", user=f"{e.user.uid}:{e.user.gid}")
+    if (data.get("uid"), data.get("gid")) != (e.user.uid, e.user.gid) or data.get(
+        "name"
+    ) != e.user.name:
+        problems.append(f"running as {e.user.uid}:{e.user.gid} gives {data}")
     if data.get("tmp") is not True:
-        problems.append(f"user {e.user_name} cannot write /tmp: {data.get('tmp')}")
+        problems.append(f"user {e.user.name} cannot write /tmp: {data.get('tmp')}")
     if data.get("home_write") is not True:
-        problems.append(f"user {e.user_name} cannot write {e.home}: {data.get('home_write')}")
+        problems.append(f"user {e.user.name} cannot write {e.user.home}: {data.get('home_write')}")
     if problems:
         raise CheckFailed("; ".join(problems), json.dumps(data))
-    return f"{e.user_name} {e.uid}:{e.gid}, home {e.home}, writes /tmp"
+    return f"{e.user.name} {e.user.uid}:{e.user.gid}, home {e.user.home}, writes /tmp"
 
 
 @check(

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..binfmt import emulation_env
+from ..image import ImageDescription
 from ..imagerun import Container, RunResult
 from ..rootfs import resolve_in_root
 from . import probes
-from .expect import Expectation
 
 
 class CheckFailed(Exception):
@@ -45,7 +45,7 @@ PYCACHE = "/tmp/bink-verify-pycache"
 class Probe:
     """What a check sees: the expectation, the container, the image config and manifest."""
 
-    expect: Expectation
+    expect: ImageDescription
     container: Container
     config: dict[str, Any]
     manifest: dict[str, Any]

@@ -100,6 +100,14 @@ class VerifyReport:
         failed = self.failures()
         if failed:
             listed = "; ".join(f"{i.tag} {i.arch} {c.name}: {c.detail}" for i, c in failed)
-            raise VerifyError(
-                f"{len(failed)} check(s) failed: {listed} (see the table for the output)"
+            raise ChecksFailed(
+                f"{len(failed)} check(s) failed: {listed} (see the table for the output)", self
             )
+
+
+class ChecksFailed(VerifyError):
+    """Checks failed (exit 8); ``report`` is the whole report, for its table."""
+
+    def __init__(self, message: str, report: VerifyReport) -> None:
+        super().__init__(message)
+        self.report = report

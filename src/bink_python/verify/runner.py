@@ -12,11 +12,11 @@ from pathlib import Path
 from ..binfmt import ensure_binfmt
 from ..config import Family, Tag
 from ..errors import BuildError, VerifyError
+from ..image import ImageDescription, describe_image
 from ..imagerun import Buildah, buildah_session, image_container
 from ..layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
 from ..progress import SILENT, Progress
 from . import inimage, static
-from .expect import Expectation
 from .pycache import host_pycache, save_pycache, seed_pycache
 from .registry import PYCACHE, REGISTRY, Check, CheckFailed, NotApplicable, Probe
 from .report import FAIL, PASS, SKIP, CheckResult, ImageReport, VerifyReport
@@ -68,7 +68,7 @@ def _run_checks(
     buildah: Buildah,
     layout: Layout,
     manifest: Descriptor,
-    expect: Expectation,
+    expect: ImageDescription,
     checks: Sequence[str] | None,
 ) -> ImageReport:
     ensure_binfmt(expect.arch)
@@ -126,7 +126,7 @@ class Target:
     """One image to verify: where it is and what it must be."""
 
     manifest: Descriptor
-    expect: Expectation
+    expect: ImageDescription
     checks: tuple[str, ...] | None = None  # a subset of CHECKS for this image; None: all
 
 
@@ -189,7 +189,10 @@ def verify_layout(
             if arch not in tag.arches and tag.arches:
                 continue
             targets.append(
-                Target(manifest_for(lay, tag.name, arch), Expectation.for_tag(family, tag, arch))
+                Target(
+                    manifest_for(lay, tag.name, arch),
+                    describe_image(family, tag, arch, error=VerifyError),
+                )
             )
     if not targets:
         raise VerifyError("nothing to verify: no tag/arch selected")
