@@ -300,7 +300,7 @@ class ImageSpec:
     layers: tuple[LayerSource, ...]
     env: tuple[str, ...]  # ("PATH=/usr/local/bin:...", "LANG=C.UTF-8", "PYTHON_VERSION=...")
     cmd: tuple[str, ...]  # ("python3",)
-    user: str  # "" (root) for regular images, "10000:10000" for distroless
+    user: str  # "" (root) for regular images, "uid:gid" of the family user for distroless
     labels: Mapping[str, str] = field(default_factory=dict)  # also manifest annotations
     created: str = "1970-01-01T00:00:00Z"  # rfc3339(SOURCE_DATE_EPOCH)
 

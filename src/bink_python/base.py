@@ -1,10 +1,10 @@
 """Base root filesystems: the bottom layer of every image, built with ``mmdebstrap``.
 
-One base per (OS, release, arch, variant, extra packages), cached in the Store under
+One base per (OS, release, arch, variant, user, extra packages), cached in the Store under
 ``bases/<key>/`` as ``rootfs.tar`` (deterministic, uncompressed, written by
 :mod:`bink_python.tarball`) plus ``record.json`` (packages from dpkg's status, size,
 sha256, key parts). The key covers everything that determines the content: OS,
-release, suite, arch, variant, the package list, the mirror state (sha256 of the
+release, suite, arch, variant, the package list, the user, the mirror state (sha256 of the
 suites' ``InRelease`` files, a few hundred KB fetched on every call, so a security
 update in the archive is a new key), the recipe version and ``SOURCE_DATE_EPOCH``.
 
@@ -19,7 +19,8 @@ Regular variant (:func:`_build_regular`)
     users install later, and mmdebstrap applies them while extracting the essential
     set), apt lists and caches removed, ``/var/log`` files emptied, ``/etc/machine-id``
     empty, the host's ``/etc/hostname`` and ``/etc/resolv.conf`` removed (the container
-    runtime provides them). The user ``apps`` (UID/GID 10000, home ``/home/apps``) is
+    runtime provides them). The family's user (``BaseSpec.user``, from ``[family.user]`` of
+    images.toml through the image description: ``apps``, UID/GID 10000, ``/home/apps``) is
     created with the distribution's own ``groupadd``/``useradd`` inside the chroot so
     ``passwd``, ``group``, ``shadow`` and ``gshadow`` (and ``subuid``/``subgid``) agree.
     Its shell is ``/bin/bash``: the regular images are general-purpose (derived
@@ -39,7 +40,7 @@ Distroless variant (:func:`_build_distroless`)
     dpkg, ...), ``apt``, ``debconf`` or ``perl-base``. Each kept package gets its
     status stanza in ``/var/lib/dpkg/status.d/<pkg>`` (and ``<pkg>.md5sums``) as Google's
     distroless images do, so scanners see exactly what is there. ``/etc/passwd`` and
-    ``/etc/group`` are written with root, ``apps`` (10000) and ``nobody``.
+    ``/etc/group`` are written with root, the family's user and ``nobody``.
 
     Why not extract ``.deb`` data without maintainer scripts as distroless does? The
     scripts generate things images need (the CA bundle from ``update-ca-certificates``,

@@ -3,13 +3,15 @@
 The orchestrator only wires the stages together; each stage lives in its own
 module and caches its own output:
 
-1. plan     - the selected tags x arches (policy.py applied by the caller)
+1. plan     - the selected tags x arches (policy.py applied by the caller), each
+               described once (image.py: the description feeds base, assemble, verify)
 2. pins     - every input the plan needs must be pinned in images.lock (lockfile.py)
 3. fetch    - CPython sources and component binaries, verified (fetch.py)
-4. base     - one root filesystem per (OS, arch, variant) (base.py)
+4. base     - one root filesystem per (OS, arch, variant, user) (base.py)
 5. runtime  - one CPython build per (version, OS, arch, profile) (runtime.py)
 6. assemble - images and one index per tag, into a *staging* layout (assemble.py)
-7. verify   - every image of the staging layout (verify.py)
+7. verify   - every image of the staging layout (verify/); skipped only when
+               ``BuildOptions.verify`` is False, which the summary shows
 8. promote  - blobs hard-linked into the output layout, then index.json by rename
 
 Bases and runtimes are independent: they run concurrently up to ``jobs``. The
@@ -261,7 +263,7 @@ def build_family(
                 plan.append((tag, arch))
                 images[(tag.name, arch)] = describe_image(family, tag, arch, error=BuildError)
     if not plan:
-        raise BuildError("nothing to build: no selected tag has the requested architecture")
+        raise UsageError("nothing to build: no selected tag has the requested architecture")
     runtimes: dict[RuntimeSpec, str] = {}
     bases: dict[BaseSpec, str] = {}
     components: dict[tuple[str, str], str] = {}  # (component, arch) -> lock artifact name

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import __version__, doctor, sbom
 from .config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from .distro import ARCHES
-from .errors import UsageError
+from .errors import UsageError, VerifyError, reported_as
 from .policy import system_clock
 from .progress import Progress
 from .runtime import PROFILES
@@ -473,7 +473,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.tags:
         tags = [t for t in select_tags(family, args.tags) if t.buildable]
     else:
-        present = Layout(layout).refs()
+        with reported_as(VerifyError):
+            present = Layout(layout).refs()
         tags = [t for t in family.tags if t.buildable and t.name in present]
         if not tags:
             raise UsageError(

@@ -19,8 +19,6 @@ read files rather than run programs.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import re
 import secrets
 import shutil
@@ -183,13 +181,6 @@ class Buildah:
         self._containers.append(ctr)
         return ctr
 
-    def from_ref(self, layout: Path, ref: str, *, what: str) -> str:
-        """A working container of the image named ``ref`` in ``layout`` (host platform)."""
-        out = self.call("from", "--quiet", "--pull-always", f"oci:{layout}:{ref}", what=what)
-        ctr = out.strip().splitlines()[-1]
-        self._containers.append(ctr)
-        return ctr
-
     def mount(self, ctr: str) -> Path:
         return Path(self.call("mount", ctr, what=f"mounting {ctr}").strip())
 
@@ -230,12 +221,6 @@ class Buildah:
     def commit(self, ctr: str, dest: str) -> None:
         """Commit ``ctr`` as an OCI image to ``dest`` (e.g. ``oci:/path/layout:ref``)."""
         self.call("commit", "--quiet", "--format", "oci", ctr, dest, what=f"committing to {dest}")
-
-    def inspect(self, ctr: str) -> dict[str, object]:
-        data = json.loads(self.call("inspect", "--type", "container", ctr, what="inspect"))
-        if not isinstance(data, dict):
-            raise ToolError(f"buildah inspect {ctr} returned no object")
-        return data
 
     def rm(self, ctr: str) -> None:
         with contextlib.suppress(ValueError):
@@ -303,10 +288,3 @@ def image_container(
         yield Container(buildah, ctr, buildah.mount(ctr))
     finally:
         buildah.rm(ctr)
-
-
-def host_env_ok() -> None:
-    """Raise ToolError unless buildah is installed (checked before any work starts)."""
-    require_tool("buildah")
-    if os.geteuid() != 0:
-        raise ToolError("verify runs images with buildah and needs root: run it as root")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..binfmt import ensure_binfmt
 from ..config import Family, Tag
-from ..errors import BuildError, VerifyError
+from ..errors import VerifyError, reported_as
 from ..image import ImageDescription, describe_image
 from ..imagerun import Buildah, buildah_session, image_container
 from ..layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
@@ -91,6 +91,7 @@ def _run_checks(
     return ImageReport(expect.tag, expect.arch, manifest.digest, ordered)
 
 
+@reported_as(VerifyError)
 def manifest_for(layout: Layout, ref_or_digest: str, arch: str) -> Descriptor:
     """The image manifest of ``arch`` named by a ref or digest (of an index or manifest)."""
     if ref_or_digest.startswith("sha256:"):
@@ -100,10 +101,7 @@ def manifest_for(layout: Layout, ref_or_digest: str, arch: str) -> Descriptor:
         media = json.loads(layout.read_blob(ref_or_digest)).get("mediaType", "")
         desc = Descriptor(str(media), ref_or_digest, path.stat().st_size)
     else:
-        try:
-            desc = layout.resolve(ref_or_digest)
-        except BuildError as exc:
-            raise VerifyError(str(exc)) from exc
+        desc = layout.resolve(ref_or_digest)
     want = Platform.for_arch(arch)
     if desc.media_type == MEDIA_MANIFEST:
         config = layout.read_json(layout.read_json(desc.digest)["config"]["digest"])
@@ -130,6 +128,7 @@ class Target:
     checks: tuple[str, ...] | None = None  # a subset of CHECKS for this image; None: all
 
 
+@reported_as(VerifyError)
 def verify_targets(
     layout: Path,
     targets: Sequence[Target],
@@ -162,6 +161,7 @@ def verify_targets(
     return VerifyReport(tuple(reports))
 
 
+@reported_as(VerifyError)
 def verify_layout(
     layout: Path,
     family: Family,
@@ -177,10 +177,7 @@ def verify_layout(
     Returns the report; call ``report.raise_for_failures()`` after showing it.
     """
     lay = Layout(Path(layout))
-    try:
-        lay.check_marker()
-    except BuildError as exc:
-        raise VerifyError(str(exc)) from exc
+    lay.check_marker()
     targets: list[Target] = []
     for tag in tags:
         if not tag.buildable:
