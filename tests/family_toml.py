@@ -76,3 +76,16 @@ def write_images_toml(directory: Path, text: str) -> Path:
     path = directory / "images.toml"
     path.write_text(text)
     return path
+
+
+#: Tag 3.13-distroless: the same CPython and OS, distroless variant, evaluation.
+TAG_3_13_DISTROLESS = """
+[[tag]]
+name = "3.13-distroless"
+python = "3.13.15"
+os = "debian"
+release = "13"
+variant = "distroless"
+eol = "2029-04"
+status = "evaluation"
+"""

@@ -22,25 +22,14 @@ from bink_python.tarball import write_tree_tar_file
 from bink_python.verify.registry import CheckFailed, Probe
 from bink_python.verify.static import check_image_config, static_user_problems
 
-from ..family_toml import USER_TABLE, images_toml, write_images_toml
-
-DISTROLESS = """
-[[tag]]
-name = "3.13-distroless"
-python = "3.13.15"
-os = "debian"
-release = "13"
-variant = "distroless"
-eol = "2029-04"
-status = "evaluation"
-"""
+from ..family_toml import TAG_3_13_DISTROLESS, USER_TABLE, images_toml, write_images_toml
 
 STATE = {"trixie": "a" * 64}
 EPOCH = 1_700_000_000
 
 
 def _image(tmp_path: Path, uid: int) -> ImageDescription:
-    text = images_toml(DISTROLESS).replace(
+    text = images_toml(TAG_3_13_DISTROLESS).replace(
         USER_TABLE, USER_TABLE.replace("10000\ngid", f"{uid}\ngid")
     )
     directory = tmp_path / str(uid)

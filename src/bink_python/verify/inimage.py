@@ -44,9 +44,7 @@ def check_python_version(p: Probe) -> str:
         )
     machine = ARCHES[e.arch]["qemu"]
     if data.get("machine") != machine:
-        problems.append(
-            f"platform.machine() is {data.get('machine')!r}, expected {ARCHES[e.arch]['qemu']!r}"
-        )
+        problems.append(f"platform.machine() is {data.get('machine')!r}, expected {machine!r}")
     if data.get("prefix") != "/usr/local":
         problems.append(f"sys.prefix is {data.get('prefix')!r}, expected '/usr/local'")
     if problems:
