@@ -14,6 +14,7 @@ are ours to read, nothing runs in them during the walk).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
@@ -103,3 +104,31 @@ def lexists_in_root(root: Path, path: str) -> bool:
     """Whether ``path`` names an entry (any type, a dangling symlink too) inside ``root``."""
     rel = canonical_in_root(root, path)
     return rel is not None and rel != "" and os.path.lexists(root / rel)
+
+
+def make_dir_in_root(root: Path, path: str, *, mode: int, fresh: bool = False) -> Path:
+    """Create the directory ``path`` (absolute, in the image) inside ``root``; its host path.
+
+    Existing parents are followed as the image sees them (their symlinks resolved inside
+    the root, never on the host); missing ones are created. Whatever stands at the last
+    component and is not a real directory (a symlink planted by the image, a file) is
+    removed first, and with ``fresh`` an existing directory too. ``mode`` is set on the
+    last component. Only for trees that are ours to change (a container's copy).
+    """
+    parts = _parts(path)
+    current = root
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        host = resolve_in_root(root, "/" + "/".join(parts[: i + 1]))
+        if host is not None and host.is_dir() and not host.is_symlink() and not (last and fresh):
+            current = host
+            continue
+        target = current / part  # ``current`` has no symlinks: this stays in the root
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif os.path.lexists(target):
+            target.unlink()
+        target.mkdir()
+        current = target
+    current.chmod(mode)
+    return current

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bink_python.rootfs import canonical_in_root, lexists_in_root, resolve_in_root, walk
+from bink_python.rootfs import (
+    canonical_in_root,
+    lexists_in_root,
+    make_dir_in_root,
+    resolve_in_root,
+    walk,
+)
 
 
 def _tree(tmp_path: Path) -> tuple[Path, Path]:
@@ -49,3 +55,22 @@ def test_walk_over_recorded_links() -> None:
     links = {"usr/share/doc/a": "b", "usr/share/doc/b": "/usr/share/doc/c"}
     assert walk("usr/share/doc/a/copyright", links.get) == ["usr", "share", "doc", "c", "copyright"]
     assert walk("x", {"x": "x"}.get) is None
+
+
+def test_make_dir_never_writes_through_the_images_links(tmp_path: Path) -> None:
+    root, outside = _tree(tmp_path)
+    (root / "var").symlink_to(str(outside / "etc"))  # hostile: /var -> a host path
+    made = make_dir_in_root(root, "/var/bink-verify", mode=0o755)
+    assert made.is_dir() and made.resolve().is_relative_to(root.resolve())
+    (root / "run").symlink_to("../../../..")  # climbs: stays at the root
+    assert make_dir_in_root(root, "/run/x", mode=0o755) == root / "x"
+    assert sorted(p.name for p in (outside / "etc").iterdir()) == ["secret"]  # untouched
+    # a planted link at the last component is replaced by a directory, inside the root
+    (root / "etc/cache").symlink_to(str(outside))
+    made = make_dir_in_root(root, "/etc/cache", mode=0o1777, fresh=True)
+    assert made == root / "etc/cache" and made.is_dir() and not made.is_symlink()
+    assert oct(made.stat().st_mode & 0o7777) == "0o1777"
+    assert sorted(p.name for p in outside.iterdir()) == ["etc"]
+    (made / "x").write_text("old")
+    assert not (make_dir_in_root(root, "/etc/cache", mode=0o755, fresh=True) / "x").exists()
+    assert (make_dir_in_root(root, "/lib/x/new", mode=0o755)) == root / "usr/lib/x/new"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..distro import ARCHES
 from ..elf import ElfError, read_elf_of_arch
+from ..rootfs import make_dir_in_root
 from .registry import CheckFailed, NotApplicable, Probe, check, last_line
 from .static import static_user_problems
 
@@ -126,10 +127,7 @@ def probe_wheel() -> tuple[str, bytes]:
 
 def _scratch(p: Probe) -> Path:
     """The probe's scratch directory in the container (created from the host, mode 0755)."""
-    host = p.root / p.scratch.lstrip("/")
-    host.mkdir(parents=True, exist_ok=True)
-    host.chmod(0o755)
-    return host
+    return make_dir_in_root(p.root, p.scratch, mode=0o755)
 
 
 @check(

@@ -34,7 +34,8 @@ def host_pycache(manifest: dict[str, Any]) -> Path | None:
 
 
 def seed_pycache(host: Path | None, target: Path) -> None:
-    """Create the in-image bytecode directory (world-writable), seeded from ``host``."""
+    """Seed the in-image bytecode directory ``target`` (made inside the image's root
+    with :func:`~bink_python.rootfs.make_dir_in_root`, world-writable) from ``host``."""
     if host is not None and host.is_dir():
         with contextlib.suppress(OSError):
             shutil.copytree(host, target, symlinks=True, dirs_exist_ok=True)

@@ -16,6 +16,7 @@ from ..image import ImageDescription, describe_image
 from ..imagerun import Buildah, buildah_session, image_container
 from ..layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
 from ..progress import SILENT, Progress
+from ..rootfs import make_dir_in_root
 from . import inimage, static
 from .pycache import host_pycache, save_pycache, seed_pycache
 from .registry import PYCACHE, REGISTRY, Check, CheckFailed, NotApplicable, Probe
@@ -80,12 +81,14 @@ def _run_checks(
         probe = Probe(expect, container, config, data)
         results: list[CheckResult] = []
         host_cache = host_pycache(data)
+        cache: Path | None = None  # made before the first check that runs anything
         for check in _ordered(checks):
-            cache = container.rootfs / PYCACHE.lstrip("/")
-            if not check.static and not cache.is_dir():
+            if not check.static and cache is None:
+                cache = make_dir_in_root(container.rootfs, PYCACHE, mode=0o1777, fresh=True)
                 seed_pycache(host_cache, cache)
             results.append(_run_check(check, probe))
-        save_pycache(container.rootfs / PYCACHE.lstrip("/"), host_cache)
+        if cache is not None:
+            save_pycache(cache, host_cache)
     order = {name: i for i, name in enumerate(REGISTRY)}
     ordered = tuple(sorted(results, key=lambda r: order[r.name]))
     return ImageReport(expect.tag, expect.arch, manifest.digest, ordered)
