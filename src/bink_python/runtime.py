@@ -29,7 +29,6 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,18 @@ from .distro import ARCHES, Distro, check_arch, host_arch
 from .elf import ElfError, ElfInfo, read_elf_of_arch
 from .errors import BuildError, FetchError, UsageError
 from .progress import SILENT, Progress
+from .runtime_contents import (
+    PREFIX,
+    check_extensions,
+    check_module_summary,
+    check_packages,
+    check_pip,
+    clean_tree,
+    extension_modules,
+    make_links,
+    packages_of,
+    parse_module_summary,
+)
 from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
@@ -46,51 +57,6 @@ from .tarball import is_elf, write_tree_tar_file
 RECIPE_VERSION = 2
 
 PROFILES = ("release", "fast")
-PREFIX = "/usr/local"
-
-#: Stdlib extension modules that are intentionally not built (no Tk in the images).
-#: Any other module reported missing or failed by CPython's build fails the build.
-EXTENSIONS_NOT_BUILT = frozenset({"_tkinter"})
-
-#: Extension modules that need a system library: each must be a shared object in
-#: lib-dynload of every runtime (a missing -dev package would silently drop it).
-REQUIRED_EXTENSIONS = frozenset(
-    {
-        "_bz2",
-        "_ctypes",
-        "_curses",
-        "_curses_panel",
-        "_dbm",
-        "_decimal",
-        "_gdbm",
-        "_hashlib",
-        "_lzma",
-        "_sqlite3",
-        "_ssl",
-        "_uuid",
-        "pyexpat",
-        "readline",
-        "zlib",
-    }
-)
-
-#: Packages present in every base (essential), allowed in NEEDED without being listed
-#: in ``Distro.runtime_packages``.
-ALWAYS_PRESENT_PACKAGES = frozenset({"libc6"})
-
-#: Directories removed from the installed tree wherever they are (reference cleanup).
-REMOVED_DIRS = frozenset({"test", "tests", "idle_test"})
-
-#: Unversioned names made in bin/ for the versioned-3 commands.
-UNVERSIONED_LINKS = ("idle3", "pip3", "pydoc3", "python3", "python3-config")
-
-_SUMMARY_HEADERS = {
-    "The necessary bits to build these optional modules were not found:": "missing",
-    "Failed to build these modules:": "failed",
-    "Following modules built successfully but were removed because they could not be "
-    "imported:": "removed",
-    "Failed to build these modules (core):": "failed",
-}
 
 #: configure answers it cannot find out when cross-compiling (it cannot run the target's
 #: programs); the target is glibc Linux, where all of these hold.
@@ -459,9 +425,10 @@ def _compile_and_package(
         clean_tree(job.local)
         elves = _read_elves(job, _strip(job))
         make_links(job.local / "bin")
-        check_pip(job.local, spec)
+        check_pip(job.local, spec.minor())
         extensions = extension_modules(job.local, spec.minor())
-        _check_extensions(extensions, build_python, subject)
+        native = build_python.record.get("extension_modules", []) if build_python else []
+        check_extensions(extensions, native, subject)
         lib_packages = _linked_packages(job, elves)
         sha, size = write_tree_tar_file(job.stage, entry / "runtime.tar", epoch=epoch)
     return _record(
@@ -591,8 +558,8 @@ def _linked_packages(job: _Job, elves: dict[Path, ElfInfo]) -> dict[str, str]:
     """The packages of the shared libraries the runtime links (all in runtime_packages)."""
     needed = {soname for info in elves.values() for soname in info.needed}
     own = {p.name for p in elves}
-    lib_packages = _packages_of(sorted(needed - own), job.spec, job.inside)
-    _check_packages(lib_packages, job.spec.distro, job.subject)
+    lib_packages = packages_of(sorted(needed - own), job.spec.arch, job.inside)
+    check_packages(lib_packages, job.spec.distro, job.subject)
     return lib_packages
 
 
@@ -636,153 +603,3 @@ def _record(
         "size": size,
         "sha256": sha,
     }
-
-
-def parse_module_summary(text: str) -> dict[str, set[str]]:
-    """Modules CPython's build reports as missing, failed or removed (by section)."""
-    found: dict[str, set[str]] = {"missing": set(), "failed": set(), "removed": set()}
-    section: str | None = None
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped in _SUMMARY_HEADERS:
-            section = _SUMMARY_HEADERS[stripped]
-            continue
-        if section is None:
-            continue
-        if not stripped or stripped.startswith("To find the necessary bits"):
-            section = None
-            continue
-        if re.fullmatch(r"[A-Za-z0-9_. ]+", stripped):
-            found[section].update(stripped.split())
-        else:
-            section = None
-    return found
-
-
-def check_module_summary(summary: dict[str, set[str]], subject: str, log: Path) -> None:
-    bad = sorted(
-        f"{name} ({kind})"
-        for kind, names in summary.items()
-        for name in names
-        if name not in EXTENSIONS_NOT_BUILT
-    )
-    if bad:
-        raise BuildError(
-            f"{subject}: stdlib extension modules not built: {', '.join(bad)}; install their "
-            f"-dev packages in the build root (distro.py build_packages); full log: {log}"
-        )
-
-
-def extension_modules(local: Path, minor: str) -> set[str]:
-    """Names of the extension modules in lib-dynload (``_ssl`` for ``_ssl.cpython-...so``)."""
-    dynload = local / "lib" / f"python{minor}" / "lib-dynload"
-    if not dynload.is_dir():
-        return set()
-    return {p.name.split(".", 1)[0] for p in dynload.iterdir() if p.name.endswith(".so")}
-
-
-def _check_extensions(
-    extensions: set[str], build_python: RuntimeResult | None, subject: str
-) -> None:
-    missing = REQUIRED_EXTENSIONS - extensions
-    if build_python is not None:
-        # every module of the native build of the same version must exist cross-built too
-        missing |= set(build_python.record.get("extension_modules", [])) - extensions
-    if missing:
-        raise BuildError(
-            f"{subject}: extension modules missing from lib-dynload: "
-            f"{', '.join(sorted(missing))}; check the build log for why they were skipped"
-        )
-
-
-def clean_tree(local: Path) -> None:
-    """Remove tests, bytecode and static libraries like the reference images (all versions)."""
-    for path in sorted(local.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if not path.exists() and not path.is_symlink():
-            continue
-        if path.is_dir() and not path.is_symlink():
-            if path.name in REMOVED_DIRS:
-                shutil.rmtree(path)
-            elif path.name == "__pycache__" and not any(path.iterdir()):
-                path.rmdir()
-        elif path.suffix in (".pyc", ".pyo") or (
-            path.name.startswith("libpython") and path.name.endswith(".a")
-        ):
-            path.unlink()
-    # directories emptied by the removals above (e.g. __pycache__ of removed files)
-    for path in sorted(local.rglob("__pycache__"), key=lambda p: len(p.parts), reverse=True):
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-
-
-def make_links(bindir: Path) -> None:
-    """``python`` -> ``python3`` and the like, as the reference images do."""
-    for name in UNVERSIONED_LINKS:
-        src = bindir / name
-        dst = bindir / name.replace("3", "")
-        if not src.exists():
-            raise BuildError(f"{src.name} was not installed in {bindir}: the install is incomplete")
-        if dst.exists() or dst.is_symlink():
-            continue
-        dst.symlink_to(name)
-
-
-def check_pip(local: Path, spec: RuntimeSpec) -> None:
-    """pip is installed and its scripts run this runtime's interpreter."""
-    pip = local / "bin" / "pip3"
-    if not pip.is_file():
-        raise BuildError(f"pip3 is missing from {local / 'bin'}: ensurepip did not run")
-    first = pip.read_bytes().split(b"\n", 1)[0].decode(errors="replace")
-    expected = f"#!{PREFIX}/bin/python{spec.minor()}"
-    if first != expected:
-        raise BuildError(f"pip3 starts with {first!r}, expected {expected!r}")
-
-
-def _packages_of(
-    sonames: list[str], spec: RuntimeSpec, inside: Callable[..., str]
-) -> dict[str, str]:
-    """Map each shared library name to the target-arch package providing it (dpkg -S)."""
-    if not sonames:
-        return {}
-    gnu = ARCHES[spec.arch]["gnu"]
-    patterns = [f"*/{gnu}/{name}" for name in sonames]
-    out: str = inside(
-        ["sh", "-c", 'dpkg-query -S "$@" 2>/dev/null || true', "sh", *patterns],
-        "dpkg-query -S",
-        logged=False,
-    )
-    found = parse_dpkg_search(out, sonames, spec.arch)
-    unknown = [name for name in sonames if name not in found]
-    if unknown:
-        raise BuildError(
-            f"no {spec.arch} package in the build root provides {', '.join(unknown)}: "
-            "the runtime links a library the base cannot supply"
-        )
-    return found
-
-
-def parse_dpkg_search(out: str, sonames: list[str], arch: str) -> dict[str, str]:
-    """``{soname: package}`` from ``dpkg-query -S`` output, for libraries of ``arch``."""
-    gnu = ARCHES[arch]["gnu"]
-    found: dict[str, str] = {}
-    for line in out.splitlines():
-        if line.startswith("diversion by "):
-            continue
-        pkgs, _, path = line.partition(": ")
-        name = path.rsplit("/", 1)[-1]
-        if name in sonames and f"/{gnu}/" in path:
-            for pkg in pkgs.split(", "):
-                pkg_name, _, pkg_arch = pkg.partition(":")
-                if pkg_arch in ("", arch):
-                    found.setdefault(name, pkg_name)
-    return dict(sorted(found.items()))
-
-
-def _check_packages(lib_packages: dict[str, str], distro: Distro, subject: str) -> None:
-    allowed = set(distro.runtime_packages) | ALWAYS_PRESENT_PACKAGES
-    missing = sorted({f"{pkg} ({lib})" for lib, pkg in lib_packages.items() if pkg not in allowed})
-    if missing:
-        raise BuildError(
-            f"{subject} links libraries from packages not in {distro.name}'s runtime_packages: "
-            f"{', '.join(missing)}; add them in distro.py"
-        )
