@@ -12,18 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import base, mirrors
+from bink_python import base, distroless, mirrors
 from bink_python.base import (
     ArchiveSource,
     BaseSpec,
     archive_sources,
     base_key,
-    distroless_closure,
     mirror_state,
-    package_records,
-    parse_status,
 )
 from bink_python.distro import get_distro
+from bink_python.distroless import distroless_closure
+from bink_python.dpkg import package_records, parse_status
 from bink_python.errors import BuildError, ToolError
 from bink_python.store import Store
 
@@ -364,9 +363,9 @@ def test_canonical_resolves_merged_usr_parents(tmp_path: Path) -> None:
     (tmp_path / "usr/lib/x86_64-linux-gnu").mkdir(parents=True)
     os.symlink("usr/lib", tmp_path / "lib")
     os.symlink("../lib/x86_64-linux-gnu", tmp_path / "usr/lib64")
-    assert base._canonical(tmp_path, "/lib/x86_64-linux-gnu/libc.so.6") == (
+    assert distroless._canonical(tmp_path, "/lib/x86_64-linux-gnu/libc.so.6") == (
         "usr/lib/x86_64-linux-gnu/libc.so.6"
     )
-    assert base._canonical(tmp_path, "/usr/lib64/ld.so") == "usr/lib/x86_64-linux-gnu/ld.so"
-    assert base._canonical(tmp_path, "/lib") == "lib"  # the last component stays a link
-    assert base._canonical(tmp_path, "/.") == ""
+    assert distroless._canonical(tmp_path, "/usr/lib64/ld.so") == "usr/lib/x86_64-linux-gnu/ld.so"
+    assert distroless._canonical(tmp_path, "/lib") == "lib"  # the last component stays a link
+    assert distroless._canonical(tmp_path, "/.") == ""
