@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 from . import __version__
 from .distro import ARCHES, Distro
+from .dpkg import parse_stanzas
 from .errors import BuildError, UsageError
 from .layout import DEFAULT_LAYOUT, MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, canonical_json
 from .rootfs import walk
@@ -118,36 +119,7 @@ def component_for(name: str, version: str, url: str, sha256: str) -> Component:
     return Component(name, version, url, sha256)
 
 
-# --------------------------------------------------------------------------- dpkg status
-
-
-def parse_dpkg_status(text: str, *, installed_only: bool = True) -> list[dict[str, str]]:
-    """The stanzas of a dpkg status file (or a status.d record), fields kept raw.
-
-    Continuation lines are joined with newlines. With ``installed_only``, stanzas whose
-    ``Status`` is present and does not end in ``installed`` are dropped (distroless
-    ``status.d`` records may have no Status field: they are installed by definition).
-    """
-    stanzas: list[dict[str, str]] = []
-    for chunk in re.split(r"\n[ \t]*\n", text.strip()):
-        fields: dict[str, str] = {}
-        key = ""
-        for line in chunk.splitlines():
-            if line[:1] in (" ", "\t"):
-                if key:
-                    fields[key] += "\n" + line.strip()
-                continue
-            if ":" in line:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                fields[key] = value.strip()
-        if "Package" not in fields:
-            continue
-        status = fields.get("Status")
-        if installed_only and status is not None and not status.endswith(" installed"):
-            continue
-        stanzas.append(fields)
-    return stanzas
+# --------------------------------------------------------------------------- packages
 
 
 def _package_from_stanza(fields: Mapping[str, str], license_expr: str) -> DebPackage:
@@ -326,7 +298,7 @@ def packages_from_rootfs(rootfs_tar: Path) -> tuple[DebPackage, ...]:
         )
     packages: dict[tuple[str, str], DebPackage] = {}
     for text in status_texts:
-        for fields in parse_dpkg_status(text):
+        for fields in parse_stanzas(text):
             path = _resolve(f"usr/share/doc/{fields['Package']}/copyright", links)
             data = copyrights.get(path)
             license_expr = dep5_license(data.decode("utf-8", "replace")) if data else NOASSERTION

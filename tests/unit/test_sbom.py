@@ -16,6 +16,7 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 
 from bink_python import sbom
 from bink_python.distro import DISTROS
+from bink_python.dpkg import parse_stanzas
 from bink_python.errors import BuildError
 from bink_python.layout import (
     MEDIA_CONFIG,
@@ -105,16 +106,12 @@ License: Expat
 
 
 def test_parse_dpkg_status_keeps_installed_and_continuations() -> None:
-    stanzas = sbom.parse_dpkg_status(STATUS)
+    stanzas = parse_stanzas(STATUS)
     assert [s["Package"] for s in stanzas] == ["libc6", "libstdc++6", "tzdata", "libsqlite3-0"]
     assert stanzas[0]["Description"].endswith("the system.")
-    assert "removed-pkg" in {
-        s["Package"] for s in sbom.parse_dpkg_status(STATUS, installed_only=False)
-    }
+    assert "removed-pkg" in {s["Package"] for s in parse_stanzas(STATUS, installed_only=False)}
     # a distroless status.d record without Status is an installed package
-    assert (
-        sbom.parse_dpkg_status("Package: a\nVersion: 1\nArchitecture: all\n")[0]["Package"] == "a"
-    )
+    assert parse_stanzas("Package: a\nVersion: 1\nArchitecture: all\n")[0]["Package"] == "a"
 
 
 @pytest.mark.parametrize(
