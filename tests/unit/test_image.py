@@ -116,3 +116,54 @@ def test_labels_the_build_writes_are_the_ones_verify_expects(tmp_path: Path) -> 
     }
     assert fixed["com.bink.python.eol"] == "2029-04"
     assert json.dumps(fixed)  # plain strings
+
+
+#: Manifest and index digests the code before the image description (build.image_env,
+#: image_user, tag_labels; commit b63aa21) assembled for the offline example's tags
+#: from the one-file layer below: the description must give the same bytes.
+GOLDEN = {
+    ("3.13", "amd64"): "sha256:645c7427ae8da5222dd3496576a916e03607cc10f1d09afa446998ffcd5b1efe",
+    ("3.13", "arm64"): "sha256:fafe716901ca995151549fe65d5c1857d8853c3d023de4d60b390291df4e528b",
+    ("3.13", "index"): "sha256:7aa251bb409b2b6531e655235cae27760b70b9457076c0c9a3e7b600d2dacc6f",
+    ("3.13-distroless", "amd64"): (
+        "sha256:adf92ea0d76aedc4d5a01aa1d709101cc8f0596c46b97a7b5246aaed23a450b7"
+    ),
+    ("3.13-distroless", "arm64"): (
+        "sha256:4e589cf233bf5392e1123c4c51e749d96da28496466b4c50de14dec9e07b4c17"
+    ),
+    ("3.13-distroless", "index"): (
+        "sha256:0a9a022cc4dd2bcfbc8620e3a0aafee9015ecc4d24cdb14fc8d8f14751e2c6ca"
+    ),
+}
+
+
+def test_described_images_are_byte_identical_to_before(tmp_path: Path) -> None:
+    from bink_python.assemble import build_index, rfc3339
+
+    epoch = 1_767_225_600
+    family = load_family(Path(__file__).resolve().parents[2] / "examples/offline/images.toml")
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc/os-release").write_text("ID=test\n")
+    sha, _ = write_tree_tar_file(tree, tmp_path / "l.tar", epoch=epoch)
+    layer = LayerSource(tmp_path / "l.tar", "sha256:" + sha, "test layer")
+    store, layout = Store(tmp_path / "cache"), Layout(tmp_path / "oci")
+    got = {}
+    for tag in family.tags:
+        manifests = []
+        for arch in tag.arches or family.arches:
+            image = describe_image(family, tag, arch)
+            spec = ImageSpec(
+                arch=arch,
+                layers=(layer,),
+                env=image.env,
+                cmd=image.cmd,
+                user=image.default_user,
+                labels=image.labels(epoch=epoch, revision="r"),
+                created=rfc3339(epoch),
+            )
+            manifests.append(build_image(spec, layout, store).descriptor)
+            got[(tag.name, arch)] = manifests[-1].digest
+        labels = describe_image(family, tag, "amd64").labels(epoch=epoch, revision="r")
+        got[(tag.name, "index")] = build_index(manifests, labels, layout).digest
+    assert got == GOLDEN
