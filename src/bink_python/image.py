@@ -7,12 +7,13 @@ itself:
 
 - **base** builds the user (name, UID, GID, home) it names, and the user is part of
   the base's cache key (:attr:`ImageDescription.base_spec`);
-- **assemble** writes its ``Env``, ``Cmd``, ``User`` and labels into the image config
-  (:meth:`ImageDescription.image_spec`);
+- **assemble** writes its ``env``, ``cmd``, ``default_user`` and :meth:`labels` into the
+  image config (``build.py``);
 - **verify** expects exactly those (``bink_python.verify``).
 
 Changing ``[family.user]`` in images.toml therefore changes the built base, its key,
-the image config and what verify expects, together.
+the image config and what verify expects, together. What images.toml does not set
+(``PATH``, ``LANG``, ``Cmd``) is settled here, once.
 """
 
 from __future__ import annotations
