@@ -36,8 +36,7 @@ from .layout import (
     Platform,
     canonical_json,
 )
-from .store import Store, atomic_write_bytes, cache_key, read_json, write_json
-from .tarball import HashingWriter
+from .store import HashingWriter, Store, atomic_write_bytes, cache_key, read_json, write_json
 
 #: Bumped when the bytes of a compressed or files layer would change for the same input.
 LAYER_RECIPE = 1

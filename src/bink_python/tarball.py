@@ -8,7 +8,6 @@ bytes, whichever machine or day writes it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import tarfile
@@ -16,30 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from .store import HashingWriter
+
 #: Members under these directories are never archived (their directories are).
 VIRTUAL_DIRS = ("dev", "proc", "sys", "run")
-
-
-class HashingWriter:
-    """A write-only file object that hashes (sha256) and counts what passes through."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.hasher = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        self.size += len(data)
-        self.target.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-    def digest(self) -> str:
-        """``sha256:<hex>`` of the bytes written so far."""
-        return "sha256:" + self.hasher.hexdigest()
 
 
 def _walk_sub(root: Path, rel: str) -> Iterator[str]:
