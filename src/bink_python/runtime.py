@@ -36,7 +36,7 @@ from typing import Any, Literal
 from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, host_arch, run_in_root
 from .distro import ARCHES, Distro, check_arch
 from .errors import BuildError, FetchError, UsageError
-from .progress import SILENT, Progress
+from .progress import SILENT, CPythonOutput, Progress, count_compiles
 from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
@@ -425,7 +425,7 @@ def _compile_and_package(
             cwd="/build/src",
         )
 
-    with progress.step("configure", subject):
+    with progress.step("configure", subject) as step:
         dpkg_arch = ["dpkg-architecture", f"-a{spec.arch}", "-c", "dpkg-buildflags", "--get"]
         cflags = without_opt_level(
             inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
@@ -452,16 +452,28 @@ def _compile_and_package(
             f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
             f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
         ]
-        inside(
-            ["./configure", *plan.configure_args],
-            f"configure ({subject})",
-            env=dict(plan.configure_env),
+        with step.follow(log, CPythonOutput(step)):
+            inside(
+                ["./configure", *plan.configure_args],
+                f"configure ({subject})",
+                env=dict(plan.configure_env),
+            )
+    with progress.step("make", subject) as step:
+        # the objects to compile (a dry run), so progress can say how far the compile is
+        dry = (
+            ""
+            if progress.quiet
+            else inside(
+                ["sh", "-c", 'make -n "$@" 2>/dev/null || true', "sh", *make_vars],
+                "make -n",
+                logged=False,
+            )
         )
-    with progress.step("make", subject):
-        inside(["make", f"-j{jobs}", *make_vars], f"make ({subject})")
+        with step.follow(log, CPythonOutput(step, total=count_compiles(dry))):
+            inside(["make", f"-j{jobs}", *make_vars], f"make ({subject})")
         summary = parse_module_summary(log.read_text(errors="replace"))
         check_module_summary(summary, subject, log)
-    with progress.step("install", subject):
+    with progress.step("install", subject) as step, step.follow(log, CPythonOutput(step)):
         inside(["make", "install", "DESTDIR=/build/stage", *make_vars], f"make install ({subject})")
     with progress.step("package", subject):
         local = stage / PREFIX.lstrip("/")
