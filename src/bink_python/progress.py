@@ -44,13 +44,17 @@ class Step:
         self.phase_name = ""
         self.completed = 0
         self.total: int | None = None
+        self.unit = ""
         self.task: TaskID | None = None
 
-    def phase(self, name: str, *, total: int | None = None, completed: int = 0) -> None:
-        """Enter a phase (a plain timestamped line when not on a terminal)."""
+    def phase(
+        self, name: str, *, total: int | None = None, completed: int = 0, unit: str = ""
+    ) -> None:
+        """Enter a phase (a plain timestamped line when not on a terminal); ``unit`` names
+        what ``advance`` counts (objects, tests, files)."""
         if name == self.phase_name and total == self.total:
             return
-        self.phase_name, self.total, self.completed = name, total, completed
+        self.phase_name, self.total, self.completed, self.unit = name, total, completed, unit
         self.progress._phase(self)
 
     def advance(self, n: int = 1) -> None:
@@ -217,7 +221,7 @@ class Progress:
         if self.quiet:
             return
         if not self.interactive:
-            total = f" ({step.total} to do)" if step.total else ""
+            total = f" ({step.total} {step.unit or 'to do'})" if step.total else ""
             self._line(f"--- {step.stage:<8} {step.subject}: {step.phase_name}{total}")
             return
         self._update(step)
@@ -228,9 +232,9 @@ class Progress:
                 return
             count = ""
             if step.total:
-                count = f"{min(step.completed, step.total)}/{step.total}"
+                count = f"{min(step.completed, step.total)}/{step.total} {step.unit}"
             elif step.completed:
-                count = str(step.completed)
+                count = f"{step.completed} {step.unit}"
             self._live.update(
                 step.task,
                 phase=step.phase_name,
@@ -314,7 +318,7 @@ class CPythonOutput:
         if not text:
             return
         if _CHECKING.match(text):
-            step.phase("configure")
+            step.phase("configure", unit="checks")
             step.advance()
             return
         if text.startswith("Running code to generate profile data"):
@@ -322,25 +326,32 @@ class CPythonOutput:
             return
         if text.startswith("Rebuilding with profile guided optimizations"):
             self.compile_phase = "PGO rebuild"
-            step.phase("PGO rebuild", total=self.total, completed=self.compiled)
+            step.phase("PGO rebuild", total=self.total, completed=self.compiled, unit="objects")
             return
         if step.phase_name == "PGO profile run":
             match = _TEST_PROGRESS.search(text)
             if match:
-                step.phase("PGO profile run", total=int(match[2]), completed=int(match[1]))
+                step.phase(
+                    "PGO profile run", total=int(match[2]), completed=int(match[1]), unit="tests"
+                )
                 step.advance(0)
                 return
         if _COMPILE.search(text):
             self.compiled += 1
             if step.phase_name != self.compile_phase:
-                step.phase(self.compile_phase, total=self.total, completed=self.compiled - 1)
+                step.phase(
+                    self.compile_phase,
+                    total=self.total,
+                    completed=self.compiled - 1,
+                    unit="objects",
+                )
             step.advance()
             return
         if " -c " not in text and _LINK.search(text) and ("gcc" in text or "cc " in text):
             step.phase("LTO link" if "-flto" in text else "link")
             return
         if text.startswith(("/usr/bin/install ", "install ")) or "/usr/bin/install -c" in text:
-            step.phase("install")
+            step.phase("install", unit="files")
             step.advance()
             return
         if "ensurepip" in text or text.startswith("Looking in links:"):

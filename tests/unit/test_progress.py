@@ -80,11 +80,11 @@ def test_ci_log_has_one_timestamped_line_per_phase(tmp_path: Path) -> None:
     subject = r"make     CPython 3\.13\.15 Debian 13 amd64 \(release\)"
     expected = [
         rf"{stamp}==> {subject}$",
-        rf"{stamp}--- {subject}: compile \(8 to do\)$",
+        rf"{stamp}--- {subject}: compile \(8 objects\)$",
         rf"{stamp}--- {subject}: link$",
         rf"{stamp}--- {subject}: PGO profile run$",
-        rf"{stamp}--- {subject}: PGO profile run \(3 to do\)$",
-        rf"{stamp}--- {subject}: PGO rebuild \(8 to do\)$",
+        rf"{stamp}--- {subject}: PGO profile run \(3 tests\)$",
+        rf"{stamp}--- {subject}: PGO rebuild \(8 objects\)$",
         rf"{stamp}--- {subject}: LTO link$",
         rf"{stamp}<== {subject} done in \d+\.\ds$",
     ]
@@ -106,7 +106,7 @@ def test_terminal_shows_the_running_step_its_phase_objects_and_elapsed(tmp_path:
     mid = ANSI.sub("", out.getvalue())
     frame = mid.rsplit("\r", 1)[-1] if "\r" in mid else mid
     assert "make      CPython 3.13.15 Debian 13 amd64 (release)" in mid
-    assert re.search(r"compile .*3/8 .*0:00:0\d", frame), frame
+    assert re.search(r"compile .*3/8 objects .*0:00:0\d", frame), frame
     assert "━" in mid  # the bar
     assert "<==" not in frame
     assert next(steps) == "done"
