@@ -41,7 +41,7 @@ from typing import IO, Any
 from . import sbom
 from .errors import FetchError, UsageError
 from .layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout
-from .proc import require_tool, tail
+from .proc import require_tool, run
 
 _DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
 _DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -301,14 +301,6 @@ def image_facts(layout: Layout, desc: Descriptor) -> ImageFacts:
 # --------------------------------------------------------------------------- reaching images
 
 
-def _skopeo(args: Sequence[str], what: str) -> bytes:
-    proc = subprocess.run([require_tool("skopeo"), *args], capture_output=True, check=False)
-    if proc.returncode != 0:
-        detail = tail(proc.stderr.decode("utf-8", "replace"), 3)
-        raise FetchError(f"skopeo could not {what}: {detail}")
-    return proc.stdout
-
-
 def open_image(
     ref: str, scratch: Path, *, arch: str | None = None, tls_verify: bool = True
 ) -> tuple[Layout, Descriptor]:
@@ -335,7 +327,11 @@ def open_image(
     dest = scratch / hashlib.sha256(ref.encode()).hexdigest()[:16]
     args = ["copy", "--quiet", f"--src-tls-verify={str(tls_verify).lower()}"]
     args += [f"--override-arch={arch}"] if arch else ["--all"]
-    _skopeo([*args, ref, f"oci:{dest}:image"], f"copy {ref}")
+    run(
+        [require_tool("skopeo"), *args, ref, f"oci:{dest}:image"],
+        error=FetchError,
+        what=f"skopeo copy {ref}",
+    )
     layout = Layout(dest)
     return layout, layout.resolve("image")
 

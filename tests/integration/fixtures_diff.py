@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import subprocess
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from bink_python import build, mirrors
+from bink_python import build
 from bink_python.base import BaseSpec
 from bink_python.build import BuildOptions, build_family
 from bink_python.config import Tag, load_family
@@ -31,32 +29,14 @@ from bink_python.fetch import cache_add
 from bink_python.layout import Layout
 from bink_python.lockfile import Lock
 from bink_python.progress import Progress
-from bink_python.store import Store, sha256_file
+from bink_python.store import Store
 
-from .fixtures_runtime import TEST_EPOCH
+from .fixtures_runtime import TEST_EPOCH, debian_source
 from .fixtures_verify import EXAMPLE
 
 OTHER_VERSION = "3.13.5"
 OTHER_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
 EXTRA_PACKAGE = "less"
-
-
-def debian_source(test_cache_root: Path, version: str, sha256: str) -> Path:
-    """CPython ``version``'s pristine tarball from the machine's Debian mirror, verified."""
-    minor = ".".join(version.split(".")[:2])
-    name = f"python{minor}_{version}.orig.tar.xz"
-    path = test_cache_root / "sources" / name
-    if path.is_file() and sha256_file(path) == sha256:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"{mirrors.debian_mirror()}/pool/main/p/python{minor}/{name}"
-    tmp = path.with_suffix(".part")
-    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-        shutil.copyfileobj(response, out)
-    actual = sha256_file(tmp)
-    assert actual == sha256, f"{url} has sha256 {actual}, expected {sha256}"
-    tmp.rename(path)
-    return path
 
 
 @dataclass(frozen=True)

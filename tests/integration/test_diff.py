@@ -144,4 +144,4 @@ def test_an_unreachable_registry_is_a_fetch_error(
         ]
     )
     assert code == 5
-    assert "skopeo could not copy docker://127.0.0.1:9/none/python:3.13" in capsys.readouterr().err
+    assert "skopeo copy docker://127.0.0.1:9/none/python:3.13 failed" in capsys.readouterr().err
