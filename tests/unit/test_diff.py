@@ -197,11 +197,16 @@ def test_debian_version_order_is_dpkgs() -> None:
         "10",
         "9.9",
     ]
-    for a in versions:
-        for b in versions:
-            dpkg = 0
-            for op, value in (("lt", -1), ("gt", 1)):
-                proc = subprocess.run(["dpkg", "--compare-versions", a, op, b], check=False)
-                if proc.returncode == 0:
-                    dpkg = value
-            assert compare_debian_versions(a, b) == dpkg, (a, b)
+    # dpkg's own verdicts, one shell for every pair (i < j)
+    pairs = [(a, b) for i, a in enumerate(versions) for b in versions[i + 1 :]]
+    script = 'while read -r a b; do if dpkg --compare-versions "$a" lt "$b"; then echo -1; ' + (
+        'elif dpkg --compare-versions "$a" eq "$b"; then echo 0; else echo 1; fi; done'
+    )
+    lines = "".join(f"{a} {b}\n" for a, b in pairs)
+    out = subprocess.run(
+        ["bash", "-c", script], input=lines, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(out) == len(pairs)
+    for (a, b), verdict in zip(pairs, out, strict=True):
+        assert compare_debian_versions(a, b) == int(verdict), (a, b, verdict)
+        assert compare_debian_versions(b, a) == -int(verdict), (b, a, verdict)
