@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bink_python.__main__ import main
+from tests.small_images import BASE, make_image
 
 from .fixtures_diff import EXTRA_PACKAGE, OTHER_VERSION, DiffBuilds
 from .registry import LocalRegistry
@@ -145,3 +147,25 @@ def test_an_unreachable_registry_is_a_fetch_error(
     )
     assert code == 5
     assert "skopeo copy docker://127.0.0.1:9/none/python:3.13 failed" in capsys.readouterr().err
+
+
+def test_docker_transport_reads_dpkg_status_from_the_layers(
+    tmp_path: Path, registry: LocalRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Small images (no compile): regular and distroless through the registry, with a
+    package upgraded, added and removed, against the same images read in place."""
+    for distroless in (False, True):
+        name = "small-distroless" if distroless else "small"
+        changed = {**BASE, "libssl3t64": "3.5.4-1~deb13u1", "less": "668-1"}
+        del changed["zlib1g"]
+        old = make_image(tmp_path / name, "a", packages=BASE, distroless=distroless)
+        new = make_image(tmp_path / name, "b", packages=changed, distroless=distroless)
+        old_reg = _push(old, registry, f"diff/{name}:old")
+        new_reg = _push(new, registry, f"diff/{name}:new")
+        assert only_platform(run_diff(capsys, old_reg, old, "--insecure", code=0))
+        for a, b in ((old_reg, new_reg), (old, new_reg), (old_reg, new)):
+            plat = only_platform(run_diff(capsys, a, b, "--insecure", code=1))
+            assert plat["packages"]["added"] == [{"name": "less", "version": "668-1"}]
+            assert [p["name"] for p in plat["packages"]["removed"]] == ["zlib1g"]
+            assert [p["name"] for p in plat["packages"]["upgraded"]] == ["libssl3t64"]
+            assert plat["old_digest"] != plat["new_digest"]
