@@ -71,20 +71,29 @@ class Step:
         """
         done = threading.Event()
         position = [log.stat().st_size if log.exists() else 0]
-        partial = [""]
+        partial = [b""]
+        broken: list[BaseException] = []
+
+        def safe_feed(line: str) -> None:
+            # progress is for people: a parser that trips never fails the build it watches
+            if not broken:
+                try:
+                    feed(line)
+                except Exception as exc:
+                    broken.append(exc)
 
         def drain() -> None:
             try:
-                with open(log, errors="replace", newline="") as handle:
+                with open(log, "rb") as handle:
                     handle.seek(position[0])
                     chunk = handle.read()
-                    position[0] = handle.tell()
             except FileNotFoundError:
                 return
-            lines = (partial[0] + chunk).split("\n")
+            position[0] += len(chunk)
+            lines = (partial[0] + chunk).split(b"\n")
             partial[0] = lines.pop()
             for line in lines:
-                feed(line.rstrip("\r"))
+                safe_feed(line.decode("utf-8", "replace").rstrip("\r"))
 
         def run() -> None:
             while not done.wait(0.25):
@@ -99,7 +108,7 @@ class Step:
             thread.join()
             drain()
             if partial[0]:
-                feed(partial[0])
+                safe_feed(partial[0].decode("utf-8", "replace"))
 
 
 class Progress:

@@ -151,3 +151,17 @@ def test_count_compiles_of_a_dry_run() -> None:
         ]
     )
     assert count_compiles(dry) == len(OBJECTS)
+
+
+def test_a_parser_that_trips_never_fails_the_build(tmp_path: Path) -> None:
+    log = tmp_path / "build.log"
+    log.write_text("")
+    seen: list[str] = []
+
+    def feed(line: str) -> None:
+        seen.append(line)
+        raise ValueError("parser bug")
+
+    with Progress(io.StringIO()).step("make", "x") as step, step.follow(log, feed):
+        log.write_text("one\ntwo\n")
+    assert seen == ["one"]  # fed until it broke, then left alone; the step ended normally
