@@ -52,7 +52,7 @@ def test_a_base_package_added(
     assert plat["python"] == {"old": "3.13.15", "new": "3.13.15"}
     # a base security rebuild: only the base layer changed, the runtime was reused
     assert layer_roles(plat) == ["base"]
-    assert plat["components"] == []
+    assert plat["components"] == plat["config"] == []
 
     assert main(["diff", old, new]) == 1
     text = capsys.readouterr().out
