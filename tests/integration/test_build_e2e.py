@@ -27,9 +27,10 @@ EXAMPLE = REPO / "examples" / "offline"
 
 
 def _env(store_root: Path) -> dict[str, str]:
+    """build.sh as a user runs it: no SOURCE_DATE_EPOCH, the epoch comes from the lock."""
     env = dict(os.environ)
     env["BINK_PYTHON_CACHE"] = str(store_root)
-    env["SOURCE_DATE_EPOCH"] = str(TEST_EPOCH)
+    env.pop("SOURCE_DATE_EPOCH", None)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     return env
 
@@ -124,6 +125,27 @@ def test_rebuild_gives_identical_digests(offline_build: Path, test_cache_root: P
     first = {ref: d.digest for ref, d in Layout(offline_build / "oci").refs().items()}
     assert summary["indexes"] == first
     assert all(not img["built"] or img["built"] == [] for img in summary["images"]), summary
+
+
+def test_build_sh_twice_gives_identical_digests(
+    offline_build: Path, test_cache_root: Path, tmp_path: Path
+) -> None:
+    """Two separate runs of build.sh (fresh output dirs, shared cache): pinning the
+    stand-ins in each fresh copy of the lock keeps the example's epoch, so the locks
+    and every index digest are identical (issue 14, defect 4)."""
+    committed = json.loads((EXAMPLE / "images.lock").read_text())["source_date_epoch"]
+    assert committed == TEST_EPOCH  # the fixtures' base/runtime caches were built at it
+    second = tmp_path / "again"
+    _run(
+        [str(EXAMPLE / "build.sh"), str(second), "--profile", "fast", "--no-verify"],
+        _env(test_cache_root / "store"),
+    )
+    first_lock = (offline_build / "config" / "images.lock").read_text()
+    assert (second / "config" / "images.lock").read_text() == first_lock
+    assert json.loads(first_lock)["source_date_epoch"] == committed
+    first = {ref: d.digest for ref, d in Layout(offline_build / "oci").refs().items()}
+    again = {ref: d.digest for ref, d in Layout(second / "oci").refs().items()}
+    assert again == first
 
 
 def test_push_and_pull_back_by_digest(
