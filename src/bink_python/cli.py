@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from . import __version__, doctor, sbom
 from .config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from .distro import ARCHES
-from .errors import UsageError
+from .errors import PublishError, UsageError
 from .policy import system_clock
 from .progress import Progress
 from .store import Store, cache_root
@@ -26,6 +26,7 @@ from .store import Store, cache_root
 if TYPE_CHECKING:
     from .fetch import Cache as CacheT
     from .fetch import FetchSettings as FetchSettingsT
+    from .layout import Descriptor
     from .runtime import RuntimeSpec as RuntimeSpecT
 
 Handler = Callable[[argparse.Namespace], int]
@@ -379,13 +380,16 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
 
 
 def _refs_for(args: argparse.Namespace, family: Family) -> tuple[list[str], list[Tag]]:
-    """Layout refs (minor and full version) of the selected tags present in the layout."""
+    """Layout refs (minor and full version) of the selected tags present in the layout.
+
+    A tag is present when its name ref is (that is the ref verify checks); its other
+    refs go with it and must name the same index (checked on the one resolution).
+    """
     from .layout import Layout
     from .policy import select_tags
 
     layout_refs = Layout(Path(args.layout)).refs()
     tags = [t for t in select_tags(family, args.tags) if t.buildable]
-    refs = [ref for tag in tags for ref in tag.refs if ref in layout_refs]
     if args.tags:
         missing = [t.name for t in tags if t.name not in layout_refs]
         if missing:
@@ -394,9 +398,29 @@ def _refs_for(args: argparse.Namespace, family: Family) -> tuple[list[str], list
                 "run `bink-python build` first"
             )
     tags = [t for t in tags if t.name in layout_refs]
+    refs = [ref for tag in tags for ref in tag.refs if ref in layout_refs]
     if not refs:
         raise UsageError(f"{args.layout} holds none of the selected tags: run `bink-python build`")
     return refs, tags
+
+
+def _push_verifier(
+    family: Family, tags: Sequence[Tag], progress: Progress
+) -> Callable[[Path, Mapping[str, Descriptor]], None]:
+    """Verify the push snapshot: each tag's refs on one index, then every check on it."""
+
+    def run(snapshot: Path, resolved: Mapping[str, Descriptor]) -> None:
+        for tag in tags:
+            digests = {ref: resolved[ref].digest for ref in tag.refs if ref in resolved}
+            if len(set(digests.values())) > 1:
+                detail = ", ".join(f"{r}={d[:19]}" for r, d in sorted(digests.items()))
+                raise PublishError(
+                    f"the refs of tag {tag.name} name different indexes ({detail}): "
+                    f"rebuild the tag (`bink-python build {tag.name}`) before pushing"
+                )
+        _verify_layout(snapshot, family, tags, (), progress)
+
+    return run
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
@@ -405,8 +429,6 @@ def _cmd_push(args: argparse.Namespace) -> int:
     family = family_from(args)
     progress = _progress(args)
     refs, tags = _refs_for(args, family)
-    if not args.no_verify and not args.dry_run:
-        _verify_layout(Path(args.layout), family, tags, (), progress)
     moves = push(
         Path(args.layout),
         refs,
@@ -414,6 +436,8 @@ def _cmd_push(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         tls_verify=not args.insecure,
         progress=progress,
+        verifier=None if args.no_verify else _push_verifier(family, tags, progress),
+        require_arches={ref: tag.arches for tag in tags for ref in tag.refs},
     )
     for move in moves:
         print(f"{'would move' if args.dry_run else 'moved'} {move}")
@@ -423,7 +447,22 @@ def _cmd_push(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .publish import export
 
-    export(Path(args.layout), args.tag, args.format, Path(args.file), arch=args.arch)
+    family = family_from(args)
+    tag = next((t for t in family.tags if t.buildable and args.tag in t.refs), None)
+    if tag is None:
+        published = ", ".join(r for t in family.tags if t.buildable for r in t.refs)
+        raise UsageError(
+            f"{args.tag} is not a tag of {family.path} (partial single-arch builds, "
+            f"TAG-ARCH refs, are never exported); tags: {published}"
+        )
+    export(
+        Path(args.layout),
+        args.tag,
+        args.format,
+        Path(args.file),
+        arch=args.arch,
+        require_arches=tag.arches,
+    )
     print(f"{args.file}: {args.format} of {args.tag}")
     return 0
 
