@@ -45,7 +45,7 @@ from .base import BaseResult, BaseSpec, build_base
 from .config import Family, Tag
 from .errors import BinkError, BuildError
 from .fetch import Cache, fetch_artifact
-from .layout import Descriptor, Layout
+from .layout import Descriptor, Layout, mark_partial, partial_arches
 from .lockfile import Lock, component_name, cpython_name, require_pinned
 from .progress import SILENT, Progress
 from .runtime import RuntimeResult, RuntimeSpec, build_runtime
@@ -189,6 +189,43 @@ def tag_labels(tag: Tag, family: Family, *, epoch: int, revision: str) -> dict[s
     )
 
 
+def partial_plan(tags: Sequence[Tag], options: BuildOptions) -> tuple[str, ...]:
+    """The arches of a single-arch build that leaves some tag short of an arch.
+
+    Empty when every selected tag gets every arch images.toml lists for it (a
+    complete build, whose indexes may move tags in a publishable layout).
+    """
+    if not options.arches:
+        return ()
+    short = [t for t in tags if set(t.arches) - set(options.arches)]
+    return tuple(sorted(options.arches)) if short else ()
+
+
+def check_output(output: Path, partial: tuple[str, ...]) -> None:
+    """Refuse to mix partial and complete indexes in one layout (issue 14, defect 2).
+
+    A tag may only point at an index holding every arch images.toml lists for it:
+    a single-arch build goes to its own layout, marked partial, which verify and
+    sbom read and push and export refuse. A layout holding complete tags never
+    receives a partial index, and a partial layout never a complete build.
+    """
+    marked = partial_arches(output)
+    has_refs = (output / "index.json").exists() and bool(Layout(output).refs())
+    if partial:
+        if has_refs and marked != partial:
+            what = f"a partial {'+'.join(marked)} layout" if marked else "complete tags"
+            raise BuildError(
+                f"a {'+'.join(partial)}-only build would leave tags without the other "
+                f"arches images.toml lists, and {output} holds {what}: write it to its own "
+                f"layout (--output {output}-{'-'.join(partial)}), which push and export refuse"
+            )
+    elif marked:
+        raise BuildError(
+            f"{output} is a partial layout ({'+'.join(marked)} only, from `build --arch`): "
+            "build every arch into another --output (e.g. dist/oci)"
+        )
+
+
 def _run_parallel(jobs: int, tasks: dict[str, Callable[[], T]]) -> dict[str, T]:
     """Run independent stage tasks; the first failure cancels the rest and is raised."""
     results: dict[str, T] = {}
@@ -267,6 +304,13 @@ def build_family(
                 plan.append((tag, arch))
     if not plan:
         raise BuildError("nothing to build: no selected tag has the requested architecture")
+    partial = partial_plan(tags, options)
+    check_output(options.output, partial)
+    if partial:
+        progress.info(
+            f"{options.output}: partial layout ({'+'.join(partial)} only): verify and sbom "
+            "read it; push and export refuse it"
+        )
     runtimes: dict[RuntimeSpec, str] = {}
     bases: dict[BaseSpec, str] = {}
     components: dict[tuple[str, str], str] = {}  # (component, arch) -> lock artifact name
@@ -408,7 +452,10 @@ def build_family(
             arches = options.arches or tuple(sorted({a for _, a in plan}))
             verifier(staging.path, tags, arches)
 
-        # 8. promote: blobs first, index.json last (by rename)
+        # 8. promote: blobs first, index.json last (by rename); a partial layout is
+        #    marked before any of its refs exists
+        if partial:
+            mark_partial(options.output, partial)
         with progress.step("publish", f"{len(refs)} refs into {options.output}"):
             output.copy_refs(staging, refs)
         sbom_dir = options.output.parent / "sbom"

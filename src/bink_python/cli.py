@@ -248,7 +248,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         arches=(args.arch,) if args.arch else (),
         profile=args.profile,
-        output=Path(args.output),
+        output=Path(args.output or (f"dist/oci-{args.arch}" if args.arch else "dist/oci")),
         jobs=args.jobs,
         offline=args.offline,
         verify=not args.no_verify,
@@ -451,10 +451,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     tag = next((t for t in family.tags if t.buildable and args.tag in t.refs), None)
     if tag is None:
         published = ", ".join(r for t in family.tags if t.buildable for r in t.refs)
-        raise UsageError(
-            f"{args.tag} is not a tag of {family.path} (partial single-arch builds, "
-            f"TAG-ARCH refs, are never exported); tags: {published}"
-        )
+        raise UsageError(f"{args.tag} is not a tag of {family.path} (tags: {published})")
     export(
         Path(args.layout),
         args.tag,
@@ -665,9 +662,16 @@ def build_parser() -> argparse.ArgumentParser:
         "build", parents=[common], help="build tags into an OCI layout (verified before it moves)"
     )
     p.add_argument("tags", nargs="*", metavar="TAG", help="tag names or patterns (default: all)")
-    p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
+    p.add_argument(
+        "--arch",
+        choices=tuple(ARCHES),
+        help="only this architecture: a partial layout (default dist/oci-ARCH) that verify "
+        "and sbom read and push and export refuse",
+    )
     p.add_argument("--profile", choices=("release", "fast"), default="release")
-    p.add_argument("--output", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
+    p.add_argument(
+        "--output", metavar="DIR", help="OCI layout (dist/oci; with --arch: dist/oci-ARCH)"
+    )
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="stages run at once (2)")
     p.add_argument("--allow-eol", action="store_true", help="build tags past their EOL")
     p.add_argument("--offline", action="store_true", help="never use the network")

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import PublishError, UsageError
-from .layout import MEDIA_INDEX, Descriptor, Layout
+from .layout import MEDIA_INDEX, Descriptor, Layout, partial_arches
 from .proc import require_tool
 from .progress import SILENT, Progress
 
@@ -169,9 +169,9 @@ def index_arches(layout: Layout, desc: Descriptor) -> tuple[str, ...]:
 def check_complete(layout: Layout, ref: str, desc: Descriptor, arches: Sequence[str]) -> None:
     """Refuse a ref whose index lacks an arch images.toml lists for its tag.
 
-    A single-arch build writes its index under ``TAG-ARCH`` refs, never under the
-    tag (build.py), so this trips only on a layout written otherwise (an older
-    bink-python, a hand-made index): publishing it would ship a one-platform tag.
+    A single-arch build writes a layout marked partial (build.py), refused before
+    this; this trips on a layout written otherwise (an older bink-python, a
+    hand-made index): publishing it would ship a one-platform tag.
     """
     have = index_arches(layout, desc)
     missing = sorted(set(arches) - set(have))
@@ -199,6 +199,13 @@ def resolved_snapshot(
     promoting into the layout waits; the snapshot is removed afterwards.
     """
     layout.check_marker()
+    partial = partial_arches(layout.path)
+    if partial:
+        raise PublishError(
+            f"{layout.path} is a partial layout ({'+'.join(partial)} only, from `build "
+            "--arch`): push and export take a layout built for every arch (`bink-python "
+            "build` without --arch)"
+        )
     with layout.locked():
         known = layout.refs()
         resolved: dict[str, Descriptor] = {}

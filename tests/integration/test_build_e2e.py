@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bink_python.layout import Layout
-from bink_python.publish import push
+from bink_python.layout import Layout, partial_arches
+from bink_python.publish import push, remote_digest
 
 from .fixtures_runtime import TEST_EPOCH
 from .registry import LocalRegistry
@@ -146,6 +146,50 @@ def test_build_sh_twice_gives_identical_digests(
     first = {ref: d.digest for ref, d in Layout(offline_build / "oci").refs().items()}
     again = {ref: d.digest for ref, d in Layout(second / "oci").refs().items()}
     assert again == first
+
+
+def test_single_arch_build_never_moves_a_multi_arch_tag(
+    offline_build: Path, test_cache_root: Path, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """Issue 14, defect 2: `build 3.13 --arch amd64` (what ci.yml runs) into the layout
+    holding the complete 3.13 is refused and moves nothing; by default it writes its
+    own partial layout (dist/oci-amd64), which push and export refuse."""
+    env = _env(test_cache_root / "store")
+    config = offline_build / "config" / "images.toml"
+    layout = offline_build / "oci"
+    before = {ref: d.digest for ref, d in Layout(layout).refs().items()}
+    build = [sys.executable, "-m", "bink_python", "build", "3.13", "--config", str(config)]
+    build += ["--arch", "amd64", "--profile", "fast", "--no-verify"]
+    proc = subprocess.run(
+        [*build, "--output", str(layout)], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert "amd64-only build" in proc.stderr and f"--output {layout}-amd64" in proc.stderr
+    assert {ref: d.digest for ref, d in Layout(layout).refs().items()} == before
+    # the default output of a single-arch build is a partial layout of its own
+    _run(build, env, cwd=tmp_path)
+    partial = tmp_path / "dist" / "oci-amd64"
+    assert partial_arches(partial) == ("amd64",)
+    platforms = [m["platform"]["architecture"] for m in _index(partial, "3.13")["manifests"]]
+    assert platforms == ["amd64"]
+    cli = [sys.executable, "-m", "bink_python"]
+    dest = f"{registry.host}/binkhq/python-partial"
+    for cmd in (
+        ["push", dest, "3.13", "--layout", str(partial), "--insecure", "--no-verify"],
+        ["export", "3.13", "--format", "oci-archive", str(tmp_path / "x.tar")],
+    ):
+        refused = subprocess.run(
+            [*cli, *cmd, "--config", str(config)]
+            + (["--layout", str(partial)] * (cmd[0] == "export")),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert refused.returncode != 0, refused.stdout
+        assert "partial layout (amd64 only" in refused.stderr, refused.stderr
+    assert remote_digest(dest, "3.13", tls_verify=False) is None
+    assert not (tmp_path / "x.tar").exists()
 
 
 def test_push_and_pull_back_by_digest(
