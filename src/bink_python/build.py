@@ -68,6 +68,9 @@ class BuildOptions:
     epoch: int | None = None  # SOURCE_DATE_EPOCH; None: from images.lock
     mirror: str | None = None
     revision: str | None = None  # VCS revision for the labels; None: git or $GITHUB_SHA
+    #: (arch, build host) of each arch's runtimes; an arch not listed: this machine
+    runtime_hosts: tuple[tuple[str, str], ...] = ()
+    cached_runtimes: bool = False  # never compile a runtime: each must be in the cache
 
 
 @dataclass(frozen=True)
@@ -344,7 +347,14 @@ def build_family(
             subject = f"CPython {spec.version} {spec.distro.ident} {spec.arch} {spec.profile}"
             with progress.step("runtime", subject):
                 return build_runtime(
-                    spec, source, store, epoch=epoch, mirror=options.mirror, progress=progress
+                    spec,
+                    source,
+                    store,
+                    epoch=epoch,
+                    mirror=options.mirror,
+                    progress=progress,
+                    build_host=dict(options.runtime_hosts).get(spec.arch),
+                    cached_only=options.cached_runtimes,
                 )
 
         return run

@@ -190,7 +190,7 @@ def _runtime_spec(args: argparse.Namespace) -> RuntimeSpecT:
 def _cmd_runtime_key(args: argparse.Namespace) -> int:
     from .runtime import runtime_key
 
-    print(runtime_key(_runtime_spec(args)))
+    print(runtime_key(_runtime_spec(args), args.build_host))
     return 0
 
 
@@ -218,6 +218,7 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
         progress=progress,
         jobs=args.jobs,
         force=args.force,
+        build_host=args.build_host,
     )
     out = {"key": result.key, "tarball": str(result.tarball), "cached": result.cached}
     _print_built(args, out, result.tarball, result.cached)
@@ -225,6 +226,23 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
 
 
 # -- build ----------------------------------------------------------------------
+
+
+def _runtime_hosts(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``--runtime-host ARCH=HOST`` options; every arch not named is built on this machine."""
+    from .buildroot import host_arch
+
+    given: dict[str, str] = {}
+    for text in pairs:
+        arch, sep, host = text.partition("=")
+        if not sep or arch not in ARCHES or host not in ARCHES:
+            raise UsageError(
+                f"--runtime-host {text!r}: expected ARCH=HOST with arches from "
+                f"{', '.join(ARCHES)}, e.g. arm64=arm64"
+            )
+        given[arch] = host
+    here = host_arch()
+    return tuple((arch, given.get(arch, here)) for arch in sorted(ARCHES))
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -254,6 +272,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         epoch=_epoch(args, family),
         mirror=args.mirror,
+        runtime_hosts=_runtime_hosts(args.runtime_host or ()),
+        cached_runtimes=args.cached_runtimes,
     )
     summary = build_family(
         family,
@@ -651,6 +671,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("version", help="exact CPython version, e.g. 3.13.16")
         _os_options(p)
         p.add_argument("--profile", choices=("release", "fast"), default="release")
+        p.add_argument(
+            "--build-host",
+            choices=tuple(ARCHES),
+            required=action == "key",
+            metavar="ARCH",
+            help="arch of the machine that compiles the runtime (part of the key: native "
+            "and cross builds differ)"
+            + ("" if action == "key" else "; default this machine, the only one it can build"),
+        )
         if action == "build":
             p.add_argument("--jobs", type=int, metavar="N", help="parallel compile jobs")
             p.add_argument("--force", action="store_true", help="rebuild even when cached")
@@ -678,6 +707,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="skip verification (not for release)")
     p.add_argument("--mirror", metavar="URL", help="Debian archive mirror (default: apt's)")
     p.add_argument("--source-date-epoch", type=int, metavar="N", help="default: images.lock")
+    p.add_argument(
+        "--runtime-host",
+        action="append",
+        metavar="ARCH=HOST",
+        help="the runtimes of ARCH are (were) compiled on a HOST machine, e.g. arm64=arm64 "
+        "for the native arm64 runner's (repeatable; default: this machine for every arch)",
+    )
+    p.add_argument(
+        "--cached-runtimes",
+        action="store_true",
+        help="never compile a runtime: each must be in the cache (handed over by the "
+        "runtime jobs); a miss fails naming the key",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_build)
 

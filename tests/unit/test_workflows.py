@@ -310,3 +310,88 @@ def test_matrix_github_has_the_keys_the_workflows_use(capsys: pytest.CaptureFixt
         assert (
             entry["runner"] == {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}[entry["arch"]]
         )
+
+
+# ------------------------------------------- runtime cache keys across jobs (issue 14, 1)
+
+#: The machine each runner label is (what ``platform.machine()`` says on it).
+RUNNER_MACHINES = {"ubuntu-24.04": "x86_64", "ubuntu-24.04-arm": "aarch64"}
+
+
+def _job_commands(job: str, step_name: str, variables: dict[str, str]) -> list[list[str]]:
+    """The bink-python argv lists of one step of release.yml, with these shell variables."""
+    release = _load(WORKFLOWS / "release.yml")
+    step = next(s for s in release["jobs"][job]["steps"] if s.get("name") == step_name)
+    script = _substitute_expressions(step["run"].replace("\\\n", " "), f"{job} {step_name}")
+    found = []
+    for line in script.splitlines():
+        for match in _INVOCATION.finditer(line):
+            text = _command_text(line, match.end())
+            found.append(shlex.split(_VAR.sub(lambda m: variables[m.group(1) or m.group(2)], text)))
+    assert found, f"release.yml {job} {step_name!r} runs no bink-python command"
+    return found
+
+
+def _run_on(
+    runner: str,
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """``bink-python ARGV`` as it runs on ``runner``: the machine arch is the runner's."""
+    import platform
+
+    with monkeypatch.context() as patch:
+        patch.setattr(platform, "machine", lambda: RUNNER_MACHINES[runner])
+        patch.setenv("BINK_PYTHON_CONFIG", str(REPO / "images.toml"))
+        capsys.readouterr()
+        assert main(argv) == 0, argv
+        return capsys.readouterr().out.strip()
+
+
+def test_image_job_restores_exactly_what_each_runtime_job_built(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The runtime job builds each arch natively on that arch's runner and saves its
+    cache under the key it prints there; the image job, on amd64, must print the same
+    key for both arches, and its build must look up that same key (never compile)."""
+    from bink_python.build import runtime_spec
+    from bink_python.config import load_family
+    from bink_python.lockfile import Lock
+    from bink_python.runtime import runtime_key
+
+    release = _load(WORKFLOWS / "release.yml")
+    image_runner = release["jobs"]["image"]["runs-on"]
+    assert RUNNER_MACHINES[image_runner] == "x86_64"
+    common = {"PYTHON": "3.13.16", "OS": "debian", "RELEASE": "13", "TAG": "3.13"}
+    [[*keys_amd64], [*keys_arm64]] = _job_commands("image", "Runtime cache keys", common)
+    image_keys = {
+        "amd64": _run_on(image_runner, keys_amd64, monkeypatch, capsys),
+        "arm64": _run_on(image_runner, keys_arm64, monkeypatch, capsys),
+    }
+    saved = {}
+    for arch in ("amd64", "arm64"):
+        runner = {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}[arch]
+        [key_cmd] = _job_commands("runtime", "Runtime cache key", {**common, "ARCH": arch})
+        saved[arch] = _run_on(runner, key_cmd, monkeypatch, capsys)
+    assert image_keys == saved, "the image job restores keys no runtime job saved"
+    [build] = _job_commands(
+        "image",
+        "Build (bases, images, index, SBOMs; every arch verified before the ref moves)",
+        common,
+    )
+    from bink_python.cli import _runtime_hosts
+
+    args = build_parser().parse_args(build)
+    assert args.cached_runtimes, "the image job must never compile a runtime itself"
+    family = load_family(REPO / "images.toml")
+    tag = next(t for t in family.tags if t.name == "3.13")
+    lock = Lock.load(family.lock_path)
+    with monkeypatch.context() as patch:
+        import platform
+
+        patch.setattr(platform, "machine", lambda: RUNNER_MACHINES[image_runner])
+        hosts = dict(_runtime_hosts(args.runtime_host or ()))
+    for arch in ("amd64", "arm64"):
+        spec = runtime_spec(tag, arch, lock, args.profile)
+        assert runtime_key(spec, hosts[arch]) == saved[arch], f"{arch}: build looks up another key"
