@@ -213,6 +213,33 @@ def archive_sources(distro: Distro, arch: str, mirror: str | None = None) -> lis
     raise BuildError(f"no base recipe for OS {distro.os!r}")
 
 
+def image_sources(
+    distro: Distro, arch: str, build: list[ArchiveSource]
+) -> tuple[list[ArchiveSource], tuple[str, ...]]:
+    """The apt sources written into a regular image, and the settings left unset.
+
+    Same suites as the build (release, updates, security), at the image archive
+    addresses (:func:`mirrors.image_archive`); a suite whose setting is unset keeps
+    the build mirror, and its variable is returned so the caller can warn.
+    """
+    out: list[ArchiveSource] = []
+    unset: set[str] = set()
+    for source in build:
+        security = source.suite.endswith("-security")
+        uri = mirrors.image_archive(distro.os, arch, security=security)
+        if uri is None:
+            unset.add(mirrors.image_archive_variable(distro.os, arch, security=security))
+            uri = source.uri
+        out.append(ArchiveSource(uri, source.suite))
+    return out, tuple(sorted(unset))
+
+
+def sources_list(distro: Distro, sources: list[ArchiveSource]) -> str:
+    """``/etc/apt/sources.list`` naming ``sources`` (one-line format)."""
+    components = " ".join(distro.components)
+    return "".join(f"deb {s.uri} {s.suite} {components}\n" for s in sources)
+
+
 def mirror_state(sources: list[ArchiveSource]) -> dict[str, str]:
     """sha256 of each suite's ``InRelease`` (what apt will resolve against), by suite."""
     state: dict[str, str] = {}
@@ -231,8 +258,14 @@ def mirror_state(sources: list[ArchiveSource]) -> dict[str, str]:
     return state
 
 
-def key_parts(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> dict[str, Any]:
-    """Everything that determines a base's content."""
+def key_parts(
+    spec: BaseSpec,
+    *,
+    mirror_state: dict[str, str],
+    epoch: int,
+    apt_sources: str = "",
+) -> dict[str, Any]:
+    """Everything that determines a base's content (``apt_sources``: the image's list)."""
     return {
         "kind": KIND,
         "recipe": RECIPE_VERSION,
@@ -245,6 +278,7 @@ def key_parts(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> di
         "packages": list(spec.packages),
         "mirror_state": dict(sorted(mirror_state.items())),
         "epoch": epoch,
+        "apt_sources": apt_sources,
     }
 
 
@@ -460,6 +494,19 @@ def _slim_tree(root: Path, epoch: int) -> None:
             path.chmod(stat.S_IMODE(mode))
 
 
+def _write_apt_sources(tree: Path, text: str) -> None:
+    """Replace the build's apt sources with the image's (no other list is left)."""
+    apt = tree / "etc" / "apt"
+    (apt / "sources.list.d").mkdir(parents=True, exist_ok=True)
+    for old in (apt / "sources.list.d").iterdir():
+        if old.name.endswith((".list", ".sources")):
+            old.unlink()
+    target = apt / "sources.list"
+    target.unlink(missing_ok=True)
+    target.write_text(text)
+    target.chmod(0o644)
+
+
 def _check_inrelease(inrelease_dir: Path, state: dict[str, str]) -> None:
     used = {sha256_file(p) for p in inrelease_dir.iterdir()}
     if used != set(state.values()):
@@ -666,8 +713,10 @@ def build_base(
     """
     spec.validate()
     sources = archive_sources(spec.distro, spec.arch, mirror)
+    in_image, unset = image_sources(spec.distro, spec.arch, sources)
+    apt_list = sources_list(spec.distro, in_image)
     state = mirror_state(sources)
-    parts = key_parts(spec, mirror_state=state, epoch=epoch)
+    parts = key_parts(spec, mirror_state=state, epoch=epoch, apt_sources=apt_list)
     key = cache_key(parts)
     with store.lock(KIND, key):
         entry = store.lookup(KIND, key)
@@ -689,7 +738,14 @@ def build_base(
             work.mkdir()
             try:
                 if regular is None:
+                    if unset:
+                        progress.warn(
+                            f"{spec.label}: {', '.join(unset)} unset: the image's apt sources "
+                            "name the build mirror; set them to the archive users of the "
+                            "images should reach"
+                        )
                     tree, status = _build_regular(spec, sources, state, work, epoch=epoch, log=log)
+                    _write_apt_sources(tree, apt_list)
                 else:
                     tree, status = _build_distroless(spec, regular.rootfs, work)
                 rootfs = tmp / "rootfs.tar"
