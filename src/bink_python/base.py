@@ -414,7 +414,7 @@ def _mmdebstrap_command(
         f"--architectures={spec.arch}",
         f"--components={','.join(distro.components)}",
         f"--include={','.join(spec.packages)}",
-        f"--keyring={distro.keyring}",
+        f"--keyring={mirrors.archive_keyring(distro.os, distro.keyring)}",
     ]
     cmd += [f"--dpkgopt={opt}" for opt in SLIM_DPKG_OPTIONS]
     cmd += [
@@ -528,11 +528,13 @@ def _build_regular(
     require_tool("mmdebstrap")
     if os.geteuid() != 0:
         raise ToolError("building a base needs root (mmdebstrap --mode=root): run as root")
-    if not Path(spec.distro.keyring).is_file():
+    keyring = mirrors.archive_keyring(spec.distro.os, spec.distro.keyring)
+    if not Path(keyring).is_file():
         pkg = "ubuntu-keyring" if spec.distro.os == "ubuntu" else "debian-archive-keyring"
         raise ToolError(
-            f"archive keyring {spec.distro.keyring} for {spec.distro.name} is missing: "
-            f"install {pkg} (apt-get install {pkg}) or put that keyring file there"
+            f"archive keyring {keyring} for {spec.distro.name} is missing: install {pkg} "
+            f"(apt-get install {pkg}), put that keyring file there or name one in "
+            f"BINK_PYTHON_{spec.distro.os.upper()}_KEYRING"
         )
     ensure_binfmt(spec.arch)
     tree = work / "tree"

@@ -189,3 +189,9 @@ def image_archive(os_name: str, arch: str, *, security: bool) -> str | None:
             "URL: expected the archive's address, e.g. http://HOST/debian"
         )
     return value.rstrip("/") or None
+
+
+def archive_keyring(os_name: str, default: str) -> str:
+    """The keyring apt checks the archive's signatures with: ``$BINK_PYTHON_<OS>_KEYRING``
+    (e.g. a private mirror's own key, or a test archive's), else the distribution's."""
+    return os.environ.get(f"BINK_PYTHON_{os_name.upper()}_KEYRING") or default

@@ -192,6 +192,57 @@ def test_single_arch_build_never_moves_a_multi_arch_tag(
     assert not (tmp_path / "x.tar").exists()
 
 
+def test_image_job_uses_exactly_the_runtimes_the_runtime_jobs_handed_over(
+    offline_build: Path, test_cache_root: Path, tmp_path: Path
+) -> None:
+    """Issue 14, defect 1, as release.yml runs it: each runtime job saves its native
+    build under the key it prints on its runner; the image job (amd64) restores those
+    directories by key and builds with --cached-runtimes. We have no arm64 machine, so
+    the arm64 runner's bytes are stood in for by this session's arm64 runtime, filed
+    under the key a native arm64 build has (computed with --build-host arm64)."""
+    env = _env(test_cache_root / "store")
+    config = offline_build / "config" / "images.toml"
+    cli = [sys.executable, "-m", "bink_python"]
+    runtime = ["runtime", "key", "3.13.15", "--config", str(config), "--profile", "fast"]
+
+    def key(arch: str, host: str) -> str:
+        return _run([*cli, *runtime, "--arch", arch, "--build-host", host], env).stdout.strip()
+
+    session = test_cache_root / "store" / "runtimes"
+    # the image runner's cache: everything but runtimes (hard links), then the hand-over
+    image_cache = tmp_path / "image-cache"
+    image_cache.mkdir()
+    for kind in (test_cache_root / "store").iterdir():
+        if kind.name not in ("runtimes", "buildroots", "work", "logs"):
+            subprocess.run(["cp", "-al", str(kind), str(image_cache / kind.name)], check=True)
+    handed = image_cache / "runtimes"
+    handed.mkdir()
+    saved = {"amd64": key("amd64", "amd64"), "arm64": key("arm64", "arm64")}
+    assert saved["arm64"] != key("arm64", "amd64")  # native and cross builds differ
+    shutil.copytree(session / saved["amd64"], handed / saved["amd64"])
+    image_env = dict(env, BINK_PYTHON_CACHE=str(image_cache))
+    build = [*cli, "build", "--config", str(config), "--profile", "fast", "--no-verify"]
+    build += ["--runtime-host", "amd64=amd64", "--runtime-host", "arm64=arm64"]
+    build += ["--cached-runtimes", "--output", str(tmp_path / "oci"), "--json"]
+    # the arm64 entry not handed over: refused, naming the key, nothing compiled
+    miss = subprocess.run(build, capture_output=True, text=True, env=image_env, check=False)
+    assert miss.returncode != 0
+    assert f"compiled on arm64 (native) (key {saved['arm64']}) is not in the cache" in miss.stderr
+    assert sorted(p.name for p in handed.iterdir() if not p.name.startswith(".")) == [
+        saved["amd64"]
+    ]
+    shutil.copytree(session / key("arm64", "amd64"), handed / saved["arm64"])
+    summary = json.loads(_run(build, image_env).stdout)
+    assert all("runtime" not in row["built"] for row in summary["images"]), summary
+    layout = Layout(tmp_path / "oci")
+    index = json.loads(layout.read_blob(layout.resolve("3.13").digest))
+    for entry in index["manifests"]:
+        manifest = json.loads(layout.read_blob(entry["digest"]))
+        config_blob = json.loads(layout.read_blob(manifest["config"]["digest"]))
+        history = " ".join(h["created_by"] for h in config_blob["history"])
+        assert f"(key {saved[entry['platform']['architecture']]})" in history
+
+
 def test_push_and_pull_back_by_digest(
     offline_build: Path, registry: LocalRegistry, tmp_path: Path
 ) -> None:
