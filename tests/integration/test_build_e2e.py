@@ -193,7 +193,7 @@ def test_single_arch_build_never_moves_a_multi_arch_tag(
 
 
 def test_image_job_uses_exactly_the_runtimes_the_runtime_jobs_handed_over(
-    offline_build: Path, test_cache_root: Path, tmp_path: Path
+    offline_build: Path, test_cache_root: Path, registry: LocalRegistry, tmp_path: Path
 ) -> None:
     """Issue 14, defect 1, as release.yml runs it: each runtime job saves its native
     build under the key it prints on its runner; the image job (amd64) restores those
@@ -241,6 +241,17 @@ def test_image_job_uses_exactly_the_runtimes_the_runtime_jobs_handed_over(
         config_blob = json.loads(layout.read_blob(manifest["config"]["digest"]))
         history = " ".join(h["created_by"] for h in config_blob["history"])
         assert f"(key {saved[entry['platform']['architecture']]})" in history
+    # the publish job (as release.yml runs it), then the whole run again: a no-op
+    dest = f"{registry.host}/binkhq/python-jobs"
+    publish = [*cli, "push", dest, "--config", str(config), "--insecure", "--no-verify"]
+    first = _run([*publish, "--layout", str(tmp_path / "oci")], env).stdout
+    assert "moved 3.13: (new tag) -> " + layout.resolve("3.13").digest in first
+    again = [*build[:-3], "--output", str(tmp_path / "oci-again"), "--json"]
+    assert json.loads(_run(again, image_env).stdout)["indexes"] == summary["indexes"]
+    second = _run([*publish, "--layout", str(tmp_path / "oci-again")], env).stdout
+    assert second.count("(unchanged)") == len(second.strip().splitlines()) == 4, second
+    for ref in ("3.13", "3.13.15", "3.13-distroless", "3.13.15-distroless"):
+        assert remote_digest(dest, ref, tls_verify=False) == summary["indexes"][ref]
 
 
 def test_push_and_pull_back_by_digest(

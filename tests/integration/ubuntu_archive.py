@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -209,7 +210,7 @@ def serving(root: Path) -> Iterator[UbuntuArchive]:
             pass
 
         def _file(self) -> Path | None:
-            prefix, _, rel = self.path.lstrip("/").partition("/")
+            prefix, _, rel = urllib.parse.unquote(self.path).lstrip("/").partition("/")
             if prefix not in PREFIXES or ".." in rel.split("/"):
                 return None
             if rel.startswith("dists/"):
@@ -220,7 +221,7 @@ def serving(root: Path) -> Iterator[UbuntuArchive]:
                 return None
             path = pool / rel
             if not path.is_file():
-                data = _fetch(f"{_upstream(which)}/{rel}")
+                data = _fetch(f"{_upstream(which)}/{urllib.parse.quote(rel)}")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f".{path.name}.{threading.get_ident()}")
                 tmp.write_bytes(data)
