@@ -32,6 +32,7 @@ from bink_python.assemble import (
     image_labels,
     rfc3339,
 )
+from bink_python.ci import published_outputs
 from bink_python.errors import PublishError, UsageError, VerifyError
 from bink_python.layout import Descriptor, Layout
 from bink_python.progress import Progress
@@ -383,6 +384,19 @@ def test_partial_index_is_never_pushed_or_exported(registry: LocalRegistry, tmp_
     layout.set_refs({"3.13": full})
     push(root / "oci", ["3.13"], repo, tls_verify=False, require_arches=both)
     assert remote_digest(repo, "3.13", tls_verify=False) == full.digest
+
+
+def test_ci_published_says_whether_the_registry_has_the_tag(
+    tag_v1: tuple[Path, Descriptor], registry: LocalRegistry
+) -> None:
+    """`ci published` (the publish job's "Digests" step): changed until pushed."""
+    oci, index = tag_v1
+    repo = f"{registry.host}/bink/published"
+    before = published_outputs(oci, repo, "3.13", tls_verify=False)
+    assert before == {"index": index.digest, "changed": "true"}
+    push(oci, ["3.13"], repo, tls_verify=False)
+    after = published_outputs(oci, repo, "3.13", tls_verify=False)
+    assert after == {"index": index.digest, "changed": "false"}
 
 
 def test_unreachable_registry_is_a_one_line_error(tag_v1: tuple[Path, Descriptor]) -> None:

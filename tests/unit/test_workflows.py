@@ -44,7 +44,6 @@ VARIABLES = {
 }
 #: Every command line the pipeline needs from the CLI (first words after bink-python).
 EXPECTED_COMMANDS = {
-    "matrix",
     "readme",
     "update",
     "doctor",
@@ -54,6 +53,8 @@ EXPECTED_COMMANDS = {
     "verify",
     "push",
     "sbom",
+    "ci plan",
+    "ci published",
 }
 _PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 _VERSION_COMMENT = re.compile(r"uses: \S+@[0-9a-f]{40} # v\d+(\.\d+)*$")
@@ -290,7 +291,7 @@ def test_every_bink_python_command_line_parses() -> None:
         for where, argv in invocations(path):
             assert argv, f"{where}: empty bink-python invocation"
             words = [a for a in argv if not a.startswith("-")]
-            seen.add(" ".join(words[:2]) if words[0] == "runtime" else words[0])
+            seen.add(" ".join(words[:2]) if words[0] in ("runtime", "ci") else words[0])
             try:
                 parser.parse_args(argv)
             except UsageError as err:
@@ -395,3 +396,29 @@ def test_image_job_restores_exactly_what_each_runtime_job_built(
     for arch in ("amd64", "arm64"):
         spec = runtime_spec(tag, arch, lock, args.profile)
         assert runtime_key(spec, hosts[arch]) == saved[arch], f"{arch}: build looks up another key"
+
+
+def test_ci_plan_is_the_matrix_grouped_per_job(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ci plan` (the plan job's step) gives what the jq it replaced gave: runtimes
+    unique by (python, os, release, arch, runner), tags unique by (tag, python, os,
+    release), from `matrix --github`."""
+    import json
+
+    config = str(REPO / "images.toml")
+    assert main(["matrix", "--github", "--config", config]) == 0
+    include = json.loads(capsys.readouterr().out)["include"]
+    assert main(["ci", "plan", "--config", config]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    outputs = dict(line.split("=", 1) for line in lines)
+    assert sorted(outputs) == ["runtimes", "tags"]
+
+    def unique(fields: tuple[str, ...]) -> list[tuple[str, ...]]:
+        return sorted({tuple(e[f] for f in fields) for e in include})
+
+    runtime_fields = ("python", "os", "release", "arch", "runner")
+    tag_fields = ("tag", "python", "os", "release")
+    runtimes = json.loads(outputs["runtimes"])["include"]
+    tags = json.loads(outputs["tags"])["include"]
+    assert sorted(tuple(r[f] for f in runtime_fields) for r in runtimes) == unique(runtime_fields)
+    assert sorted(tuple(t[f] for f in tag_fields) for t in tags) == unique(tag_fields)
+    assert len(runtimes) == len(unique(runtime_fields)) and len(tags) == len(unique(tag_fields))
