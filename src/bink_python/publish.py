@@ -300,50 +300,28 @@ def push(
             return moves
         tls = f"--dest-tls-verify={str(tls_verify).lower()}"
         src = os.fspath(snapshot.path)
+
+        def copy(desc: Descriptor, target: str, action: str, retry_times: int) -> None:
+            """The snapshot's entry for ``desc`` (by its digest) to ``docker://target``."""
+            copy_all = ["--all"] if desc.media_type == MEDIA_INDEX else []
+            retry = ["--retry-times", str(retry_times)] if retry_times else []
+            argv = ["copy", "-q", *copy_all, "--preserve-digests", *retry, tls]
+            argv += [f"oci:{src}:{digest_ref(desc.digest)}", f"docker://{target}"]
+            _skopeo(argv, repo=repo, action=action, authfile=authfile)
+
         # 1. content by digest, each index once (several tags may share one)
         first_ref: dict[str, str] = {}
         for move in moves:
             if move.changed:
                 first_ref.setdefault(move.new, move.tag)
         for digest, ref in first_ref.items():
-            copy_all = ["--all"] if resolved[ref].media_type == MEDIA_INDEX else []
             with progress.step("push", f"{repo}@{digest[:19]} ({ref})"):
-                _skopeo(
-                    [
-                        "copy",
-                        "-q",
-                        *copy_all,
-                        "--preserve-digests",
-                        "--retry-times",
-                        str(retries),
-                        tls,
-                        f"oci:{src}:{digest_ref(digest)}",
-                        f"docker://{repo}@{digest}",
-                    ],
-                    repo=repo,
-                    action=f"pushing {ref} by digest",
-                    authfile=authfile,
-                )
+                copy(resolved[ref], f"{repo}@{digest}", f"pushing {ref} by digest", retries)
         # 2. move each tag to exactly the pushed digest (no new content: one manifest PUT)
         for move in moves:
-            if not move.changed:
-                continue
-            copy_all = ["--all"] if resolved[move.tag].media_type == MEDIA_INDEX else []
-            with progress.step("tag", f"{repo}:{move.tag} -> {move.new[:19]}"):
-                _skopeo(
-                    [
-                        "copy",
-                        "-q",
-                        *copy_all,
-                        "--preserve-digests",
-                        tls,
-                        f"oci:{src}:{digest_ref(move.new)}",
-                        f"docker://{repo}:{move.tag}",
-                    ],
-                    repo=repo,
-                    action=f"moving tag {move.tag}",
-                    authfile=authfile,
-                )
+            if move.changed:
+                with progress.step("tag", f"{repo}:{move.tag} -> {move.new[:19]}"):
+                    copy(resolved[move.tag], f"{repo}:{move.tag}", f"moving tag {move.tag}", 0)
         # 3. read every tag back
         for move in moves:
             now = remote_digest(repo, move.tag, tls_verify=tls_verify, authfile=authfile)
