@@ -61,7 +61,7 @@ T = TypeVar("T")
 class BuildOptions:
     arches: tuple[str, ...] = ()  # empty: every arch of each tag
     profile: str = "release"
-    output: Path = Path("dist/oci")
+    output: Path | None = None  # None: dist/oci, or dist/oci-ARCH for a partial build
     jobs: int = 2
     offline: bool = False
     verify: bool = True
@@ -292,7 +292,8 @@ def build_family(
     progress: Progress = SILENT,
     verifier: Callable[[Path, Sequence[Tag], tuple[str, ...]], None] | None = None,
 ) -> BuildSummary:
-    """Build ``tags`` (already selected and policy-checked) into ``options.output``."""
+    """Build ``tags`` (already selected and policy-checked) into ``options.output``
+    (default ``dist/oci``, or ``dist/oci-ARCH`` for a partial single-arch build)."""
     start = time.monotonic()
     if options.profile not in PROFILES:
         raise BuildError(f"unknown profile {options.profile!r}: expected release or fast")
@@ -308,10 +309,12 @@ def build_family(
     if not plan:
         raise BuildError("nothing to build: no selected tag has the requested architecture")
     partial = partial_plan(tags, options)
-    check_output(options.output, partial)
+    # the layout: as given, else dist/oci, or dist/oci-ARCH for a partial build
+    out = options.output or Path(f"dist/oci-{'-'.join(partial)}" if partial else "dist/oci")
+    check_output(out, partial)
     if partial:
         progress.info(
-            f"{options.output}: partial layout ({'+'.join(partial)} only): verify and sbom "
+            f"{out}: partial layout ({'+'.join(partial)} only): verify and sbom "
             "read it; push and export refuse it"
         )
     runtimes: dict[RuntimeSpec, str] = {}
@@ -375,11 +378,9 @@ def build_family(
     }
 
     # 6. assemble into a staging layout beside the output (same filesystem: hard links)
-    output = Layout(options.output)
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    staging_dir = Path(
-        tempfile.mkdtemp(prefix=f".{options.output.name}-staging-", dir=options.output.parent)
-    )
+    output = Layout(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-", dir=out.parent))
     try:
         staging = Layout(staging_dir).init()
         rows: list[ImageRow] = []
@@ -465,10 +466,10 @@ def build_family(
         # 8. promote: blobs first, index.json last (by rename); a partial layout is
         #    marked before any of its refs exists
         if partial:
-            mark_partial(options.output, partial)
-        with progress.step("publish", f"{len(refs)} refs into {options.output}"):
+            mark_partial(out, partial)
+        with progress.step("publish", f"{len(refs)} refs into {out}"):
             output.copy_refs(staging, refs)
-        sbom_dir = options.output.parent / "sbom"
+        sbom_dir = out.parent / "sbom"
         for (tag_name, arch), data in sorted(sboms.items()):
             sbom.write_sbom_file(sbom_dir, tag_name, arch, data)
     except BinkError:
@@ -478,7 +479,7 @@ def build_family(
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)
     return BuildSummary(
-        layout=options.output,
+        layout=out,
         rows=tuple(rows),
         indexes={ref: d.digest for ref, d in refs.items()},
         seconds=time.monotonic() - start,

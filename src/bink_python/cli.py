@@ -266,7 +266,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         arches=(args.arch,) if args.arch else (),
         profile=args.profile,
-        output=Path(args.output or (f"dist/oci-{args.arch}" if args.arch else "dist/oci")),
+        output=Path(args.output) if args.output else None,
         jobs=args.jobs,
         offline=args.offline,
         verify=not args.no_verify,
