@@ -69,3 +69,18 @@ def test_push_refuses_a_partial_layout_before_any_network(tmp_path: Path) -> Non
     # port 9 on loopback: nothing listens; the refusal comes before any connection
     with pytest.raises(PublishError, match=r"partial layout \(amd64 only"):
         push(partial.path, ["3.13"], "127.0.0.1:9/bink/x", tls_verify=False)
+
+
+def test_runtime_hosts_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`build --runtime-host ARCH=HOST`: named arches as given, the others this machine."""
+    import platform
+
+    from bink_python.cli import _runtime_hosts
+    from bink_python.errors import UsageError
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert _runtime_hosts([]) == (("amd64", "amd64"), ("arm64", "amd64"))
+    assert _runtime_hosts(["arm64=arm64"]) == (("amd64", "amd64"), ("arm64", "arm64"))
+    for bad in ("arm64", "arm64=riscv64", "x=amd64"):
+        with pytest.raises(UsageError, match="expected ARCH=HOST"):
+            _runtime_hosts([bad])
