@@ -524,7 +524,7 @@ def _verifier(
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .layout import Layout
+    from .layout import Layout, partial_arches
     from .policy import select_tags
 
     family = family_from(args)
@@ -538,15 +538,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{layout} holds none of the tags of {family.path}: run `bink-python build`"
             )
-    _verify_layout(
-        layout,
-        family,
-        tags,
-        (args.arch,) if args.arch else (),
-        _progress(args),
-        as_json=args.json,
-        to_stdout=True,
-    )
+    # a partial layout (build --arch) holds only its arches: verify those by default
+    arches = (args.arch,) if args.arch else partial_arches(layout)
+    _verify_layout(layout, family, tags, arches, _progress(args), as_json=args.json, to_stdout=True)
     return 0
 
 
