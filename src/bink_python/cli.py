@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -18,9 +17,10 @@ from typing import TYPE_CHECKING
 from . import __version__, ci, doctor, sbom
 from .config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from .distro import ARCHES
-from .errors import PublishError, UsageError
+from .errors import PublishError, UsageError, VerifyError, reported_as
 from .policy import system_clock
 from .progress import Progress
+from .runtime import PROFILES
 from .store import Store, cache_root
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .fetch import FetchSettings as FetchSettingsT
     from .layout import Descriptor
     from .runtime import RuntimeSpec as RuntimeSpecT
+    from .verify import VerifyReport as VerifyReportT
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -129,18 +130,12 @@ def _print_built(
 
 def _epoch(args: argparse.Namespace, family: Family | None = None) -> int:
     """SOURCE_DATE_EPOCH: --source-date-epoch, $SOURCE_DATE_EPOCH, else images.lock."""
-    from .lockfile import Lock
+    from .lockfile import Lock, source_date_epoch
 
-    if getattr(args, "source_date_epoch", None) is not None:
-        return int(args.source_date_epoch)
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env:
-        try:
-            return int(env)
-        except ValueError:
-            raise UsageError(f"SOURCE_DATE_EPOCH={env!r}: expected an integer") from None
-    family = family or family_from(args)
-    return Lock.load(family.lock_path).source_date_epoch
+    def from_lock() -> int:
+        return Lock.load((family or family_from(args)).lock_path).source_date_epoch
+
+    return source_date_epoch(getattr(args, "source_date_epoch", None), fallback=from_lock)
 
 
 # -- base / runtime -----------------------------------------------------------
@@ -154,6 +149,7 @@ def _cmd_base_build(args: argparse.Namespace) -> int:
         distro=get_distro(args.os, args.release),
         arch=args.arch,
         variant=args.variant,
+        user=family_from(args).user,
         extra_packages=tuple(args.extra_package or ()),
     )
     progress = _progress(args)
@@ -230,7 +226,7 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
 
 def _runtime_hosts(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """``--runtime-host ARCH=HOST`` options; every arch not named is built on this machine."""
-    from .buildroot import host_arch
+    from .distro import host_arch
 
     given: dict[str, str] = {}
     for text in pairs:
@@ -249,6 +245,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildOptions, build_family
     from .lockfile import Lock
     from .policy import check_buildable, select_tags
+    from .verify.report import ChecksFailed
 
     family = family_from(args)
     progress = _progress(args)
@@ -275,15 +272,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         runtime_hosts=_runtime_hosts(args.runtime_host or ()),
         cached_runtimes=args.cached_runtimes,
     )
-    summary = build_family(
-        family,
-        result.tags,
-        lock,
-        _store(args),
-        options,
-        progress=progress,
-        verifier=_verifier(family, progress) if not args.no_verify else None,
-    )
+    try:
+        summary = build_family(family, result.tags, lock, _store(args), options, progress=progress)
+    except ChecksFailed as failed:
+        _show_report(failed.report, progress)
+        raise
+    if summary.report is not None:
+        _show_report(summary.report, progress)
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:
@@ -501,26 +496,28 @@ def _verify_layout(
     from .verify import verify_layout
 
     report = verify_layout(layout, family, tags, arches=tuple(arches) or None, progress=progress)
-    if as_json:
-        sys.stdout.write(report.to_json())
-    else:
-        table = report.table().rstrip("\n")
-        if to_stdout:
-            print(table)
-        elif report.failures():
-            print(table, file=sys.stderr)
-        else:
-            progress.info(table)
+    _show_report(report, progress, as_json=as_json, to_stdout=to_stdout)
     report.raise_for_failures()
 
 
-def _verifier(
-    family: Family, progress: Progress
-) -> Callable[[Path, Sequence[Tag], tuple[str, ...]], None]:
-    def run(layout: Path, tags: Sequence[Tag], arches: tuple[str, ...]) -> None:
-        _verify_layout(layout, family, tags, arches, progress)
-
-    return run
+def _show_report(
+    report: VerifyReportT,
+    progress: Progress,
+    *,
+    as_json: bool = False,
+    to_stdout: bool = False,
+) -> None:
+    """The table (or JSON): on stdout when asked, on stderr when checks failed, else progress."""
+    if as_json:
+        sys.stdout.write(report.to_json())
+        return
+    table = report.table().rstrip("\n")
+    if to_stdout:
+        print(table)
+    elif report.failures():
+        print(table, file=sys.stderr)
+    else:
+        progress.info(table)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -532,7 +529,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.tags:
         tags = [t for t in select_tags(family, args.tags) if t.buildable]
     else:
-        present = Layout(layout).refs()
+        with reported_as(VerifyError):
+            present = Layout(layout).refs()
         tags = [t for t in family.tags if t.buildable and t.name in present]
         if not tags:
             raise UsageError(
@@ -664,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = rt_sub.add_parser(action, parents=[common], help=text)
         p.add_argument("version", help="exact CPython version, e.g. 3.13.16")
         _os_options(p)
-        p.add_argument("--profile", choices=("release", "fast"), default="release")
+        p.add_argument("--profile", choices=PROFILES, default="release")
         p.add_argument(
             "--build-host",
             choices=tuple(ARCHES),
@@ -691,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only this architecture: a partial layout (default dist/oci-ARCH) that verify "
         "and sbom read and push and export refuse",
     )
-    p.add_argument("--profile", choices=("release", "fast"), default="release")
+    p.add_argument("--profile", choices=PROFILES, default="release")
     p.add_argument(
         "--output", metavar="DIR", help="OCI layout (dist/oci; with --arch: dist/oci-ARCH)"
     )

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import PublishError, UsageError
+from .errors import PublishError, UsageError, reported_as
 from .layout import MEDIA_INDEX, Descriptor, Layout, partial_arches
 from .proc import require_tool
 from .progress import SILENT, Progress
@@ -248,6 +248,7 @@ def _check_tags(refs: Sequence[str]) -> None:
             raise UsageError(f"{ref!r} cannot be a registry tag (letters, digits, . _ -)")
 
 
+@reported_as(PublishError)
 def plan_push(
     layout_path: Path,
     refs: Sequence[str],
@@ -264,6 +265,7 @@ def plan_push(
         return _moves(repo, resolved, tls_verify=tls_verify, authfile=authfile)
 
 
+@reported_as(PublishError)
 def push(
     layout_path: Path,
     refs: Sequence[str],
@@ -333,6 +335,7 @@ def push(
     return moves
 
 
+@reported_as(PublishError)
 def export(
     layout_path: Path,
     ref: str,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import runtime
+from bink_python import runtime, runtime_contents
 from bink_python.buildroot import BuildRootSpec, buildroot_key
 from bink_python.distro import get_distro
+from bink_python.elf import read_elf_file
 from bink_python.errors import BuildError, FetchError, UsageError
 from bink_python.runtime import RuntimeSpec, plan_build, runtime_key
 from bink_python.store import Store, write_json
@@ -158,21 +159,23 @@ Checked 112 modules (31 built-in, 76 shared, 1 n/a on linux-x86_64, 3 disabled, 
 
 
 def test_module_summary_parsed_and_checked(tmp_path: Path) -> None:
-    summary = runtime.parse_module_summary(SUMMARY_313)
+    summary = runtime_contents.parse_module_summary(SUMMARY_313)
     assert summary == {"missing": {"_tkinter", "_dbm"}, "failed": {"_ssl"}, "removed": {"_ctypes"}}
     with pytest.raises(BuildError, match=r"_ctypes \(removed\), _dbm \(missing\), _ssl \(failed\)"):
-        runtime.check_module_summary(summary, "CPython", tmp_path / "log")
-    only_tk = runtime.parse_module_summary(
+        runtime_contents.check_module_summary(summary, "CPython", tmp_path / "log")
+    only_tk = runtime_contents.parse_module_summary(
         "The necessary bits to build these optional modules were not found:\n_tkinter\n\n"
     )
-    runtime.check_module_summary(only_tk, "CPython", tmp_path / "log")
+    runtime_contents.check_module_summary(only_tk, "CPython", tmp_path / "log")
 
 
 def test_elf_reader_matches_readelf() -> None:
     import subprocess
 
     target = Path("/bin/ls").resolve()  # a dynamically linked ELF on every Debian host
-    assert runtime.elf_machine(target) == {"x86_64": 62, "aarch64": 183}[os.uname().machine]
+    info = read_elf_file(target)
+    assert info is not None
+    assert info.machine == {"x86_64": 62, "aarch64": 183}[os.uname().machine]
     readelf = subprocess.run(
         ["readelf", "-d", str(target)], capture_output=True, text=True, check=True
     ).stdout
@@ -180,7 +183,7 @@ def test_elf_reader_matches_readelf() -> None:
         line.split("[", 1)[1].rstrip("]") for line in readelf.splitlines() if "(NEEDED)" in line
     ]
     assert expected
-    assert runtime.elf_needed(target) == expected
+    assert list(info.needed) == expected
 
 
 def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
@@ -194,8 +197,11 @@ def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
     subprocess.run(
         [gcc, "-shared", "-fPIC", "-o", str(so), str(tmp_path / "m.c"), "-lm"], check=True
     )
-    assert runtime.elf_machine(so) == 183
-    assert "libm.so.6" in runtime.elf_needed(so)
+    info = read_elf_file(so)
+    assert info is not None
+    assert info.machine == 183
+    assert info.machine_name == "AArch64"
+    assert "libm.so.6" in info.needed
 
 
 def test_clean_tree_removes_tests_bytecode_and_static_libs(tmp_path: Path) -> None:
@@ -215,7 +221,7 @@ def test_clean_tree_removes_tests_bytecode_and_static_libs(tmp_path: Path) -> No
         path = lib / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
-    runtime.clean_tree(local)
+    runtime_contents.clean_tree(local)
     left = sorted(str(p.relative_to(lib)) for p in lib.rglob("*") if p.is_file())
     assert left == ["json/__init__.py", "testing/keep.py"]
     assert not (lib / "json" / "__pycache__").exists()
@@ -225,25 +231,27 @@ def test_links_and_pip_check(tmp_path: Path) -> None:
     local = tmp_path / "usr" / "local"
     bindir = local / "bin"
     bindir.mkdir(parents=True)
-    for name in runtime.UNVERSIONED_LINKS:
+    for name in runtime_contents.UNVERSIONED_LINKS:
         (bindir / name).write_text("#!/usr/local/bin/python3.13\n")
-    runtime.make_links(bindir)
+    runtime_contents.make_links(bindir)
     assert (bindir / "python").readlink() == Path("python3")
     assert (bindir / "pip").readlink() == Path("pip3")
     assert (bindir / "python-config").readlink() == Path("python3-config")
-    runtime.check_pip(local, spec())
+    runtime_contents.check_pip(local, spec().minor())
     (bindir / "pip3").write_text("#!/build/src/python\n")
     with pytest.raises(BuildError, match="pip3 starts with"):
-        runtime.check_pip(local, spec())
+        runtime_contents.check_pip(local, spec().minor())
     (bindir / "pip3").unlink()
     with pytest.raises(BuildError, match="pip3 is missing"):
-        runtime.check_pip(local, spec())
+        runtime_contents.check_pip(local, spec().minor())
 
 
 def test_needed_packages_must_be_runtime_packages() -> None:
-    runtime._check_packages({"libssl.so.3": "libssl3t64", "libc.so.6": "libc6"}, DEBIAN13, "x")
+    runtime_contents.check_packages(
+        {"libssl.so.3": "libssl3t64", "libc.so.6": "libc6"}, DEBIAN13, "x"
+    )
     with pytest.raises(BuildError, match=r"libtk8.6 \(libtk8.6.so\)"):
-        runtime._check_packages({"libtk8.6.so": "libtk8.6"}, DEBIAN13, "x")
+        runtime_contents.check_packages({"libtk8.6.so": "libtk8.6"}, DEBIAN13, "x")
 
 
 def test_cache_hit_is_quick_and_does_not_read_the_source(tmp_path: Path) -> None:
@@ -282,12 +290,14 @@ libc6:amd64: /usr/lib/x86_64-linux-gnu/libc.so.6
 
 def test_dpkg_search_parsed_per_arch_ignoring_diversions() -> None:
     names = ["libreadline.so.8", "libssl.so.3", "libc.so.6"]
-    assert runtime.parse_dpkg_search(DPKG_S, names, "amd64") == {
+    assert runtime_contents.parse_dpkg_search(DPKG_S, names, "amd64") == {
         "libc.so.6": "libc6",
         "libreadline.so.8": "libreadline8t64",
         "libssl.so.3": "libssl3t64",
     }
-    assert runtime.parse_dpkg_search(DPKG_S, names, "arm64") == {"libssl.so.3": "libssl3t64"}
+    assert runtime_contents.parse_dpkg_search(DPKG_S, names, "arm64") == {
+        "libssl.so.3": "libssl3t64"
+    }
 
 
 def test_key_takes_the_build_host_as_an_input_not_from_this_machine(
