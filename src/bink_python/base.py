@@ -194,6 +194,14 @@ def image_sources(
     return out, tuple(sorted(unset))
 
 
+def image_apt_sources(distro: Distro, arch: str, mirror: str | None = None) -> str:
+    """The ``/etc/apt/sources.list`` a regular image of (distro, arch) gets, as configured
+    now (image archive settings, else the build mirror): what the base writes and what
+    verify's ``apt-sources`` check expects."""
+    in_image, _ = image_sources(distro, arch, archive_sources(distro, arch, mirror))
+    return sources_list(distro, in_image)
+
+
 def sources_list(distro: Distro, sources: list[ArchiveSource]) -> str:
     """``/etc/apt/sources.list`` naming ``sources`` (one-line format)."""
     components = " ".join(distro.components)
