@@ -173,6 +173,41 @@ def archive_sources(distro: Distro, arch: str, mirror: str | None = None) -> lis
     raise BuildError(f"no base recipe for OS {distro.os!r}")
 
 
+def image_sources(
+    distro: Distro, arch: str, build: list[ArchiveSource]
+) -> tuple[list[ArchiveSource], tuple[str, ...]]:
+    """The apt sources written into a regular image, and the settings left unset.
+
+    Same suites as the build (release, updates, security), at the image archive
+    addresses (:func:`mirrors.image_archive`); a suite whose setting is unset keeps
+    the build mirror, and its variable is returned so the caller can warn.
+    """
+    out: list[ArchiveSource] = []
+    unset: set[str] = set()
+    for source in build:
+        security = source.suite.endswith("-security")
+        uri = mirrors.image_archive(distro.os, arch, security=security)
+        if uri is None:
+            unset.add(mirrors.image_archive_variable(distro.os, arch, security=security))
+            uri = source.uri
+        out.append(ArchiveSource(uri, source.suite))
+    return out, tuple(sorted(unset))
+
+
+def image_apt_sources(distro: Distro, arch: str, mirror: str | None = None) -> str:
+    """The ``/etc/apt/sources.list`` a regular image of (distro, arch) gets, as configured
+    now (image archive settings, else the build mirror): what the base writes and what
+    verify's ``apt-sources`` check expects."""
+    in_image, _ = image_sources(distro, arch, archive_sources(distro, arch, mirror))
+    return sources_list(distro, in_image)
+
+
+def sources_list(distro: Distro, sources: list[ArchiveSource]) -> str:
+    """``/etc/apt/sources.list`` naming ``sources`` (one-line format)."""
+    components = " ".join(distro.components)
+    return "".join(f"deb {s.uri} {s.suite} {components}\n" for s in sources)
+
+
 def mirror_state(sources: list[ArchiveSource]) -> dict[str, str]:
     """sha256 of each suite's ``InRelease`` (what apt will resolve against), by suite."""
     state: dict[str, str] = {}
@@ -191,8 +226,14 @@ def mirror_state(sources: list[ArchiveSource]) -> dict[str, str]:
     return state
 
 
-def key_parts(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> dict[str, Any]:
-    """Everything that determines a base's content."""
+def key_parts(
+    spec: BaseSpec,
+    *,
+    mirror_state: dict[str, str],
+    epoch: int,
+    apt_sources: str = "",
+) -> dict[str, Any]:
+    """Everything that determines a base's content (``apt_sources``: the image's list)."""
     return {
         "kind": KIND,
         "recipe": RECIPE_VERSION,
@@ -211,6 +252,7 @@ def key_parts(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> di
         },
         "mirror_state": dict(sorted(mirror_state.items())),
         "epoch": epoch,
+        "apt_sources": apt_sources,
     }
 
 
@@ -242,7 +284,7 @@ def _mmdebstrap_command(
         f"--architectures={spec.arch}",
         f"--components={','.join(distro.components)}",
         f"--include={','.join(spec.packages)}",
-        f"--keyring={distro.keyring}",
+        f"--keyring={mirrors.archive_keyring(distro.os, distro.keyring)}",
     ]
     cmd += [f"--dpkgopt={opt}" for opt in SLIM_DPKG_OPTIONS]
     cmd += [
@@ -322,6 +364,19 @@ def _slim_tree(root: Path, epoch: int) -> None:
             path.chmod(stat.S_IMODE(mode))
 
 
+def _write_apt_sources(tree: Path, text: str) -> None:
+    """Replace the build's apt sources with the image's (no other list is left)."""
+    apt = tree / "etc" / "apt"
+    (apt / "sources.list.d").mkdir(parents=True, exist_ok=True)
+    for old in (apt / "sources.list.d").iterdir():
+        if old.name.endswith((".list", ".sources")):
+            old.unlink()
+    target = apt / "sources.list"
+    target.unlink(missing_ok=True)
+    target.write_text(text)
+    target.chmod(0o644)
+
+
 def _check_inrelease(inrelease_dir: Path, state: dict[str, str]) -> None:
     used = {sha256_file(p) for p in inrelease_dir.iterdir()}
     if used != set(state.values()):
@@ -343,11 +398,13 @@ def _build_regular(
     require_tool("mmdebstrap")
     if os.geteuid() != 0:
         raise ToolError("building a base needs root (mmdebstrap --mode=root): run as root")
-    if not Path(spec.distro.keyring).is_file():
+    keyring = mirrors.archive_keyring(spec.distro.os, spec.distro.keyring)
+    if not Path(keyring).is_file():
         pkg = "ubuntu-keyring" if spec.distro.os == "ubuntu" else "debian-archive-keyring"
         raise ToolError(
-            f"archive keyring {spec.distro.keyring} for {spec.distro.name} is missing: "
-            f"install {pkg} (apt-get install {pkg}) or put that keyring file there"
+            f"archive keyring {keyring} for {spec.distro.name} is missing: install {pkg} "
+            f"(apt-get install {pkg}), put that keyring file there or name one in "
+            f"BINK_PYTHON_{spec.distro.os.upper()}_KEYRING"
         )
     ensure_binfmt(spec.arch)
     tree = work / "tree"
@@ -386,8 +443,10 @@ def build_base(
     """
     spec.validate()
     sources = archive_sources(spec.distro, spec.arch, mirror)
+    in_image, unset = image_sources(spec.distro, spec.arch, sources)
+    apt_list = sources_list(spec.distro, in_image)
     state = mirror_state(sources)
-    parts = key_parts(spec, mirror_state=state, epoch=epoch)
+    parts = key_parts(spec, mirror_state=state, epoch=epoch, apt_sources=apt_list)
     key = cache_key(parts)
     with store.lock(KIND, key):
         entry = store.lookup(KIND, key)
@@ -409,7 +468,14 @@ def build_base(
             work.mkdir()
             try:
                 if regular is None:
+                    if unset:
+                        progress.warn(
+                            f"{spec.label}: {', '.join(unset)} unset: the image's apt sources "
+                            "name the build mirror; set them to the archive users of the "
+                            "images should reach"
+                        )
                     tree, status = _build_regular(spec, sources, state, work, epoch=epoch, log=log)
+                    _write_apt_sources(tree, apt_list)
                 else:
                     tree, status = build_distroless(spec, regular.rootfs, work)
                 rootfs = tmp / "rootfs.tar"

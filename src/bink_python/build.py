@@ -48,7 +48,7 @@ from .config import Family, Tag
 from .errors import BinkError, BuildError, UsageError
 from .fetch import Cache, fetch_artifact
 from .image import ImageDescription, describe_image
-from .layout import Descriptor, Layout
+from .layout import Descriptor, Layout, mark_partial, partial_arches
 from .lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
 from .progress import SILENT, Progress
 from .runtime import PROFILES, RuntimeResult, RuntimeSpec, build_runtime
@@ -62,13 +62,16 @@ T = TypeVar("T")
 class BuildOptions:
     arches: tuple[str, ...] = ()  # empty: every arch of each tag
     profile: str = "release"
-    output: Path = Path("dist/oci")
+    output: Path | None = None  # None: dist/oci, or dist/oci-ARCH for a partial build
     jobs: int = 2
     offline: bool = False
     verify: bool = True  # False: promote images no check has run on (said in the summary)
     epoch: int | None = None  # SOURCE_DATE_EPOCH; None: from images.lock
     mirror: str | None = None
     revision: str | None = None  # VCS revision for the labels; None: git or $GITHUB_SHA
+    #: (arch, build host) of each arch's runtimes; an arch not listed: this machine
+    runtime_hosts: tuple[tuple[str, str], ...] = ()
+    cached_runtimes: bool = False  # never compile a runtime: each must be in the cache
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,43 @@ def base_spec(image: ImageDescription) -> BaseSpec:
     return image.base_spec
 
 
+def partial_plan(tags: Sequence[Tag], options: BuildOptions) -> tuple[str, ...]:
+    """The arches of a single-arch build that leaves some tag short of an arch.
+
+    Empty when every selected tag gets every arch images.toml lists for it (a
+    complete build, whose indexes may move tags in a publishable layout).
+    """
+    if not options.arches:
+        return ()
+    short = [t for t in tags if set(t.arches) - set(options.arches)]
+    return tuple(sorted(options.arches)) if short else ()
+
+
+def check_output(output: Path, partial: tuple[str, ...]) -> None:
+    """Refuse to mix partial and complete indexes in one layout (issue 14, defect 2).
+
+    A tag may only point at an index holding every arch images.toml lists for it:
+    a single-arch build goes to its own layout, marked partial, which verify and
+    sbom read and push and export refuse. A layout holding complete tags never
+    receives a partial index, and a partial layout never a complete build.
+    """
+    marked = partial_arches(output)
+    has_refs = (output / "index.json").exists() and bool(Layout(output).refs())
+    if partial:
+        if has_refs and marked != partial:
+            what = f"a partial {'+'.join(marked)} layout" if marked else "complete tags"
+            raise BuildError(
+                f"a {'+'.join(partial)}-only build would leave tags without the other "
+                f"arches images.toml lists, and {output} holds {what}: write it to its own "
+                f"layout (--output {output}-{'-'.join(partial)}), which push and export refuse"
+            )
+    elif marked:
+        raise BuildError(
+            f"{output} is a partial layout ({'+'.join(marked)} only, from `build --arch`): "
+            "build every arch into another --output (e.g. dist/oci)"
+        )
+
+
 def _run_parallel(jobs: int, tasks: dict[str, Callable[[], T]]) -> dict[str, T]:
     """Run independent stage tasks; the first failure cancels the rest and is raised."""
     results: dict[str, T] = {}
@@ -242,7 +282,8 @@ def build_family(
     *,
     progress: Progress = SILENT,
 ) -> BuildSummary:
-    """Build ``tags`` (already selected and policy-checked) into ``options.output``.
+    """Build ``tags`` (already selected and policy-checked) into ``options.output``
+    (default ``dist/oci``, or ``dist/oci-ARCH`` for a partial single-arch build).
 
     Every image is verified in the staging layout before any ref moves; with
     ``options.verify=False`` nothing is checked and the summary says so. A failed check
@@ -267,6 +308,15 @@ def build_family(
                 images[(tag.name, arch)] = describe_image(family, tag, arch, error=BuildError)
     if not plan:
         raise UsageError("nothing to build: no selected tag has the requested architecture")
+    partial = partial_plan(tags, options)
+    # the layout: as given, else dist/oci, or dist/oci-ARCH for a partial build
+    out = options.output or Path(f"dist/oci-{'-'.join(partial)}" if partial else "dist/oci")
+    check_output(out, partial)
+    if partial:
+        progress.info(
+            f"{out}: partial layout ({'+'.join(partial)} only): verify and sbom "
+            "read it; push and export refuse it"
+        )
     runtimes: dict[RuntimeSpec, str] = {}
     bases: dict[BaseSpec, str] = {}
     components: dict[tuple[str, str], str] = {}  # (component, arch) -> lock artifact name
@@ -301,7 +351,14 @@ def build_family(
             subject = f"CPython {spec.version} {spec.distro.ident} {spec.arch} {spec.profile}"
             with progress.step("runtime", subject):
                 return build_runtime(
-                    spec, source, store, epoch=epoch, mirror=options.mirror, progress=progress
+                    spec,
+                    source,
+                    store,
+                    epoch=epoch,
+                    mirror=options.mirror,
+                    progress=progress,
+                    build_host=dict(options.runtime_hosts).get(spec.arch),
+                    cached_only=options.cached_runtimes,
                 )
 
         return run
@@ -322,11 +379,9 @@ def build_family(
     }
 
     # 6. assemble into a staging layout beside the output (same filesystem: hard links)
-    output = Layout(options.output)
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    staging_dir = Path(
-        tempfile.mkdtemp(prefix=f".{options.output.name}-staging-", dir=options.output.parent)
-    )
+    output = Layout(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-", dir=out.parent))
     try:
         staging = Layout(staging_dir).init()
         rows: list[ImageRow] = []
@@ -419,10 +474,13 @@ def build_family(
         else:
             progress.warn("verification skipped: the images are promoted unchecked")
 
-        # 8. promote: blobs first, index.json last (by rename)
-        with progress.step("publish", f"{len(refs)} refs into {options.output}"):
+        # 8. promote: blobs first, index.json last (by rename); a partial layout is
+        #    marked before any of its refs exists
+        if partial:
+            mark_partial(out, partial)
+        with progress.step("publish", f"{len(refs)} refs into {out}"):
             output.copy_refs(staging, refs)
-        sbom_dir = options.output.parent / "sbom"
+        sbom_dir = out.parent / "sbom"
         for (tag_name, arch), data in sorted(sboms.items()):
             sbom.write_sbom_file(sbom_dir, tag_name, arch, data)
     except BinkError:
@@ -432,7 +490,7 @@ def build_family(
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)
     return BuildSummary(
-        layout=options.output,
+        layout=out,
         rows=tuple(rows),
         indexes={ref: d.digest for ref, d in refs.items()},
         seconds=time.monotonic() - start,

@@ -113,7 +113,7 @@ def ensure_buildroot(
                     "--mode=root",
                     "--variant=apt",
                     f"--architectures={','.join([spec.host_arch, *spec.cross_arches])}",
-                    f"--keyring={spec.distro.keyring}",
+                    f"--keyring={mirrors.archive_keyring(spec.distro.os, spec.distro.keyring)}",
                     '--aptopt=Acquire::Retries "3"',
                     f"--include={','.join(spec.packages)}",
                     # the mount point of the work directory (the root is bound read only)

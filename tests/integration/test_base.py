@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.base import BaseResult, BaseSpec, build_base
+from bink_python.base import (
+    BaseResult,
+    BaseSpec,
+    archive_sources,
+    build_base,
+    image_sources,
+    sources_list,
+)
 from bink_python.binfmt import BINFMT_DIR, ensure_binfmt
 from bink_python.distro import get_distro
 from bink_python.errors import BuildError, ToolError
@@ -146,6 +153,13 @@ def test_regular_base(base_factory: BaseFactory, arch: str) -> None:
     assert not fs.exists("etc/hostname") and not fs.exists("etc/resolv.conf")
     assert all(fs.members[n].size == 0 for n in fs.files_under("var/log/"))
     assert "Package: libc6\n" in fs.text("var/lib/dpkg/status")
+    # apt sources: the image archive setting (here unset: the build mirror), all suites
+    distro = get_distro("debian", "13")
+    expected, _ = image_sources(distro, arch, archive_sources(distro, arch))
+    assert fs.text("etc/apt/sources.list") == sources_list(distro, expected)
+    suites = [line.split()[2] for line in fs.text("etc/apt/sources.list").splitlines()]
+    assert suites == ["trixie", "trixie-updates", "trixie-security"]
+    assert not fs.files_under("etc/apt/sources.list.d/")
 
 
 @pytest.mark.parametrize("arch", ARCHES)
