@@ -71,7 +71,7 @@ from typing import Any
 from . import mirrors
 from .binfmt import emulation_env, ensure_binfmt
 from .distro import Distro, check_arch
-from .errors import BuildError, ToolError
+from .errors import BuildError, ToolError, cleanup
 from .proc import require_tool, run
 from .progress import SILENT, Progress
 from .store import Store, cache_key, read_json, sha256_file, write_json
@@ -359,7 +359,13 @@ def _unmount_below(path: Path) -> None:
     for point in sorted(
         (p for p in points if p == prefix or p.startswith(prefix + "/")), key=len, reverse=True
     ):
-        run(["umount", "--lazy", point], error=BuildError, what=f"unmounting {point}")
+        run(
+            ["umount", "--lazy", point],
+            error=BuildError,
+            what=f"unmounting {point}",
+            kind="mount",
+            cleanup=True,
+        )
 
 
 def _remove_tree(path: Path) -> None:
@@ -497,6 +503,7 @@ def _build_regular(
         _mmdebstrap_command(spec, sources, tree, inrelease_dir),
         error=BuildError,
         what=f"mmdebstrap ({spec.label})",
+        kind="mmdebstrap",
         env=env,
         log=log,
     )
@@ -687,15 +694,13 @@ def build_base(
         with progress.step("base", spec.label), store.building(KIND, key) as tmp:
             work = tmp / "work"
             work.mkdir()
-            try:
+            with cleanup(lambda: _remove_tree(work), f"removing {work}"):
                 if regular is None:
                     tree, status = _build_regular(spec, sources, state, work, epoch=epoch, log=log)
                 else:
                     tree, status = _build_distroless(spec, regular.rootfs, work)
                 rootfs = tmp / "rootfs.tar"
                 sha256, size = write_tree_tar_file(tree, rootfs, epoch=epoch)
-            finally:
-                _remove_tree(work)
             record: dict[str, Any] = {
                 "key": key,
                 "key_parts": parts,

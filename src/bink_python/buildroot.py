@@ -138,6 +138,7 @@ def ensure_buildroot(
                 ],
                 error=BuildError,
                 what=f"mmdebstrap (build root {subject})",
+                kind="mmdebstrap",
                 log=log,
             )
             write_json(
@@ -164,6 +165,7 @@ def run_in_root(
     ro_binds: Sequence[tuple[Path, str]] = (),
     cwd: str = "/build",
     error: type[BinkError] = BuildError,
+    kind: str = "compile",
 ) -> str:
     """Run ``argv`` inside the build root with ``work`` bound read-write at ``/build``.
 
@@ -203,5 +205,5 @@ def run_in_root(
     for name, value in sorted(full_env.items()):
         cmd += ["--setenv", name, value]
     cmd += ["--", *argv]
-    proc = run(cmd, error=error, what=what, log=log)
+    proc = run(cmd, error=error, what=what, log=log, kind=kind)
     return proc.stdout or ""

@@ -56,6 +56,12 @@ def _common() -> _Parser:
         help="cache directory (default $BINK_PYTHON_CACHE or ~/.cache/bink-python)",
     )
     common.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error (also BINK_PYTHON_DEBUG=1)",
+    )
     return common
 
 
@@ -517,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build, verify and publish the Bink Python container base images.",
     )
     parser.add_argument("--version", action="version", version=f"bink-python {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
