@@ -20,6 +20,7 @@ from types import FrameType
 
 from .cli import build_parser
 from .errors import INTERNAL_EXIT, INTERRUPT_EXIT, BinkError, host_error
+from .store import select_cache_root
 
 _received: list[str] = []
 
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = _debug(args_list)
     try:
         args = build_parser().parse_args(args_list)
+        select_cache_root(getattr(args, "cache_dir", None))
         code: int = args.func(args)
         return code
     except BinkError as err:
