@@ -275,12 +275,33 @@ class Buildah:
             raise ToolError(f"cleaning up buildah storage: {errors[0]}")
 
 
+_SESSION = re.compile(r"bink-buildah-(\d+)-[0-9a-f]+$")
+
+
+def remove_dead_sessions(base: Path) -> list[Path]:
+    """Remove the buildah storage of sessions whose process is gone; returns them."""
+    removed = []
+    for path in base.glob("bink-buildah-*"):
+        found = _SESSION.match(path.name)
+        if found is None or Path(f"/proc/{found.group(1)}").exists():
+            continue
+        _unmount_below(path)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def buildah_session(parent: Path | None = None) -> Iterator[Buildah]:
-    """A :class:`Buildah` on fresh private storage, always cleaned up afterwards."""
+    """A :class:`Buildah` on fresh private storage, always cleaned up afterwards.
+
+    The storage directory carries the owner's pid; sessions left by a process that
+    was killed (SIGKILL: no cleanup ran) are unmounted and removed here first.
+    """
     base = parent if parent is not None else Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
-    work = _named_dir(base, "bink-buildah-")
+    remove_dead_sessions(base)
+    work = _named_dir(base, f"bink-buildah-{os.getpid()}-")
     session = Buildah(work)
     with cleanup(session.close, f"removing the buildah storage {work}"):
         yield session

@@ -258,3 +258,18 @@ def test_unexpected_exception_is_one_line_and_debug_shows_the_traceback(tmp_path
     _, err = driver.communicate(timeout=60)
     assert driver.returncode == 70
     assert "Traceback (most recent call last)" in err
+
+
+def test_buildah_storage_of_a_killed_verify_is_removed_by_the_next_session(
+    tmp_path: Path,
+) -> None:
+    from bink_python.imagerun import remove_dead_sessions
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"bink-buildah-{gone.pid}-0a1b2c"
+    (dead / "storage").mkdir(parents=True)
+    mine = tmp_path / f"bink-buildah-{os.getpid()}-0a1b2d"
+    mine.mkdir()
+    assert remove_dead_sessions(tmp_path) == [dead]
+    assert not dead.exists() and mine.exists()
