@@ -41,7 +41,6 @@ TIMEOUTS: dict[str, float] = {
     "skopeo": 1800.0,  # one copy/inspect against a registry or an archive
     "mount": 60.0,  # mount / umount
     "git": 30.0,
-    "probe": 120.0,  # small host probes (qemu, tool versions)
     "default": 3600.0,
 }
 
