@@ -235,6 +235,7 @@ def test_kill_at_measured_points(family: Family) -> None:
     family.drop_layers()
     reference = family.build(output, "reference")
     _state(output)
+    print(f"reference build {reference:.1f}s", flush=True)
     rng = random.Random(SEED)
     points = [(i + rng.random()) / ROUNDS for i in range(ROUNDS)]
     rng.shuffle(points)
@@ -276,8 +277,8 @@ def test_kill_at_measured_points(family: Family) -> None:
             f"{i:2d} {sig.name:7s} at {delay:5.1f}s ({fraction:4.0%}) exit {proc.returncode:4d} "
             f"layout {'new' if after != before else 'old'} survivors {len(survivors)}"
         )
+        print(f"fault {report[-1]}", flush=True)  # shown with -s
     print(f"reference build {reference:.1f}s; {ROUNDS} faults in {time.monotonic() - started:.0f}s")
-    print("\n".join(report))
 
 
 def test_concurrent_builds_and_prune(family: Family) -> None:
@@ -312,5 +313,6 @@ def test_concurrent_builds_and_prune(family: Family) -> None:
         assert revision in (f"race-a-{i}", f"race-b-{i}"), revision
         assert pruned > 0
         family.cache_verify()
+        print(f"race {i}: layout at {revision}, {pruned} prunes meanwhile", flush=True)
     Layout(output).prune()
     _state(output)
