@@ -75,7 +75,7 @@ from .config import User
 from .distro import Distro, check_arch
 from .distroless import build_distroless
 from .dpkg import package_records, parse_status
-from .errors import BuildError, ToolError
+from .errors import BuildError, ToolError, cleanup
 from .mounts import unmount_below
 from .proc import require_tool, run
 from .progress import SILENT, Progress
@@ -416,6 +416,7 @@ def _build_regular(
         _mmdebstrap_command(spec, sources, tree, inrelease_dir),
         error=BuildError,
         what=f"mmdebstrap ({spec.label})",
+        kind="mmdebstrap",
         env=env,
         log=log,
     )
@@ -466,7 +467,7 @@ def build_base(
         with progress.step("base", spec.label), store.building(KIND, key) as tmp:
             work = tmp / "work"
             work.mkdir()
-            try:
+            with cleanup(lambda: _remove_tree(work), f"removing {work}"):
                 if regular is None:
                     if unset:
                         progress.warn(
@@ -480,8 +481,6 @@ def build_base(
                     tree, status = build_distroless(spec, regular.rootfs, work)
                 rootfs = tmp / "rootfs.tar"
                 sha256, size = write_tree_tar_file(tree, rootfs, epoch=epoch)
-            finally:
-                _remove_tree(work)
             record: dict[str, Any] = {
                 "key": key,
                 "key_parts": parts,

@@ -24,8 +24,8 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from . import sbom
+from . import proc, sbom
 from .assemble import (
     ImageSpec,
     LayerFile,
@@ -45,7 +45,7 @@ from .assemble import (
 )
 from .base import BaseResult, BaseSpec, build_base
 from .config import Family, Tag
-from .errors import BinkError, BuildError, UsageError
+from .errors import BinkError, BuildError, ToolError, UsageError
 from .fetch import Cache, fetch_artifact
 from .image import ImageDescription, describe_image
 from .layout import Descriptor, Layout, mark_partial, partial_arches
@@ -155,16 +155,10 @@ def revision_of(path: Path) -> str:
     if env:
         return env
     try:
-        out = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        out = proc.spawn(["git", "-C", str(path), "rev-parse", "HEAD"], kind="git")
+    except (OSError, ToolError):
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    return out.stdout.strip() if out.ok and out.stdout.strip() else "unknown"
 
 
 def runtime_spec(tag: Tag, arch: str, lock: Lock, profile: str) -> RuntimeSpec:
@@ -221,22 +215,48 @@ def check_output(output: Path, partial: tuple[str, ...]) -> None:
 
 
 def _run_parallel(jobs: int, tasks: dict[str, Callable[[], T]]) -> dict[str, T]:
-    """Run independent stage tasks; the first failure cancels the rest and is raised."""
+    """Run independent stage tasks; the first failure (or Ctrl-C/SIGTERM) stops the rest.
+
+    Stopping means: tasks not started are cancelled, every running external command
+    (of every task) has its process group stopped (:func:`proc.cancel`), later commands
+    refuse to start, and this waits until each running task has unwound through its
+    own cleanups (temporary cache entries, mounts) before the first error is raised.
+    """
     results: dict[str, T] = {}
     if jobs <= 1 or len(tasks) <= 1:
         for name, task in tasks.items():
             results[name] = task()
         return results
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(task): name for name, task in tasks.items()}
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                results[futures[future]] = future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    futures = {pool.submit(task): name for name, task in tasks.items()}
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            results[futures[future]] = future.result()
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        proc.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        proc.reset_cancel()
     return results
+
+
+def _remove_stale_staging(output: Path) -> None:
+    """Remove staging layouts left by builds that were killed (their process is gone)."""
+    pattern = re.compile(rf"\.{re.escape(output.name)}-staging-(\d+)-")
+    try:
+        candidates = list(output.parent.iterdir())
+    except FileNotFoundError:
+        return
+    for path in candidates:
+        found = pattern.match(path.name)
+        if found is None or not path.is_dir():
+            continue
+        pid = int(found.group(1))
+        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _image_sbom(
@@ -381,7 +401,10 @@ def build_family(
     # 6. assemble into a staging layout beside the output (same filesystem: hard links)
     output = Layout(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}-staging-", dir=out.parent))
+    _remove_stale_staging(out)
+    staging_dir = Path(
+        tempfile.mkdtemp(prefix=f".{out.name}-staging-{os.getpid()}-", dir=out.parent)
+    )
     try:
         staging = Layout(staging_dir).init()
         rows: list[ImageRow] = []

@@ -26,6 +26,7 @@ from .store import Store, cache_root
 if TYPE_CHECKING:
     from .fetch import Cache as CacheT
     from .fetch import FetchSettings as FetchSettingsT
+    from .housekeeping import Item as ItemT
     from .layout import Descriptor
     from .runtime import RuntimeSpec as RuntimeSpecT
     from .verify import VerifyReport as VerifyReportT
@@ -58,6 +59,12 @@ def _common() -> _Parser:
         help="cache directory (default $BINK_PYTHON_CACHE or ~/.cache/bink-python)",
     )
     common.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error (also BINK_PYTHON_DEBUG=1)",
+    )
     return common
 
 
@@ -364,30 +371,63 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 def _cmd_cache_verify(args: argparse.Namespace) -> int:
     from .errors import FetchError
-    from .fetch import cache_verify
+    from .housekeeping import verify_entries
 
-    cache = _cache(args)
-    bad = cache_verify(cache)
+    root = cache_root(args.cache_dir)
+    bad = verify_entries(root)
     if bad:
-        names = ", ".join(str(e.path) for e in bad)
         raise FetchError(
             f"{len(bad)} cache entr{'y' if len(bad) == 1 else 'ies'} no longer match their "
-            f"sha256 (tampered or corrupted; refetched on next use): {names}"
+            f"record (tampered or corrupted; remove them or run `cache prune`): " + "; ".join(bad)
         )
-    print(f"{cache.root}: every entry matches its sha256")
+    print(f"{root}: every entry matches its sha256")
+    return 0
+
+
+def _cache_items(args: argparse.Namespace) -> list[ItemT]:
+    from .housekeeping import inventory, needs
+    from .lockfile import Lock
+
+    family = family_from(args)
+    lock = Lock.load(family.lock_path)
+    return inventory(cache_root(args.cache_dir), needs(family, lock))
+
+
+def _cmd_cache_du(args: argparse.Namespace) -> int:
+    from .housekeeping import usage, usage_table
+
+    rows = usage(_cache_items(args))
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+    else:
+        print(usage_table(rows))
     return 0
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    from .fetch import cache_prune
-    from .lockfile import Lock
+    import time
 
-    family = family_from(args)
-    removed = cache_prune(_cache(args), Lock.load(family.lock_path), dry_run=args.dry_run)
+    from .housekeeping import human, parse_size, remove, select
+
+    try:
+        budget = parse_size(args.max_size) if args.max_size is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--max-size {exc}") from None
+    if args.older_than is not None and args.older_than < 0:
+        raise UsageError("--older-than: expected a number of days >= 0")
+    older = args.older_than * 86400 if args.older_than is not None else None
+    root = cache_root(args.cache_dir)
+    items = _cache_items(args)
+    doomed = select(items, older_than=older, max_bytes=budget, now=time.time())
     verb = "would remove" if args.dry_run else "removed"
-    for path in removed:
-        print(f"{verb} {path}")
-    print(f"{verb} {len(removed)} entries")
+    freed = 0
+    count = 0
+    for item in doomed:
+        if args.dry_run or remove(item, root):
+            print(f"{verb} {item.path} ({item.kind}, {human(item.size)})")
+            freed += item.size
+            count += 1
+    print(f"{verb} {count} entries, {human(freed)}")
     return 0
 
 
@@ -565,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build, verify and publish the Bink Python container base images.",
     )
     parser.add_argument("--version", action="version", version=f"bink-python {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -628,12 +669,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_cache_add)
     p = cache_sub.add_parser("ls", parents=[common], help="list cache entries")
     p.set_defaults(func=_cmd_cache_ls)
-    p = cache_sub.add_parser("verify", parents=[common], help="re-hash every cache entry")
+    p = cache_sub.add_parser(
+        "verify", parents=[common], help="re-hash every entry (inputs, bases, runtimes, layers)"
+    )
     p.set_defaults(func=_cmd_cache_verify)
     p = cache_sub.add_parser(
-        "prune", parents=[common], help="remove entries no lock artifact references"
+        "du", parents=[common], help="disk usage per kind (inputs, bases, runtimes, logs...)"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable JSON")
+    p.set_defaults(func=_cmd_cache_du)
+    p = cache_sub.add_parser(
+        "prune",
+        parents=[common],
+        help="remove what images.toml and images.lock do not need (by age / size budget)",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be removed")
+    p.add_argument(
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="only entries unused for DAYS (default: any age)",
+    )
+    p.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="then remove the oldest unneeded entries until the cache fits SIZE (e.g. 50G)",
+    )
     p.set_defaults(func=_cmd_cache_prune)
 
     p = sub.add_parser("base", help="base root filesystems (mmdebstrap)")

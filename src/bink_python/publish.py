@@ -27,7 +27,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from typing import Literal
 
 from .errors import PublishError, UsageError, reported_as
 from .layout import MEDIA_INDEX, Descriptor, Layout, partial_arches
-from .proc import require_tool
+from .proc import require_tool, spawn, tail
 from .progress import SILENT, Progress
 
 ExportFormat = Literal["docker-archive", "oci-archive"]
@@ -128,7 +127,12 @@ def _skopeo(args: Sequence[str], *, repo: str, action: str, authfile: Path | Non
     if authfile is not None:
         # the option belongs to the subcommand: insert right after it
         argv = [skopeo, args[0], "--authfile", os.fspath(authfile), *args[1:]]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = spawn(argv, kind="skopeo")
+    if proc.timed_out:
+        raise PublishError(
+            f"skopeo timed out after {proc.timeout:.0f}s while {action} "
+            f"(BINK_PYTHON_TIMEOUT_SKOPEO); tags were not moved: {tail(proc.stderr, 5)}"
+        )
     if proc.returncode != 0:
         raise _classify(repo, action, proc.stderr or proc.stdout)
     return proc.stdout
@@ -143,10 +147,15 @@ def remote_digest(
     if authfile is not None:
         argv += ["--authfile", os.fspath(authfile)]
     argv.append(f"docker://{repo}:{tag}")
-    proc = subprocess.run(argv, capture_output=True, check=False)
-    if proc.returncode == 0:
-        return "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
-    stderr = proc.stderr.decode(errors="replace")
+    proc = spawn(argv, kind="skopeo")
+    if proc.ok:
+        return "sha256:" + hashlib.sha256(proc.out).hexdigest()
+    stderr = proc.stderr
+    if proc.timed_out:
+        raise PublishError(
+            f"skopeo timed out after {proc.timeout:.0f}s while reading tag {tag} "
+            f"(BINK_PYTHON_TIMEOUT_SKOPEO): {tail(stderr, 5)}"
+        )
     low = stderr.lower()
     if "manifest unknown" in low or "name unknown" in low or "not found" in low:
         return None
@@ -428,7 +437,12 @@ def _export(
 
 def _skopeo_export(args: Sequence[str], *, what: str) -> None:
     skopeo = require_tool("skopeo")
-    proc = subprocess.run([skopeo, *args], capture_output=True, text=True, check=False)
+    proc = spawn([skopeo, *args], kind="skopeo")
+    if proc.timed_out:
+        raise PublishError(
+            f"skopeo timed out after {proc.timeout:.0f}s while {what} "
+            f"(BINK_PYTHON_TIMEOUT_SKOPEO): {tail(proc.stderr, 5)}"
+        )
     if proc.returncode != 0:
         detail = _one_line(proc.stderr or proc.stdout)
         if "no space left" in detail.lower():
