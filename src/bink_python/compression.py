@@ -46,6 +46,7 @@ import zstandard
 
 from .errors import BuildError
 from .layout import MEDIA_LAYER_GZIP as MEDIA_LAYER_GZIP
+from .tarball import HashingWriter
 
 GZIP = "gzip"
 ZSTD = "zstd"
@@ -102,27 +103,6 @@ def algorithm_of(media_type: str) -> str:
     raise BuildError(f"unsupported layer media type {media_type!r}")
 
 
-class _Hashing:
-    """Write-through file object that hashes and counts bytes."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.hasher = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        self.size += len(data)
-        self.target.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-    def digest(self) -> str:
-        return "sha256:" + self.hasher.hexdigest()
-
-
 def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
     """Compress ``source`` into ``dest`` with ``name``.
 
@@ -134,7 +114,7 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
     source_hash = hashlib.sha256()
     size = source.stat().st_size
     with open(source, "rb") as src, open(dest, "wb") as raw:
-        writer = _Hashing(raw)
+        writer = HashingWriter(raw)
         if name == GZIP:
             with gzip.GzipFile(
                 filename="", mode="wb", fileobj=writer, compresslevel=GZIP_LEVEL, mtime=0
@@ -159,7 +139,7 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
                     zst.write(chunk)
         raw.flush()
         os.fsync(raw.fileno())
-    return writer.digest(), writer.size, "sha256:" + source_hash.hexdigest()
+    return "sha256:" + writer.digest.hexdigest(), writer.size, "sha256:" + source_hash.hexdigest()
 
 
 def compress_error(path: Path, exc: OSError) -> BuildError:
