@@ -131,3 +131,74 @@ def test_push_keeps_both_instances(both: Layout, registry: LocalRegistry) -> Non
     assert chosen["Digest"] == both.resolve("both").digest  # skopeo names the index
     gzip_layers = both.read_json(entries[0]["digest"])["layers"]
     assert chosen["Layers"] == [x["digest"] for x in gzip_layers]
+
+
+def test_build_with_gzip_and_zstd_verifies_both_instances(
+    test_cache_root: Path, tmp_path: Path
+) -> None:
+    """``compression = ["gzip", "zstd"]``: the real build (3.13-distroless amd64, stages
+    cached in the test store) writes both instances, and verify passes on each: the zstd
+    one is unpacked by buildah, and the distroless removals keep TLS, imports, pip working.
+    """
+    from bink_python.build import BuildOptions, build_family
+    from bink_python.config import load_family
+    from bink_python.fetch import cache_add
+    from bink_python.lockfile import Lock
+    from bink_python.progress import Progress
+    from bink_python.verify import Expectation, Target, verify_targets
+
+    from .fixtures_runtime import TEST_EPOCH
+    from .fixtures_verify import EXAMPLE
+
+    config = tmp_path / "config"
+    config.mkdir()
+    text = (EXAMPLE / "images.toml").read_text()
+    (config / "images.toml").write_text(
+        text.replace("[family]\n", '[family]\ncompression = ["gzip", "zstd"]\n', 1)
+    )
+    (config / "images.lock").write_text((EXAMPLE / "images.lock").read_text())
+    standin = tmp_path / "linkerd-await"
+    subprocess.run(
+        ["gcc", "-static", "-O2", "-o", str(standin), str(EXAMPLE / "linkerd-await-standin.c")],
+        check=True,
+    )
+    store = Store(test_cache_root / "store")
+    family = load_family(config / "images.toml")
+    version = family.component("linkerd-await").version
+    cache_add(
+        [standin], store.root, lock_path=family.lock_path, for_=f"linkerd-await:{version}:amd64"
+    )
+    family = load_family(config / "images.toml")
+    tag = family.tag("3.13-distroless")
+    options = BuildOptions(
+        arches=("amd64",),
+        profile="fast",
+        output=tmp_path / "oci",
+        epoch=TEST_EPOCH,
+        verify=False,
+        revision="test",
+    )
+    summary = build_family(
+        family, [tag], Lock.load(family.lock_path), store, options, progress=Progress()
+    )
+    assert [(r.tag, r.compression) for r in summary.rows] == [
+        ("3.13-distroless", "gzip"),
+        ("3.13-distroless", "zstd"),
+    ]
+    gz, zst = summary.rows
+    assert zst.compressed_size < gz.compressed_size
+    assert zst.uncompressed_size == gz.uncompressed_size
+    layout = Layout(tmp_path / "oci")
+    entries = layout.children(layout.resolve("3.13-distroless"))
+    assert [e.annotations.get(compression.ANNOTATION_ZSTD) for e in entries] == [None, "true"]
+    expect = Expectation.for_tag(family, tag, "amd64")
+    report = verify_targets(
+        layout.path,
+        [Target(entry, expect) for entry in entries],
+        checks=["image-config", "python-version", "stdlib-imports", "tls-trust-store", "pip"],
+        workdir=tmp_path / "verify",
+        progress=Progress(),
+    )
+    for image in report.images:
+        assert not image.failed, [(c.name, c.detail) for c in image.failed]
+    assert len(report.images) == 2
