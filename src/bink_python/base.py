@@ -17,7 +17,8 @@ Regular variant (:func:`_build_regular`)
     ``/usr/share/{doc,man,info,locale}`` keeping ``copyright`` (``--dpkgopt``, so the
     rules stay in ``/etc/dpkg/dpkg.cfg.d/99mmdebstrap`` and also apply to packages
     users install later, and mmdebstrap applies them while extracting the essential
-    set), apt lists and caches removed, ``/var/log`` files emptied, ``/etc/machine-id``
+    set) and for the regular entries of :data:`bink_python.slim.REMOVALS`, apt lists
+    and caches removed, ``/var/log`` files emptied, ``/etc/machine-id``
     empty, the host's ``/etc/hostname`` and ``/etc/resolv.conf`` removed (the container
     runtime provides them). The family's user (``BaseSpec.user``, from ``[family.user]`` of
     images.toml through the image description: ``apps``, UID/GID 10000, ``/home/apps``) is
@@ -38,9 +39,11 @@ Distroless variant (:func:`bink_python.distroless.build_distroless`)
     closure (Depends/Pre-Depends) of ``base-files``, ``libc6``, the runtime packages
     and extra packages, never following into Essential packages (shells, coreutils,
     dpkg, ...), ``apt``, ``debconf`` or ``perl-base``. Each kept package gets its
-    status stanza in ``/var/lib/dpkg/status.d/<pkg>`` (and ``<pkg>.md5sums``) as Google's
-    distroless images do, so scanners see exactly what is there. ``/etc/passwd`` and
-    ``/etc/group`` are written with root, the family's user and ``nobody``.
+    status stanza in ``/var/lib/dpkg/status.d/<pkg>`` (and ``<pkg>.md5sums``, listing
+    the files that are there) as Google's distroless images do, so scanners see exactly
+    what is there. The distroless entries of :data:`bink_python.slim.REMOVALS` are
+    removed from the copy. ``/etc/passwd`` and ``/etc/group`` are written with root,
+    the family's user and ``nobody``.
 
     Why not extract ``.deb`` data without maintainer scripts as distroless does? The
     scripts generate things images need (the CA bundle from ``update-ca-certificates``,
@@ -69,7 +72,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import mirrors
+from . import mirrors, slim
 from .binfmt import emulation_env, ensure_binfmt
 from .config import User
 from .distro import Distro, check_arch
@@ -83,7 +86,8 @@ from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import write_tree_tar_file
 
 #: Bump when the recipe changes what a base contains (invalidates every cached base).
-RECIPE_VERSION = "base-1"
+#: base-2: the removals of :data:`bink_python.slim.REMOVALS`.
+RECIPE_VERSION = "base-2"
 
 VARIANTS = ("regular", "distroless")
 
@@ -286,7 +290,7 @@ def _mmdebstrap_command(
         f"--include={','.join(spec.packages)}",
         f"--keyring={mirrors.archive_keyring(distro.os, distro.keyring)}",
     ]
-    cmd += [f"--dpkgopt={opt}" for opt in SLIM_DPKG_OPTIONS]
+    cmd += [f"--dpkgopt={opt}" for opt in (*SLIM_DPKG_OPTIONS, *slim.dpkg_options())]
     cmd += [
         # what apt actually resolved against, compared with the key's mirror state
         f'--customize-hook=cp "$1"/var/lib/apt/lists/*_InRelease {inrelease_dir}/',
@@ -348,6 +352,8 @@ def _slim_tree(root: Path, epoch: int) -> None:
         for path in root.glob(pattern):
             path.unlink()
     (root / "var/cache/ldconfig/aux-cache").unlink(missing_ok=True)
+    # what dpkg's filters left out must not come back through a maintainer script
+    slim.remove_from_tree(root, "regular")
     # shadow "last change" day from SOURCE_DATE_EPOCH (useradd honours it; be sure)
     day = str(epoch // 86400)
     for rel in ("etc/shadow",):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, ci, diff, doctor, sbom
+from . import __version__, ci, diff, doctor, sbom, sizes
 from .config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from .distro import ARCHES
 from .errors import PublishError, UsageError, VerifyError, reported_as
@@ -595,7 +595,13 @@ def _os_options(p: argparse.ArgumentParser) -> None:
 
 #: Extra subcommands registered by stage modules: name -> function(subparsers, common).
 Registrar = Callable[["argparse._SubParsersAction[_Parser]", "_Parser"], None]
-_REGISTRARS: list[Registrar] = [sbom.register, diff.register, doctor.register, ci.register]
+_REGISTRARS: list[Registrar] = [
+    sbom.register,
+    diff.register,
+    doctor.register,
+    ci.register,
+    sizes.register,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
