@@ -111,6 +111,16 @@ def verify_checks(family: Family) -> str:
     return "\n".join(lines)
 
 
+def removed_modules(family: Family) -> str:
+    """The standard-library modules the runtimes leave out (runtime.REMOVED_STDLIB_MODULES)."""
+    from .runtime import REMOVED_STDLIB_MODULES
+
+    lines = ["| module | why it is left out |", "| --- | --- |"]
+    for name, why in sorted(REMOVED_STDLIB_MODULES.items()):
+        lines.append(f"| `{name}` | {why} |")
+    return "\n".join(lines)
+
+
 Section = Callable[[Family], str]
 
 SECTIONS: dict[str, Section] = {
@@ -118,6 +128,7 @@ SECTIONS: dict[str, Section] = {
     "distroless": distroless,
     "deprecated": deprecated,
     "verify-checks": verify_checks,
+    "removed-modules": removed_modules,
 }
 
 

@@ -29,10 +29,12 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .binfmt import QEMU_CPU, ensure_binfmt
 from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, host_arch, run_in_root
 from .distro import ARCHES, Distro, check_arch
 from .errors import BuildError, FetchError, UsageError
@@ -41,10 +43,21 @@ from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 PROFILES = ("release", "fast")
 PREFIX = "/usr/local"
+
+#: Standard-library modules (names of ``sys.stdlib_module_names``) the runtime deliberately
+#: leaves out, and why: the one list. The build removes them (or does not build them), the
+#: verify stage imports every other stdlib module of the platform, the README lists them.
+REMOVED_STDLIB_MODULES: dict[str, str] = {
+    "_tkinter": "Tk bindings (C part): the images ship no Tk, so it is not built",
+    "tkinter": "Tk GUI toolkit: needs _tkinter and a display",
+    "idlelib": "the IDLE editor (and the idle command): a Tk GUI",
+    "turtle": "turtle graphics: a Tk GUI",
+    "turtledemo": "turtle graphics demos: a Tk GUI",
+}
 
 #: Stdlib extension modules that are intentionally not built (no Tk in the images).
 #: Any other module reported missing or failed by CPython's build fails the build.
@@ -79,8 +92,19 @@ ALWAYS_PRESENT_PACKAGES = frozenset({"libc6"})
 #: Directories removed from the installed tree wherever they are (reference cleanup).
 REMOVED_DIRS = frozenset({"test", "tests", "idle_test"})
 
+#: Commands of removed modules, removed from bin/ (``idle3`` and ``idle3.13`` for ``idle``).
+REMOVED_COMMANDS = ("idle",)
+
+#: Test extension modules, removed from lib-dynload where ``--disable-test-modules`` does
+#: not exist (3.9) or misses one: ``_testcapi``, ``xxlimited``, ``_ctypes_test``...
+TEST_EXTENSION_RE = re.compile(r"^(_test|_xxtest|xx|_ctypes_test)")
+
 #: Unversioned names made in bin/ for the versioned-3 commands.
-UNVERSIONED_LINKS = ("idle3", "pip3", "pydoc3", "python3", "python3-config")
+UNVERSIONED_LINKS = ("pip3", "pydoc3", "python3", "python3-config")
+
+#: How the shipped stdlib bytecode is validated against its source (PEP 552). See
+#: :func:`compile_bytecode` for why.
+BYTECODE_INVALIDATION = "timestamp"
 
 _ELF_MACHINES = {62: "x86-64", 183: "AArch64"}
 
@@ -152,6 +176,9 @@ class BuildPlan:
     configure_env: tuple[tuple[str, str], ...]
     extra_cflags: tuple[str, ...]  # appended to dpkg-buildflags CFLAGS
     extra_ldflags: tuple[str, ...]  # appended to dpkg-buildflags LDFLAGS
+    make_vars: tuple[str, ...] = ()  # more VAR=value arguments of make and make install
+    make_env: tuple[tuple[str, str], ...] = ()  # environment of make (qemu-user's CPU model)
+    bolt: bool = False
 
 
 def plan_build(spec: RuntimeSpec, build_host: str | None = None) -> BuildPlan:
@@ -160,7 +187,8 @@ def plan_build(spec: RuntimeSpec, build_host: str | None = None) -> BuildPlan:
     host = build_host or host_arch()
     cross = spec.arch != host
     lto = spec.profile == "release"
-    pgo = spec.pgo if spec.pgo is not None else (spec.profile == "release" and not cross)
+    pgo = spec.pgo if spec.pgo is not None else spec.profile == "release"
+    version = spec.version_tuple()
     build_gnu = ARCHES[host]["gnu"]
     target_gnu = ARCHES[spec.arch]["gnu"]
     args = [f"--build={build_gnu}"]
@@ -179,12 +207,44 @@ def plan_build(spec: RuntimeSpec, build_host: str | None = None) -> BuildPlan:
         "--with-ensurepip",
         "--with-system-expat",
     ]
+    make_vars: list[str] = []
+    # The interpreter core linked into the python3.X executable (Debian's layout): no
+    # -fPIC core behind a PLT, thread state at a fixed offset from the thread pointer
+    # instead of __tls_get_addr. libpython3.X.so is still built and shipped for
+    # embedders, from the same objects.
+    if version >= (3, 15, 0):
+        args.append("--enable-static-libpython-for-interpreter")
+    else:
+        # what 3.15's option does, for 3.9 to 3.14: every version's Makefile links the
+        # interpreter with $(BLDLIBRARY) (-L. -lpython3.X for shared builds); linking the
+        # library's own objects instead is the non-shared build's link line
+        make_vars.append("BLDLIBRARY=$(LIBRARY_OBJS)")
+    if version >= (3, 10, 0):
+        # no libpython3.X.a built only to be deleted, no _testcapi, test package and the like
+        args += ["--without-static-libpython", "--disable-test-modules"]
     if pgo:
         args.append("--enable-optimizations")
     if lto:
         args.append("--with-lto")
+    bolt = bool(
+        pgo
+        and lto
+        and not cross
+        and spec.arch == "amd64"
+        and version >= (3, 12, 0)
+        and spec.distro.bolt_tools
+    )
+    if bolt:
+        llvm_bolt, merge_fdata = spec.distro.bolt_tools[:2]
+        args += ["--enable-bolt", f"LLVM_BOLT={llvm_bolt}", f"MERGE_FDATA={merge_fdata}"]
+        # the interpreter only: libpython3.X.so is not what runs the profile task
+        make_vars.append("BOLT_BINARIES=$(BUILDPYTHON)")
+    make_env: list[tuple[str, str]] = []
+    if pgo and cross and spec.arch in QEMU_CPU:
+        # the profile task runs the target's interpreter under qemu-user (binfmt_misc)
+        make_env.append(("QEMU_CPU", QEMU_CPU[spec.arch]))
     cflags: list[str] = []
-    if spec.version_tuple() >= (3, 12, 0):
+    if version >= (3, 12, 0):
         cflags += ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
     # '$$' is make's escape; the single quotes keep the shell from expanding $ORIGIN
     ldflags = ["-Wl,-rpath='$$ORIGIN/../lib'"]
@@ -197,6 +257,9 @@ def plan_build(spec: RuntimeSpec, build_host: str | None = None) -> BuildPlan:
         configure_env=tuple(env),
         extra_cflags=tuple(cflags),
         extra_ldflags=tuple(ldflags),
+        make_vars=tuple(make_vars),
+        make_env=tuple(make_env),
+        bolt=bolt,
     )
 
 
@@ -230,6 +293,11 @@ def runtime_key(spec: RuntimeSpec) -> str:
             "configure_env": [list(pair) for pair in plan.configure_env],
             "extra_cflags": list(plan.extra_cflags),
             "extra_ldflags": list(plan.extra_ldflags),
+            "make_vars": list(plan.make_vars),
+            "make_env": [list(pair) for pair in plan.make_env],
+            "bolt": plan.bolt,
+            "bytecode": BYTECODE_INVALIDATION,
+            "removed_modules": sorted(REMOVED_STDLIB_MODULES),
             "buildroot": buildroot_key(root),
             "cross_config_site": CROSS_CONFIG_SITE if plan.cross else None,
         }
@@ -328,6 +396,9 @@ def _build(
             progress=progress,
             jobs=jobs,
         )
+    if plan.make_env:
+        # the PGO profile task of a cross build runs the target's interpreter under qemu-user
+        ensure_binfmt(spec.arch)
     # one log per attempt: a failed attempt's log survives the next attempt
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     log = store.root / "logs" / f"runtime-{key}-{stamp}-{os.getpid()}.log"
@@ -451,6 +522,7 @@ def _compile_and_package(
         make_vars = [
             f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
             f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
+            *plan.make_vars,
         ]
         inside(
             ["./configure", *plan.configure_args],
@@ -458,7 +530,7 @@ def _compile_and_package(
             env=dict(plan.configure_env),
         )
     with progress.step("make", subject):
-        inside(["make", f"-j{jobs}", *make_vars], f"make ({subject})")
+        inside(["make", f"-j{jobs}", *make_vars], f"make ({subject})", env=dict(plan.make_env))
         summary = parse_module_summary(log.read_text(errors="replace"))
         check_module_summary(summary, subject, log)
     with progress.step("install", subject):
@@ -469,6 +541,7 @@ def _compile_and_package(
         if tops != ["usr"] or sorted(p.name for p in (stage / "usr").iterdir()) != ["local"]:
             raise BuildError(f"make install wrote outside {PREFIX} ({tops}); full log: {log}")
         clean_tree(local)
+        remove_unshipped(local, spec.minor())
         elves = sorted(p for p in local.rglob("*") if is_elf(p))
         inside(
             [
@@ -480,6 +553,21 @@ def _compile_and_package(
         )
         make_links(local / "bin")
         check_pip(local, spec)
+        check_static_interpreter(local, spec.minor(), log)
+        # the interpreter that compiles: the one just built, or the build Python (same
+        # version: the same bytecode) when the built one cannot run here
+        compiler_python = (
+            f"{PREFIX}/bin/python{spec.minor()}"
+            if plan.cross
+            else f"/build/stage{PREFIX}/bin/python{spec.minor()}"
+        )
+        bytecode = compile_bytecode(
+            local,
+            spec.minor(),
+            epoch,
+            lambda argv: inside(argv, f"compileall ({subject})", env={"PYTHONHASHSEED": "0"}),
+            python=compiler_python,
+        )
         machine = ARCHES[spec.arch]["elf_machine"]
         for elf in elves:
             if str(elf_machine(elf)) != machine:
@@ -519,6 +607,11 @@ def _compile_and_package(
         "needed_libraries": lib_packages,
         "packages": sorted(set(lib_packages.values())),
         "extension_modules": sorted(extensions),
+        "static_interpreter": True,
+        "bolt": plan.bolt,
+        "make_env": dict(plan.make_env),
+        "removed_modules": sorted(REMOVED_STDLIB_MODULES),
+        "bytecode": bytecode,
         "tarball": "runtime.tar",
         "size": size,
         "sha256": sha,
@@ -600,6 +693,91 @@ def clean_tree(local: Path) -> None:
     for path in sorted(local.rglob("__pycache__"), key=lambda p: len(p.parts), reverse=True):
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+
+
+def remove_unshipped(local: Path, minor: str) -> None:
+    """Remove :data:`REMOVED_STDLIB_MODULES`, their commands and the test extension modules."""
+    lib = local / "lib" / f"python{minor}"
+    dynload = lib / "lib-dynload"
+    for name in REMOVED_STDLIB_MODULES:
+        if (lib / name).is_dir():
+            shutil.rmtree(lib / name)
+        (lib / f"{name}.py").unlink(missing_ok=True)
+    for path in sorted(dynload.iterdir()) if dynload.is_dir() else []:
+        module = path.name.split(".", 1)[0]
+        if module in REMOVED_STDLIB_MODULES or TEST_EXTENSION_RE.match(module):
+            path.unlink()
+    bindir = local / "bin"
+    for command in REMOVED_COMMANDS:
+        for path in bindir.glob(f"{command}3*"):
+            path.unlink()
+
+
+def check_static_interpreter(local: Path, minor: str, log: Path) -> None:
+    """``python3.X`` carries the interpreter core; ``libpython3.X.so`` still ships."""
+    python = local / "bin" / f"python{minor}"
+    linked = [name for name in elf_needed(python) if name.startswith("libpython")]
+    if linked:
+        raise BuildError(
+            f"bin/python{minor} links {', '.join(linked)}: the interpreter core was not "
+            f"linked into the executable (the static-core link of plan_build did not apply); "
+            f"full log: {log}"
+        )
+    if not list((local / "lib").glob(f"libpython{minor}*.so*")):
+        raise BuildError(f"lib/libpython{minor}.so was not installed; full log: {log}")
+
+
+def compile_bytecode(
+    local: Path,
+    minor: str,
+    epoch: int,
+    run: Callable[[list[str]], object],
+    *,
+    python: str,
+) -> dict[str, Any]:
+    """Compile the standard library's bytecode into the staged tree, reproducibly.
+
+    At the interpreter's default optimisation level (plain ``.cpython-3X.pyc``, no
+    ``.opt-1``/``.opt-2``), excluding site-packages (pip writes its own). The
+    invalidation mode is :data:`BYTECODE_INVALIDATION`, ``timestamp``: the interpreter's
+    default, validated by the ``stat`` the import system makes anyway (no source read,
+    unlike ``checked-hash``), and still correct when a derived image edits a stdlib file
+    (``unchecked-hash`` would keep running the old bytecode). The source mtimes it records
+    are first clamped to ``epoch``, exactly as the tar writer clamps them, so every ``.pyc``
+    matches its source in the image. ``PYTHONHASHSEED=0`` and one process keep the bytes
+    identical from build to build.
+    """
+    lib = local / "lib" / f"python{minor}"
+    for path in lib.rglob("*.py"):
+        if path.stat().st_mtime > epoch:
+            os.utime(path, (epoch, epoch), follow_symlinks=False)
+    inner = f"/build/stage{PREFIX}/lib/python{minor}"
+    run(
+        [
+            python,
+            "-B",
+            "-s",
+            "-m",
+            "compileall",
+            "-q",
+            "-f",
+            "-j",
+            "1",
+            "--invalidation-mode",
+            BYTECODE_INVALIDATION,
+            "-d",
+            f"{PREFIX}/lib/python{minor}",
+            "-x",
+            "/site-packages/",
+            inner,
+        ]
+    )
+    pycs = [p for p in lib.rglob("*.pyc") if "site-packages" not in p.parts]
+    return {
+        "invalidation": BYTECODE_INVALIDATION,
+        "files": len(pycs),
+        "bytes": sum(p.stat().st_size for p in pycs),
+    }
 
 
 def make_links(bindir: Path) -> None:
