@@ -78,7 +78,8 @@ libraries (apt) and `COPY --from=build /usr/local`. Built with
 
 
 def titles() -> dict[str, str]:
-    return {key: COMPARISONS[name][0] for key, name in sorted(KEYS.items())}
+    ordered = sorted(KEYS.items(), key=lambda item: int(item[0].split("-")[0]))
+    return {key: COMPARISONS[name][0] for key, name in ordered}
 
 
 def write_outputs(results: Path, markdown: Path, data: Mapping[str, Any]) -> None:

@@ -30,10 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import speed
-from .harness import Runner
+from .harness import Figure, Outcome, Runner, machine, ratio, save_results
 
 IMPORTS = (
     "asyncio, json, ssl, email.message, http.client, logging, decimal, argparse, "
@@ -102,6 +104,7 @@ def main() -> int:
     parser.add_argument("--benchmarks", default=",".join(speed.BENCHMARKS))
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-startup", action="store_true")
+    parser.add_argument("--pyperf", default="--fast", help="pyperf's run options (default --fast)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/bink-bench/interpreters"))
     args = parser.parse_args()
@@ -150,7 +153,10 @@ def main() -> int:
             result["startup"] = startup(root, pythons, args.startup_runs)
             print(json.dumps(result["startup"], indent=1), file=sys.stderr)
         if not args.no_speed:
-            result["speed"] = run_speed(root, pythons, args.benchmarks.split(","), args.runs)
+            result["pyperf"] = args.pyperf
+            result["speed"] = run_speed(
+                root, pythons, args.benchmarks.split(","), args.runs, args.pyperf
+            )
         result["load_end"] = list(_load())
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps(summarise(result), indent=1))
@@ -184,7 +190,7 @@ def startup(root: Path, pythons: dict[str, str], runs: int) -> dict[str, dict[st
 
 
 def run_speed(
-    root: Path, pythons: dict[str, str], names: list[str], runs: int
+    root: Path, pythons: dict[str, str], names: list[str], runs: int, mode: str
 ) -> dict[str, dict[str, list[float]]]:
     per: dict[str, dict[str, list[float]]] = {n: {p: [] for p in pythons} for n in names}
     order = list(pythons)
@@ -193,7 +199,12 @@ def run_speed(
         for name in names:
             for who in rotated:
                 cmd = speed.command(
-                    pythons[who], "/bench/site", name, "/tmp/bench-result.json", smoke=False
+                    pythons[who],
+                    "/bench/site",
+                    name,
+                    "/tmp/bench-result.json",
+                    smoke=False,
+                    mode=mode,
                 )
                 started = time.monotonic()
                 text = sh([*bwrap(root, user=False, writable=True), "sh", "-c", cmd])
@@ -245,3 +256,177 @@ def summarise(result: dict[str, object]) -> dict[str, object]:
 if __name__ == "__main__":
     shutil.which("bwrap") or sys.exit("needs bwrap")
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------- recording
+
+#: Names of the interpreters in RESULTS.md.
+LABELS = {
+    "ours": "ours (release)",
+    "debian": "Debian python3.13",
+    "reference": "reference (docker-library flags)",
+    "ours-prebolt": "ours without BOLT",
+    "ours-shared": "ours with the core in libpython3.13.so",
+}
+
+
+def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
+    """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes."""
+    out: list[Outcome] = []
+    notes = tuple(f"{LABELS.get(n, n)}: {v}" for n, v in result["versions"].items())
+    speed_data: dict[str, dict[str, list[float]]] = result.get("speed", {})
+    if speed_data:
+        names = list(speed_data)
+        figures: list[Figure] = []
+        ratios: list[Figure] = []
+        for name in names:
+            for who in ("ours", "debian", "reference"):
+                if who in speed_data[name]:
+                    values = tuple(v * 1e3 for v in speed_data[name][who])
+                    figures.append(Figure(f"{name}: {LABELS[who]}", "ms", values))
+        for other in ("debian", "reference"):
+            if other not in speed_data[names[0]]:
+                continue
+            for name in names:
+                ratios.append(
+                    ratio(
+                        f"{name}: {other} / ours (>1: ours faster)",
+                        speed_data[name][other],
+                        speed_data[name]["ours"],
+                    )
+                )
+            ratios.append(_geo(f"geometric mean: {other} / ours", speed_data, names, other, "ours"))
+        out.append(
+            Outcome(
+                key="7-speed",
+                title="",
+                status="measured",
+                figures=tuple(figures),
+                ratios=tuple(ratios),
+                commands=tuple(commands),
+                notes=(
+                    *notes,
+                    "all interpreters in one root filesystem (the Debian 13 base with Debian's "
+                    "python3.13 from apt, ours at /usr/local, the others under /opt/<name>), run "
+                    "with bubblewrap",
+                    f"workloads: pyperformance's benchmark scripts ({', '.join(names)}), pyperf "
+                    f"options `{result.get('pyperf')}`; each figure per run is pyperf's mean",
+                    "runs interleave the interpreters per benchmark, the order rotating per run",
+                    f"load average at the start {result['load_start']}, at the end "
+                    f"{result['load_end']} (other engineers' builds shared the 2 cores)",
+                ),
+            )
+        )
+        variants = [w for w in ("ours-prebolt", "ours-shared") if w in speed_data[names[0]]]
+        if variants:
+            changes: list[Figure] = []
+            if "ours-prebolt" in variants:
+                changes.append(
+                    _geo(
+                        "BOLT: without / with (>1: BOLT faster)",
+                        speed_data,
+                        names,
+                        "ours-prebolt",
+                        "ours",
+                    )
+                )
+            if {"ours-prebolt", "ours-shared"} <= set(variants):
+                changes.append(
+                    _geo(
+                        "static core: core in libpython3.13.so / core in the executable "
+                        "(>1: static faster; both without BOLT)",
+                        speed_data,
+                        names,
+                        "ours-shared",
+                        "ours-prebolt",
+                    )
+                )
+            out.append(
+                Outcome(
+                    key="10-changes",
+                    title="",
+                    status="partial",
+                    reason="frame pointers not measured (no build without them finished)",
+                    ratios=tuple(changes),
+                    commands=tuple(commands),
+                    notes=(
+                        "ours without BOLT: the release build's own `python.prebolt` (the "
+                        "executable before llvm-bolt, same objects and profile)",
+                        "core in libpython3.13.so: the same build's objects, python3.13 relinked "
+                        "against libpython3.13.so as --enable-shared links it",
+                        *notes,
+                    ),
+                )
+            )
+    startup_data: dict[str, dict[str, list[float]]] = result.get("startup", {})
+    if startup_data:
+        figures = []
+        ratios = []
+        for label, per in startup_data.items():
+            for who, samples in per.items():
+                figures.append(
+                    Figure(
+                        f"`{label}`: {LABELS.get(who, who)}", "ms", tuple(v * 1e3 for v in samples)
+                    )
+                )
+            for other in ("debian", "reference"):
+                if other in per:
+                    ratios.append(
+                        ratio(
+                            f"`{label}`: {other} / ours (>1: ours faster)", per[other], per["ours"]
+                        )
+                    )
+        out.append(
+            Outcome(
+                key="9-startup",
+                title="",
+                status="measured",
+                figures=tuple(figures),
+                ratios=tuple(ratios),
+                commands=tuple(commands),
+                notes=(
+                    f"`pass`: python3.13 -c pass; `imports`: python3.13 -c 'import {IMPORTS}'",
+                    "as uid 10000 on a read-only root filesystem (bubblewrap --ro-bind, "
+                    "--uid 10000, a tmpfs /tmp), wall time of each child measured by a driver "
+                    "inside the sandbox, interpreters interleaved, two warm-up rounds dropped",
+                    "Debian's python3.13 has the bytecode its package compiles at install; the "
+                    "reference ships none (its cleanup deletes it) and compiles on every start",
+                    *notes,
+                ),
+            )
+        )
+    return out
+
+
+def _geo(
+    label: str, data: dict[str, dict[str, list[float]]], names: list[str], num: str, den: str
+) -> Figure:
+    runs = len(data[names[0]][den])
+    return Figure(
+        label,
+        "x",
+        tuple(
+            statistics.geometric_mean(data[n][num][i] / data[n][den][i] for n in names)
+            for i in range(runs)
+        ),
+    )
+
+
+def record(result_json: Path, results: Path, markdown: Path, commands: Sequence[str]) -> None:
+    """Merge the outcomes of ``result_json`` into ``results`` and render ``markdown``."""
+    from .__main__ import write_outputs
+
+    result = json.loads(result_json.read_text())
+    load = result.get("load_start", [])
+    data = save_results(
+        results,
+        machine_info=machine(),
+        settings={
+            "runs": len(next(iter(result.get("speed", {"": {"": [0]}}).values())).get("ours", [0])),
+            "profile": "release",
+            "load_average_at_start": load,
+            "load_average_at_end": result.get("load_end", []),
+        },
+        outcomes=outcomes(result, commands),
+    )
+    write_outputs(results, markdown, data)

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from bench import comparisons, patched, speed
+from bench import comparisons, interpreters, patched, speed
 from bench.harness import (
     BenchError,
     Figure,
@@ -289,3 +289,40 @@ def test_find_base_matches_arch_variant_and_packages(tmp_path: Path) -> None:
     assert comparisons.find_base(tmp_path, "arm64").parent.name == "arm"
     with pytest.raises(BenchError, match="no Debian 13 arm64 distroless"):
         comparisons.find_base(tmp_path, "arm64", "distroless")
+
+
+def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
+
+    result = {
+        "versions": {"ours": "3.13.15", "debian": "3.13.5", "reference": "3.13.15"},
+        "pyperf": "--fast",
+        "load_start": [1.0, 1.0, 1.0],
+        "load_end": [1.0, 1.0, 1.0],
+        "speed": {
+            "nbody": {
+                "ours": [1.0, 2.0],
+                "debian": [1.1, 2.2],
+                "reference": [1.2, 2.4],
+                "ours-prebolt": [1.05, 2.1],
+                "ours-shared": [1.1, 2.2],
+            },
+            "go": {
+                "ours": [1.0, 1.0],
+                "debian": [1.1, 1.1],
+                "reference": [1.2, 1.2],
+                "ours-prebolt": [1.05, 1.05],
+                "ours-shared": [1.1, 1.1],
+            },
+        },
+        "startup": {"pass": {"ours": [0.01, 0.012], "debian": [0.011, 0.012]}},
+    }
+    by_key = {o.key: o for o in interpreters.outcomes(result, ["cmd"])}
+    assert set(by_key) == {"7-speed", "9-startup", "10-changes"}
+    geo = {f.label: f.values for f in by_key["7-speed"].ratios}
+    assert geo["geometric mean: debian / ours"] == pytest.approx((1.1, 1.1))
+    assert geo["geometric mean: reference / ours"] == pytest.approx((1.2, 1.2))
+    changes = {f.label.split(":")[0]: f.values for f in by_key["10-changes"].ratios}
+    assert changes["BOLT"] == pytest.approx((1.05, 1.05))
+    assert changes["static core"] == pytest.approx((1.1 / 1.05, 1.1 / 1.05))
+    startup = {f.label: f.values for f in by_key["9-startup"].ratios}
+    assert startup["`pass`: debian / ours (>1: ours faster)"] == pytest.approx((1.1, 1.0))
