@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
-from bench import comparisons, interpreters, patched, speed
+from bench import comparisons, interpreters, patched, speed, variants
 from bench.harness import (
     BenchError,
     Figure,
@@ -326,3 +328,25 @@ def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
     assert changes["static core"] == pytest.approx((1.1 / 1.05, 1.1 / 1.05))
     startup = {f.label: f.values for f in by_key["9-startup"].ratios}
     assert startup["`pass`: debian / ours (>1: ours faster)"] == pytest.approx((1.1, 1.0))
+
+
+def test_runtime_variant_swaps_the_interpreter_and_drops_bytecode(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime.tar"
+    with tarfile.open(runtime, "w") as tar:
+        for name, data in (
+            ("usr/local/bin/python3.13", b"static"),
+            ("usr/local/lib/python3.13/json/__init__.py", b"x = 1\n"),
+            ("usr/local/lib/python3.13/json/__pycache__/__init__.cpython-313.pyc", b"pyc"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    shared = tmp_path / "python-shared"
+    shared.write_bytes(b"shared!")
+    out = tmp_path / "out.tar"
+    assert variants.make_variant(runtime, out, python=shared, no_bytecode=True) == 2
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        stream = tar.extractfile("usr/local/bin/python3.13")
+        assert stream is not None and stream.read() == b"shared!"
+    assert names == ["usr/local/bin/python3.13", "usr/local/lib/python3.13/json/__init__.py"]
