@@ -56,6 +56,10 @@ python -m bench --smoke                                        # CI smoke mode: 
 python -m bench --render-only                                  # RESULTS.md from the results file
 ```
 
+Comparisons 7 (re-run with three interpreters), 9 and 10 put several interpreters in one
+root filesystem and are measured by `python -m bench.interpreters` (its exact command is in
+each section; `python -m bench.variants` makes the one-change-at-a-time runtimes).
+
 Each section below lists the exact commands its run executed (untimed preparation such as
 seeding the stand-in linkerd-await binaries or importing a base into buildah is left out).
 

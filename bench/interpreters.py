@@ -64,6 +64,10 @@ def sh(argv: list[str], **kw: object) -> str:
     return subprocess.run(argv, check=True, text=True, capture_output=True, **kw).stdout  # type: ignore[call-overload, no-any-return]
 
 
+#: (host directory, path inside) bound read-only over the root: build trees under test
+BINDS: list[tuple[str, str]] = []
+
+
 def bwrap(root: Path, *, user: bool, writable: bool) -> list[str]:
     argv = [
         "bwrap",
@@ -89,6 +93,8 @@ def bwrap(root: Path, *, user: bool, writable: bool) -> list[str]:
         "HOME",
         "/home/apps" if user else "/root",
     ]
+    for host, inside in BINDS:
+        argv += ["--ro-bind", host, inside]
     if user:
         argv += ["--unshare-user", "--uid", "10000", "--gid", "10000"]
     return [*argv, "--"]
@@ -97,7 +103,16 @@ def bwrap(root: Path, *, user: bool, writable: bool) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.interpreters")
     parser.add_argument("--base", type=Path, required=True, help="the base rootfs tar")
-    parser.add_argument("--interp", action="append", default=[], help="NAME=RUNTIME.tar")
+    parser.add_argument(
+        "--interp",
+        action="append",
+        default=[],
+        help="NAME=RUNTIME.tar, or NAME=DIR::EXE for an interpreter in a build tree (DIR is "
+        "bound at /opt/NAME, EXE relative to it)",
+    )
+    parser.add_argument(
+        "--bind", action="append", default=[], help="HOST=INSIDE: a directory bound read-only"
+    )
     parser.add_argument("--debian", action="store_true", help="add Debian's python3.13")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--startup-runs", type=int, default=40)
@@ -142,12 +157,22 @@ def main() -> int:
         for i, spec in enumerate(args.interp):
             name, _, tar = spec.partition("=")
             dest = "/" if i == 0 else f"/opt/{name}"
+            if "::" in tar:
+                tree, _, exe = tar.partition("::")
+                BINDS.append((tree, dest))
+                pythons[name] = f"{dest}/{exe}"
+                continue
             sh(["buildah", "add", ctr, tar, dest])
             pythons[name] = f"{'' if i == 0 else dest}/usr/local/bin/python3.13"
+        for item in args.bind:
+            host, _, inside = item.partition("=")
+            BINDS.append((host, inside))
         wheels = speed.fetch_wheels(Runner(args.work / "logs"), args.work / "wheels")
         site = speed.unpack(wheels, Path(tempfile.mkdtemp(dir=args.work)) / "site")
         sh(["buildah", "copy", ctr, str(site), "/bench/site"])
         root = Path(sh(["buildah", "mount", ctr]).strip())
+        for _, inside in BINDS:  # mount points for the binds
+            (root / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
         result: dict[str, object] = {
             "pythons": pythons,
             "versions": {
