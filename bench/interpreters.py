@@ -127,6 +127,9 @@ def main() -> int:
         "without bytecode (the reference's layout), not a build of bench/reference/Dockerfile",
     )
     parser.add_argument("--record", type=Path, help="merge the outcomes into this results file")
+    parser.add_argument(
+        "--ours-profile", default="release", help="the runtime profile of 'ours' (for the labels)"
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/bink-bench/interpreters"))
     args = parser.parse_args()
@@ -181,6 +184,7 @@ def main() -> int:
             },
             "load_start": list(_load()),
             "reference_is_relink": args.reference_is_relink,
+            "ours_profile": args.ours_profile,
         }
         if not args.no_startup:
             result["startup"] = startup(root, pythons, args.startup_runs)
@@ -309,7 +313,16 @@ LABELS = {
 def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
     """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes."""
     out: list[Outcome] = []
-    notes = tuple(f"{LABELS.get(n, n)}: {v}" for n, v in result["versions"].items())
+    profile = result.get("ours_profile", "release")
+    labels = {**LABELS, "ours": f"ours ({profile})"}
+    partial = profile != "release"
+    why = (
+        f"ours is the {profile} runtime (recipe 3: static core and bytecode, but no PGO, LTO "
+        "or BOLT): no release build finished on the shared machine in this session"
+        if partial
+        else ""
+    )
+    notes = tuple(f"{labels.get(n, n)}: {v}" for n, v in result["versions"].items())
     speed_data: dict[str, dict[str, list[float]]] = result.get("speed", {})
     if speed_data:
         names = list(speed_data)
@@ -319,7 +332,7 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
             for who in ("ours", "debian", "reference"):
                 if who in speed_data[name]:
                     values = tuple(v * 1e3 for v in speed_data[name][who])
-                    figures.append(Figure(f"{name}: {LABELS[who]}", "ms", values))
+                    figures.append(Figure(f"{name}: {labels[who]}", "ms", values))
         for other in ("debian", "reference"):
             if other not in speed_data[names[0]]:
                 continue
@@ -336,7 +349,8 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
             Outcome(
                 key="7-speed",
                 title="",
-                status="measured",
+                status="partial" if partial else "measured",
+                reason=why,
                 figures=tuple(figures),
                 ratios=tuple(ratios),
                 commands=tuple(commands),
@@ -364,48 +378,43 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                 ),
             )
         )
-        # the static core's cost: the shared-core relink of the same objects, or the
-        # reference proxy (that relink, packaged like the reference) when that is what ran
-        shared = next((w for w in ("ours-shared", "reference") if w in speed_data[names[0]]), None)
-        if shared == "reference" and not result.get("reference_is_relink"):
-            shared = None
-        variants = [w for w in ("ours-prebolt",) if w in speed_data[names[0]]]
-        if shared:
-            variants.append("ours-shared")
-        if variants:
-            changes: list[Figure] = []
-            if "ours-prebolt" in variants:
-                changes.append(
-                    _geo(
-                        "BOLT: without / with (>1: BOLT faster)",
-                        speed_data,
-                        names,
-                        "ours-prebolt",
-                        "ours",
-                    )
+        # the static core's cost: the shared-core relink of the same objects (ours-shared, or
+        # the reference when it is that relink) against the static executable without BOLT
+        # (ours-prebolt, or ours itself when ours has no BOLT: the fast profile)
+        have = set(speed_data[names[0]])
+        shared = "ours-shared" if "ours-shared" in have else None
+        if shared is None and "reference" in have and result.get("reference_is_relink"):
+            shared = "reference"
+        static = "ours-prebolt" if "ours-prebolt" in have else ("ours" if partial else None)
+        changes: list[Figure] = []
+        if "ours-prebolt" in have:
+            changes.append(
+                _geo("BOLT: without / with (>1: BOLT faster)", speed_data, names, *BOLT_PAIR)
+            )
+        if shared and static:
+            changes.append(
+                _geo(
+                    "static core: core in libpython3.13.so / core in the executable "
+                    "(>1: static faster; same objects, no BOLT)",
+                    speed_data,
+                    names,
+                    shared,
+                    static,
                 )
-            if {"ours-prebolt", "ours-shared"} <= set(variants):
-                changes.append(
-                    _geo(
-                        "static core: core in libpython3.13.so / core in the executable "
-                        "(>1: static faster; both without BOLT)",
-                        speed_data,
-                        names,
-                        shared or "ours-shared",
-                        "ours-prebolt",
-                    )
-                )
+            )
+        if changes:
             out.append(
                 Outcome(
                     key="10-changes",
                     title="",
                     status="partial",
-                    reason="frame pointers not measured (no build without them finished)",
+                    reason="frame pointers not measured (no build without them finished)"
+                    + (f"; {why}" if partial else ""),
                     ratios=tuple(changes),
                     commands=tuple(commands),
                     notes=(
-                        "ours without BOLT: the release build's own `python.prebolt` (the "
-                        "executable before llvm-bolt, same objects and profile)",
+                        "without BOLT: the release build's own `python.prebolt` (the executable "
+                        "before llvm-bolt, same objects and profile)",
                         "core in libpython3.13.so: the same build's objects, python3.13 relinked "
                         "against libpython3.13.so as --enable-shared links it",
                         *notes,
@@ -420,7 +429,7 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
             for who, samples in per.items():
                 figures.append(
                     Figure(
-                        f"`{label}`: {LABELS.get(who, who)}", "ms", tuple(v * 1e3 for v in samples)
+                        f"`{label}`: {labels.get(who, who)}", "ms", tuple(v * 1e3 for v in samples)
                     )
                 )
             for other in ("debian", "reference"):
@@ -434,7 +443,8 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
             Outcome(
                 key="9-startup",
                 title="",
-                status="measured",
+                status="partial" if partial else "measured",
+                reason=why,
                 figures=tuple(figures),
                 ratios=tuple(ratios),
                 commands=tuple(commands),
@@ -450,6 +460,9 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
             )
         )
     return out
+
+
+BOLT_PAIR = ("ours-prebolt", "ours")
 
 
 def _geo(
