@@ -17,15 +17,15 @@ from dataclasses import replace
 from bink_python import build
 from bink_python.__main__ import main as bink_main
 from bink_python.base import BaseSpec
-from bink_python.config import Tag
+from bink_python.image import ImageDescription
 
 
 def with_extra_packages(extra: tuple[str, ...]) -> None:
     """Make ``build.base_spec`` add ``extra`` to every base."""
     original = build.base_spec
 
-    def base_spec(tag: Tag, arch: str) -> BaseSpec:
-        return replace(original(tag, arch), extra_packages=extra)
+    def base_spec(image: ImageDescription) -> BaseSpec:
+        return replace(original(image), extra_packages=extra)
 
     build.base_spec = base_spec
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bink_python.config import User
+
+#: The family user of every test family (the published family's user).
+TEST_USER = User("apps", 10000, 10000, "/home/apps")
+
 FAMILY_TABLE = """\
 [family]
 registry = "ghcr.io/binkhq/python"
@@ -71,3 +76,16 @@ def write_images_toml(directory: Path, text: str) -> Path:
     path = directory / "images.toml"
     path.write_text(text)
     return path
+
+
+#: Tag 3.13-distroless: the same CPython and OS, distroless variant, evaluation.
+TAG_3_13_DISTROLESS = """
+[[tag]]
+name = "3.13-distroless"
+python = "3.13.15"
+os = "debian"
+release = "13"
+variant = "distroless"
+eol = "2029-04"
+status = "evaluation"
+"""

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
 from .errors import BuildError
 from .layout import (
@@ -37,7 +36,7 @@ from .layout import (
     Platform,
     canonical_json,
 )
-from .store import Store, atomic_write_bytes, cache_key, read_json, write_json
+from .store import HashingWriter, Store, atomic_write_bytes, cache_key, read_json, write_json
 
 #: Bumped when the bytes of a compressed or files layer would change for the same input.
 LAYER_RECIPE = 1
@@ -213,27 +212,6 @@ def _write_files_tar(
                 tar.addfile(info)
 
 
-class _Hashing:
-    """Write-through file object that hashes and counts bytes."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.hasher = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        self.size += len(data)
-        self.target.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-    def digest(self) -> str:
-        return "sha256:" + self.hasher.hexdigest()
-
-
 def compress_layer(layer: LayerSource, store: Store) -> CompressedLayer:
     """The gzip blob of a layer, compressed once per diff_id and kept in the store.
 
@@ -284,7 +262,7 @@ def _gzip_verified(layer: LayerSource, dest: Path) -> tuple[str, int]:
         ) from exc
     try:
         with source, open(dest, "wb") as raw:
-            writer = _Hashing(raw)
+            writer = HashingWriter(raw)
             with gzip.GzipFile(
                 filename="",
                 mode="wb",
@@ -321,7 +299,7 @@ class ImageSpec:
     layers: tuple[LayerSource, ...]
     env: tuple[str, ...]  # ("PATH=/usr/local/bin:...", "LANG=C.UTF-8", "PYTHON_VERSION=...")
     cmd: tuple[str, ...]  # ("python3",)
-    user: str  # "" (root) for regular images, "10000:10000" for distroless
+    user: str  # "" (root) for regular images, "uid:gid" of the family user for distroless
     labels: Mapping[str, str] = field(default_factory=dict)  # also manifest annotations
     created: str = "1970-01-01T00:00:00Z"  # rfc3339(SOURCE_DATE_EPOCH)
 

@@ -1,10 +1,10 @@
 """Base root filesystems: the bottom layer of every image, built with ``mmdebstrap``.
 
-One base per (OS, release, arch, variant, extra packages), cached in the Store under
+One base per (OS, release, arch, variant, user, extra packages), cached in the Store under
 ``bases/<key>/`` as ``rootfs.tar`` (deterministic, uncompressed, written by
 :mod:`bink_python.tarball`) plus ``record.json`` (packages from dpkg's status, size,
 sha256, key parts). The key covers everything that determines the content: OS,
-release, suite, arch, variant, the package list, the mirror state (sha256 of the
+release, suite, arch, variant, the package list, the user, the mirror state (sha256 of the
 suites' ``InRelease`` files, a few hundred KB fetched on every call, so a security
 update in the archive is a new key), the recipe version and ``SOURCE_DATE_EPOCH``.
 
@@ -19,7 +19,8 @@ Regular variant (:func:`_build_regular`)
     users install later, and mmdebstrap applies them while extracting the essential
     set), apt lists and caches removed, ``/var/log`` files emptied, ``/etc/machine-id``
     empty, the host's ``/etc/hostname`` and ``/etc/resolv.conf`` removed (the container
-    runtime provides them). The user ``apps`` (UID/GID 10000, home ``/home/apps``) is
+    runtime provides them). The family's user (``BaseSpec.user``, from ``[family.user]`` of
+    images.toml through the image description: ``apps``, UID/GID 10000, ``/home/apps``) is
     created with the distribution's own ``groupadd``/``useradd`` inside the chroot so
     ``passwd``, ``group``, ``shadow`` and ``gshadow`` (and ``subuid``/``subgid``) agree.
     Its shell is ``/bin/bash``: the regular images are general-purpose (derived
@@ -28,7 +29,7 @@ Regular variant (:func:`_build_regular`)
     would refuse, and the distroless variant, which has no shell at all, uses
     ``/usr/sbin/nologin``.
 
-Distroless variant (:func:`_build_distroless`)
+Distroless variant (:func:`bink_python.distroless.build_distroless`)
     Derived from the regular base of the same inputs (cached, so it costs seconds):
     the regular tree is unpacked, and exactly the files that dpkg's ``info/<pkg>.list``
     say belong to the kept packages are copied into an empty tree, plus the files that
@@ -39,7 +40,7 @@ Distroless variant (:func:`_build_distroless`)
     dpkg, ...), ``apt``, ``debconf`` or ``perl-base``. Each kept package gets its
     status stanza in ``/var/lib/dpkg/status.d/<pkg>`` (and ``<pkg>.md5sums``) as Google's
     distroless images do, so scanners see exactly what is there. ``/etc/passwd`` and
-    ``/etc/group`` are written with root, ``apps`` (10000) and ``nobody``.
+    ``/etc/group`` are written with root, the family's user and ``nobody``.
 
     Why not extract ``.deb`` data without maintainer scripts as distroless does? The
     scripts generate things images need (the CA bundle from ``update-ca-certificates``,
@@ -58,20 +59,24 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import stat
-import tarfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import mirrors
 from .binfmt import emulation_env, ensure_binfmt
+from .config import User
 from .distro import Distro, check_arch
+from .distroless import build_distroless
+from .dpkg import package_records, parse_status
 from .errors import BuildError, ToolError
+from .mounts import unmount_below
 from .proc import require_tool, run
 from .progress import SILENT, Progress
 from .store import Store, cache_key, read_json, sha256_file, write_json
@@ -84,11 +89,6 @@ VARIANTS = ("regular", "distroless")
 
 KIND = "bases"
 
-APPS_USER = "apps"
-APPS_UID = 10000
-APPS_GID = 10000
-APPS_HOME = "/home/apps"
-
 #: dpkg filters of the official ``-slim`` images (docker-debian-artifacts' slimify list).
 SLIM_DPKG_OPTIONS = (
     "path-exclude=/usr/share/doc/*",
@@ -100,47 +100,6 @@ SLIM_DPKG_OPTIONS = (
     "path-exclude=/usr/share/man/*",
 )
 
-#: Never kept in distroless, and dependencies are not followed through them.
-DISTROLESS_DENY = frozenset(
-    {
-        "apt",
-        "debconf",
-        "debconf-2.0",
-        "perl-base",
-        "passwd",
-        "login",
-        "adduser",
-        "libc-bin",
-        # interpreters that satisfy base-files' Pre-Depends on awk
-        "mawk",
-        "gawk",
-        "original-awk",
-        "busybox",
-    }
-)
-
-#: Roots of the distroless package closure besides the runtime packages.
-DISTROLESS_ROOTS = ("base-files", "libc6")
-
-#: Files that must never be in a distroless base (checked after the copy).
-DISTROLESS_FORBIDDEN = (
-    "usr/bin/sh",
-    "usr/bin/bash",
-    "usr/bin/dash",
-    "usr/bin/dpkg",
-    "usr/bin/apt",
-    "usr/bin/apt-get",
-    "usr/bin/ls",
-    "usr/bin/perl",
-    "usr/bin/cat",
-    "usr/bin/env",
-    "usr/bin/awk",
-    "usr/bin/mawk",
-)
-
-#: Generated by maintainer scripts (not in any package's file list) and kept in distroless.
-DISTROLESS_GENERATED = ("etc/ssl/certs", "etc/localtime", "etc/timezone", "etc/nsswitch.conf")
-
 _URL_TIMEOUT = 20.0
 
 
@@ -149,6 +108,7 @@ class BaseSpec:
     distro: Distro
     arch: str  # "amd64" | "arm64"
     variant: str  # "regular" | "distroless"
+    user: User  # the family's unprivileged user ([family.user] of images.toml)
     extra_packages: tuple[str, ...] = ()
 
     def validate(self) -> None:
@@ -243,6 +203,12 @@ def key_parts(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> di
         "arch": spec.arch,
         "variant": spec.variant,
         "packages": list(spec.packages),
+        "user": {
+            "name": spec.user.name,
+            "uid": spec.user.uid,
+            "gid": spec.user.gid,
+            "home": spec.user.home,
+        },
         "mirror_state": dict(sorted(mirror_state.items())),
         "epoch": epoch,
     }
@@ -253,118 +219,12 @@ def base_key(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> str
     return cache_key(key_parts(spec, mirror_state=mirror_state, epoch=epoch))
 
 
-# --------------------------------------------------------------------------- dpkg status
-
-
-def parse_status(text: str) -> dict[str, dict[str, str]]:
-    """dpkg status stanzas of installed packages, by package name (fields kept raw)."""
-    packages: dict[str, dict[str, str]] = {}
-    for stanza in re.split(r"\n\s*\n", text.strip()):
-        fields: dict[str, str] = {}
-        key = ""
-        for line in stanza.splitlines():
-            if line[:1] in (" ", "\t") and key:
-                fields[key] += "\n" + line
-            elif ":" in line:
-                key, _, value = line.partition(":")
-                fields[key] = value.strip()
-        name = fields.get("Package")
-        if name and fields.get("Status", "").endswith(" installed"):
-            fields["_stanza"] = stanza.strip() + "\n"
-            packages[name] = fields
-    return packages
-
-
-def package_records(status: dict[str, dict[str, str]]) -> list[dict[str, str]]:
-    """name, version, architecture and source package of each installed package."""
-    records = []
-    for name in sorted(status):
-        fields = status[name]
-        source = fields.get("Source", "").split(" ", 1)[0] or name
-        records.append(
-            {
-                "name": name,
-                "version": fields.get("Version", ""),
-                "architecture": fields.get("Architecture", ""),
-                "source": source,
-            }
-        )
-    return records
-
-
-def _dep_names(value: str) -> list[list[str]]:
-    """A Depends-style field as groups of alternative package names."""
-    groups: list[list[str]] = []
-    for group in value.split(","):
-        names = []
-        for alt in group.split("|"):
-            name = alt.strip().split(" ", 1)[0].split("(", 1)[0].split(":", 1)[0].strip()
-            if name:
-                names.append(name)
-        if names:
-            groups.append(names)
-    return groups
-
-
-def distroless_closure(status: dict[str, dict[str, str]], roots: tuple[str, ...]) -> list[str]:
-    """Installed packages reached from ``roots`` by Depends/Pre-Depends, skipping denied ones.
-
-    Denied: :data:`DISTROLESS_DENY` and Essential packages other than ``base-files``
-    (those are the shells, coreutils, dpkg and friends). A dependency group whose
-    alternatives are all denied or not installed is not followed.
-    """
-    provides: dict[str, str] = {}
-    for name, fields in status.items():
-        for group in _dep_names(fields.get("Provides", "")):
-            for virtual in group:
-                provides.setdefault(virtual, name)
-
-    def denied(name: str) -> bool:
-        fields = status.get(name, {})
-        essential = fields.get("Essential", "no") == "yes" and name != "base-files"
-        return name in DISTROLESS_DENY or essential
-
-    kept: set[str] = set()
-    todo = list(roots)
-    missing = [r for r in roots if r not in status]
-    if missing:
-        raise BuildError(f"packages {', '.join(missing)} are not installed in the regular base")
-    while todo:
-        name = todo.pop()
-        if name in kept or denied(name):
-            continue
-        kept.add(name)
-        fields = status[name]
-        for field in ("Pre-Depends", "Depends"):
-            for group in _dep_names(fields.get(field, "")):
-                for alt in group:
-                    real = alt if alt in status else provides.get(alt, "")
-                    if real and not denied(real) and alt not in DISTROLESS_DENY:
-                        todo.append(real)
-                        break
-    return sorted(kept)
-
-
 # --------------------------------------------------------------------------- build
-
-
-def _unmount_below(path: Path) -> None:
-    """Unmount anything still mounted under ``path`` (an interrupted mmdebstrap)."""
-    prefix = str(path.resolve())
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    points = [m.split()[1].replace("\\040", " ") for m in mounts if len(m.split()) > 1]
-    for point in sorted(
-        (p for p in points if p == prefix or p.startswith(prefix + "/")), key=len, reverse=True
-    ):
-        run(["umount", "--lazy", point], error=BuildError, what=f"unmounting {point}")
 
 
 def _remove_tree(path: Path) -> None:
     if path.exists():
-        _unmount_below(path)
+        unmount_below(path, error=BuildError)
         shutil.rmtree(path)
 
 
@@ -372,6 +232,8 @@ def _mmdebstrap_command(
     spec: BaseSpec, sources: list[ArchiveSource], target: Path, inrelease_dir: Path
 ) -> list[str]:
     distro = spec.distro
+    user = spec.user
+    name = shlex.quote(user.name)
     cmd = [
         "mmdebstrap",
         "--mode=root",
@@ -386,9 +248,9 @@ def _mmdebstrap_command(
     cmd += [
         # what apt actually resolved against, compared with the key's mirror state
         f'--customize-hook=cp "$1"/var/lib/apt/lists/*_InRelease {inrelease_dir}/',
-        f'--customize-hook=chroot "$1" groupadd --gid {APPS_GID} {APPS_USER}',
-        f'--customize-hook=chroot "$1" useradd --uid {APPS_UID} --gid {APPS_GID} '
-        f"--home-dir {APPS_HOME} --create-home --shell /bin/bash {APPS_USER}",
+        f'--customize-hook=chroot "$1" groupadd --gid {user.gid} {name}',
+        f'--customize-hook=chroot "$1" useradd --uid {user.uid} --gid {user.gid} '
+        f"--home-dir {shlex.quote(user.home)} --create-home --shell /bin/bash {name}",
         distro.suite,
         str(target),
     ]
@@ -500,153 +362,11 @@ def _build_regular(
         env=env,
         log=log,
     )
-    _unmount_below(tree)
+    unmount_below(tree, error=BuildError)
     _check_inrelease(inrelease_dir, state)
     _slim_tree(tree, epoch)
     status = parse_status((tree / "var/lib/dpkg/status").read_text())
     return tree, status
-
-
-def _resolve_dirs(root: Path, parts: list[str], depth: int = 0) -> list[str]:
-    """``parts`` (directories) inside ``root`` with every symlink resolved, root-confined."""
-    if depth > 40:
-        raise BuildError(f"too many symlink levels resolving /{'/'.join(parts)} in the base")
-    resolved: list[str] = []
-    for part in parts:
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        resolved.append(part)
-        link = root.joinpath(*resolved)
-        if link.is_symlink():
-            target = os.readlink(link)
-            start = [] if target.startswith("/") else resolved[:-1]
-            resolved = _resolve_dirs(root, [*start, *target.split("/")], depth + 1)
-    return resolved
-
-
-def _canonical(root: Path, path: str) -> str:
-    """``path`` inside ``root`` with symlinks in its parent directories resolved.
-
-    dpkg file lists may name ``/lib/...`` where ``/lib`` is a merged-/usr link; the
-    copy must go to the real directory. The last component is kept as it is.
-    """
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if not parts:
-        return ""
-    return "/".join([*_resolve_dirs(root, parts[:-1]), parts[-1]])
-
-
-def _copy_entry(src_root: Path, dst_root: Path, rel: str) -> None:
-    """Copy one path (file, symlink or directory itself) with its parents, keeping metadata.
-
-    ``rel`` must have no symlinks in its parent directories (see :func:`_canonical`).
-    """
-    src = src_root / rel
-    dst = dst_root / rel
-    parts = Path(rel).parts
-    for i in range(1, len(parts)):
-        parent_rel = Path(*parts[:i])
-        dparent = dst_root / parent_rel
-        if not dparent.exists() and not dparent.is_symlink():
-            sparent = src_root / parent_rel
-            st = sparent.stat()
-            dparent.mkdir()
-            os.chown(dparent, st.st_uid, st.st_gid)
-            dparent.chmod(stat.S_IMODE(st.st_mode))
-    if dst.exists() or dst.is_symlink():
-        return
-    st = src.lstat()
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(src), dst)
-    elif stat.S_ISDIR(st.st_mode):
-        dst.mkdir()
-    elif stat.S_ISREG(st.st_mode):
-        shutil.copyfile(src, dst)
-    else:
-        return
-    os.lchown(dst, st.st_uid, st.st_gid)
-    if not stat.S_ISLNK(st.st_mode):
-        dst.chmod(stat.S_IMODE(st.st_mode))
-        os.utime(dst, (st.st_mtime, st.st_mtime))
-
-
-def _info_file(src_root: Path, name: str, arch: str, suffix: str) -> Path | None:
-    info = src_root / "var/lib/dpkg/info"
-    for candidate in (info / f"{name}:{arch}.{suffix}", info / f"{name}.{suffix}"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _build_distroless(
-    spec: BaseSpec,
-    regular_rootfs: Path,
-    work: Path,
-) -> tuple[Path, dict[str, dict[str, str]]]:
-    src = work / "regular"
-    src.mkdir()
-    with tarfile.open(regular_rootfs) as tar:
-        tar.extractall(src, numeric_owner=True, filter="fully_trusted")
-    status = parse_status((src / "var/lib/dpkg/status").read_text())
-    roots = (*DISTROLESS_ROOTS, *spec.distro.runtime_packages, *spec.extra_packages)
-    kept = distroless_closure(status, tuple(dict.fromkeys(roots)))
-    tree = work / "tree"
-    tree.mkdir()
-    shutil.copystat(src, tree)
-    # the merged-/usr top-level links (/bin -> usr/bin, /lib64 ...) whatever package ships them
-    for child in sorted(src.iterdir()):
-        if child.is_symlink():
-            _copy_entry(src, tree, child.name)
-    arch_name = status["libc6"].get("Architecture", spec.arch)
-    status_d = tree / "var/lib/dpkg/status.d"
-    for name in kept:
-        listing = _info_file(src, name, arch_name, "list")
-        if listing is None:
-            raise BuildError(f"dpkg file list of {name} missing in the regular base")
-        for line in listing.read_text().splitlines():
-            rel = _canonical(src, line.strip())
-            if rel and ((src / rel).is_symlink() or (src / rel).exists()):
-                _copy_entry(src, tree, rel)
-    for rel in DISTROLESS_GENERATED:
-        if (src / rel).is_symlink() or (src / rel).exists():
-            _copy_entry(src, tree, rel)
-            if (src / rel).is_dir() and not (src / rel).is_symlink():
-                for child in sorted((src / rel).iterdir()):
-                    _copy_entry(src, tree, f"{rel}/{child.name}")
-    for rel in DISTROLESS_FORBIDDEN:
-        if (tree / rel).exists() or (tree / rel).is_symlink():
-            raise BuildError(
-                f"distroless base would contain /{rel}: the package selection is wrong"
-            )
-    status_d.mkdir(parents=True, exist_ok=True)
-    for name in kept:
-        (status_d / name).write_text(status[name]["_stanza"])
-        md5sums = _info_file(src, name, arch_name, "md5sums")
-        if md5sums is not None:
-            shutil.copyfile(md5sums, status_d / f"{name}.md5sums")
-    # users: root, nobody and apps; no shell exists, so nologin everywhere
-    (tree / "etc").mkdir(exist_ok=True)
-    (tree / "etc/passwd").write_text(
-        "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-        f"{APPS_USER}:x:{APPS_UID}:{APPS_GID}:{APPS_USER}:{APPS_HOME}:/usr/sbin/nologin\n"
-    )
-    (tree / "etc/group").write_text(f"root:x:0:\nnobody:x:65534:\n{APPS_USER}:x:{APPS_GID}:\n")
-    for rel in ("etc/passwd", "etc/group"):
-        (tree / rel).chmod(0o644)
-    tmp = tree / "tmp"
-    tmp.mkdir(exist_ok=True)
-    tmp.chmod(0o1777)
-    home = tree / APPS_HOME.lstrip("/")
-    home.mkdir(parents=True, exist_ok=True)
-    os.chown(home, APPS_UID, APPS_GID)
-    home.chmod(0o700)
-    shutil.rmtree(src)
-    return tree, {name: status[name] for name in kept}
 
 
 def build_base(
@@ -677,7 +397,7 @@ def build_base(
             )
         regular: BaseResult | None = None
         if spec.variant == "distroless":
-            regular_spec = BaseSpec(spec.distro, spec.arch, "regular", spec.extra_packages)
+            regular_spec = replace(spec, variant="regular")
             regular = build_base(
                 regular_spec, store, epoch=epoch, mirror=mirror, progress=progress, force=force
             )
@@ -691,7 +411,7 @@ def build_base(
                 if regular is None:
                     tree, status = _build_regular(spec, sources, state, work, epoch=epoch, log=log)
                 else:
-                    tree, status = _build_distroless(spec, regular.rootfs, work)
+                    tree, status = build_distroless(spec, regular.rootfs, work)
                 rootfs = tmp / "rootfs.tar"
                 sha256, size = write_tree_tar_file(tree, rootfs, epoch=epoch)
             finally:

@@ -15,11 +15,10 @@ root, mounts ``binfmt_misc`` and registers the interpreter itself (the same entr
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 from pathlib import Path
 
-from .distro import ARCHES
+from .distro import ARCHES, host_arch
 from .errors import ToolError
 from .proc import run
 
@@ -36,19 +35,6 @@ _MAGIC: dict[str, tuple[str, str]] = {
         r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
     ),
 }
-
-_MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def host_arch() -> str:
-    """The host architecture in Debian's naming (``amd64`` or ``arm64``)."""
-    machine = platform.machine().lower()
-    try:
-        return _MACHINE_TO_ARCH[machine]
-    except KeyError:
-        raise ToolError(
-            f"unsupported host architecture {machine}: expected x86_64 or aarch64"
-        ) from None
 
 
 def _entry_state(entry: Path) -> tuple[bool, str, str]:

@@ -3,13 +3,15 @@
 The orchestrator only wires the stages together; each stage lives in its own
 module and caches its own output:
 
-1. plan     - the selected tags x arches (policy.py applied by the caller)
+1. plan     - the selected tags x arches (policy.py applied by the caller), each
+               described once (image.py: the description feeds base, assemble, verify)
 2. pins     - every input the plan needs must be pinned in images.lock (lockfile.py)
 3. fetch    - CPython sources and component binaries, verified (fetch.py)
-4. base     - one root filesystem per (OS, arch, variant) (base.py)
+4. base     - one root filesystem per (OS, arch, variant, user) (base.py)
 5. runtime  - one CPython build per (version, OS, arch, profile) (runtime.py)
 6. assemble - images and one index per tag, into a *staging* layout (assemble.py)
-7. verify   - every image of the staging layout (verify.py)
+7. verify   - every image of the staging layout (verify/); skipped only when
+               ``BuildOptions.verify`` is False, which the summary shows
 8. promote  - blobs hard-linked into the output layout, then index.json by rename
 
 Bases and runtimes are independent: they run concurrently up to ``jobs``. The
@@ -20,6 +22,7 @@ the previous layout (and every tag in it) as it was.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import shutil
 import subprocess
@@ -38,21 +41,19 @@ from .assemble import (
     build_image,
     build_index,
     files_layer,
-    image_labels,
     rfc3339,
 )
 from .base import BaseResult, BaseSpec, build_base
 from .config import Family, Tag
-from .errors import BinkError, BuildError
+from .errors import BinkError, BuildError, UsageError
 from .fetch import Cache, fetch_artifact
+from .image import ImageDescription, describe_image
 from .layout import Descriptor, Layout
-from .lockfile import Lock, component_name, cpython_name, require_pinned
+from .lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
 from .progress import SILENT, Progress
-from .runtime import RuntimeResult, RuntimeSpec, build_runtime
+from .runtime import PROFILES, RuntimeResult, RuntimeSpec, build_runtime
 from .store import Store
-
-PROFILES = ("release", "fast")
-DEFAULT_PATH = "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+from .verify import Target, VerifyReport, manifest_for, verify_targets
 
 T = TypeVar("T")
 
@@ -64,7 +65,7 @@ class BuildOptions:
     output: Path = Path("dist/oci")
     jobs: int = 2
     offline: bool = False
-    verify: bool = True
+    verify: bool = True  # False: promote images no check has run on (said in the summary)
     epoch: int | None = None  # SOURCE_DATE_EPOCH; None: from images.lock
     mirror: str | None = None
     revision: str | None = None  # VCS revision for the labels; None: git or $GITHUB_SHA
@@ -87,6 +88,11 @@ class BuildSummary:
     rows: tuple[ImageRow, ...]
     indexes: dict[str, str] = field(hash=False)  # ref name -> index digest
     seconds: float = 0.0
+    report: VerifyReport | None = None  # None: verification was skipped (verify=False)
+
+    @property
+    def verified(self) -> bool:
+        return self.report is not None and self.report.ok
 
     def table(self) -> str:
         header = ("TAG", "ARCH", "DIGEST", "SIZE", "SOURCE")
@@ -107,7 +113,15 @@ class BuildSummary:
             for line in lines
         )
         refs = ", ".join(f"{ref}={digest[:19]}" for ref, digest in sorted(self.indexes.items()))
-        return f"{text}\nindexes: {refs}\nlayout: {self.layout} ({self.seconds:.1f}s)\n"
+        if self.report is None:
+            verified = "NOT VERIFIED: verification was skipped (--no-verify)"
+        else:
+            checks = sum(len(i.checks) for i in self.report.images)
+            verified = f"{len(self.report.images)} image(s), {checks} checks passed"
+        return (
+            f"{text}\nindexes: {refs}\nverified: {verified}\n"
+            f"layout: {self.layout} ({self.seconds:.1f}s)\n"
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -124,6 +138,8 @@ class BuildSummary:
                 for r in self.rows
             ],
             "indexes": dict(sorted(self.indexes.items())),
+            "verified": self.verified,
+            "verify": None if self.report is None else json.loads(self.report.to_json()),
         }
 
 
@@ -156,37 +172,9 @@ def runtime_spec(tag: Tag, arch: str, lock: Lock, profile: str) -> RuntimeSpec:
     )
 
 
-def base_spec(tag: Tag, arch: str) -> BaseSpec:
-    return BaseSpec(distro=tag.distro, arch=arch, variant=tag.variant)
-
-
-def image_env(tag: Tag) -> tuple[str, ...]:
-    return (f"PATH={DEFAULT_PATH}", "LANG=C.UTF-8", f"PYTHON_VERSION={tag.version}")
-
-
-def image_user(tag: Tag, family: Family) -> str:
-    """Regular images keep root (derived images can install packages); distroless run as apps."""
-    if tag.variant == "distroless":
-        return f"{family.user.uid}:{family.user.gid}"
-    return ""
-
-
-def tag_labels(tag: Tag, family: Family, *, epoch: int, revision: str) -> dict[str, str]:
-    distro = tag.distro
-    flavour = " (distroless, evaluation)" if tag.variant == "distroless" else ""
-    return image_labels(
-        title=f"{family.title} {tag.name}",
-        description=f"{family.description}: CPython {tag.version} on {distro.name}{flavour}",
-        version=tag.version,
-        created=rfc3339(epoch),
-        source=family.source,
-        revision=revision,
-        licenses=family.licenses,
-        vendor=family.vendor,
-        base_name=f"{distro.os}:{distro.suite}",
-        eol=str(tag.eol),
-        status=tag.status,
-    )
+def base_spec(image: ImageDescription) -> BaseSpec:
+    """The base of ``image`` (a seam: bench/patched.py adds packages to every base)."""
+    return image.base_spec
 
 
 def _run_parallel(jobs: int, tasks: dict[str, Callable[[], T]]) -> dict[str, T]:
@@ -250,30 +238,40 @@ def build_family(
     options: BuildOptions,
     *,
     progress: Progress = SILENT,
-    verifier: Callable[[Path, Sequence[Tag], tuple[str, ...]], None] | None = None,
 ) -> BuildSummary:
-    """Build ``tags`` (already selected and policy-checked) into ``options.output``."""
+    """Build ``tags`` (already selected and policy-checked) into ``options.output``.
+
+    Every image is verified in the staging layout before any ref moves; with
+    ``options.verify=False`` nothing is checked and the summary says so. A failed check
+    raises :class:`~bink_python.verify.report.ChecksFailed` (its ``report`` holds the table)
+    and leaves the output layout as it was.
+    """
     start = time.monotonic()
     if options.profile not in PROFILES:
-        raise BuildError(f"unknown profile {options.profile!r}: expected release or fast")
-    epoch = options.epoch if options.epoch is not None else lock.source_date_epoch
+        raise UsageError(
+            f"unknown runtime profile {options.profile!r}: expected one of {', '.join(PROFILES)}"
+        )
+    epoch = source_date_epoch(options.epoch, fallback=lambda: lock.source_date_epoch)
     revision = options.revision or revision_of(family.path.resolve().parent)
 
     # 1-2. plan and pins: refuse before any work when an input is not pinned
     plan: list[tuple[Tag, str]] = []
+    images: dict[tuple[str, str], ImageDescription] = {}
     for tag in tags:
         for arch in tag.arches:
             if not options.arches or arch in options.arches:
                 plan.append((tag, arch))
+                images[(tag.name, arch)] = describe_image(family, tag, arch, error=BuildError)
     if not plan:
-        raise BuildError("nothing to build: no selected tag has the requested architecture")
+        raise UsageError("nothing to build: no selected tag has the requested architecture")
     runtimes: dict[RuntimeSpec, str] = {}
     bases: dict[BaseSpec, str] = {}
     components: dict[tuple[str, str], str] = {}  # (component, arch) -> lock artifact name
     for tag, arch in plan:
         rspec = runtime_spec(tag, arch, lock, options.profile)
         runtimes.setdefault(rspec, cpython_name(tag.version))
-        bases.setdefault(base_spec(tag, arch), f"{tag.distro.ident}-{arch}-{tag.variant}")
+        bspec = base_spec(images[(tag.name, arch)])
+        bases.setdefault(bspec, f"{tag.distro.ident}-{arch}-{tag.variant}")
         for comp in tag.components:
             name = component_name(comp, family.component(comp).version, arch)
             require_pinned(lock.entry(name))
@@ -336,7 +334,8 @@ def build_family(
             for arch in tag.arches:
                 if options.arches and arch not in options.arches:
                     continue
-                base = base_results[base_spec(tag, arch)]
+                description = images[(tag.name, arch)]
+                base = base_results[base_spec(description)]
                 assert isinstance(base, BaseResult)
                 runtime = runtime_results[runtime_spec(tag, arch, lock, options.profile)]
                 assert isinstance(runtime, RuntimeResult)
@@ -369,10 +368,10 @@ def build_family(
                         ImageSpec(
                             arch=arch,
                             layers=tuple(layers),
-                            env=image_env(tag),
-                            cmd=("python3",),
-                            user=image_user(tag, family),
-                            labels=tag_labels(tag, family, epoch=epoch, revision=revision),
+                            env=description.env,
+                            cmd=description.cmd,
+                            user=description.default_user,
+                            labels=description.labels(epoch=epoch, revision=revision),
                             created=rfc3339(epoch),
                         ),
                         staging,
@@ -396,17 +395,26 @@ def build_family(
                 rows.append(
                     ImageRow(tag.name, arch, image.descriptor.digest, image.compressed_size, built)
                 )
-            index = build_index(
-                manifests, tag_labels(tag, family, epoch=epoch, revision=revision), staging
+            # the labels do not depend on the arch
+            labels = describe_image(family, tag, tag.arches[0], error=BuildError).labels(
+                epoch=epoch, revision=revision
             )
+            index = build_index(manifests, labels, staging)
             for ref in tag.refs:
                 refs[ref] = index
         staging.set_refs(refs)
 
         # 7. verify before anything becomes visible
-        if options.verify and verifier is not None:
-            arches = options.arches or tuple(sorted({a for _, a in plan}))
-            verifier(staging.path, tags, arches)
+        report: VerifyReport | None = None
+        if options.verify:
+            targets = [
+                Target(manifest_for(staging, tag.name, arch), images[(tag.name, arch)])
+                for tag, arch in plan
+            ]
+            report = verify_targets(staging.path, targets, progress=progress)
+            report.raise_for_failures()
+        else:
+            progress.warn("verification skipped: the images are promoted unchecked")
 
         # 8. promote: blobs first, index.json last (by rename)
         with progress.step("publish", f"{len(refs)} refs into {options.output}"):
@@ -425,4 +433,5 @@ def build_family(
         rows=tuple(rows),
         indexes={ref: d.digest for ref, d in refs.items()},
         seconds=time.monotonic() - start,
+        report=report,
     )

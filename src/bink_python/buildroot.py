@@ -11,14 +11,13 @@ never modified by a build.
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import mirrors
 from .distro import ARCHES, Distro
-from .errors import BinkError, BuildError, ToolError
+from .errors import BinkError, BuildError
 from .proc import require_tool, run
 from .progress import SILENT, Progress
 from .store import Store, cache_key, write_json
@@ -31,19 +30,6 @@ _NATIVE_ONLY = frozenset({"dpkg-dev"})
 
 #: The PATH inside the build root.
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-_MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def host_arch() -> str:
-    """This machine's architecture in Debian naming (``amd64`` or ``arm64``)."""
-    machine = platform.machine().lower()
-    try:
-        return _MACHINES[machine]
-    except KeyError:
-        raise ToolError(
-            f"unsupported build host architecture {machine}: build on amd64 or arm64"
-        ) from None
 
 
 @dataclass(frozen=True)

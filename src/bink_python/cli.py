@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -18,15 +17,17 @@ from typing import TYPE_CHECKING
 from . import __version__, doctor, sbom
 from .config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from .distro import ARCHES
-from .errors import UsageError
+from .errors import UsageError, VerifyError, reported_as
 from .policy import system_clock
 from .progress import Progress
+from .runtime import PROFILES
 from .store import Store, cache_root
 
 if TYPE_CHECKING:
     from .fetch import Cache as CacheT
     from .fetch import FetchSettings as FetchSettingsT
     from .runtime import RuntimeSpec as RuntimeSpecT
+    from .verify import VerifyReport as VerifyReportT
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -128,18 +129,12 @@ def _print_built(
 
 def _epoch(args: argparse.Namespace, family: Family | None = None) -> int:
     """SOURCE_DATE_EPOCH: --source-date-epoch, $SOURCE_DATE_EPOCH, else images.lock."""
-    from .lockfile import Lock
+    from .lockfile import Lock, source_date_epoch
 
-    if getattr(args, "source_date_epoch", None) is not None:
-        return int(args.source_date_epoch)
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env:
-        try:
-            return int(env)
-        except ValueError:
-            raise UsageError(f"SOURCE_DATE_EPOCH={env!r}: expected an integer") from None
-    family = family or family_from(args)
-    return Lock.load(family.lock_path).source_date_epoch
+    def from_lock() -> int:
+        return Lock.load((family or family_from(args)).lock_path).source_date_epoch
+
+    return source_date_epoch(getattr(args, "source_date_epoch", None), fallback=from_lock)
 
 
 # -- base / runtime -----------------------------------------------------------
@@ -153,6 +148,7 @@ def _cmd_base_build(args: argparse.Namespace) -> int:
         distro=get_distro(args.os, args.release),
         arch=args.arch,
         variant=args.variant,
+        user=family_from(args).user,
         extra_packages=tuple(args.extra_package or ()),
     )
     progress = _progress(args)
@@ -230,6 +226,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildOptions, build_family
     from .lockfile import Lock
     from .policy import check_buildable, select_tags
+    from .verify.report import ChecksFailed
 
     family = family_from(args)
     progress = _progress(args)
@@ -254,15 +251,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         epoch=_epoch(args, family),
         mirror=args.mirror,
     )
-    summary = build_family(
-        family,
-        result.tags,
-        lock,
-        _store(args),
-        options,
-        progress=progress,
-        verifier=_verifier(family, progress) if not args.no_verify else None,
-    )
+    try:
+        summary = build_family(family, result.tags, lock, _store(args), options, progress=progress)
+    except ChecksFailed as failed:
+        _show_report(failed.report, progress)
+        raise
+    if summary.report is not None:
+        _show_report(summary.report, progress)
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:
@@ -445,26 +440,28 @@ def _verify_layout(
     from .verify import verify_layout
 
     report = verify_layout(layout, family, tags, arches=tuple(arches) or None, progress=progress)
-    if as_json:
-        sys.stdout.write(report.to_json())
-    else:
-        table = report.table().rstrip("\n")
-        if to_stdout:
-            print(table)
-        elif report.failures():
-            print(table, file=sys.stderr)
-        else:
-            progress.info(table)
+    _show_report(report, progress, as_json=as_json, to_stdout=to_stdout)
     report.raise_for_failures()
 
 
-def _verifier(
-    family: Family, progress: Progress
-) -> Callable[[Path, Sequence[Tag], tuple[str, ...]], None]:
-    def run(layout: Path, tags: Sequence[Tag], arches: tuple[str, ...]) -> None:
-        _verify_layout(layout, family, tags, arches, progress)
-
-    return run
+def _show_report(
+    report: VerifyReportT,
+    progress: Progress,
+    *,
+    as_json: bool = False,
+    to_stdout: bool = False,
+) -> None:
+    """The table (or JSON): on stdout when asked, on stderr when checks failed, else progress."""
+    if as_json:
+        sys.stdout.write(report.to_json())
+        return
+    table = report.table().rstrip("\n")
+    if to_stdout:
+        print(table)
+    elif report.failures():
+        print(table, file=sys.stderr)
+    else:
+        progress.info(table)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -476,7 +473,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.tags:
         tags = [t for t in select_tags(family, args.tags) if t.buildable]
     else:
-        present = Layout(layout).refs()
+        with reported_as(VerifyError):
+            present = Layout(layout).refs()
         tags = [t for t in family.tags if t.buildable and t.name in present]
         if not tags:
             raise UsageError(
@@ -614,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = rt_sub.add_parser(action, parents=[common], help=text)
         p.add_argument("version", help="exact CPython version, e.g. 3.13.16")
         _os_options(p)
-        p.add_argument("--profile", choices=("release", "fast"), default="release")
+        p.add_argument("--profile", choices=PROFILES, default="release")
         if action == "build":
             p.add_argument("--jobs", type=int, metavar="N", help="parallel compile jobs")
             p.add_argument("--force", action="store_true", help="rebuild even when cached")
@@ -627,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("tags", nargs="*", metavar="TAG", help="tag names or patterns (default: all)")
     p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
-    p.add_argument("--profile", choices=("release", "fast"), default="release")
+    p.add_argument("--profile", choices=PROFILES, default="release")
     p.add_argument("--output", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="stages run at once (2)")
     p.add_argument("--allow-eol", action="store_true", help="build tags past their EOL")

@@ -7,6 +7,9 @@ package prints a traceback for bad input.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class BinkError(Exception):
     """Base class: a failure the user can act on. ``str(err)`` is the one-line message."""
@@ -60,3 +63,16 @@ class PublishError(BinkError):
     """Pushing or exporting images failed."""
 
     exit_code = 9
+
+
+@contextlib.contextmanager
+def reported_as(error: type[BinkError], *lower: type[BinkError]) -> Iterator[None]:
+    """Report a lower room's errors (``lower``, default the OCI layout's BuildError) as
+    this stage's ``error``: a missing ref while exporting is an export failure (exit 9),
+    not "a build stage failed". The message is kept."""
+    try:
+        yield
+    except tuple(lower or (BuildError,)) as exc:
+        if isinstance(exc, error):
+            raise
+        raise error(str(exc)) from exc

@@ -19,8 +19,6 @@ read files rather than run programs.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import re
 import secrets
 import shutil
@@ -32,6 +30,7 @@ from pathlib import Path
 
 from .errors import ToolError
 from .layout import ANNOTATION_REF_NAME, MEDIA_MANIFEST, Descriptor, canonical_json
+from .mounts import unmount_below
 from .proc import require_tool, tail
 
 #: The ref name of the single image in a throwaway layout.
@@ -59,24 +58,6 @@ class RunResult:
         text = tail(self.output, lines)
         shown = " ".join("<program>" if "\n" in a else a for a in self.argv)
         return f"$ {shown}  ({status})" + (f"\n{text}" if text else "")
-
-
-def _unmount_below(path: Path) -> None:
-    """Unmount (lazily) whatever is mounted at or below ``path``, deepest first."""
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return
-    prefix = str(path.resolve())
-    points = []
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 4:
-            point = fields[4].encode().decode("unicode_escape")
-            if point == prefix or point.startswith(prefix + "/"):
-                points.append(point)
-    for point in sorted(points, key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 #: Lines buildah adds to a failing command's output (not the command's own words).
@@ -200,13 +181,6 @@ class Buildah:
         self._containers.append(ctr)
         return ctr
 
-    def from_ref(self, layout: Path, ref: str, *, what: str) -> str:
-        """A working container of the image named ``ref`` in ``layout`` (host platform)."""
-        out = self.call("from", "--quiet", "--pull-always", f"oci:{layout}:{ref}", what=what)
-        ctr = out.strip().splitlines()[-1]
-        self._containers.append(ctr)
-        return ctr
-
     def mount(self, ctr: str) -> Path:
         return Path(self.call("mount", ctr, what=f"mounting {ctr}").strip())
 
@@ -248,12 +222,6 @@ class Buildah:
         """Commit ``ctr`` as an OCI image to ``dest`` (e.g. ``oci:/path/layout:ref``)."""
         self.call("commit", "--quiet", "--format", "oci", ctr, dest, what=f"committing to {dest}")
 
-    def inspect(self, ctr: str) -> dict[str, object]:
-        data = json.loads(self.call("inspect", "--type", "container", ctr, what="inspect"))
-        if not isinstance(data, dict):
-            raise ToolError(f"buildah inspect {ctr} returned no object")
-        return data
-
     def rm(self, ctr: str) -> None:
         with contextlib.suppress(ValueError):
             self._containers.remove(ctr)
@@ -270,7 +238,7 @@ class Buildah:
         for args in (("rm", "--all"), ("rmi", "--all", "--force")):
             with contextlib.suppress(ToolError):
                 self.call(*args, what="cleaning the verify storage")
-        _unmount_below(self.workdir)
+        unmount_below(self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         if self.workdir.exists():
             errors.append(f"could not remove {self.workdir}")
@@ -320,10 +288,3 @@ def image_container(
         yield Container(buildah, ctr, buildah.mount(ctr))
     finally:
         buildah.rm(ctr)
-
-
-def host_env_ok() -> None:
-    """Raise ToolError unless buildah is installed (checked before any work starts)."""
-    require_tool("buildah")
-    if os.geteuid() != 0:
-        raise ToolError("verify runs images with buildah and needs root: run it as root")

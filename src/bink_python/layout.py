@@ -350,15 +350,6 @@ class Layout:
                 self.write_blob_file(source.blob_path(blob.digest), blob.digest, blob.size)
         self.set_refs(refs)
 
-    def remove_refs(self, names: list[str]) -> None:
-        with self.locked():
-            kept = [
-                e
-                for e in self._entries()
-                if (e.get("annotations") or {}).get(ANNOTATION_REF_NAME) not in names
-            ]
-            self._write_index(kept)
-
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         def key(entry: dict[str, Any]) -> tuple[str, str]:
             name = (entry.get("annotations") or {}).get(ANNOTATION_REF_NAME, "")

@@ -35,13 +35,13 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .config import Family
-from .errors import ConfigError, PolicyError
+from .errors import ConfigError, PolicyError, UsageError
 from .store import atomic_write_text
 
 LOCK_VERSION = 1
@@ -253,14 +253,29 @@ class Lock:
         return self.with_artifacts([*others, artifact], now=now)
 
 
-def current_epoch() -> int:
+def source_date_epoch(explicit: int | None = None, *, fallback: Callable[[], int]) -> int:
+    """SOURCE_DATE_EPOCH, settled in this one place.
+
+    ``explicit`` (``--source-date-epoch``, ``BuildOptions.epoch``) wins, then the
+    ``$SOURCE_DATE_EPOCH`` environment variable, then ``fallback()`` (images.lock's
+    epoch for a build, the clock when the lock's pins change).
+    """
+    if explicit is not None:
+        return int(explicit)
     env = os.environ.get("SOURCE_DATE_EPOCH")
     if env:
         try:
             return int(env)
         except ValueError:
-            raise ConfigError(f"SOURCE_DATE_EPOCH={env!r} is not an integer") from None
-    return int(time.time())
+            raise UsageError(
+                f"SOURCE_DATE_EPOCH={env!r}: expected an integer (seconds since 1970)"
+            ) from None
+    return fallback()
+
+
+def current_epoch() -> int:
+    """The epoch a lock gets when its pins change: $SOURCE_DATE_EPOCH, else now."""
+    return source_date_epoch(fallback=lambda: int(time.time()))
 
 
 # ---------------------------------------------------------------- artifact recipes

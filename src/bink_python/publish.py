@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import PublishError, UsageError
+from .errors import PublishError, UsageError, reported_as
 from .layout import MEDIA_INDEX, Layout
 from .proc import require_tool
 from .progress import SILENT, Progress
@@ -146,6 +146,7 @@ def remote_digest(
     raise _classify(repo, f"reading tag {tag}", stderr)
 
 
+@reported_as(PublishError)
 def plan_push(
     layout_path: Path,
     refs: Sequence[str],
@@ -168,6 +169,7 @@ def plan_push(
     return moves
 
 
+@reported_as(PublishError)
 def push(
     layout_path: Path,
     refs: Sequence[str],
@@ -253,6 +255,7 @@ def push(
     return moves
 
 
+@reported_as(PublishError)
 def export(
     layout_path: Path,
     ref: str,

@@ -113,7 +113,7 @@ def verify_checks(family: Family) -> str:
 
 def removed_modules(family: Family) -> str:
     """The standard-library modules the runtimes leave out (runtime.REMOVED_STDLIB_MODULES)."""
-    from .runtime import REMOVED_STDLIB_MODULES
+    from .runtime_contents import REMOVED_STDLIB_MODULES
 
     lines = ["| module | why it is left out |", "| --- | --- |"]
     for name, why in sorted(REMOVED_STDLIB_MODULES.items()):

@@ -29,16 +29,33 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .binfmt import QEMU_CPU, ensure_binfmt
-from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, host_arch, run_in_root
-from .distro import ARCHES, Distro, check_arch
+from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, run_in_root
+from .distro import ARCHES, Distro, check_arch, host_arch
+from .elf import ElfError, ElfInfo, read_elf_of_arch
 from .errors import BuildError, FetchError, UsageError
 from .progress import SILENT, Progress
+from .runtime_contents import (
+    BYTECODE_INVALIDATION,
+    PREFIX,
+    REMOVED_STDLIB_MODULES,
+    check_extensions,
+    check_module_summary,
+    check_packages,
+    check_pip,
+    check_static_interpreter,
+    clean_tree,
+    compile_bytecode,
+    extension_modules,
+    make_links,
+    packages_of,
+    parse_module_summary,
+    remove_unshipped,
+)
 from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
@@ -46,75 +63,6 @@ from .tarball import is_elf, write_tree_tar_file
 RECIPE_VERSION = 3
 
 PROFILES = ("release", "fast")
-PREFIX = "/usr/local"
-
-#: Standard-library modules (names of ``sys.stdlib_module_names``) the runtime deliberately
-#: leaves out, and why: the one list. The build removes them (or does not build them), the
-#: verify stage imports every other stdlib module of the platform, the README lists them.
-REMOVED_STDLIB_MODULES: dict[str, str] = {
-    "_tkinter": "Tk bindings (C part): the images ship no Tk, so it is not built",
-    "tkinter": "Tk GUI toolkit: needs _tkinter and a display",
-    "idlelib": "the IDLE editor (and the idle command): a Tk GUI",
-    "turtle": "turtle graphics: a Tk GUI",
-    "turtledemo": "turtle graphics demos: a Tk GUI",
-}
-
-#: Stdlib extension modules that are intentionally not built (no Tk in the images).
-#: Any other module reported missing or failed by CPython's build fails the build.
-EXTENSIONS_NOT_BUILT = frozenset({"_tkinter"})
-
-#: Extension modules that need a system library: each must be a shared object in
-#: lib-dynload of every runtime (a missing -dev package would silently drop it).
-REQUIRED_EXTENSIONS = frozenset(
-    {
-        "_bz2",
-        "_ctypes",
-        "_curses",
-        "_curses_panel",
-        "_dbm",
-        "_decimal",
-        "_gdbm",
-        "_hashlib",
-        "_lzma",
-        "_sqlite3",
-        "_ssl",
-        "_uuid",
-        "pyexpat",
-        "readline",
-        "zlib",
-    }
-)
-
-#: Packages present in every base (essential), allowed in NEEDED without being listed
-#: in ``Distro.runtime_packages``.
-ALWAYS_PRESENT_PACKAGES = frozenset({"libc6"})
-
-#: Directories removed from the installed tree wherever they are (reference cleanup).
-REMOVED_DIRS = frozenset({"test", "tests", "idle_test"})
-
-#: Commands of removed modules, removed from bin/ (``idle3`` and ``idle3.13`` for ``idle``).
-REMOVED_COMMANDS = ("idle",)
-
-#: Test extension modules, removed from lib-dynload where ``--disable-test-modules`` does
-#: not exist (3.9) or misses one: ``_testcapi``, ``xxlimited``, ``_ctypes_test``...
-TEST_EXTENSION_RE = re.compile(r"^(_test|_xxtest|xx|_ctypes_test)")
-
-#: Unversioned names made in bin/ for the versioned-3 commands.
-UNVERSIONED_LINKS = ("pip3", "pydoc3", "python3", "python3-config")
-
-#: How the shipped stdlib bytecode is validated against its source (PEP 552). See
-#: :func:`compile_bytecode` for why.
-BYTECODE_INVALIDATION = "timestamp"
-
-_ELF_MACHINES = {62: "x86-64", 183: "AArch64"}
-
-_SUMMARY_HEADERS = {
-    "The necessary bits to build these optional modules were not found:": "missing",
-    "Failed to build these modules:": "failed",
-    "Following modules built successfully but were removed because they could not be "
-    "imported:": "removed",
-    "Failed to build these modules (core):": "failed",
-}
 
 #: configure answers it cannot find out when cross-compiling (it cannot run the target's
 #: programs); the target is glibc Linux, where all of these hold.
@@ -130,7 +78,7 @@ class RuntimeSpec:
     distro: Distro
     arch: str  # "amd64" | "arm64"
     profile: str = "release"  # "release" | "fast"
-    pgo: bool | None = None  # None: release -> PGO on native builds, off for cross builds
+    pgo: bool | None = None  # None: PGO for release builds (the cross builds' profile under qemu)
 
     def minor(self) -> str:
         """``3.13`` for ``3.13.15``."""
@@ -437,6 +385,68 @@ def _build(
     )
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One runtime build in progress: what every step of the recipe needs.
+
+    ``work`` is bound at ``/build`` in the build root: the source in ``src``, the
+    ``make install`` staging root in ``stage``, the build Python (cross builds) in
+    ``buildpy``.
+    """
+
+    spec: RuntimeSpec
+    plan: BuildPlan
+    key: str
+    root: Path
+    work: Path
+    log: Path
+    subject: str
+    jobs: int
+    epoch: int  # the source release time: the compile's SOURCE_DATE_EPOCH
+    ro_binds: tuple[tuple[Path, str], ...]
+
+    @property
+    def stage(self) -> Path:
+        return self.work / "stage"
+
+    @property
+    def local(self) -> Path:
+        """The installed ``/usr/local`` tree in the staging root."""
+        return self.stage / PREFIX.lstrip("/")
+
+    @property
+    def target_gnu(self) -> str:
+        return ARCHES[self.spec.arch]["gnu"]
+
+    def inside(
+        self,
+        argv: list[str],
+        what: str,
+        *,
+        env: dict[str, str] | None = None,
+        logged: bool = True,
+    ) -> str:
+        """Run ``argv`` in the build root, in the source tree, at the source's epoch."""
+        return run_in_root(
+            self.root,
+            argv,
+            work=self.work,
+            what=what,
+            log=self.log if logged else None,
+            env={"SOURCE_DATE_EPOCH": str(self.epoch), **(env or {})},
+            ro_binds=self.ro_binds,
+            cwd="/build/src",
+        )
+
+
+@dataclass(frozen=True)
+class _Compiler:
+    """What ``configure`` settled: the compiler and the make variables of every make."""
+
+    version: str  # first line of ``cc --version``
+    make_vars: tuple[str, ...]
+
+
 def _compile_and_package(
     spec: RuntimeSpec,
     plan: BuildPlan,
@@ -452,140 +462,202 @@ def _compile_and_package(
     jobs: int,
     subject: str,
 ) -> dict[str, Any]:
-    target_gnu = ARCHES[spec.arch]["gnu"]
-    src = work / "src"
-    stage = work / "stage"
-    src.mkdir()
-    stage.mkdir()
-    ro_binds: list[tuple[Path, str]] = []
-    if build_python is not None:
-        buildpy = work / "buildpy"
-        buildpy.mkdir()
-        with tarfile.open(build_python.tarball) as tar:
-            tar.extractall(buildpy, filter="tar")
-        # without its own pip: ensurepip (run by `make install` with the build Python)
-        # would find pip already installed and put nothing into the staging root
-        site = buildpy / PREFIX.lstrip("/") / "lib" / f"python{spec.minor()}" / "site-packages"
-        for item in site.iterdir() if site.is_dir() else []:
-            if item.is_dir() and not item.is_symlink():
-                shutil.rmtree(item)
-            else:
-                item.unlink()
-        ro_binds.append((buildpy / PREFIX.lstrip("/"), PREFIX))
-        (work / "config.site").write_text(CROSS_CONFIG_SITE)
+    """The recipe, one named step after another; returns the record."""
+    ro_binds = _extract_build_python(spec, work, build_python)
+    epoch = _extract_source(source, work / "src")
+    (work / "stage").mkdir()
+    job = _Job(spec, plan, key, root, work, log, subject, jobs, epoch, ro_binds)
+    with progress.step("configure", subject):
+        compiler = _configure(job)
+    with progress.step("make", subject):
+        _make(job, compiler)
+    with progress.step("install", subject):
+        _install(job, compiler)
+    with progress.step("package", subject):
+        _check_install_prefix(job)
+        clean_tree(job.local)
+        remove_unshipped(job.local, spec.minor())
+        elves = _read_elves(job, _strip(job))
+        make_links(job.local / "bin")
+        check_pip(job.local, spec.minor())
+        python = job.local / "bin" / f"python{spec.minor()}"
+        check_static_interpreter(job.local, spec.minor(), elves[python].needed, log)
+        bytecode = _compile_bytecode(job)
+        extensions = extension_modules(job.local, spec.minor())
+        native = build_python.record.get("extension_modules", []) if build_python else []
+        check_extensions(extensions, native, subject)
+        lib_packages = _linked_packages(job, elves)
+        sha, size = write_tree_tar_file(job.stage, entry / "runtime.tar", epoch=epoch)
+    return _record(
+        job,
+        compiler,
+        build_python=build_python,
+        extensions=extensions,
+        lib_packages=lib_packages,
+        bytecode=bytecode,
+        sha=sha,
+        size=size,
+    )
 
+
+def _compile_bytecode(job: _Job) -> dict[str, Any]:
+    """The stdlib's bytecode, compiled by the runtime's own interpreter, or by the build
+    Python (the same version: the same bytecode) when the built one cannot run here."""
+    minor = job.spec.minor()
+    python = (
+        f"{PREFIX}/bin/python{minor}"
+        if job.plan.cross
+        else f"/build/stage{PREFIX}/bin/python{minor}"
+    )
+
+    def run(argv: list[str]) -> None:
+        job.inside(argv, f"compileall ({job.subject})", env={"PYTHONHASHSEED": "0"})
+
+    return compile_bytecode(job.local, minor, job.epoch, run, python=python)
+
+
+def _extract_build_python(
+    spec: RuntimeSpec, work: Path, build_python: RuntimeResult | None
+) -> tuple[tuple[Path, str], ...]:
+    """Cross builds: unpack the build Python (without its pip) to mount at ``/usr/local``."""
+    if build_python is None:
+        return ()
+    buildpy = work / "buildpy"
+    buildpy.mkdir()
+    with tarfile.open(build_python.tarball) as tar:
+        tar.extractall(buildpy, filter="tar")
+    # without its own pip: ensurepip (run by `make install` with the build Python)
+    # would find pip already installed and put nothing into the staging root
+    site = buildpy / PREFIX.lstrip("/") / "lib" / f"python{spec.minor()}" / "site-packages"
+    for item in site.iterdir() if site.is_dir() else []:
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
+    (work / "config.site").write_text(CROSS_CONFIG_SITE)
+    return ((buildpy / PREFIX.lstrip("/"), PREFIX),)
+
+
+def _extract_source(source: Path, src: Path) -> int:
+    """Unpack the source tarball (without its top directory) into ``src``.
+
+    Returns the release time of the source (its newest member): the runtime's
+    SOURCE_DATE_EPOCH.
+    """
+    src.mkdir()
     with tarfile.open(source) as tar:
         members = [m for m in tar.getmembers() if "/" in m.name]
         for member in members:
             member.name = member.name.split("/", 1)[1]
         tar.extractall(src, members=members, filter="tar")
-    # the release time of the source is the runtime's SOURCE_DATE_EPOCH
-    epoch = max(int(m.mtime) for m in members)
+    return max(int(m.mtime) for m in members)
 
-    def inside(
-        argv: list[str], what: str, *, env: dict[str, str] | None = None, logged: bool = True
-    ) -> str:
-        return run_in_root(
-            root,
-            argv,
-            work=work,
-            what=what,
-            log=log if logged else None,
-            env={"SOURCE_DATE_EPOCH": str(epoch), **(env or {})},
-            ro_binds=ro_binds,
-            cwd="/build/src",
-        )
 
-    with progress.step("configure", subject):
-        dpkg_arch = ["dpkg-architecture", f"-a{spec.arch}", "-c", "dpkg-buildflags", "--get"]
-        cflags = without_opt_level(
-            inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
+def _configure(job: _Job) -> _Compiler:
+    """dpkg-buildflags plus the plan's flags (checked against the compiler), ./configure."""
+    plan = job.plan
+    dpkg_arch = ["dpkg-architecture", f"-a{job.spec.arch}", "-c", "dpkg-buildflags", "--get"]
+    cflags = without_opt_level(
+        job.inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
+    )
+    ldflags = job.inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
+    cc = f"{job.target_gnu}-gcc"
+    if plan.extra_cflags:
+        check = [cc, "-Werror", *plan.extra_cflags, "-x", "c", "-c", "/dev/null"]
+        job.inside(
+            [*check, "-o", "/tmp/flags-check.o"],
+            f"{cc} accepting {' '.join(plan.extra_cflags)}",
         )
-        ldflags = inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
-        cc = f"{target_gnu}-gcc"
-        if plan.extra_cflags:
-            inside(
-                [
-                    cc,
-                    "-Werror",
-                    *plan.extra_cflags,
-                    "-x",
-                    "c",
-                    "-c",
-                    "/dev/null",
-                    "-o",
-                    "/tmp/flags-check.o",
-                ],
-                f"{cc} accepting {' '.join(plan.extra_cflags)}",
-            )
-        compiler = inside([cc, "--version"], f"{cc} --version", logged=False).splitlines()[0]
-        make_vars = [
-            f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
-            f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
-            *plan.make_vars,
-        ]
-        inside(
-            ["./configure", *plan.configure_args],
-            f"configure ({subject})",
-            env=dict(plan.configure_env),
-        )
-    with progress.step("make", subject):
-        inside(["make", f"-j{jobs}", *make_vars], f"make ({subject})", env=dict(plan.make_env))
-        summary = parse_module_summary(log.read_text(errors="replace"))
-        check_module_summary(summary, subject, log)
-    with progress.step("install", subject):
-        inside(["make", "install", "DESTDIR=/build/stage", *make_vars], f"make install ({subject})")
-    with progress.step("package", subject):
-        local = stage / PREFIX.lstrip("/")
-        tops = sorted(p.name for p in stage.iterdir())
-        if tops != ["usr"] or sorted(p.name for p in (stage / "usr").iterdir()) != ["local"]:
-            raise BuildError(f"make install wrote outside {PREFIX} ({tops}); full log: {log}")
-        clean_tree(local)
-        remove_unshipped(local, spec.minor())
-        elves = sorted(p for p in local.rglob("*") if is_elf(p))
-        inside(
-            [
-                f"{target_gnu}-strip",
-                "--strip-unneeded",
-                *(f"/build/{p.relative_to(work)}" for p in elves),
-            ],
-            f"strip ({subject})",
-        )
-        make_links(local / "bin")
-        check_pip(local, spec)
-        check_static_interpreter(local, spec.minor(), log)
-        # the interpreter that compiles: the one just built, or the build Python (same
-        # version: the same bytecode) when the built one cannot run here
-        compiler_python = (
-            f"{PREFIX}/bin/python{spec.minor()}"
-            if plan.cross
-            else f"/build/stage{PREFIX}/bin/python{spec.minor()}"
-        )
-        bytecode = compile_bytecode(
-            local,
-            spec.minor(),
-            epoch,
-            lambda argv: inside(argv, f"compileall ({subject})", env={"PYTHONHASHSEED": "0"}),
-            python=compiler_python,
-        )
-        machine = ARCHES[spec.arch]["elf_machine"]
-        for elf in elves:
-            if str(elf_machine(elf)) != machine:
-                raise BuildError(
-                    f"{elf.relative_to(stage)} is for ELF machine {elf_machine(elf)}, "
-                    f"expected {machine} ({spec.arch}); full log: {log}"
-                )
-        extensions = extension_modules(local, spec.minor())
-        _check_extensions(extensions, build_python, subject)
-        needed = {soname for elf in elves for soname in elf_needed(elf)}
-        own = {p.name for p in elves}
-        external = sorted(needed - own)
-        lib_packages = _packages_of(external, spec, inside)
-        _check_packages(lib_packages, spec.distro, subject)
-        sha, size = write_tree_tar_file(stage, entry / "runtime.tar", epoch=epoch)
+    version = job.inside([cc, "--version"], f"{cc} --version", logged=False).splitlines()[0]
+    make_vars = (
+        f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
+        f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
+        *plan.make_vars,
+    )
+    job.inside(
+        ["./configure", *plan.configure_args],
+        f"configure ({job.subject})",
+        env=dict(plan.configure_env),
+    )
+    return _Compiler(version, make_vars)
+
+
+def _make(job: _Job, compiler: _Compiler) -> None:
+    """``make``; every stdlib extension module the images need must have been built."""
+    job.inside(
+        ["make", f"-j{job.jobs}", *compiler.make_vars],
+        f"make ({job.subject})",
+        env=dict(job.plan.make_env),
+    )
+    summary = parse_module_summary(job.log.read_text(errors="replace"))
+    check_module_summary(summary, job.subject, job.log)
+
+
+def _install(job: _Job, compiler: _Compiler) -> None:
+    """``make install`` into the staging root (ensurepip included)."""
+    job.inside(
+        ["make", "install", "DESTDIR=/build/stage", *compiler.make_vars],
+        f"make install ({job.subject})",
+    )
+
+
+def _check_install_prefix(job: _Job) -> None:
+    """``make install`` wrote nothing outside ``/usr/local``."""
+    tops = sorted(p.name for p in job.stage.iterdir())
+    if tops != ["usr"] or sorted(p.name for p in (job.stage / "usr").iterdir()) != ["local"]:
+        raise BuildError(f"make install wrote outside {PREFIX} ({tops}); full log: {job.log}")
+
+
+def _strip(job: _Job) -> list[Path]:
+    """Strip every ELF file of the installed tree; returns them (sorted)."""
+    elves = sorted(p for p in job.local.rglob("*") if is_elf(p))
+    job.inside(
+        [
+            f"{job.target_gnu}-strip",
+            "--strip-unneeded",
+            *(f"/build/{p.relative_to(job.work)}" for p in elves),
+        ],
+        f"strip ({job.subject})",
+    )
+    return elves
+
+
+def _read_elves(job: _Job, elves: list[Path]) -> dict[Path, ElfInfo]:
+    """Every stripped ELF file, read; each must be built for the runtime's architecture."""
+    infos: dict[Path, ElfInfo] = {}
+    for path in elves:
+        try:
+            infos[path] = read_elf_of_arch(path, job.spec.arch)
+        except ElfError as exc:
+            raise BuildError(f"{path.relative_to(job.stage)} {exc}; full log: {job.log}") from exc
+    return infos
+
+
+def _linked_packages(job: _Job, elves: dict[Path, ElfInfo]) -> dict[str, str]:
+    """The packages of the shared libraries the runtime links (all in runtime_packages)."""
+    needed = {soname for info in elves.values() for soname in info.needed}
+    own = {p.name for p in elves}
+    lib_packages = packages_of(sorted(needed - own), job.spec.arch, job.inside)
+    check_packages(lib_packages, job.spec.distro, job.subject)
+    return lib_packages
+
+
+def _record(
+    job: _Job,
+    compiler: _Compiler,
+    *,
+    build_python: RuntimeResult | None,
+    extensions: set[str],
+    lib_packages: dict[str, str],
+    bytecode: dict[str, Any],
+    sha: str,
+    size: int,
+) -> dict[str, Any]:
+    """``record.json``: what was built, how, and what it links."""
+    spec, plan = job.spec, job.plan
     return {
         "recipe": RECIPE_VERSION,
-        "key": key,
+        "key": job.key,
         "version": spec.version,
         "source_sha256": spec.source_sha256,
         "os": spec.distro.os,
@@ -593,16 +665,16 @@ def _compile_and_package(
         "arch": spec.arch,
         "build_host_arch": plan.host_arch,
         "cross_compiled": plan.cross,
-        "elf_machine": _ELF_MACHINES.get(int(machine), machine),
+        "elf_machine": ARCHES[spec.arch]["elf_name"],
         "profile": spec.profile,
         "pgo": plan.pgo,
         "lto": plan.lto,
         "configure_args": list(plan.configure_args),
         "configure_env": dict(plan.configure_env),
-        "make_vars": make_vars,
-        "compiler": compiler,
+        "make_vars": list(compiler.make_vars),
+        "compiler": compiler.version,
         "build_python": build_python.key if build_python else None,
-        "source_epoch": epoch,
+        "source_epoch": job.epoch,
         "built_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "needed_libraries": lib_packages,
         "packages": sorted(set(lib_packages.values())),
@@ -616,305 +688,3 @@ def _compile_and_package(
         "size": size,
         "sha256": sha,
     }
-
-
-def parse_module_summary(text: str) -> dict[str, set[str]]:
-    """Modules CPython's build reports as missing, failed or removed (by section)."""
-    found: dict[str, set[str]] = {"missing": set(), "failed": set(), "removed": set()}
-    section: str | None = None
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped in _SUMMARY_HEADERS:
-            section = _SUMMARY_HEADERS[stripped]
-            continue
-        if section is None:
-            continue
-        if not stripped or stripped.startswith("To find the necessary bits"):
-            section = None
-            continue
-        if re.fullmatch(r"[A-Za-z0-9_. ]+", stripped):
-            found[section].update(stripped.split())
-        else:
-            section = None
-    return found
-
-
-def check_module_summary(summary: dict[str, set[str]], subject: str, log: Path) -> None:
-    bad = sorted(
-        f"{name} ({kind})"
-        for kind, names in summary.items()
-        for name in names
-        if name not in EXTENSIONS_NOT_BUILT
-    )
-    if bad:
-        raise BuildError(
-            f"{subject}: stdlib extension modules not built: {', '.join(bad)}; install their "
-            f"-dev packages in the build root (distro.py build_packages); full log: {log}"
-        )
-
-
-def extension_modules(local: Path, minor: str) -> set[str]:
-    """Names of the extension modules in lib-dynload (``_ssl`` for ``_ssl.cpython-...so``)."""
-    dynload = local / "lib" / f"python{minor}" / "lib-dynload"
-    if not dynload.is_dir():
-        return set()
-    return {p.name.split(".", 1)[0] for p in dynload.iterdir() if p.name.endswith(".so")}
-
-
-def _check_extensions(
-    extensions: set[str], build_python: RuntimeResult | None, subject: str
-) -> None:
-    missing = REQUIRED_EXTENSIONS - extensions
-    if build_python is not None:
-        # every module of the native build of the same version must exist cross-built too
-        missing |= set(build_python.record.get("extension_modules", [])) - extensions
-    if missing:
-        raise BuildError(
-            f"{subject}: extension modules missing from lib-dynload: "
-            f"{', '.join(sorted(missing))}; check the build log for why they were skipped"
-        )
-
-
-def clean_tree(local: Path) -> None:
-    """Remove tests, bytecode and static libraries like the reference images (all versions)."""
-    for path in sorted(local.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if not path.exists() and not path.is_symlink():
-            continue
-        if path.is_dir() and not path.is_symlink():
-            if path.name in REMOVED_DIRS:
-                shutil.rmtree(path)
-            elif path.name == "__pycache__" and not any(path.iterdir()):
-                path.rmdir()
-        elif path.suffix in (".pyc", ".pyo") or (
-            path.name.startswith("libpython") and path.name.endswith(".a")
-        ):
-            path.unlink()
-    # directories emptied by the removals above (e.g. __pycache__ of removed files)
-    for path in sorted(local.rglob("__pycache__"), key=lambda p: len(p.parts), reverse=True):
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-
-
-def remove_unshipped(local: Path, minor: str) -> None:
-    """Remove :data:`REMOVED_STDLIB_MODULES`, their commands and the test extension modules."""
-    lib = local / "lib" / f"python{minor}"
-    dynload = lib / "lib-dynload"
-    for name in REMOVED_STDLIB_MODULES:
-        if (lib / name).is_dir():
-            shutil.rmtree(lib / name)
-        (lib / f"{name}.py").unlink(missing_ok=True)
-    for path in sorted(dynload.iterdir()) if dynload.is_dir() else []:
-        module = path.name.split(".", 1)[0]
-        if module in REMOVED_STDLIB_MODULES or TEST_EXTENSION_RE.match(module):
-            path.unlink()
-    bindir = local / "bin"
-    for command in REMOVED_COMMANDS:
-        for path in bindir.glob(f"{command}3*"):
-            path.unlink()
-
-
-def check_static_interpreter(local: Path, minor: str, log: Path) -> None:
-    """``python3.X`` carries the interpreter core; ``libpython3.X.so`` still ships."""
-    python = local / "bin" / f"python{minor}"
-    linked = [name for name in elf_needed(python) if name.startswith("libpython")]
-    if linked:
-        raise BuildError(
-            f"bin/python{minor} links {', '.join(linked)}: the interpreter core was not "
-            f"linked into the executable (the static-core link of plan_build did not apply); "
-            f"full log: {log}"
-        )
-    if not list((local / "lib").glob(f"libpython{minor}*.so*")):
-        raise BuildError(f"lib/libpython{minor}.so was not installed; full log: {log}")
-
-
-def compile_bytecode(
-    local: Path,
-    minor: str,
-    epoch: int,
-    run: Callable[[list[str]], object],
-    *,
-    python: str,
-) -> dict[str, Any]:
-    """Compile the standard library's bytecode into the staged tree, reproducibly.
-
-    At the interpreter's default optimisation level (plain ``.cpython-3X.pyc``, no
-    ``.opt-1``/``.opt-2``), excluding site-packages (pip writes its own). The
-    invalidation mode is :data:`BYTECODE_INVALIDATION`, ``timestamp``: the interpreter's
-    default, validated by the ``stat`` the import system makes anyway (no source read,
-    unlike ``checked-hash``), and still correct when a derived image edits a stdlib file
-    (``unchecked-hash`` would keep running the old bytecode). The source mtimes it records
-    are first clamped to ``epoch``, exactly as the tar writer clamps them, so every ``.pyc``
-    matches its source in the image. ``PYTHONHASHSEED=0`` and one process keep the bytes
-    identical from build to build.
-    """
-    lib = local / "lib" / f"python{minor}"
-    for path in lib.rglob("*.py"):
-        if path.stat().st_mtime > epoch:
-            os.utime(path, (epoch, epoch), follow_symlinks=False)
-    inner = f"/build/stage{PREFIX}/lib/python{minor}"
-    run(
-        [
-            python,
-            "-B",
-            "-s",
-            "-m",
-            "compileall",
-            "-q",
-            "-f",
-            "-j",
-            "1",
-            "--invalidation-mode",
-            BYTECODE_INVALIDATION,
-            "-d",
-            f"{PREFIX}/lib/python{minor}",
-            "-x",
-            "/site-packages/",
-            inner,
-        ]
-    )
-    pycs = [p for p in lib.rglob("*.pyc") if "site-packages" not in p.parts]
-    return {
-        "invalidation": BYTECODE_INVALIDATION,
-        "files": len(pycs),
-        "bytes": sum(p.stat().st_size for p in pycs),
-    }
-
-
-def make_links(bindir: Path) -> None:
-    """``python`` -> ``python3`` and the like, as the reference images do."""
-    for name in UNVERSIONED_LINKS:
-        src = bindir / name
-        dst = bindir / name.replace("3", "")
-        if not src.exists():
-            raise BuildError(f"{src.name} was not installed in {bindir}: the install is incomplete")
-        if dst.exists() or dst.is_symlink():
-            continue
-        dst.symlink_to(name)
-
-
-def check_pip(local: Path, spec: RuntimeSpec) -> None:
-    """pip is installed and its scripts run this runtime's interpreter."""
-    pip = local / "bin" / "pip3"
-    if not pip.is_file():
-        raise BuildError(f"pip3 is missing from {local / 'bin'}: ensurepip did not run")
-    first = pip.read_bytes().split(b"\n", 1)[0].decode(errors="replace")
-    expected = f"#!{PREFIX}/bin/python{spec.minor()}"
-    if first != expected:
-        raise BuildError(f"pip3 starts with {first!r}, expected {expected!r}")
-
-
-def elf_machine(path: Path) -> int:
-    """``e_machine`` of an ELF file (62 x86-64, 183 AArch64)."""
-    with open(path, "rb") as handle:
-        header = handle.read(20)
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        raise BuildError(f"{path} is not an ELF file")
-    order: Literal["little", "big"] = "little" if header[5] == 1 else "big"
-    return int.from_bytes(header[18:20], order)
-
-
-def elf_needed(path: Path) -> list[str]:
-    """The ``DT_NEEDED`` entries of an ELF file, read with a small ELF parser."""
-    data = path.read_bytes()
-    if data[:4] != b"\x7fELF":
-        raise BuildError(f"{path} is not an ELF file")
-    is64 = data[4] == 2
-    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
-
-    def num(offset: int, size: int) -> int:
-        return int.from_bytes(data[offset : offset + size], order)
-
-    if is64:
-        phoff, phentsize, phnum = num(32, 8), num(54, 2), num(56, 2)
-    else:
-        phoff, phentsize, phnum = num(28, 4), num(42, 2), num(44, 2)
-    word = 8 if is64 else 4
-    loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz)
-    dynamic: tuple[int, int] | None = None
-    for i in range(phnum):
-        base = phoff + i * phentsize
-        p_type = num(base, 4)
-        if is64:
-            p_offset, p_vaddr, p_filesz = num(base + 8, 8), num(base + 16, 8), num(base + 32, 8)
-        else:
-            p_offset, p_vaddr, p_filesz = num(base + 4, 4), num(base + 8, 4), num(base + 16, 4)
-        if p_type == 1:  # PT_LOAD
-            loads.append((p_vaddr, p_offset, p_filesz))
-        elif p_type == 2:  # PT_DYNAMIC
-            dynamic = (p_offset, p_filesz)
-    if dynamic is None:
-        return []
-
-    def file_offset(vaddr: int) -> int:
-        for start, offset, size in loads:
-            if start <= vaddr < start + size:
-                return offset + vaddr - start
-        raise BuildError(f"{path}: dynamic string table outside loaded segments")
-
-    needed: list[int] = []
-    strtab = None
-    pos, end = dynamic[0], dynamic[0] + dynamic[1]
-    while pos + 2 * word <= end:
-        tag, value = num(pos, word), num(pos + word, word)
-        pos += 2 * word
-        if tag == 0:  # DT_NULL
-            break
-        if tag == 1:  # DT_NEEDED
-            needed.append(value)
-        elif tag == 5:  # DT_STRTAB
-            strtab = file_offset(value)
-    if strtab is None:
-        return []
-    names = []
-    for offset in needed:
-        start = strtab + offset
-        names.append(data[start : data.index(b"\0", start)].decode())
-    return names
-
-
-def _packages_of(sonames: list[str], spec: RuntimeSpec, inside: Any) -> dict[str, str]:
-    """Map each shared library name to the target-arch package providing it (dpkg -S)."""
-    if not sonames:
-        return {}
-    gnu = ARCHES[spec.arch]["gnu"]
-    patterns = [f"*/{gnu}/{name}" for name in sonames]
-    out: str = inside(
-        ["sh", "-c", 'dpkg-query -S "$@" 2>/dev/null || true', "sh", *patterns],
-        "dpkg-query -S",
-        logged=False,
-    )
-    found = parse_dpkg_search(out, sonames, spec.arch)
-    unknown = [name for name in sonames if name not in found]
-    if unknown:
-        raise BuildError(
-            f"no {spec.arch} package in the build root provides {', '.join(unknown)}: "
-            "the runtime links a library the base cannot supply"
-        )
-    return found
-
-
-def parse_dpkg_search(out: str, sonames: list[str], arch: str) -> dict[str, str]:
-    """``{soname: package}`` from ``dpkg-query -S`` output, for libraries of ``arch``."""
-    gnu = ARCHES[arch]["gnu"]
-    found: dict[str, str] = {}
-    for line in out.splitlines():
-        if line.startswith("diversion by "):
-            continue
-        pkgs, _, path = line.partition(": ")
-        name = path.rsplit("/", 1)[-1]
-        if name in sonames and f"/{gnu}/" in path:
-            for pkg in pkgs.split(", "):
-                pkg_name, _, pkg_arch = pkg.partition(":")
-                if pkg_arch in ("", arch):
-                    found.setdefault(name, pkg_name)
-    return dict(sorted(found.items()))
-
-
-def _check_packages(lib_packages: dict[str, str], distro: Distro, subject: str) -> None:
-    allowed = set(distro.runtime_packages) | ALWAYS_PRESENT_PACKAGES
-    missing = sorted({f"{pkg} ({lib})" for lib, pkg in lib_packages.items() if pkg not in allowed})
-    if missing:
-        raise BuildError(
-            f"{subject} links libraries from packages not in {distro.name}'s runtime_packages: "
-            f"{', '.join(missing)}; add them in distro.py"
-        )

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import ToolError
 
@@ -157,3 +157,25 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class HashingWriter:
+    """A write-only file object that hashes (sha256) and counts what passes through."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self.hasher = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        self.size += len(data)
+        self.target.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the bytes written so far."""
+        return "sha256:" + self.hasher.hexdigest()

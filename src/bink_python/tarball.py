@@ -8,8 +8,6 @@ bytes, whichever machine or day writes it.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
 import stat
 import tarfile
@@ -17,28 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from .store import HashingWriter
+
 #: Members under these directories are never archived (their directories are).
 VIRTUAL_DIRS = ("dev", "proc", "sys", "run")
-
-GZIP_LEVEL = 6
-
-
-class _HashingWriter:
-    """A write-only file object that hashes and counts what passes through."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        self.size += len(data)
-        self.target.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.target.flush()
 
 
 def _walk_sub(root: Path, rel: str) -> Iterator[str]:
@@ -108,32 +88,11 @@ def write_tree_tar_file(
 ) -> tuple[str, int]:
     """Write a deterministic tar of ``src`` to the file ``dest``; return (sha256, size)."""
     with open(dest, "wb") as raw:
-        writer = _HashingWriter(raw)
+        writer = HashingWriter(raw)
         write_tree_tar(src, writer, epoch=epoch, exclude=exclude)  # type: ignore[arg-type]
         raw.flush()
         os.fsync(raw.fileno())
-    return writer.digest.hexdigest(), writer.size
-
-
-def gzip_file(src: Path, dest: Path, *, level: int = GZIP_LEVEL) -> tuple[str, int]:
-    """Compress ``src`` into ``dest`` with a fixed gzip header (mtime 0, no name).
-
-    Returns (sha256 of the compressed bytes, compressed size).
-    """
-    with open(src, "rb") as source, open(dest, "wb") as raw:
-        writer = _HashingWriter(raw)
-        with gzip.GzipFile(
-            filename="",
-            mode="wb",
-            fileobj=writer,
-            compresslevel=level,
-            mtime=0,
-        ) as gz:
-            for chunk in iter(lambda: source.read(1 << 20), b""):
-                gz.write(chunk)
-        raw.flush()
-        os.fsync(raw.fileno())
-    return writer.digest.hexdigest(), writer.size
+    return writer.hasher.hexdigest(), writer.size
 
 
 def is_elf(path: Path) -> bool:

@@ -17,6 +17,8 @@ from bink_python.distro import get_distro
 from bink_python.progress import Progress
 from bink_python.store import Store
 
+from ..family_toml import TEST_USER
+
 #: SOURCE_DATE_EPOCH of the test bases (fixed, the same as the runtime fixtures').
 BASE_TEST_EPOCH = 1767225600
 
@@ -35,7 +37,7 @@ def base_factory(base_store: Store) -> BaseFactory:
 
     def factory(arch: str, variant: str) -> BaseResult:
         if (arch, variant) not in built:
-            spec = BaseSpec(get_distro("debian", "13"), arch, variant)
+            spec = BaseSpec(get_distro("debian", "13"), arch, variant, TEST_USER)
             built[(arch, variant)] = build_base(
                 spec, base_store, epoch=BASE_TEST_EPOCH, progress=Progress()
             )

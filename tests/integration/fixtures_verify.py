@@ -4,7 +4,8 @@
 distroless, amd64 and arm64, fast profile) with the real pipeline (``build_family``:
 base, runtime, assemble; every stage cached in the persistent test store, so a
 session after the first only assembles), with stand-in linkerd-await binaries
-compiled for each arch. verify itself is not run by the build: the tests do.
+compiled for each arch. It is built with ``verify=False``: the tests run verify
+themselves, on these images and on broken ones derived from them.
 
 ``derive_image`` makes a deliberately broken image from a good one the way an
 operator would: ``buildah from`` the good manifest, change files through

@@ -22,6 +22,7 @@ from bink_python.errors import BuildError, ToolError
 from bink_python.proc import run
 from bink_python.store import Store, sha256_file
 
+from ..family_toml import TEST_USER
 from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
 
 pytestmark = pytest.mark.integration
@@ -192,7 +193,9 @@ def test_unchanged_inputs_are_a_cache_hit_under_a_second(base_factory: BaseFacto
     store = Store(first.rootfs.parent.parent.parent)
     start = time.monotonic()
     again = build_base(
-        BaseSpec(get_distro("debian", "13"), "amd64", "regular"), store, epoch=BASE_TEST_EPOCH
+        BaseSpec(get_distro("debian", "13"), "amd64", "regular", TEST_USER),
+        store,
+        epoch=BASE_TEST_EPOCH,
     )
     elapsed = time.monotonic() - start
     assert again.cached and again.key == first.key and again.rootfs == first.rootfs
@@ -206,7 +209,7 @@ def test_two_builds_are_byte_identical(base_factory: BaseFactory, tmp_path: Path
     the archive moved since the cached build (new key), a second fresh build is made.
     This also catches a recipe change made without bumping RECIPE_VERSION.
     """
-    spec = BaseSpec(get_distro("debian", "13"), "amd64", "distroless")
+    spec = BaseSpec(get_distro("debian", "13"), "amd64", "distroless", TEST_USER)
     fresh = build_base(spec, Store(tmp_path / "one"), epoch=BASE_TEST_EPOCH, force=True)
     other = base_factory("amd64", "distroless")
     if other.key != fresh.key:
@@ -224,7 +227,7 @@ def test_two_builds_are_byte_identical(base_factory: BaseFactory, tmp_path: Path
 
 def test_ubuntu_2204_base_builds_or_fails_with_one_clear_line(tmp_path: Path) -> None:
     """This machine has no Ubuntu archive: the build must stop with one actionable line."""
-    spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular")
+    spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular", TEST_USER)
     try:
         result = build_base(spec, Store(tmp_path), epoch=BASE_TEST_EPOCH)
     except (ToolError, BuildError) as exc:

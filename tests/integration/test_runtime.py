@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.binfmt import emulation_env, ensure_binfmt, host_arch
+from bink_python.binfmt import emulation_env, ensure_binfmt
 from bink_python.distro import ARCHES as ARCH_TABLE
-from bink_python.distro import get_distro
-from bink_python.runtime import REQUIRED_EXTENSIONS, build_runtime
+from bink_python.distro import get_distro, host_arch
+from bink_python.runtime import build_runtime
+from bink_python.runtime_contents import REQUIRED_EXTENSIONS
 from bink_python.store import Store
 
 from .fixtures_base import BaseFactory

@@ -17,8 +17,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from bink_python.binfmt import host_arch
-from bink_python.runtime import REMOVED_STDLIB_MODULES, RuntimeResult, elf_needed
+from bink_python.distro import host_arch
+from bink_python.elf import read_elf_file
+from bink_python.runtime import RuntimeResult
+from bink_python.runtime_contents import REMOVED_STDLIB_MODULES
 
 from .fixtures_base import BaseFactory
 from .fixtures_runtime import RuntimeFactory
@@ -59,7 +61,9 @@ def test_interpreter_core_is_static_and_libpython_ships(
 ) -> None:
     python = tmp_path / "python3.13"
     python.write_bytes(_read(release, "usr/local/bin/python3.13"))
-    needed = elf_needed(python)
+    info = read_elf_file(python)
+    assert info is not None
+    needed = info.needed
     assert "libc.so.6" in needed
     assert not [n for n in needed if n.startswith("libpython")], needed
     library = members["usr/local/lib/libpython3.13.so.1.0"]

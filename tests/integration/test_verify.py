@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bink_python.image import describe_image
 from bink_python.imagerun import Buildah
 from bink_python.verify import (
     CHECKS,
-    Expectation,
     ImageReport,
     Target,
     verify_layout,
@@ -187,7 +187,7 @@ def _cases(good: GoodLayout) -> list[Broken]:
             regular,
             "arm64",
             frozenset({"linkerd-await"}),
-            "linkerd-await: /usr/local/bin/linkerd-await is built for x86-64, the image is arm64",
+            "linkerd-await: /usr/local/bin/linkerd-await is built for x86-64, not for arm64 (AArch64)",
             "linkerd-await",
             mutate=_wrong_arch_linkerd(good.standins["amd64"]),
         ),
@@ -278,7 +278,7 @@ def broken_reports(
     for case in cases:
         tag = good_layout.family.tag(case.tag)
         manifest = good_layout.manifest(case.tag, case.arch)
-        expect = Expectation.for_tag(good_layout.family, tag, case.arch)
+        expect = describe_image(good_layout.family, tag, case.arch)
         if case.version:
             expect = replace(expect, version=case.version)
         derived = derive_image(

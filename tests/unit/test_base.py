@@ -12,20 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import base, mirrors
+from bink_python import base, distroless, mirrors
 from bink_python.base import (
     ArchiveSource,
     BaseSpec,
     archive_sources,
     base_key,
-    distroless_closure,
     mirror_state,
-    package_records,
-    parse_status,
 )
 from bink_python.distro import get_distro
+from bink_python.distroless import distroless_closure
+from bink_python.dpkg import package_records, parse_status
 from bink_python.errors import BuildError, ToolError
 from bink_python.store import Store
+
+from ..family_toml import TEST_USER
 
 DEBIAN13 = get_distro("debian", "13")
 
@@ -186,7 +187,12 @@ def test_distroless_closure_requires_roots_to_be_installed() -> None:
 
 
 def _spec(**kw: object) -> BaseSpec:
-    args: dict[str, object] = {"distro": DEBIAN13, "arch": "amd64", "variant": "regular"}
+    args: dict[str, object] = {
+        "distro": DEBIAN13,
+        "arch": "amd64",
+        "variant": "regular",
+        "user": TEST_USER,
+    }
     args.update(kw)
     return BaseSpec(**args)  # type: ignore[arg-type]
 
@@ -286,7 +292,7 @@ def test_ubuntu_unreachable_archive_fails_before_mmdebstrap(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("BINK_PYTHON_UBUNTU_MIRROR", f"http://127.0.0.1:{_closed_port()}/ubuntu")
-    spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular")
+    spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular", TEST_USER)
     with pytest.raises(BuildError, match=r"archive unreachable: cannot fetch .*/dists/jammy/InRel"):
         base.build_base(spec, Store(tmp_path), epoch=1)
     assert not Store(tmp_path).entries("bases")
@@ -357,9 +363,9 @@ def test_canonical_resolves_merged_usr_parents(tmp_path: Path) -> None:
     (tmp_path / "usr/lib/x86_64-linux-gnu").mkdir(parents=True)
     os.symlink("usr/lib", tmp_path / "lib")
     os.symlink("../lib/x86_64-linux-gnu", tmp_path / "usr/lib64")
-    assert base._canonical(tmp_path, "/lib/x86_64-linux-gnu/libc.so.6") == (
+    assert distroless._canonical(tmp_path, "/lib/x86_64-linux-gnu/libc.so.6") == (
         "usr/lib/x86_64-linux-gnu/libc.so.6"
     )
-    assert base._canonical(tmp_path, "/usr/lib64/ld.so") == "usr/lib/x86_64-linux-gnu/ld.so"
-    assert base._canonical(tmp_path, "/lib") == "lib"  # the last component stays a link
-    assert base._canonical(tmp_path, "/.") == ""
+    assert distroless._canonical(tmp_path, "/usr/lib64/ld.so") == "usr/lib/x86_64-linux-gnu/ld.so"
+    assert distroless._canonical(tmp_path, "/lib") == "lib"  # the last component stays a link
+    assert distroless._canonical(tmp_path, "/.") == ""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.binfmt import ensure_binfmt, host_arch
+from bink_python.binfmt import ensure_binfmt
+from bink_python.distro import host_arch
 from bink_python.errors import ToolError
 
 FOREIGN = "arm64" if host_arch() == "amd64" else "amd64"

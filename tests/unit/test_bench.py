@@ -24,6 +24,7 @@ from bench.harness import (
 from bink_python import build, tarball
 from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
 from bink_python.config import load_family
+from bink_python.image import describe_image
 from bink_python.layout import Layout
 from bink_python.store import Store
 
@@ -211,9 +212,10 @@ def test_patched_base_spec_adds_packages_and_keeps_runtime(
     monkeypatch.setattr(build, "base_spec", build.base_spec)  # restored after the test
     family = load_family(EXAMPLE)
     tag = family.tags[0]
-    before = build.base_spec(tag, "amd64")
+    image = describe_image(family, tag, "amd64")
+    before = build.base_spec(image)
     patched.with_extra_packages(("less",))
-    after = build.base_spec(tag, "amd64")
+    after = build.base_spec(image)
     assert after.extra_packages == ("less",)
     assert "less" in after.packages
     assert (after.distro, after.arch, after.variant) == (before.distro, before.arch, before.variant)

@@ -11,21 +11,12 @@ import pytest
 
 from bink_python.config import YearMonth, load_family
 from bink_python.errors import ConfigError
-from tests.family_toml import images_toml, write_images_toml
+from tests.family_toml import TAG_3_13_DISTROLESS, images_toml, write_images_toml
 
 REPO = Path(__file__).resolve().parents[2]
 
 GOOD = images_toml(
-    """
-[[tag]]
-name = "3.13-distroless"
-python = "3.13.15"
-os = "debian"
-release = "13"
-variant = "distroless"
-eol = "2029-04"
-status = "evaluation"
-""",
+    TAG_3_13_DISTROLESS,
     """
 [[tag]]
 name = "3.9-poetry"

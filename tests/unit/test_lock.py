@@ -219,3 +219,17 @@ def test_lock_tofu_when_shasum_missing(
     entry = Lock.load(family.lock_path).entry("linkerd-await:0.3.3:amd64")
     assert entry.sha256 == hashlib.sha256(AMD64).hexdigest()
     assert fetch_artifact(entry, Cache(tmp_path / "c"), offline=True).read_bytes() == AMD64
+
+
+def test_source_date_epoch_is_settled_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bink_python.errors import UsageError
+    from bink_python.lockfile import source_date_epoch
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert source_date_epoch(None, fallback=lambda: 7) == 7
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert source_date_epoch(None, fallback=lambda: 7) == 1700000000
+    assert source_date_epoch(5, fallback=lambda: 7) == 5
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
+    with pytest.raises(UsageError, match=r"SOURCE_DATE_EPOCH='soon': expected an integer"):
+        source_date_epoch(None, fallback=lambda: 7)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import runtime
+from bink_python import runtime, runtime_contents
 from bink_python.buildroot import BuildRootSpec, buildroot_key
 from bink_python.distro import get_distro
+from bink_python.elf import read_elf_file
 from bink_python.errors import BuildError, FetchError, UsageError
 from bink_python.runtime import RuntimeSpec, plan_build, runtime_key
 from bink_python.store import Store, write_json
@@ -156,7 +157,7 @@ def test_removed_modules_commands_and_test_extensions(tmp_path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
     (local / "bin" / "idle3").symlink_to("idle3.13")
-    runtime.remove_unshipped(local, "3.13")
+    runtime_contents.remove_unshipped(local, "3.13")
     left = sorted(str(p.relative_to(local)) for p in local.rglob("*"))
     assert left == [
         "bin",
@@ -169,8 +170,8 @@ def test_removed_modules_commands_and_test_extensions(tmp_path: Path) -> None:
         "lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so",
     ]
     assert lib.is_dir()
-    assert "_tkinter" in runtime.REMOVED_STDLIB_MODULES
-    assert set(runtime.REMOVED_STDLIB_MODULES) >= runtime.EXTENSIONS_NOT_BUILT
+    assert "_tkinter" in runtime_contents.REMOVED_STDLIB_MODULES
+    assert set(runtime_contents.REMOVED_STDLIB_MODULES) >= runtime_contents.EXTENSIONS_NOT_BUILT
 
 
 def test_frame_pointers_only_from_312() -> None:
@@ -241,19 +242,21 @@ Checked 112 modules (31 built-in, 76 shared, 1 n/a on linux-x86_64, 3 disabled, 
 
 
 def test_module_summary_parsed_and_checked(tmp_path: Path) -> None:
-    summary = runtime.parse_module_summary(SUMMARY_313)
+    summary = runtime_contents.parse_module_summary(SUMMARY_313)
     assert summary == {"missing": {"_tkinter", "_dbm"}, "failed": {"_ssl"}, "removed": {"_ctypes"}}
     with pytest.raises(BuildError, match=r"_ctypes \(removed\), _dbm \(missing\), _ssl \(failed\)"):
-        runtime.check_module_summary(summary, "CPython", tmp_path / "log")
-    only_tk = runtime.parse_module_summary(
+        runtime_contents.check_module_summary(summary, "CPython", tmp_path / "log")
+    only_tk = runtime_contents.parse_module_summary(
         "The necessary bits to build these optional modules were not found:\n_tkinter\n\n"
     )
-    runtime.check_module_summary(only_tk, "CPython", tmp_path / "log")
+    runtime_contents.check_module_summary(only_tk, "CPython", tmp_path / "log")
 
 
 def test_elf_reader_matches_readelf() -> None:
     target = Path("/bin/ls").resolve()  # a dynamically linked ELF on every Debian host
-    assert runtime.elf_machine(target) == {"x86_64": 62, "aarch64": 183}[os.uname().machine]
+    info = read_elf_file(target)
+    assert info is not None
+    assert info.machine == {"x86_64": 62, "aarch64": 183}[os.uname().machine]
     readelf = subprocess.run(
         ["readelf", "-d", str(target)], capture_output=True, text=True, check=True
     ).stdout
@@ -261,7 +264,7 @@ def test_elf_reader_matches_readelf() -> None:
         line.split("[", 1)[1].rstrip("]") for line in readelf.splitlines() if "(NEEDED)" in line
     ]
     assert expected
-    assert runtime.elf_needed(target) == expected
+    assert list(info.needed) == expected
 
 
 def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
@@ -273,8 +276,11 @@ def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
     subprocess.run(
         [gcc, "-shared", "-fPIC", "-o", str(so), str(tmp_path / "m.c"), "-lm"], check=True
     )
-    assert runtime.elf_machine(so) == 183
-    assert "libm.so.6" in runtime.elf_needed(so)
+    info = read_elf_file(so)
+    assert info is not None
+    assert info.machine == 183
+    assert info.machine_name == "AArch64"
+    assert "libm.so.6" in info.needed
 
 
 def test_clean_tree_removes_tests_bytecode_and_static_libs(tmp_path: Path) -> None:
@@ -294,7 +300,7 @@ def test_clean_tree_removes_tests_bytecode_and_static_libs(tmp_path: Path) -> No
         path = lib / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
-    runtime.clean_tree(local)
+    runtime_contents.clean_tree(local)
     left = sorted(str(p.relative_to(lib)) for p in lib.rglob("*") if p.is_file())
     assert left == ["json/__init__.py", "testing/keep.py"]
     assert not (lib / "json" / "__pycache__").exists()
@@ -304,25 +310,27 @@ def test_links_and_pip_check(tmp_path: Path) -> None:
     local = tmp_path / "usr" / "local"
     bindir = local / "bin"
     bindir.mkdir(parents=True)
-    for name in runtime.UNVERSIONED_LINKS:
+    for name in runtime_contents.UNVERSIONED_LINKS:
         (bindir / name).write_text("#!/usr/local/bin/python3.13\n")
-    runtime.make_links(bindir)
+    runtime_contents.make_links(bindir)
     assert (bindir / "python").readlink() == Path("python3")
     assert (bindir / "pip").readlink() == Path("pip3")
     assert (bindir / "python-config").readlink() == Path("python3-config")
-    runtime.check_pip(local, spec())
+    runtime_contents.check_pip(local, spec().minor())
     (bindir / "pip3").write_text("#!/build/src/python\n")
     with pytest.raises(BuildError, match="pip3 starts with"):
-        runtime.check_pip(local, spec())
+        runtime_contents.check_pip(local, spec().minor())
     (bindir / "pip3").unlink()
     with pytest.raises(BuildError, match="pip3 is missing"):
-        runtime.check_pip(local, spec())
+        runtime_contents.check_pip(local, spec().minor())
 
 
 def test_needed_packages_must_be_runtime_packages() -> None:
-    runtime._check_packages({"libssl.so.3": "libssl3t64", "libc.so.6": "libc6"}, DEBIAN13, "x")
+    runtime_contents.check_packages(
+        {"libssl.so.3": "libssl3t64", "libc.so.6": "libc6"}, DEBIAN13, "x"
+    )
     with pytest.raises(BuildError, match=r"libtk8.6 \(libtk8.6.so\)"):
-        runtime._check_packages({"libtk8.6.so": "libtk8.6"}, DEBIAN13, "x")
+        runtime_contents.check_packages({"libtk8.6.so": "libtk8.6"}, DEBIAN13, "x")
 
 
 def test_cache_hit_is_quick_and_does_not_read_the_source(tmp_path: Path) -> None:
@@ -361,12 +369,14 @@ libc6:amd64: /usr/lib/x86_64-linux-gnu/libc.so.6
 
 def test_dpkg_search_parsed_per_arch_ignoring_diversions() -> None:
     names = ["libreadline.so.8", "libssl.so.3", "libc.so.6"]
-    assert runtime.parse_dpkg_search(DPKG_S, names, "amd64") == {
+    assert runtime_contents.parse_dpkg_search(DPKG_S, names, "amd64") == {
         "libc.so.6": "libc6",
         "libreadline.so.8": "libreadline8t64",
         "libssl.so.3": "libssl3t64",
     }
-    assert runtime.parse_dpkg_search(DPKG_S, names, "arm64") == {"libssl.so.3": "libssl3t64"}
+    assert runtime_contents.parse_dpkg_search(DPKG_S, names, "arm64") == {
+        "libssl.so.3": "libssl3t64"
+    }
 
 
 def _compile_tree(tmp_path: Path, name: str) -> Path:
@@ -386,7 +396,7 @@ def _compile_tree(tmp_path: Path, name: str) -> Path:
         argv = [a.replace("/build/stage", str(stage)) for a in argv]
         subprocess.run(argv, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
 
-    record = runtime.compile_bytecode(
+    record = runtime_contents.compile_bytecode(
         stage / "usr" / "local", "3.13", 1700000000, run, python=sys.executable
     )
     assert record["invalidation"] == "timestamp"
@@ -410,6 +420,12 @@ def test_stdlib_bytecode_is_compiled_reproducibly_with_clamped_mtimes(tmp_path: 
     assert not list(first.rglob("*.opt-*.pyc"))
     for path in first.rglob("*.pyc"):
         assert path.read_bytes() == (second / path.relative_to(first)).read_bytes()
+
+
+def _needed(path: Path) -> tuple[str, ...]:
+    info = read_elf_file(path)
+    assert info is not None
+    return info.needed
 
 
 def test_static_interpreter_check(tmp_path: Path) -> None:
@@ -442,11 +458,11 @@ def test_static_interpreter_check(tmp_path: Path) -> None:
         [gcc, "-o", python, tmp_path / "main.c", f"-L{local / 'lib'}", "-lpython3.13"], check=True
     )
     with pytest.raises(BuildError, match=re.escape("links libpython3.13.so.1.0")):
-        runtime.check_static_interpreter(local, "3.13", log)
+        runtime_contents.check_static_interpreter(local, "3.13", _needed(python), log)
     # the core in the executable: accepted, while the shared library ships
     subprocess.run([gcc, "-o", python, tmp_path / "main.c", tmp_path / "core.c"], check=True)
-    runtime.check_static_interpreter(local, "3.13", log)
+    runtime_contents.check_static_interpreter(local, "3.13", _needed(python), log)
     for path in (local / "lib").iterdir():
         path.unlink()
     with pytest.raises(BuildError, match=re.escape("libpython3.13.so was not installed")):
-        runtime.check_static_interpreter(local, "3.13", log)
+        runtime_contents.check_static_interpreter(local, "3.13", _needed(python), log)

@@ -14,8 +14,9 @@ import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from bink_python import sbom
+from bink_python import licenses, sbom
 from bink_python.distro import DISTROS
+from bink_python.dpkg import parse_stanzas
 from bink_python.errors import BuildError
 from bink_python.layout import (
     MEDIA_CONFIG,
@@ -105,16 +106,12 @@ License: Expat
 
 
 def test_parse_dpkg_status_keeps_installed_and_continuations() -> None:
-    stanzas = sbom.parse_dpkg_status(STATUS)
+    stanzas = parse_stanzas(STATUS)
     assert [s["Package"] for s in stanzas] == ["libc6", "libstdc++6", "tzdata", "libsqlite3-0"]
     assert stanzas[0]["Description"].endswith("the system.")
-    assert "removed-pkg" in {
-        s["Package"] for s in sbom.parse_dpkg_status(STATUS, installed_only=False)
-    }
+    assert "removed-pkg" in {s["Package"] for s in parse_stanzas(STATUS, installed_only=False)}
     # a distroless status.d record without Status is an installed package
-    assert (
-        sbom.parse_dpkg_status("Package: a\nVersion: 1\nArchitecture: all\n")[0]["Package"] == "a"
-    )
+    assert parse_stanzas("Package: a\nVersion: 1\nArchitecture: all\n")[0]["Package"] == "a"
 
 
 @pytest.mark.parametrize(
@@ -131,22 +128,22 @@ def test_parse_dpkg_status_keeps_installed_and_continuations() -> None:
     ],
 )
 def test_spdx_license_id(name: str, expected: str | None) -> None:
-    assert sbom.spdx_license_id(name) == expected
+    assert licenses.spdx_license_id(name) == expected
 
 
 def test_dep5_license() -> None:
-    assert sbom.dep5_license(DEP5) == (
+    assert licenses.dep5_license(DEP5) == (
         "(BSD-3-Clause OR LGPL-2.1-or-later) AND GPL-2.0-or-later AND MIT"
     )
     # free-form copyright files and unmappable names are not guessed
-    assert sbom.dep5_license("This is the Debian prepackaged version of X.\n") == "NOASSERTION"
-    assert sbom.dep5_license(DEP5.replace("License: Expat\n", "License: public-domain\n", 1)) == (
-        "NOASSERTION"
-    )
+    assert licenses.dep5_license("This is the Debian prepackaged version of X.\n") == "NOASSERTION"
+    assert licenses.dep5_license(
+        DEP5.replace("License: Expat\n", "License: public-domain\n", 1)
+    ) == ("NOASSERTION")
     with_exception = DEP5.replace(
         "License: GPL-2+\n", "License: GPL-2+ with OpenSSL exception\n", 1
     )
-    assert sbom.dep5_license(with_exception) == "NOASSERTION"
+    assert licenses.dep5_license(with_exception) == "NOASSERTION"
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -12,22 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import verify
 from bink_python.config import Family, Tag, User, YearMonth
+from bink_python.elf import ElfError, read_elf, read_elf_file
 from bink_python.errors import VerifyError
+from bink_python.image import describe_image
+from bink_python.rootfs import resolve_in_root
 from bink_python.verify import (
     CHECKS,
     CheckResult,
-    ElfError,
-    Expectation,
     ImageReport,
     VerifyReport,
     library_dirs,
     probe_wheel,
-    read_elf,
-    read_elf_file,
     readme_section,
-    resolve_in_root,
+    runner,
     unresolved_needed,
 )
 
@@ -65,7 +63,7 @@ def _family(tmp_path: Path) -> Family:
 
 def test_expectation_from_tag(tmp_path: Path) -> None:
     family = _family(tmp_path)
-    e = Expectation.for_tag(family, family.tags[0], "arm64")
+    e = describe_image(family, family.tags[0], "arm64", error=VerifyError)
     assert e.version == "3.13.15"
     assert e.distroless
     assert e.default_user == "10000:10000"
@@ -75,13 +73,13 @@ def test_expectation_from_tag(tmp_path: Path) -> None:
     assert e.status == "evaluation"
     assert e.components == (("linkerd-await", "/usr/local/bin/linkerd-await"),)
     assert str(e.platform) == "linux/arm64/v8"
-    regular = Expectation.for_tag(
+    regular = describe_image(
         family, Tag(**{**family.tags[0].__dict__, "variant": "regular"}), "amd64"
     )
     assert regular.default_user == ""
     assert regular.multiarch == "x86_64-linux-gnu"
     with pytest.raises(VerifyError, match="unknown arch"):
-        Expectation.for_tag(family, family.tags[0], "s390x")
+        describe_image(family, family.tags[0], "s390x", error=VerifyError)
 
 
 def _compile(tmp_path: Path, compiler: str, name: str, *flags: str) -> Path:
@@ -311,7 +309,18 @@ def test_checks_registry_and_readme_section() -> None:
     for name in expected:
         assert f"| `{name}` |" in section
     with pytest.raises(VerifyError, match="unknown check 'nope'"):
-        verify._ordered(["nope"])
-    order = [c.name for c in verify._ordered(None)]
+        runner._ordered(["nope"])
+    order = [c.name for c in runner._ordered(None)]
     # file-reading checks come before anything runs inside the image
     assert order.index("no-build-tools") < order.index("python-version")
+
+
+def test_read_elf_of_arch_names_the_wrong_machine(tmp_path: Path) -> None:
+    from bink_python.elf import read_elf_of_arch
+
+    prog = _compile(tmp_path, "gcc", "prog")
+    assert read_elf_of_arch(prog, "amd64").machine == 62
+    with pytest.raises(ElfError, match=r"^is built for x86-64, not for arm64 \(AArch64\)$"):
+        read_elf_of_arch(prog, "arm64")
+    with pytest.raises(ElfError, match=r"^is not an ELF file$"):
+        read_elf_of_arch(_write(tmp_path / "text", b"#!/bin/sh\n"), "amd64")

@@ -1,0 +1,121 @@
+"""The check machinery: what a check sees (:class:`Probe`), how it fails, the registry.
+
+A check is a function ``(Probe) -> str`` registered with :func:`check` under a name
+and a one-paragraph doc (the README lists them). It returns a one-line detail on
+success, raises :class:`CheckFailed` with the evidence, or :class:`NotApplicable`.
+*Static* checks only read the image's files; the others run programs in it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..binfmt import emulation_env
+from ..image import ImageDescription
+from ..imagerun import Container, RunResult
+from ..rootfs import resolve_in_root
+from . import probes
+
+
+class CheckFailed(Exception):
+    """Raised by a check: ``detail`` is the one-line reason, ``output`` the evidence."""
+
+    def __init__(self, detail: str, output: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.output = output
+
+
+class NotApplicable(Exception):
+    """Raised by a check that does not apply to this image (reported as ``skip``)."""
+
+
+#: Where the probes' Python writes bytecode (``PYTHONPYCACHEPREFIX``), created world-
+#: writable from the host: never into the image's own tree (which is checked for
+#: ``*.pyc``), and compiled once, not per run -- under qemu, recompiling pip's modules
+#: from source on every run costs minutes.
+PYCACHE = "/tmp/bink-verify-pycache"
+
+
+@dataclass
+class Probe:
+    """What a check sees: the expectation, the container, the image config and manifest."""
+
+    expect: ImageDescription
+    container: Container
+    config: dict[str, Any]
+    manifest: dict[str, Any]
+    scratch: str = "/tmp/bink-verify"  # a root-owned directory written from the host
+
+    @property
+    def root(self) -> Path:
+        return self.container.rootfs
+
+    def run(self, argv: Sequence[str], *, user: str | None = None) -> RunResult:
+        env = [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
+        env += [f"{k}={v}" for k, v in emulation_env(self.expect.arch).items()]
+        return self.container.run(argv, user=user, env=tuple(env))
+
+    def python(
+        self, program: str, *args: str, user: str | None = None, interpreter: str = "python3"
+    ) -> dict[str, Any]:
+        """Run ``program`` with the image's python3; it must print one JSON object last."""
+        result = self.run([interpreter, "-c", program, *args], user=user)
+        if not result.ok:
+            raise CheckFailed(
+                f"{interpreter} exited {result.returncode}: {last_line(result.output)}",
+                result.describe(),
+            )
+        try:
+            data = json.loads(result.output.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise CheckFailed("the probe printed no JSON result", result.describe()) from None
+        if not isinstance(data, dict):
+            raise CheckFailed("the probe printed no JSON object", result.describe())
+        return data
+
+    def probe(
+        self, name: str, *args: str, user: str | None = None, interpreter: str = "python3"
+    ) -> dict[str, Any]:
+        """Run the probe ``name`` (:mod:`~bink_python.verify.probes`) with the image's python3."""
+        return self.python(probes.source(name), *args, user=user, interpreter=interpreter)
+
+    def host_path(self, inner: str) -> Path | None:
+        return resolve_in_root(self.root, inner)
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "(no output)"
+
+
+CheckFunc = Callable[[Probe], str]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    doc: str
+    func: CheckFunc
+    static: bool  # reads files only (runs before anything runs in the image)
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(name: str, doc: str, *, static: bool = False) -> Callable[[CheckFunc], CheckFunc]:
+    def register(func: CheckFunc) -> CheckFunc:
+        REGISTRY[name] = Check(name, doc, func, static)
+        return func
+
+    return register
+
+
+def listing(paths: Sequence[str], limit: int = 20) -> str:
+    shown = "\n".join(paths[:limit])
+    more = len(paths) - limit
+    return shown + (f"\n... and {more} more" if more > 0 else "")

@@ -1,0 +1,199 @@
+"""Running the checks: images out of a layout into buildah, checks in order, the report."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..binfmt import ensure_binfmt
+from ..config import Family, Tag
+from ..errors import VerifyError, reported_as
+from ..image import ImageDescription, describe_image
+from ..imagerun import Buildah, buildah_session, image_container
+from ..layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
+from ..progress import SILENT, Progress
+from ..rootfs import make_dir_in_root
+from . import inimage, static
+from .pycache import host_pycache, save_pycache, seed_pycache
+from .registry import PYCACHE, REGISTRY, Check, CheckFailed, NotApplicable, Probe
+from .report import FAIL, PASS, SKIP, CheckResult, ImageReport, VerifyReport
+
+del inimage, static  # imported for their checks
+
+#: Every check, name -> documentation (the README lists these).
+CHECKS: dict[str, str] = {name: check.doc for name, check in REGISTRY.items()}
+
+
+def readme_section(family: Family | None = None) -> str:
+    """The README's list of checks (generated section ``verify-checks``)."""
+    del family
+    lines = ["| check | what it proves |", "| --- | --- |"]
+    for name, check in REGISTRY.items():
+        lines.append(f"| `{name}` | {check.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def _ordered(names: Sequence[str] | None) -> list[Check]:
+    if names is None:
+        chosen = list(REGISTRY.values())
+    else:
+        unknown = [n for n in names if n not in REGISTRY]
+        if unknown:
+            raise VerifyError(
+                f"unknown check {unknown[0]!r}: expected one of {', '.join(REGISTRY)}"
+            )
+        chosen = [c for c in REGISTRY.values() if c.name in names]
+    # static checks first: running python as root may write bytecode into the tree
+    return [c for c in chosen if c.static] + [c for c in chosen if not c.static]
+
+
+def _run_check(check: Check, probe: Probe) -> CheckResult:
+    start = time.monotonic()
+    try:
+        detail = check.func(probe)
+        status, output = PASS, ""
+    except NotApplicable as why:
+        status, detail, output = SKIP, f"not applicable: {why}", ""
+    except CheckFailed as failed:
+        status, detail, output = FAIL, failed.detail, failed.output
+    except OSError as exc:
+        status, detail, output = FAIL, f"could not read the image: {exc}", ""
+    return CheckResult(check.name, status, detail, output, time.monotonic() - start)
+
+
+def _run_checks(
+    buildah: Buildah,
+    layout: Layout,
+    manifest: Descriptor,
+    expect: ImageDescription,
+    checks: Sequence[str] | None,
+) -> ImageReport:
+    ensure_binfmt(expect.arch)
+    data = layout.read_json(manifest.digest)
+    config = layout.read_json(data["config"]["digest"])
+    with image_container(
+        buildah, layout.path, manifest, what=f"{expect.tag} {expect.arch}"
+    ) as container:
+        probe = Probe(expect, container, config, data)
+        results: list[CheckResult] = []
+        host_cache = host_pycache(data)
+        cache: Path | None = None  # made before the first check that runs anything
+        for check in _ordered(checks):
+            if not check.static and cache is None:
+                cache = make_dir_in_root(container.rootfs, PYCACHE, mode=0o1777, fresh=True)
+                seed_pycache(host_cache, cache)
+            results.append(_run_check(check, probe))
+        if cache is not None:
+            save_pycache(cache, host_cache)
+    order = {name: i for i, name in enumerate(REGISTRY)}
+    ordered = tuple(sorted(results, key=lambda r: order[r.name]))
+    return ImageReport(expect.tag, expect.arch, manifest.digest, ordered)
+
+
+@reported_as(VerifyError)
+def manifest_for(layout: Layout, ref_or_digest: str, arch: str) -> Descriptor:
+    """The image manifest of ``arch`` named by a ref or digest (of an index or manifest)."""
+    if ref_or_digest.startswith("sha256:"):
+        path = layout.blob_path(ref_or_digest)
+        if not path.is_file():
+            raise VerifyError(f"{ref_or_digest} is not in the OCI layout {layout.path}")
+        media = json.loads(layout.read_blob(ref_or_digest)).get("mediaType", "")
+        desc = Descriptor(str(media), ref_or_digest, path.stat().st_size)
+    else:
+        desc = layout.resolve(ref_or_digest)
+    want = Platform.for_arch(arch)
+    if desc.media_type == MEDIA_MANIFEST:
+        config = layout.read_json(layout.read_json(desc.digest)["config"]["digest"])
+        got = Platform(
+            str(config.get("architecture")), str(config.get("os")), config.get("variant", "")
+        )
+        if got.architecture != want.architecture:
+            raise VerifyError(f"{ref_or_digest} is a {got} image, not {want}")
+        return replace(desc, platform=got, annotations={})
+    if desc.media_type == MEDIA_INDEX:
+        for child in layout.children(desc):
+            if child.platform is not None and child.platform.architecture == want.architecture:
+                return child
+        raise VerifyError(f"{ref_or_digest} has no {want} image in {layout.path}")
+    raise VerifyError(f"{ref_or_digest} is neither an image index nor a manifest")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image to verify: where it is and what it must be."""
+
+    manifest: Descriptor
+    expect: ImageDescription
+    checks: tuple[str, ...] | None = None  # a subset of CHECKS for this image; None: all
+
+
+@reported_as(VerifyError)
+def verify_targets(
+    layout: Path,
+    targets: Sequence[Target],
+    *,
+    checks: Sequence[str] | None = None,
+    workdir: Path | None = None,
+    progress: Progress = SILENT,
+    session: Buildah | None = None,
+) -> VerifyReport:
+    """Verify each target (one buildah storage for all of them, removed afterwards).
+
+    ``session`` reuses a caller's buildah storage (left in place for the caller).
+    """
+    lay = Layout(Path(layout))
+    lay.check_marker()
+    _ordered(checks)  # reject unknown names before any work
+    for target in targets:
+        _ordered(target.checks)
+    reports: list[ImageReport] = []
+    with contextlib.ExitStack() as stack:
+        buildah = session or stack.enter_context(buildah_session(workdir))
+        for target in targets:
+            subject = f"{target.expect.tag} {target.expect.arch}"
+            with progress.step("verify", subject):
+                chosen = target.checks if target.checks is not None else checks
+                report = _run_checks(buildah, lay, target.manifest, target.expect, chosen)
+            for failed in report.failed:
+                progress.info(f"    FAIL {failed.name}: {failed.detail}")
+            reports.append(report)
+    return VerifyReport(tuple(reports))
+
+
+@reported_as(VerifyError)
+def verify_layout(
+    layout: Path,
+    family: Family,
+    tags: Sequence[Tag],
+    *,
+    arches: Sequence[str] | None = None,
+    checks: Sequence[str] | None = None,
+    workdir: Path | None = None,
+    progress: Progress = SILENT,
+) -> VerifyReport:
+    """Verify every arch image of every tag named in ``layout`` (by the tag's name ref).
+
+    Returns the report; call ``report.raise_for_failures()`` after showing it.
+    """
+    lay = Layout(Path(layout))
+    lay.check_marker()
+    targets: list[Target] = []
+    for tag in tags:
+        if not tag.buildable:
+            raise VerifyError(f"tag {tag.name} is {tag.status}: it has no images to verify")
+        for arch in arches or tag.arches or family.arches:
+            if arch not in tag.arches and tag.arches:
+                continue
+            targets.append(
+                Target(
+                    manifest_for(lay, tag.name, arch),
+                    describe_image(family, tag, arch, error=VerifyError),
+                )
+            )
+    if not targets:
+        raise VerifyError("nothing to verify: no tag/arch selected")
+    return verify_targets(lay.path, targets, checks=checks, workdir=workdir, progress=progress)

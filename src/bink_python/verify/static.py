@@ -1,0 +1,200 @@
+"""Checks that read the image's files and config only (they run before anything runs in it)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+
+from ..rootfs import lexists_in_root, resolve_in_root
+from .loader import image_paths, unresolved_needed
+from .registry import CheckFailed, NotApplicable, Probe, check, listing
+
+
+@check(
+    "image-config",
+    "The image config and manifest are what the image description made from images.toml "
+    "says: platform; `Env` (`PATH`, `LANG=C.UTF-8`, `PYTHON_VERSION`); `Cmd`; user root "
+    "(regular) or the `[family.user]` UID:GID (distroless); every label and manifest "
+    "annotation except the build's time and revision (title, version, EOL, status, ...).",
+    static=True,
+)
+def check_image_config(p: Probe) -> str:
+    e = p.expect
+    problems: list[str] = []
+    plat = e.platform
+    if p.config.get("architecture") != plat.architecture or p.config.get("os") != plat.os:
+        problems.append(
+            f"platform {p.config.get('os')}/{p.config.get('architecture')}, expected {plat}"
+        )
+    if plat.variant and p.config.get("variant") != plat.variant:
+        problems.append(f"variant {p.config.get('variant')!r}, expected {plat.variant!r}")
+    cfg = p.config.get("config") or {}
+    env = dict(item.split("=", 1) for item in cfg.get("Env") or [] if "=" in item)
+    for item in e.env:
+        key, value = item.split("=", 1)
+        if env.get(key) != value:
+            problems.append(f"{key}={env.get(key)!r}, expected {value!r}")
+    if (cfg.get("Cmd") or []) != list(e.cmd):
+        problems.append(f"Cmd {cfg.get('Cmd')!r}, expected {list(e.cmd)!r}")
+    if (cfg.get("User") or "") != e.default_user:
+        want = e.default_user or "root (empty)"
+        problems.append(f"User {cfg.get('User')!r}, expected {want}")
+    labels = cfg.get("Labels") or {}
+    annotations = p.manifest.get("annotations") or {}
+    for key, value in e.fixed_labels().items():
+        if labels.get(key) != value:
+            problems.append(f"label {key}={labels.get(key)!r}, expected {value!r}")
+        if annotations.get(key) != value:
+            problems.append(f"annotation {key}={annotations.get(key)!r}, expected {value!r}")
+    if problems:
+        raise CheckFailed("; ".join(problems[:3]), "\n".join(problems))
+    return f"{plat}, PYTHON_VERSION={e.version}, user {e.default_user or 'root'}, EOL {e.eol}"
+
+
+_COMPILER_RE = re.compile(
+    r"^(?:[a-z0-9_]+-linux-gnu-)?(?:gcc|g\+\+|cc|c\+\+|cpp|clang|clang\+\+|ld|as|make)"
+    r"(?:-\d+(?:\.\d+)*)?$"
+)
+_TEST_DIRS = frozenset({"test", "tests", "idle_test"})
+
+
+@check(
+    "no-build-tools",
+    "No compilers or build tools (`gcc`, `cc`, `c++`, `cpp`, `ld`, `as`, `make`, ...), no "
+    "system development headers (`/usr/include/python*`, any `*.h` under `/usr/include`), "
+    "no `*.pyc`/`*.pyo` files, no `test`/`tests`/`idle_test` directories under "
+    "`/usr/local/lib/python3.*`, no `libpython*.a`.",
+    static=True,
+)
+def check_no_build_tools(p: Probe) -> str:
+    found: list[str] = []
+    counted = 0
+    for inner, host in image_paths(p.root):
+        counted += 1
+        name = host.name
+        parent = str(PurePosixPath(inner).parent)
+        is_dir = host.is_dir() and not host.is_symlink()
+        if parent in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin"):
+            if _COMPILER_RE.match(name):
+                found.append(f"compiler/build tool: {inner}")
+        elif inner.startswith("/usr/include/") and (
+            inner.startswith("/usr/include/python") or (name.endswith(".h") and not is_dir)
+        ):
+            found.append(f"header: {inner}")
+        if name.endswith((".pyc", ".pyo")) and not is_dir:
+            found.append(f"bytecode: {inner}")
+        if name.startswith("libpython") and name.endswith(".a"):
+            found.append(f"static library: {inner}")
+        if is_dir and name in _TEST_DIRS and re.match(r"^/usr/local/lib/python3\.\d+/", inner):
+            found.append(f"test directory: {inner}")
+    if found:
+        raise CheckFailed(f"{len(found)} forbidden file(s), first: {found[0]}", listing(found))
+    return f"{counted} paths scanned, none forbidden"
+
+
+@check(
+    "elf-needed",
+    "Every ELF executable and shared object's `NEEDED` libraries and program interpreter "
+    "resolve inside the image, to a file of the image's architecture (searching "
+    "`RUNPATH`/`RPATH` with `$ORIGIN`, ld.so.conf when `/etc/ld.so.cache` exists, and the "
+    "loader's default directories).",
+    static=True,
+)
+def check_elf_needed(p: Probe) -> str:
+    scanned, problems = unresolved_needed(p.root, p.expect.multiarch, p.expect.machine)
+    if scanned == 0:
+        raise CheckFailed("no ELF executables or libraries found in the image")
+    if problems:
+        raise CheckFailed(f"{len(problems)} unresolved: {problems[0]}", listing(problems))
+    return f"{scanned} ELF objects, all NEEDED libraries resolve"
+
+
+def _passwd_entry(root: Path, inner: str, name: str) -> list[str] | None:
+    host = resolve_in_root(root, inner)
+    if host is None or not host.is_file():
+        return None
+    for line in host.read_text(errors="replace").splitlines():
+        fields = line.split(":")
+        if fields and fields[0] == name:
+            return fields
+    return None
+
+
+def static_user_problems(p: Probe) -> list[str]:
+    u = p.expect.user
+    problems: list[str] = []
+    pw = _passwd_entry(p.root, "/etc/passwd", u.name)
+    if pw is None or len(pw) < 7:
+        problems.append(f"user {u.name} missing from /etc/passwd")
+    else:
+        if pw[2] != str(u.uid) or pw[3] != str(u.gid):
+            problems.append(f"/etc/passwd: {u.name} has {pw[2]}:{pw[3]}, expected {u.uid}:{u.gid}")
+        if pw[5] != u.home:
+            problems.append(f"/etc/passwd: {u.name} home {pw[5]}, expected {u.home}")
+    gr = _passwd_entry(p.root, "/etc/group", u.name)
+    if gr is None or len(gr) < 3:
+        problems.append(f"group {u.name} missing from /etc/group")
+    elif gr[2] != str(u.gid):
+        problems.append(f"/etc/group: {u.name} has GID {gr[2]}, expected {u.gid}")
+    home = p.host_path(u.home)
+    if home is None or not home.is_dir():
+        problems.append(f"home {u.home} does not exist")
+    else:
+        st = home.stat()
+        if (st.st_uid, st.st_gid) != (u.uid, u.gid):
+            problems.append(
+                f"home {u.home} is owned by {st.st_uid}:{st.st_gid}, expected {u.uid}:{u.gid}"
+            )
+    return problems
+
+
+_DISTROLESS_FORBIDDEN = (
+    "/bin/sh",
+    "/usr/bin/sh",
+    "/bin/bash",
+    "/usr/bin/bash",
+    "/bin/dash",
+    "/usr/bin/dash",
+    "/usr/bin/apt",
+    "/usr/bin/apt-get",
+    "/usr/bin/dpkg",
+    "/usr/bin/dpkg-deb",
+    "/usr/bin/dpkg-query",
+    "/sbin/ldconfig",
+    "/usr/sbin/ldconfig",
+)
+
+
+@check(
+    "distroless",
+    "Distroless images only: no shell (`/bin/sh`, `bash`, `dash`), no `apt`/`dpkg` "
+    "binaries, default user the `[family.user]` UID:GID, and a dpkg status record per installed "
+    "package in `/var/lib/dpkg/status.d` (so scanners see the packages).",
+    static=True,
+)
+def check_distroless(p: Probe) -> str:
+    if not p.expect.distroless:
+        raise NotApplicable("regular image")
+    problems: list[str] = []
+    for inner in _DISTROLESS_FORBIDDEN:
+        if lexists_in_root(p.root, inner):
+            problems.append(f"{inner} is present")
+    user = ((p.config.get("config") or {}).get("User")) or ""
+    if user != p.expect.default_user:
+        problems.append(f"default user {user or 'root'!r}, expected {p.expect.default_user}")
+    status_d = p.host_path("/var/lib/dpkg/status.d")
+    records: list[str] = []
+    if status_d is not None and status_d.is_dir():
+        for entry in sorted(status_d.iterdir()):
+            if entry.suffix == ".md5sums" or not entry.is_file():
+                continue
+            text = entry.read_text(errors="replace")
+            if re.search(r"^Package: ", text, re.M):
+                records.append(entry.name)
+    if not records:
+        problems.append("/var/lib/dpkg/status.d has no package records")
+    elif "libc6" not in records:
+        problems.append("/var/lib/dpkg/status.d has no record for libc6")
+    if problems:
+        raise CheckFailed("; ".join(problems[:3]), "\n".join(problems))
+    return f"no shell or package manager, user {user}, {len(records)} dpkg status records"

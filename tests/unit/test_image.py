@@ -1,0 +1,169 @@
+"""The image description is made once from images.toml and feeds base, assemble and
+verify: changing the user's UID in images.toml changes the base's key and its user,
+the image config, and what verify expects."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bink_python import base
+from bink_python.assemble import ImageSpec, LayerSource, build_image
+from bink_python.base import base_key
+from bink_python.config import load_family
+from bink_python.image import IMAGE_CMD, ImageDescription, describe_image
+from bink_python.imagerun import Container
+from bink_python.layout import Layout
+from bink_python.store import Store
+from bink_python.tarball import write_tree_tar_file
+from bink_python.verify.registry import CheckFailed, Probe
+from bink_python.verify.static import check_image_config, static_user_problems
+
+from ..family_toml import TAG_3_13_DISTROLESS, USER_TABLE, images_toml, write_images_toml
+
+STATE = {"trixie": "a" * 64}
+EPOCH = 1_700_000_000
+
+
+def _image(tmp_path: Path, uid: int) -> ImageDescription:
+    text = images_toml(TAG_3_13_DISTROLESS).replace(
+        USER_TABLE, USER_TABLE.replace("10000\ngid", f"{uid}\ngid")
+    )
+    directory = tmp_path / str(uid)
+    directory.mkdir()
+    family = load_family(write_images_toml(directory, text))
+    assert family.user.uid == uid
+    return describe_image(family, family.tag("3.13-distroless"), "amd64")
+
+
+def _config(tmp_path: Path, image: ImageDescription) -> tuple[dict[str, object], dict[str, object]]:
+    """Assemble a one-layer image from the description; its (config, manifest)."""
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True, exist_ok=True)
+    tar = tmp_path / f"layer-{image.user.uid}.tar"
+    sha, _ = write_tree_tar_file(tree, tar, epoch=EPOCH)
+    spec = ImageSpec(
+        arch=image.arch,
+        layers=(LayerSource(tar, "sha256:" + sha, "test"),),
+        env=image.env,
+        cmd=image.cmd,
+        user=image.default_user,
+        labels=image.labels(epoch=EPOCH, revision="test"),
+    )
+    layout = Layout(tmp_path / f"oci-{image.user.uid}")
+    built = build_image(spec, layout, Store(tmp_path / "cache"))
+    manifest = layout.read_json(built.descriptor.digest)
+    return layout.read_json(manifest["config"]["digest"]), manifest
+
+
+def _probe(
+    image: ImageDescription, root: Path, config: dict[str, object], manifest: dict[str, object]
+) -> Probe:
+    container = Container(buildah=None, name="test", rootfs=root)  # type: ignore[arg-type]
+    return Probe(image, container, config, manifest)
+
+
+def test_the_users_uid_flows_into_base_config_and_verify(tmp_path: Path) -> None:
+    apps, other = _image(tmp_path, 10000), _image(tmp_path, 12345)
+
+    # base: the user is part of the key, and of what mmdebstrap is told to create
+    assert base_key(apps.base_spec, mirror_state=STATE, epoch=1) != base_key(
+        other.base_spec, mirror_state=STATE, epoch=1
+    )
+    command = " ".join(base._mmdebstrap_command(other.base_spec, [], tmp_path, tmp_path))
+    assert "useradd --uid 12345 --gid 10000 --home-dir /home/apps" in command
+    assert "--uid 10000" not in command
+
+    # assemble: the image config carries the description's user, Env, Cmd and labels
+    config, manifest = _config(tmp_path, other)
+    inner = config["config"]
+    assert isinstance(inner, dict)
+    assert inner["User"] == "12345:10000"
+    assert inner["Env"] == list(other.env)
+    assert inner["Cmd"] == list(IMAGE_CMD)
+    apps_config, apps_manifest = _config(tmp_path, apps)
+    assert apps_config["config"]["User"] == "10000:10000"  # type: ignore[index]
+
+    # verify: expects what the description says, so each image passes only its own
+    root = tmp_path / "root"
+    root.mkdir()
+    assert check_image_config(_probe(other, root, config, manifest)).startswith("linux/amd64")
+    with pytest.raises(CheckFailed, match="User '10000:10000', expected 12345:10000"):
+        check_image_config(_probe(other, root, apps_config, apps_manifest))
+
+    (root / "etc").mkdir()
+    (root / "etc/passwd").write_text("apps:x:10000:10000:apps:/home/apps:/usr/sbin/nologin\n")
+    (root / "etc/group").write_text("apps:x:10000:\n")
+    (root / "home/apps").mkdir(parents=True)
+    if os.geteuid() == 0:
+        os.chown(root / "home/apps", 10000, 10000)
+        assert static_user_problems(_probe(apps, root, config, manifest)) == []
+    problems = static_user_problems(_probe(other, root, config, manifest))
+    assert "/etc/passwd: apps has 10000:10000, expected 12345:10000" in problems
+
+
+def test_labels_the_build_writes_are_the_ones_verify_expects(tmp_path: Path) -> None:
+    image = _image(tmp_path, 10000)
+    labels = image.labels(epoch=EPOCH, revision="abc")
+    fixed = image.fixed_labels()
+    assert {k: v for k, v in labels.items() if k in fixed} == fixed
+    assert set(labels) - set(fixed) == {
+        "org.opencontainers.image.created",
+        "org.opencontainers.image.revision",
+    }
+    assert fixed["com.bink.python.eol"] == "2029-04"
+    assert json.dumps(fixed)  # plain strings
+
+
+#: Manifest and index digests the code before the image description (build.image_env,
+#: image_user, tag_labels; commit b63aa21) assembled for the offline example's tags
+#: from the one-file layer below: the description must give the same bytes.
+GOLDEN = {
+    ("3.13", "amd64"): "sha256:645c7427ae8da5222dd3496576a916e03607cc10f1d09afa446998ffcd5b1efe",
+    ("3.13", "arm64"): "sha256:fafe716901ca995151549fe65d5c1857d8853c3d023de4d60b390291df4e528b",
+    ("3.13", "index"): "sha256:7aa251bb409b2b6531e655235cae27760b70b9457076c0c9a3e7b600d2dacc6f",
+    ("3.13-distroless", "amd64"): (
+        "sha256:adf92ea0d76aedc4d5a01aa1d709101cc8f0596c46b97a7b5246aaed23a450b7"
+    ),
+    ("3.13-distroless", "arm64"): (
+        "sha256:4e589cf233bf5392e1123c4c51e749d96da28496466b4c50de14dec9e07b4c17"
+    ),
+    ("3.13-distroless", "index"): (
+        "sha256:0a9a022cc4dd2bcfbc8620e3a0aafee9015ecc4d24cdb14fc8d8f14751e2c6ca"
+    ),
+}
+
+
+def test_described_images_are_byte_identical_to_before(tmp_path: Path) -> None:
+    from bink_python.assemble import build_index, rfc3339
+
+    epoch = 1_767_225_600
+    family = load_family(Path(__file__).resolve().parents[2] / "examples/offline/images.toml")
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc/os-release").write_text("ID=test\n")
+    sha, _ = write_tree_tar_file(tree, tmp_path / "l.tar", epoch=epoch)
+    layer = LayerSource(tmp_path / "l.tar", "sha256:" + sha, "test layer")
+    store, layout = Store(tmp_path / "cache"), Layout(tmp_path / "oci")
+    got = {}
+    for tag in family.tags:
+        manifests = []
+        for arch in tag.arches or family.arches:
+            image = describe_image(family, tag, arch)
+            spec = ImageSpec(
+                arch=arch,
+                layers=(layer,),
+                env=image.env,
+                cmd=image.cmd,
+                user=image.default_user,
+                labels=image.labels(epoch=epoch, revision="r"),
+                created=rfc3339(epoch),
+            )
+            manifests.append(build_image(spec, layout, store).descriptor)
+            got[(tag.name, arch)] = manifests[-1].digest
+        labels = describe_image(family, tag, "amd64").labels(epoch=epoch, revision="r")
+        got[(tag.name, "index")] = build_index(manifests, labels, layout).digest
+    assert got == GOLDEN
