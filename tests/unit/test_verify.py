@@ -302,6 +302,8 @@ def test_checks_registry_and_readme_section() -> None:
         "elf-needed",
         "recursion",
         "utf8-filenames",
+        "stdlib-bytecode",
+        "stdlib-no-compile",
     }
     assert set(CHECKS) == expected
     assert all(doc.strip() for doc in CHECKS.values())
