@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +316,8 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
     out: list[Outcome] = []
     profile = result.get("ours_profile", "release")
     labels = {**LABELS, "ours": f"ours ({profile})"}
+    if result.get("reference_is_relink"):
+        labels["reference"] = "reference layout (ours relinked: core in libpython3.13.so)"
     partial = profile != "release"
     why = (
         f"ours is the {profile} runtime (recipe 3: static core and bytecode, but no PGO, LTO "
@@ -366,10 +369,9 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                     *(
                         (
                             "reference: NOT a build of bench/reference/Dockerfile (none finished "
-                            "on the shared machine in time): our release build's own objects "
+                            f"on the shared machine in time): our {profile} build's own objects "
                             "relinked with the core in libpython3.13.so as --enable-shared links "
-                            "it, without bytecode: the reference's layout and flags (PGO, LTO, "
-                            "-O3, frame pointers) but our profile and BOLT-ready code layout",
+                            "it, without bytecode: the reference's layout, our flags",
                         )
                         if result.get("reference_is_relink")
                         else ()
@@ -508,8 +510,15 @@ def _runs(result: dict[str, Any]) -> int:
     return 0
 
 
-def record(result_json: Path, results: Path, markdown: Path, commands: Sequence[str]) -> None:
-    """Merge the outcomes of ``result_json`` into ``results`` and render ``markdown``."""
+def record(
+    result_json: Path,
+    results: Path,
+    markdown: Path,
+    commands: Sequence[str],
+    notes: dict[str, Sequence[str]] | None = None,
+) -> None:
+    """Merge the outcomes of ``result_json`` into ``results`` and render ``markdown``;
+    ``notes`` adds lines to the outcome of each key (what was measured beside the run)."""
     from .__main__ import write_outputs
 
     result = json.loads(result_json.read_text())
@@ -523,6 +532,9 @@ def record(result_json: Path, results: Path, markdown: Path, commands: Sequence[
             "load_average_at_start": [round(x, 2) for x in load],
             "load_average_at_end": [round(x, 2) for x in result.get("load_end", [])],
         },
-        outcomes=outcomes(result, commands),
+        outcomes=[
+            replace(o, notes=(*o.notes, *(notes or {}).get(o.key, ())))
+            for o in outcomes(result, commands)
+        ],
     )
     write_outputs(results, markdown, data)
