@@ -1,4 +1,4 @@
-"""The release runtime (CPython 3.13.15, Debian 13, amd64): PGO, LTO, BOLT, the interpreter
+"""The release runtime (CPython 3.13.15, Debian 13, amd64): PGO, LTO, the interpreter
 core linked into ``python3.13`` while ``libpython3.13.so`` ships, and stdlib bytecode that a
 process as uid 10000 on a read-only root filesystem imports without compiling anything.
 
@@ -72,10 +72,10 @@ def test_interpreter_core_is_static_and_libpython_ships(
     assert not [n for n in members if n.endswith(".a")]
     record = release.record
     assert record["static_interpreter"] is True
-    assert record["pgo"] is True and record["lto"] is True and record["bolt"] is True
+    assert record["pgo"] is True and record["lto"] is True
 
 
-def test_sysconfig_shows_pgo_lto_and_bolt(
+def test_sysconfig_shows_pgo_and_lto(
     release: RuntimeResult, members: dict[str, tarfile.TarInfo]
 ) -> None:
     name = f"{LIB}/_sysconfigdata__linux_x86_64-linux-gnu.py"
@@ -83,7 +83,7 @@ def test_sysconfig_shows_pgo_lto_and_bolt(
     namespace: dict[str, dict[str, str]] = {}
     exec(compile(text, name, "exec"), namespace)  # the module only assigns a dict
     config = namespace["build_time_vars"]
-    for arg in ("--enable-optimizations", "--with-lto", "--enable-bolt", "--enable-shared"):
+    for arg in ("--enable-optimizations", "--with-lto", "--enable-shared"):
         assert arg in config["CONFIG_ARGS"], config["CONFIG_ARGS"]
     # the profile-use flags reach make on its command line (profile-opt), not the Makefile
     assert "-fprofile-use" in config["PGO_PROF_USE_FLAG"].split()

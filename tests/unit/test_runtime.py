@@ -85,8 +85,9 @@ def test_static_core_link_per_version() -> None:
     assert "--disable-test-modules" not in old
 
 
-def test_bolt_only_where_the_build_root_has_it() -> None:
-    plan = plan_build(spec(), build_host="amd64")
+def test_bolt_only_when_asked_and_where_the_build_root_has_it() -> None:
+    assert not plan_build(spec(), build_host="amd64").bolt  # off by default
+    plan = plan_build(spec(bolt=True), build_host="amd64")
     assert plan.bolt
     assert "--enable-bolt" in plan.configure_args
     assert "LLVM_BOLT=/usr/bin/llvm-bolt-19" in plan.configure_args
@@ -94,14 +95,15 @@ def test_bolt_only_where_the_build_root_has_it() -> None:
     ubuntu = get_distro("ubuntu", "22.04")
     assert not ubuntu.bolt_tools
     for other in (
-        spec(distro=ubuntu, version="3.12.15"),
-        spec(version="3.11.17"),
-        spec(profile="fast"),
-        spec(pgo=False),
-        spec(arch="arm64"),
+        spec(distro=ubuntu, version="3.12.15", bolt=True),
+        spec(version="3.11.17", bolt=True),
+        spec(pgo=False, bolt=True),
+        spec(arch="arm64", bolt=True),
     ):
         plan = plan_build(other, build_host="amd64")
         assert not plan.bolt and "--enable-bolt" not in plan.configure_args, other
+    with pytest.raises(UsageError, match="fast profile"):
+        plan_build(spec(profile="fast", bolt=True), build_host="amd64")
 
 
 def test_native_arm64_host_builds_arm64_natively_with_pgo() -> None:
@@ -202,6 +204,7 @@ def test_key_is_stable_and_covers_every_input() -> None:
         spec(arch="arm64"),
         spec(profile="fast"),
         spec(pgo=False),
+        spec(bolt=True),
         spec(distro=get_distro("debian", "12")),
     ]
     keys = {runtime_key(v) for v in variants}
