@@ -366,7 +366,8 @@ def run_cold(ctx: Context) -> Outcome:
     )
 
 
-_STAGE_DONE = re.compile(r"^<== (\w+)\s+(.*?) done in ([\d.]+)s$")
+#: ``[HH:MM:SS ]<== stage subject done in N.Ns`` (the timestamp of non-terminal output)
+_STAGE_DONE = re.compile(r"^(?:\d\d:\d\d:\d\d )?<== (\w+)\s+(.*?) done in ([\d.]+)s$")
 
 
 def stage_breakdown(output: str) -> str:

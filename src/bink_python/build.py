@@ -116,8 +116,11 @@ class BuildSummary:
         if self.report is None:
             verified = "NOT VERIFIED: verification was skipped (--no-verify)"
         else:
-            checks = sum(len(i.checks) for i in self.report.images)
-            verified = f"{len(self.report.images)} image(s), {checks} checks passed"
+            results = [c.status for i in self.report.images for c in i.checks]
+            verified = (
+                f"{len(self.report.images)} image(s), {results.count('pass')} checks passed, "
+                f"{results.count('skip')} not applicable"
+            )
         return (
             f"{text}\nindexes: {refs}\nverified: {verified}\n"
             f"layout: {self.layout} ({self.seconds:.1f}s)\n"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, doctor, sbom
+from . import __version__, diff, doctor, sbom
 from .config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from .distro import ARCHES
 from .errors import UsageError, VerifyError, reported_as
@@ -505,7 +505,7 @@ def _os_options(p: argparse.ArgumentParser) -> None:
 
 #: Extra subcommands registered by stage modules: name -> function(subparsers, common).
 Registrar = Callable[["argparse._SubParsersAction[_Parser]", "_Parser"], None]
-_REGISTRARS: list[Registrar] = [sbom.register, doctor.register]
+_REGISTRARS: list[Registrar] = [sbom.register, diff.register, doctor.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -117,15 +117,11 @@ class _Meter:
         self.last = now
         rate = self.done / max(now - self.start, 1e-6)
         total = f"/{_human(self.total)}" if self.total else ""
-        self.progress.stream.write(
-            f"\r    {self.what}  {_human(self.done)}{total}  {_human(rate)}/s   "
-        )
-        self.progress.stream.flush()
+        self.progress.note(self.what, f"{_human(self.done)}{total}  {_human(rate)}/s")
 
     def finish(self, url: str) -> None:
         elapsed = max(time.monotonic() - self.start, 1e-6)
-        if self.progress.interactive:
-            self.progress.stream.write("\r\x1b[K")
+        self.progress.note(self.what, None)
         self.progress.info(
             f"    fetched {self.what} ({_human(self.done)}, {_human(self.done / elapsed)}/s) "
             f"from {url}"

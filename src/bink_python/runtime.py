@@ -38,7 +38,7 @@ from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, run_in_ro
 from .distro import ARCHES, Distro, check_arch, host_arch
 from .elf import ElfError, ElfInfo, read_elf_of_arch
 from .errors import BuildError, FetchError, UsageError
-from .progress import SILENT, Progress
+from .progress import SILENT, CPythonOutput, Progress, count_compiles
 from .runtime_contents import (
     BYTECODE_INVALIDATION,
     PREFIX,
@@ -474,11 +474,13 @@ def _compile_and_package(
     epoch = _extract_source(source, work / "src")
     (work / "stage").mkdir()
     job = _Job(spec, plan, key, root, work, log, subject, jobs, epoch, ro_binds)
-    with progress.step("configure", subject):
+    with progress.step("configure", subject) as step, step.follow(log, CPythonOutput(step)):
         compiler = _configure(job)
-    with progress.step("make", subject):
-        _make(job, compiler)
-    with progress.step("install", subject):
+    with progress.step("make", subject) as step:
+        total = None if progress.quiet else count_compiles(_dry_run(job, compiler))
+        with step.follow(log, CPythonOutput(step, total=total)):
+            _make(job, compiler)
+    with progress.step("install", subject) as step, step.follow(log, CPythonOutput(step)):
         _install(job, compiler)
     with progress.step("package", subject):
         _check_install_prefix(job)
@@ -587,6 +589,15 @@ def _configure(job: _Job) -> _Compiler:
         env=dict(plan.configure_env),
     )
     return _Compiler(version, make_vars)
+
+
+def _dry_run(job: _Job, compiler: _Compiler) -> str:
+    """``make -n``: the commands make would run, so progress can count the objects."""
+    return job.inside(
+        ["sh", "-c", 'make -n "$@" 2>/dev/null || true', "sh", *compiler.make_vars],
+        "make -n",
+        logged=False,
+    )
 
 
 def _make(job: _Job, compiler: _Compiler) -> None:

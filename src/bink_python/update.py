@@ -10,9 +10,10 @@ cache, verifying it against its pin, and pins what is not pinned yet:
   output: ``<hex>  release/<asset>``); if that file is unreachable but the asset is
   not, the asset's own hash is recorded (trust on first use) with a warning.
 
-``run_update`` discovers newer versions and rewrites images.toml in place (only the
-``python = "..."`` line of each affected ``[[tag]]`` and the ``version`` line of a
-component; comments and layout untouched), then images.lock and the README.
+``run_update`` discovers newer versions and rewrites images.toml in place with tomlkit
+(only the ``python`` value of each affected ``[[tag]]`` and the ``version`` of a
+component change; comments, order, quoting and layout are kept byte for byte), then
+images.lock and the README. :func:`rewrite_toml` can also add a ``[[tag]]`` table.
 
 Discovery reads python.org's downloads API, the data its download pages are built
 from (``/api/v2/downloads/release/`` lists releases with ``is_published`` and
@@ -32,10 +33,15 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import AoT, String, Table
+from tomlkit.toml_document import TOMLDocument
 
 from .config import BUILDABLE_STATUSES, Family, load_family, version_tuple
 from .errors import BinkError, ConfigError, FetchError
@@ -361,53 +367,90 @@ class UpdateResult:
         return "\n".join(lines)
 
 
-_HEADER_RE = re.compile(r"^\s*\[")
-_TAG_HEADER_RE = re.compile(r"^\s*\[\[\s*tag\s*\]\]\s*(#.*)?$")
-_COMPONENT_HEADER_RE = re.compile(r'^\s*\[\s*components\.(?:"([^"]+)"|([A-Za-z0-9_-]+))\s*\]')
-_KEY_RE = r'^(\s*{key}\s*=\s*")([^"]*)(".*)$'
+@dataclass(frozen=True)
+class NewTag:
+    """A ``[[tag]]`` table to add to images.toml: its keys in order, after tag ``after``
+    (``None``: after the last tag)."""
+
+    fields: tuple[tuple[str, str], ...]
+    after: str | None = None
 
 
-def rewrite_toml(text: str, python: Mapping[str, str], components: Mapping[str, str]) -> str:
-    """Set ``python`` of the named [[tag]] tables and ``version`` of named components.
-
-    Only those value strings change; every other byte is kept.
+def rewrite_toml(
+    text: str,
+    python: Mapping[str, str],
+    components: Mapping[str, str],
+    add_tags: Sequence[NewTag] = (),
+) -> str:
+    """Set ``python`` of the named [[tag]] tables and ``version`` of named components,
+    and add ``add_tags``; with tomlkit, which keeps every other byte (comments, order,
+    quoting, blank lines): with nothing to change the text comes back byte for byte.
     """
-    lines = text.splitlines(keepends=True)
-    blocks: list[tuple[str, str | None, int, int]] = []  # (kind, component, start, end)
-    kind, comp, start = "", None, 0
-    for i, line in enumerate(lines):
-        if _HEADER_RE.match(line):
-            blocks.append((kind, comp, start, i))
-            start = i
-            match = _COMPONENT_HEADER_RE.match(line)
-            if _TAG_HEADER_RE.match(line):
-                kind, comp = "tag", None
-            elif match:
-                kind, comp = "component", match[1] or match[2]
-            else:
-                kind, comp = "other", None
-    blocks.append((kind, comp, start, len(lines)))
-    name_re = re.compile(_KEY_RE.format(key="name"))
-    python_re = re.compile(_KEY_RE.format(key="python"))
-    version_re = re.compile(_KEY_RE.format(key="version"))
-    for kind, comp, lo, hi in blocks:
-        if kind == "tag":
-            names = [m[2] for m in (name_re.match(lines[i]) for i in range(lo, hi)) if m]
-            if len(names) == 1 and names[0] in python:
-                _set(lines, lo, hi, python_re, python[names[0]])
-        elif kind == "component" and comp is not None and comp in components:
-            _set(lines, lo, hi, version_re, components[comp])
-    return "".join(lines)
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise ConfigError(f"images.toml: not valid TOML ({exc})") from None
+    if tomlkit.dumps(doc) != text:
+        # tomlkit regroups tables of one parent split by other tables ([[tag]] ... [x]
+        # ... [[tag]], or [components.a] ... [[tag]] ... [components.b]); refuse rather
+        # than move the user's tables around
+        raise ConfigError(
+            "images.toml: its [[tag]] or [components.*] tables are split by other tables, "
+            "which cannot be edited in place; keep each kind together"
+        )
+    tags = doc.get("tag")
+    tables: list[Table] = list(tags) if isinstance(tags, AoT) else []
+    by_name = {str(t.get("name")): t for t in tables}
+    for name, value in python.items():
+        table = by_name.get(name)
+        if table is None or "python" not in table:
+            raise ConfigError(f"images.toml: no [[tag]] named {name!r} with a python key")
+        _set_string(table, "python", value)
+    comps = doc.get("components")
+    for name, value in components.items():
+        table = comps.get(name) if isinstance(comps, Table) else None
+        if not isinstance(table, Table) or "version" not in table:
+            raise ConfigError(f"images.toml: no [components.{name}] table with a version key")
+        _set_string(table, "version", value)
+    for new in add_tags:
+        _add_tag(doc, new)
+    return tomlkit.dumps(doc)
 
 
-def _set(lines: list[str], lo: int, hi: int, key_re: re.Pattern[str], value: str) -> None:
-    for i in range(lo, hi):
-        match = key_re.match(lines[i].rstrip("\n"))
-        if match:
-            ending = lines[i][len(lines[i].rstrip("\n")) :]
-            lines[i] = f"{match[1]}{value}{match[3]}{ending}"
-            return
-    raise ConfigError(f"images.toml: cannot find the line to update with {value!r}")
+def _set_string(table: Table, key: str, value: str) -> None:
+    """Replace a string value, keeping its quoting style (and, by tomlkit, its comment)."""
+    old = table.item(key)
+    if not isinstance(old, String):
+        raise ConfigError(f"images.toml: {key} must be a string, found {table[key]!r}")
+    if str(old) != value:
+        table[key] = String.from_raw(value, old.type)
+
+
+def _add_tag(doc: TOMLDocument, new: NewTag) -> None:
+    names = [name for name, _ in new.fields]
+    if "name" not in names or len(set(names)) != len(names):
+        raise ConfigError(f"a new [[tag]] needs one name and distinct keys, got {names}")
+    tags = doc.get("tag")
+    if tags is None:
+        doc.append("tag", tomlkit.aot())
+        tags = doc["tag"]
+    if not isinstance(tags, AoT):
+        raise ConfigError("images.toml: tag must be an array of tables ([[tag]])")
+    existing = [str(t.get("name")) for t in tags]
+    name = dict(new.fields)["name"]
+    if name in existing:
+        raise ConfigError(f"images.toml: tag {name!r} exists already")
+    if new.after is not None and new.after not in existing:
+        raise ConfigError(f"images.toml: no tag {new.after!r} to add {name!r} after")
+    position = existing.index(new.after) + 1 if new.after is not None else len(existing)
+    table = tomlkit.table()
+    for key, value in new.fields:
+        table[key] = value
+    before = tags[position - 1].as_string() if position else ""
+    table.trivia.indent = "" if not before or before.endswith("\n\n") else "\n"
+    if position < len(existing):
+        table.add(tomlkit.nl())
+    tags.insert(position, table)
 
 
 def _validate_text(text: str, path: Path) -> Family:

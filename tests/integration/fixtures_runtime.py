@@ -8,7 +8,6 @@ machine's configured Debian mirror and checked against the python.org sha256.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import urllib.request
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from bink_python import mirrors
 from bink_python.distro import get_distro
 from bink_python.progress import Progress
 from bink_python.runtime import RuntimeResult, RuntimeSpec, build_runtime
-from bink_python.store import Store
+from bink_python.store import Store, sha256_file
 
 CPYTHON_VERSION = "3.13.15"
 CPYTHON_SHA256 = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
@@ -30,30 +29,28 @@ TEST_EPOCH = 1767225600
 RuntimeFactory = Callable[..., RuntimeResult]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def debian_source(test_cache_root: Path, version: str, sha256: str) -> Path:
+    """CPython ``version``'s pristine tarball from the machine's Debian mirror, verified."""
+    minor = ".".join(version.split(".")[:2])
+    name = f"python{minor}_{version}.orig.tar.xz"
+    path = test_cache_root / "sources" / name
+    if path.is_file() and sha256_file(path) == sha256:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"{mirrors.debian_mirror()}/pool/main/p/python{minor}/{name}"
+    tmp = path.with_suffix(".part")
+    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+        shutil.copyfileobj(response, out)
+    actual = sha256_file(tmp)
+    assert actual == sha256, f"{url} has sha256 {actual}, expected {sha256}"
+    tmp.rename(path)
+    return path
 
 
 @pytest.fixture(scope="session")
 def cpython_source(test_cache_root: Path) -> Path:
     """The verified CPython 3.13.15 source tarball (Debian's pristine ``.orig.tar.xz``)."""
-    name = f"python3.13_{CPYTHON_VERSION}.orig.tar.xz"
-    path = test_cache_root / "sources" / name
-    if path.is_file() and _sha256(path) == CPYTHON_SHA256:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"{mirrors.debian_mirror()}/pool/main/p/python3.13/{name}"
-    tmp = path.with_suffix(".part")
-    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-        shutil.copyfileobj(response, out)
-    actual = _sha256(tmp)
-    assert actual == CPYTHON_SHA256, f"{url} has sha256 {actual}, expected {CPYTHON_SHA256}"
-    tmp.rename(path)
-    return path
+    return debian_source(test_cache_root, CPYTHON_VERSION, CPYTHON_SHA256)
 
 
 @pytest.fixture(scope="session")

@@ -254,10 +254,11 @@ def test_patched_main_hands_the_arguments_to_bink_python(
 
 def test_stage_breakdown_from_progress_lines() -> None:
     out = (
-        "==> base     Debian 13 amd64 regular\n"
-        "<== base     Debian 13 amd64 regular done in 126.2s\n"
+        "07:12:01 ==> base     Debian 13 amd64 regular\n"
+        "07:14:07 <== base     Debian 13 amd64 regular done in 126.2s\n"
         "<== base     Debian 13 amd64 regular done in 126.4s\n"
-        "<== make     CPython 3.13.15 Debian 13 amd64 (fast) done in 786.0s\n"
+        "07:13:02 --- make     CPython 3.13.15 Debian 13 amd64 (fast): compile (351 objects)\n"
+        "07:26:08 <== make     CPython 3.13.15 Debian 13 amd64 (fast) done in 786.0s\n"
     )
     assert comparisons.stage_breakdown(out) == (
         "base Debian 13 amd64 regular: 126.2 s; make CPython 3.13.15 Debian 13 amd64 (fast): 786.0 s"

@@ -25,7 +25,7 @@ def test_verified_build_carries_its_report() -> None:
     )
     summary = BuildSummary(Path("oci"), (ROW,), {}, report=report)
     assert summary.verified
-    assert "verified: 1 image(s), 1 checks passed" in summary.table()
+    assert "verified: 1 image(s), 1 checks passed, 0 not applicable" in summary.table()
     data = summary.to_json()
     assert data["verified"] is True
     assert isinstance(data["verify"], dict) and data["verify"]["ok"] is True

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bink_python.config import load_family
-from bink_python.errors import FetchError
+from bink_python.errors import ConfigError, FetchError
 from bink_python.fetch import FetchSettings
 from bink_python.lockfile import Lock
 from bink_python.update import (
@@ -227,13 +227,17 @@ def test_rewrite_toml_keeps_comments_and_other_tables() -> None:
     text = (
         '# head\n[[tag]]\nname = "3.13"\npython = "3.13.16"  # pinned\n\n'
         '[[tag]]\nname = "3.13-distroless"\npython = "3.13.16"\n'
+        "[[tag]]\nname = \"3.12\"\npython = '3.12.15'\n"
         '[components."linkerd-await"]\nversion = "0.3.3" # c\n'
-        '[[tag]]\nname = "3.12"\npython = "3.12.15"\n'
     )
     out = rewrite_toml(text, {"3.13": "3.13.17"}, {"linkerd-await": "0.3.4"})
     assert out == (
         '# head\n[[tag]]\nname = "3.13"\npython = "3.13.17"  # pinned\n\n'
         '[[tag]]\nname = "3.13-distroless"\npython = "3.13.16"\n'
+        "[[tag]]\nname = \"3.12\"\npython = '3.12.15'\n"
         '[components."linkerd-await"]\nversion = "0.3.4" # c\n'
-        '[[tag]]\nname = "3.12"\npython = "3.12.15"\n'
     )
+    # tomlkit would regroup [[tag]] tables split by another table: refused, not reordered
+    split = '[[tag]]\nname = "3.13"\n[components.x]\nversion = "1"\n[[tag]]\nname = "3.12"\n'
+    with pytest.raises(ConfigError, match="split by other tables"):
+        rewrite_toml(split, {}, {})

@@ -54,6 +54,7 @@ EXPECTED_COMMANDS = {
     "verify",
     "push",
     "sbom",
+    "diff",
 }
 _PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 _VERSION_COMMENT = re.compile(r"uses: \S+@[0-9a-f]{40} # v\d+(\.\d+)*$")
@@ -310,3 +311,41 @@ def test_matrix_github_has_the_keys_the_workflows_use(capsys: pytest.CaptureFixt
         assert (
             entry["runner"] == {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}[entry["arch"]]
         )
+
+
+def test_diff_reports_in_the_release_summary_and_the_update_pull_request() -> None:
+    """Both workflows run ``bink-python diff`` against the published image and take its
+    exit 1 (changes found) as success, anything higher as a failure."""
+    release = _load(WORKFLOWS / "release.yml")["jobs"]["publish"]["steps"]
+    names = [s.get("name", "") for s in release]
+    (summary,) = [s for s in release if "bink-python diff" in s.get("run", "")]
+    assert names.index(summary["name"]) < next(
+        i for i, n in enumerate(names) if n.startswith("Push")
+    )
+    assert summary["if"] == "steps.digests.outputs.changed == 'true'"
+    assert '>> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    update = _load(WORKFLOWS / "update.yml")["jobs"]
+    assert update["diff"]["needs"] == "update"
+    assert (
+        update["diff"]["strategy"]["matrix"]["tag"] == "${{ fromJSON(needs.update.outputs.tags) }}"
+    )
+    (compare,) = [s for s in update["diff"]["steps"] if "bink-python diff" in s.get("run", "")]
+    assert "gh pr edit" in update["pr-body"]["steps"][-1]["run"]
+    for step in (summary, compare):
+        script = step["run"]
+        assert "|| rc=$?" in script and script.rstrip().endswith('[ "$rc" -le 1 ]')
+        argv = next(
+            a
+            for w, a in invocations(WORKFLOWS / "release.yml")
+            + invocations(WORKFLOWS / "update.yml")
+            if a[0] == "diff"
+        )
+        assert argv[1:3] == ["docker://ghcr.io/binkhq/python:3.13", "oci:dist/oci:3.13"]
+
+
+def test_diff_exit_code_contract_in_a_shell(tmp_path: Path) -> None:
+    """The workflows' shell idiom passes on exit 0 and 1 and fails on 2 and above."""
+    for code, ok in ((0, True), (1, True), (2, False), (5, False)):
+        script = f'set -e -o pipefail\nrc=0\n( exit {code} ) || rc=$?\n[ "$rc" -le 1 ]\n'
+        proc = subprocess.run(["bash", "-c", script], check=False)
+        assert (proc.returncode == 0) is ok, code
