@@ -55,16 +55,25 @@ class Probe:
     def root(self) -> Path:
         return self.container.rootfs
 
-    def run(self, argv: Sequence[str], *, user: str | None = None) -> RunResult:
-        env = [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
+    def run(
+        self, argv: Sequence[str], *, user: str | None = None, own_bytecode: bool = False
+    ) -> RunResult:
+        """Run ``argv`` in the image; Python's bytecode goes to :data:`PYCACHE` unless
+        ``own_bytecode`` (the image's own ``__pycache__``, for the checks that test it)."""
+        env = [] if own_bytecode else [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
         env += [f"{k}={v}" for k, v in emulation_env(self.expect.arch).items()]
         return self.container.run(argv, user=user, env=tuple(env))
 
     def python(
-        self, program: str, *args: str, user: str | None = None, interpreter: str = "python3"
+        self,
+        program: str,
+        *args: str,
+        user: str | None = None,
+        interpreter: str = "python3",
+        own_bytecode: bool = False,
     ) -> dict[str, Any]:
         """Run ``program`` with the image's python3; it must print one JSON object last."""
-        result = self.run([interpreter, "-c", program, *args], user=user)
+        result = self.run([interpreter, "-c", program, *args], user=user, own_bytecode=own_bytecode)
         if not result.ok:
             raise CheckFailed(
                 f"{interpreter} exited {result.returncode}: {last_line(result.output)}",
@@ -79,10 +88,21 @@ class Probe:
         return data
 
     def probe(
-        self, name: str, *args: str, user: str | None = None, interpreter: str = "python3"
+        self,
+        name: str,
+        *args: str,
+        user: str | None = None,
+        interpreter: str = "python3",
+        own_bytecode: bool = False,
     ) -> dict[str, Any]:
         """Run the probe ``name`` (:mod:`~bink_python.verify.probes`) with the image's python3."""
-        return self.python(probes.source(name), *args, user=user, interpreter=interpreter)
+        return self.python(
+            probes.source(name),
+            *args,
+            user=user,
+            interpreter=interpreter,
+            own_bytecode=own_bytecode,
+        )
 
     def host_path(self, inner: str) -> Path | None:
         return resolve_in_root(self.root, inner)
