@@ -302,6 +302,7 @@ def test_checks_registry_and_readme_section() -> None:
         "elf-needed",
         "recursion",
         "utf8-filenames",
+        "apt-sources",
         "stdlib-bytecode",
         "stdlib-no-compile",
     }
