@@ -250,12 +250,16 @@ def check_stdlib_no_compile(p: Probe) -> str:
         own_bytecode=True,
     )
     stdlib = f"/usr/local/lib/python{'.'.join(e.version.split('.')[:2])}/"
-    problems = [
-        f"compiled at run time: {path}"
-        for path in data.get("compiled", [])
-        if path.startswith(stdlib) and "/site-packages/" not in path
+
+    def in_stdlib(path: str) -> bool:  # site-packages (e.g. a sitecustomize) is not shipped
+        return path.startswith(stdlib) and "/site-packages/" not in path
+
+    problems = [f"compiled at run time: {p}" for p in data.get("compiled", []) if in_stdlib(p)]
+    problems += [
+        f"start-up module without valid bytecode: {p}"
+        for p in data.get("stale", [])
+        if in_stdlib(p)
     ]
-    problems += [f"start-up module without valid bytecode: {s}" for s in data.get("stale", [])]
     problems += [f"does not import: {f}" for f in data.get("failed", [])]
     problems += [f"left out but present: {m}" for m in data.get("removed_found", [])]
     if problems:
