@@ -37,6 +37,7 @@ from typing import Any
 
 from . import speed
 from .harness import Figure, Outcome, Runner, machine, ratio, save_results
+from .sandbox import bwrap_argv
 
 IMPORTS = (
     "asyncio, json, ssl, email.message, http.client, logging, decimal, argparse, "
@@ -70,35 +71,8 @@ BINDS: list[tuple[str, str]] = []
 
 
 def bwrap(root: Path, *, user: bool, writable: bool) -> list[str]:
-    argv = [
-        "bwrap",
-        "--bind" if writable else "--ro-bind",
-        str(root),
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--unshare-pid",
-        "--die-with-parent",
-        "--clearenv",
-        "--setenv",
-        "PATH",
-        "/usr/local/bin:/usr/bin:/bin",
-        "--setenv",
-        "LANG",
-        "C.UTF-8",
-        "--setenv",
-        "HOME",
-        "/home/apps" if user else "/root",
-    ]
-    for host, inside in BINDS:
-        argv += ["--ro-bind", host, inside]
-    if user:
-        argv += ["--unshare-user", "--uid", "10000", "--gid", "10000"]
-    return [*argv, "--"]
+    home = "/home/apps" if user else "/root"
+    return bwrap_argv(root, writable=writable, user=user, home=home, binds=BINDS)
 
 
 def main() -> int:
