@@ -116,21 +116,7 @@ def main() -> int:
     try:
         sh(["buildah", "add", ctr, str(args.base), "/"])
         if args.debian:
-            sh(
-                [
-                    "buildah",
-                    "run",
-                    "--isolation",
-                    "chroot",
-                    "--network",
-                    "host",
-                    ctr,
-                    "--",
-                    "sh",
-                    "-c",
-                    "apt-get update && apt-get install -y --no-install-recommends python3.13",
-                ]
-            )
+            sh(speed.install_debian_python(ctr))
             pythons["debian"] = DEBIAN
         for i, spec in enumerate(args.interp):
             name, _, tar = spec.partition("=")
