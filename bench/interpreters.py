@@ -286,6 +286,21 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
         else ""
     )
     notes = tuple(f"{labels.get(n, n)}: {v}" for n, v in result["versions"].items())
+
+    def measured(
+        key: str, figures: list[Figure], ratios: list[Figure], notes: tuple[str, ...]
+    ) -> Outcome:
+        return Outcome(
+            key=key,
+            title="",
+            status="partial" if partial else "measured",
+            reason=why,
+            figures=tuple(figures),
+            ratios=tuple(ratios),
+            commands=tuple(commands),
+            notes=notes,
+        )
+
     speed_data: dict[str, dict[str, list[float]]] = result.get("speed", {})
     if speed_data:
         names = list(speed_data)
@@ -309,16 +324,12 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                 )
             ratios.append(_geo(f"geometric mean: {other} / ours", speed_data, names, other, "ours"))
         out.append(
-            Outcome(
+            measured(
                 # a run of the fast runtime measures the static core, not the release claim
-                key="10-changes" if partial else "7-speed",
-                title="",
-                status="partial" if partial else "measured",
-                reason=why,
-                figures=tuple(figures),
-                ratios=tuple(ratios),
-                commands=tuple(commands),
-                notes=(
+                "10-changes" if partial else "7-speed",
+                figures,
+                ratios,
+                (
                     *notes,
                     "all interpreters in one root filesystem (the Debian 13 base with Debian's "
                     "python3.13 from apt, ours at /usr/local, the others under /opt/<name>), run "
@@ -421,15 +432,11 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                         )
                     )
         out.append(
-            Outcome(
-                key="9-startup",
-                title="",
-                status="partial" if partial else "measured",
-                reason=why,
-                figures=tuple(figures),
-                ratios=tuple(ratios),
-                commands=tuple(commands),
-                notes=(
+            measured(
+                "9-startup",
+                figures,
+                ratios,
+                (
                     f"`pass`: python3.13 -c pass; `imports`: python3.13 -c 'import {IMPORTS}'",
                     "as uid 10000 on a read-only root filesystem (bubblewrap --ro-bind, "
                     "--uid 10000, a tmpfs /tmp), wall time of each child measured by a driver "
