@@ -949,22 +949,7 @@ def _speed_container(
     rmi(runner, base)
     import_image(runner, rootfs, base, "amd64")
     ctr = runner.output(["buildah", "from", base]).strip()
-    runner.run(
-        [
-            "buildah",
-            "run",
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-            ctr,
-            "--",
-            "sh",
-            "-c",
-            "apt-get update && apt-get install -y --no-install-recommends python3.13",
-        ],
-        "speed-prepare",
-    )
+    runner.run(speed.install_debian_python(ctr), "speed-prepare")
     runner.run(["buildah", "add", ctr, runtime_tar, "/"], "speed-prepare")
     runner.run(["buildah", "copy", ctr, site, "/bench/site"], "speed-prepare")
     prefix = ["buildah", "run", "--isolation", "chroot", ctr, "--"]

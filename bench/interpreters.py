@@ -37,6 +37,7 @@ from typing import Any
 
 from . import speed
 from .harness import Figure, Outcome, Runner, machine, ratio, save_results
+from .sandbox import bwrap_argv
 
 IMPORTS = (
     "asyncio, json, ssl, email.message, http.client, logging, decimal, argparse, "
@@ -70,35 +71,8 @@ BINDS: list[tuple[str, str]] = []
 
 
 def bwrap(root: Path, *, user: bool, writable: bool) -> list[str]:
-    argv = [
-        "bwrap",
-        "--bind" if writable else "--ro-bind",
-        str(root),
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--unshare-pid",
-        "--die-with-parent",
-        "--clearenv",
-        "--setenv",
-        "PATH",
-        "/usr/local/bin:/usr/bin:/bin",
-        "--setenv",
-        "LANG",
-        "C.UTF-8",
-        "--setenv",
-        "HOME",
-        "/home/apps" if user else "/root",
-    ]
-    for host, inside in BINDS:
-        argv += ["--ro-bind", host, inside]
-    if user:
-        argv += ["--unshare-user", "--uid", "10000", "--gid", "10000"]
-    return [*argv, "--"]
+    home = "/home/apps" if user else "/root"
+    return bwrap_argv(root, writable=writable, user=user, home=home, binds=BINDS)
 
 
 def main() -> int:
@@ -142,21 +116,7 @@ def main() -> int:
     try:
         sh(["buildah", "add", ctr, str(args.base), "/"])
         if args.debian:
-            sh(
-                [
-                    "buildah",
-                    "run",
-                    "--isolation",
-                    "chroot",
-                    "--network",
-                    "host",
-                    ctr,
-                    "--",
-                    "sh",
-                    "-c",
-                    "apt-get update && apt-get install -y --no-install-recommends python3.13",
-                ]
-            )
+            sh(speed.install_debian_python(ctr))
             pythons["debian"] = DEBIAN
         for i, spec in enumerate(args.interp):
             name, _, tar = spec.partition("=")
@@ -326,6 +286,21 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
         else ""
     )
     notes = tuple(f"{labels.get(n, n)}: {v}" for n, v in result["versions"].items())
+
+    def measured(
+        key: str, figures: list[Figure], ratios: list[Figure], notes: tuple[str, ...]
+    ) -> Outcome:
+        return Outcome(
+            key=key,
+            title="",
+            status="partial" if partial else "measured",
+            reason=why,
+            figures=tuple(figures),
+            ratios=tuple(ratios),
+            commands=tuple(commands),
+            notes=notes,
+        )
+
     speed_data: dict[str, dict[str, list[float]]] = result.get("speed", {})
     if speed_data:
         names = list(speed_data)
@@ -349,16 +324,12 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                 )
             ratios.append(_geo(f"geometric mean: {other} / ours", speed_data, names, other, "ours"))
         out.append(
-            Outcome(
+            measured(
                 # a run of the fast runtime measures the static core, not the release claim
-                key="10-changes" if partial else "7-speed",
-                title="",
-                status="partial" if partial else "measured",
-                reason=why,
-                figures=tuple(figures),
-                ratios=tuple(ratios),
-                commands=tuple(commands),
-                notes=(
+                "10-changes" if partial else "7-speed",
+                figures,
+                ratios,
+                (
                     *notes,
                     "all interpreters in one root filesystem (the Debian 13 base with Debian's "
                     "python3.13 from apt, ours at /usr/local, the others under /opt/<name>), run "
@@ -461,15 +432,11 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                         )
                     )
         out.append(
-            Outcome(
-                key="9-startup",
-                title="",
-                status="partial" if partial else "measured",
-                reason=why,
-                figures=tuple(figures),
-                ratios=tuple(ratios),
-                commands=tuple(commands),
-                notes=(
+            measured(
+                "9-startup",
+                figures,
+                ratios,
+                (
                     f"`pass`: python3.13 -c pass; `imports`: python3.13 -c 'import {IMPORTS}'",
                     "as uid 10000 on a read-only root filesystem (bubblewrap --ro-bind, "
                     "--uid 10000, a tmpfs /tmp), wall time of each child measured by a driver "

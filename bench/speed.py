@@ -135,6 +135,23 @@ def unpack(wheels: Sequence[Path], site: Path) -> Path:
 PYTHONS = {"ours": "/usr/local/bin/python3.13", "debian": "/usr/bin/python3.13"}
 
 
+def install_debian_python(ctr: str) -> list[str]:
+    """The buildah argv that installs Debian's python3.13 in the container ``ctr``."""
+    return [
+        "buildah",
+        "run",
+        "--isolation",
+        "chroot",
+        "--network",
+        "host",
+        ctr,
+        "--",
+        "sh",
+        "-c",
+        "apt-get update && apt-get install -y --no-install-recommends python3.13",
+    ]
+
+
 def script(site: str, name: str) -> str:
     """pyperformance's script for benchmark ``name`` under the unpacked ``site``."""
     name, extra = STARTUP_BENCHMARKS.get(name, (name, ""))

@@ -172,6 +172,21 @@ def ensure_buildroot(
         return store.path("buildroots", key) / "root"
 
 
+def root_mounts(root: Path, *, writable: bool = False) -> list[str]:
+    """bwrap arguments that mount ``root`` at / with a fresh /proc, /dev and /tmp."""
+    return [
+        "--bind" if writable else "--ro-bind",
+        str(root),
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+    ]
+
+
 def run_in_root(
     root: Path,
     argv: Sequence[str],
@@ -193,15 +208,7 @@ def run_in_root(
     bwrap = require_tool("bwrap", "bubblewrap")
     cmd = [
         bwrap,
-        "--ro-bind",
-        str(root),
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
+        *root_mounts(root),
         "--bind",
         str(work.resolve()),
         "/build",

@@ -58,6 +58,16 @@ _REF_NAME = re.compile(rf"{_REF_COMPONENT}(?:/{_REF_COMPONENT})*")
 DEFAULT_LAYOUT = Path("dist/oci")
 
 
+def add_layout_option(parser: Any) -> None:
+    """``--layout DIR``: the OCI layout a command reads (default :data:`DEFAULT_LAYOUT`)."""
+    parser.add_argument(
+        "--layout",
+        metavar="DIR",
+        default=str(DEFAULT_LAYOUT),
+        help=f"OCI layout to read (default {DEFAULT_LAYOUT})",
+    )
+
+
 def canonical_json(data: Any) -> bytes:
     """The one serialization of OCI JSON documents: sorted keys, no spaces, no newline."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

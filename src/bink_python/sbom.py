@@ -44,7 +44,14 @@ from . import __version__
 from .distro import ARCHES, Distro
 from .dpkg import parse_stanzas
 from .errors import BuildError, UsageError
-from .layout import DEFAULT_LAYOUT, MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, canonical_json
+from .layout import (
+    MEDIA_INDEX,
+    MEDIA_MANIFEST,
+    Descriptor,
+    Layout,
+    add_layout_option,
+    canonical_json,
+)
 from .licenses import NOASSERTION, dep5_license
 from .rootfs import walk
 from .store import atomic_write_bytes
@@ -521,10 +528,5 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("tag", metavar="TAG", help="image tag, e.g. 3.13")
     p.add_argument("--arch", required=True, choices=tuple(ARCHES), help="architecture")
-    p.add_argument(
-        "--layout",
-        metavar="DIR",
-        default=str(DEFAULT_LAYOUT),
-        help=f"OCI layout to read (default {DEFAULT_LAYOUT})",
-    )
+    add_layout_option(p)
     p.set_defaults(func=_cmd_sbom)

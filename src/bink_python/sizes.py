@@ -23,7 +23,14 @@ from typing import Any
 from . import compression
 from .distro import ARCHES
 from .errors import BuildError
-from .layout import DEFAULT_LAYOUT, MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
+from .layout import (
+    MEDIA_INDEX,
+    MEDIA_MANIFEST,
+    Descriptor,
+    Layout,
+    Platform,
+    add_layout_option,
+)
 
 #: Directories are summed down to this many path components (usr/lib/x86_64-linux-gnu/gconv).
 DIR_DEPTH = 4
@@ -226,10 +233,5 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--top", type=int, default=10, metavar="N", help="paths listed per layer (10)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument(
-        "--layout",
-        metavar="DIR",
-        default=str(DEFAULT_LAYOUT),
-        help=f"OCI layout to read (default {DEFAULT_LAYOUT})",
-    )
+    add_layout_option(p)
     p.set_defaults(func=_cmd_layers)

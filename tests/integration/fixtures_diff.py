@@ -23,7 +23,7 @@ import pytest
 
 from bink_python import build
 from bink_python.base import BaseSpec
-from bink_python.build import BuildOptions, build_family
+from bink_python.build import build_family
 from bink_python.config import load_family
 from bink_python.fetch import cache_add
 from bink_python.image import ImageDescription
@@ -32,7 +32,7 @@ from bink_python.lockfile import Lock
 from bink_python.progress import Progress
 from bink_python.store import Store
 
-from .fixtures_runtime import TEST_EPOCH, debian_source
+from .fixtures_runtime import debian_source, fast_build_options
 from .fixtures_verify import EXAMPLE
 
 OTHER_VERSION = "3.13.5"
@@ -89,14 +89,7 @@ def build_example(
     if python is not None:
         cache_add([python[2]], store.root, lock_path=family.lock_path, for_=f"cpython:{python[0]}")
     family = load_family(config / "images.toml")
-    options = BuildOptions(
-        arches=("amd64",),
-        profile="fast",
-        output=work / "oci",
-        epoch=TEST_EPOCH,
-        verify=False,
-        revision="test",
-    )
+    options = fast_build_options(work / "oci", ("amd64",))
     original = build.base_spec
 
     def with_extra_package(image: ImageDescription) -> BaseSpec:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bink_python import mirrors
+from bink_python.build import BuildOptions
 from bink_python.distro import get_distro
 from bink_python.progress import Progress
 from bink_python.runtime import RuntimeResult, RuntimeSpec, build_runtime
@@ -25,6 +26,19 @@ CPYTHON_VERSION = "3.13.15"
 CPYTHON_SHA256 = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
 #: SOURCE_DATE_EPOCH of the test artifacts (fixed: cached artifacts stay valid).
 TEST_EPOCH = 1767225600
+
+
+def fast_build_options(output: Path, arches: tuple[str, ...] = ()) -> BuildOptions:
+    """A test build: the fast profile, TEST_EPOCH, no verify, revision "test"."""
+    return BuildOptions(
+        arches=arches,
+        profile="fast",
+        output=output,
+        epoch=TEST_EPOCH,
+        verify=False,
+        revision="test",
+    )
+
 
 RuntimeFactory = Callable[..., RuntimeResult]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.build import BuildOptions, build_family
+from bink_python.build import build_family
 from bink_python.config import Family, load_family
 from bink_python.fetch import cache_add
 from bink_python.imagerun import Buildah
@@ -33,7 +33,7 @@ from bink_python.lockfile import Lock
 from bink_python.progress import Progress
 from bink_python.store import Store
 
-from .fixtures_runtime import TEST_EPOCH
+from .fixtures_runtime import fast_build_options
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"
@@ -78,9 +78,7 @@ def good_layout(test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory)
             [binary], store.root, lock_path=family.lock_path, for_=f"linkerd-await:{version}:{arch}"
         )
     family = load_family(config / "images.toml")
-    options = BuildOptions(
-        profile="fast", output=work / "oci", epoch=TEST_EPOCH, verify=False, revision="test"
-    )
+    options = fast_build_options(work / "oci")
     build_family(
         family, family.tags, Lock.load(family.lock_path), store, options, progress=Progress()
     )

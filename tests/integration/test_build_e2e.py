@@ -17,6 +17,7 @@ import pytest
 from bink_python.layout import Layout, partial_arches
 from bink_python.publish import push, remote_digest
 
+from .fixtures_cli import fast_build, run_ok
 from .fixtures_runtime import TEST_EPOCH
 from .registry import LocalRegistry
 
@@ -35,19 +36,13 @@ def _env(store_root: Path) -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, **kw)  # type: ignore[call-overload]
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="session")
 def offline_build(test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example's output dir after build.sh (build, then verify), fast profile."""
     out = tmp_path_factory.mktemp("offline")
     env = _env(test_cache_root / "store")
     # build.sh runs `verify` itself after the build: verify once, not twice
-    _run([str(EXAMPLE / "build.sh"), str(out), "--profile", "fast", "--no-verify"], env)
+    run_ok([str(EXAMPLE / "build.sh"), str(out), "--profile", "fast", "--no-verify"], env)
     return out
 
 
@@ -104,23 +99,7 @@ def test_rebuild_gives_identical_digests(offline_build: Path, test_cache_root: P
     env = _env(test_cache_root / "store")
     config = offline_build / "config" / "images.toml"
     second = offline_build / "oci-again"
-    proc = _run(
-        [
-            sys.executable,
-            "-m",
-            "bink_python",
-            "build",
-            "--config",
-            str(config),
-            "--profile",
-            "fast",
-            "--output",
-            str(second),
-            "--no-verify",
-            "--json",
-        ],
-        env,
-    )
+    proc = fast_build(config, second, env)
     summary = json.loads(proc.stdout)
     first = {ref: d.digest for ref, d in Layout(offline_build / "oci").refs().items()}
     assert summary["indexes"] == first
@@ -136,7 +115,7 @@ def test_build_sh_twice_gives_identical_digests(
     committed = json.loads((EXAMPLE / "images.lock").read_text())["source_date_epoch"]
     assert committed == TEST_EPOCH  # the fixtures' base/runtime caches were built at it
     second = tmp_path / "again"
-    _run(
+    run_ok(
         [str(EXAMPLE / "build.sh"), str(second), "--profile", "fast", "--no-verify"],
         _env(test_cache_root / "store"),
     )
@@ -167,7 +146,7 @@ def test_single_arch_build_never_moves_a_multi_arch_tag(
     assert "amd64-only build" in proc.stderr and f"--output {layout}-amd64" in proc.stderr
     assert {ref: d.digest for ref, d in Layout(layout).refs().items()} == before
     # the default output of a single-arch build is a partial layout of its own
-    _run(build, env, cwd=tmp_path)
+    run_ok(build, env, cwd=tmp_path)
     partial = tmp_path / "dist" / "oci-amd64"
     assert partial_arches(partial) == ("amd64",)
     platforms = [m["platform"]["architecture"] for m in _index(partial, "3.13")["manifests"]]
@@ -206,7 +185,7 @@ def test_image_job_uses_exactly_the_runtimes_the_runtime_jobs_handed_over(
     runtime = ["runtime", "key", "3.13.15", "--config", str(config), "--profile", "fast"]
 
     def key(arch: str, host: str) -> str:
-        return _run([*cli, *runtime, "--arch", arch, "--build-host", host], env).stdout.strip()
+        return run_ok([*cli, *runtime, "--arch", arch, "--build-host", host], env).stdout.strip()
 
     session = test_cache_root / "store" / "runtimes"
     # the image runner's cache: everything but runtimes (hard links), then the hand-over
@@ -232,7 +211,7 @@ def test_image_job_uses_exactly_the_runtimes_the_runtime_jobs_handed_over(
         saved["amd64"]
     ]
     shutil.copytree(session / key("arm64", "amd64"), handed / saved["arm64"])
-    summary = json.loads(_run(build, image_env).stdout)
+    summary = json.loads(run_ok(build, image_env).stdout)
     assert all("runtime" not in row["built"] for row in summary["images"]), summary
     layout = Layout(tmp_path / "oci")
     index = json.loads(layout.read_blob(layout.resolve("3.13").digest))
@@ -246,14 +225,14 @@ def test_image_job_uses_exactly_the_runtimes_the_runtime_jobs_handed_over(
     publish = [*cli, "push", dest, "--config", str(config), "--insecure"]
     # `push` itself verifies what it pushes (every check, both arches, on the snapshot
     # it resolved); release.yml's publish job skips that (the image job verified)
-    verified = _run([*publish, "3.13", "--layout", str(tmp_path / "oci")], env).stdout
+    verified = run_ok([*publish, "3.13", "--layout", str(tmp_path / "oci")], env).stdout
     assert "moved 3.13: (new tag) -> " + layout.resolve("3.13").digest in verified
     publish.append("--no-verify")
-    first = _run([*publish, "--layout", str(tmp_path / "oci")], env).stdout
+    first = run_ok([*publish, "--layout", str(tmp_path / "oci")], env).stdout
     assert "moved 3.13-distroless: (new tag) -> " in first
     again = [*build[:-3], "--output", str(tmp_path / "oci-again"), "--json"]
-    assert json.loads(_run(again, image_env).stdout)["indexes"] == summary["indexes"]
-    second = _run([*publish, "--layout", str(tmp_path / "oci-again")], env).stdout
+    assert json.loads(run_ok(again, image_env).stdout)["indexes"] == summary["indexes"]
+    second = run_ok([*publish, "--layout", str(tmp_path / "oci-again")], env).stdout
     assert second.count("(unchanged)") == len(second.strip().splitlines()) == 4, second
     for ref in ("3.13", "3.13.15", "3.13-distroless", "3.13.15-distroless"):
         assert remote_digest(dest, ref, tls_verify=False) == summary["indexes"][ref]

@@ -152,7 +152,7 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
     cached in the test store) writes both instances, and verify passes on each: the zstd
     one is unpacked by buildah, and the distroless removals keep TLS, imports, pip working.
     """
-    from bink_python.build import BuildOptions, build_family
+    from bink_python.build import build_family
     from bink_python.config import load_family
     from bink_python.errors import VerifyError
     from bink_python.fetch import cache_add
@@ -161,7 +161,7 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
     from bink_python.progress import Progress
     from bink_python.verify import Target, verify_targets
 
-    from .fixtures_runtime import TEST_EPOCH
+    from .fixtures_runtime import fast_build_options
     from .fixtures_verify import EXAMPLE
 
     config = tmp_path / "config"
@@ -184,14 +184,7 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
     )
     family = load_family(config / "images.toml")
     tag = family.tag("3.13-distroless")
-    options = BuildOptions(
-        arches=("amd64",),
-        profile="fast",
-        output=tmp_path / "oci",
-        epoch=TEST_EPOCH,
-        verify=False,
-        revision="test",
-    )
+    options = fast_build_options(tmp_path / "oci", ("amd64",))
     summary = build_family(
         family, [tag], Lock.load(family.lock_path), store, options, progress=Progress()
     )

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench.sandbox import bwrap_argv
 
 from bink_python.binfmt import emulation_env, ensure_binfmt
 from bink_python.distro import ARCHES as ARCH_TABLE
@@ -149,29 +150,7 @@ def image_root(
 def test_runtime_runs_in_debian13_base(image_root: tuple[str, Path]) -> None:
     arch, root = image_root
     # a container-like root: /proc mounted (the loader resolves RUNPATH $ORIGIN through it)
-    run_in = [
-        shutil.which("bwrap") or "bwrap",
-        "--bind",
-        str(root),
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--unshare-pid",
-        "--die-with-parent",
-        "--clearenv",
-        "--setenv",
-        "PATH",
-        "/usr/local/bin:/usr/bin:/bin",
-        "--setenv",
-        "LANG",
-        "C.UTF-8",
-        *[a for k, v in emulation_env(arch).items() for a in ("--setenv", k, v)],
-        "--",
-    ]
+    run_in = bwrap_argv(root, writable=True, env=emulation_env(arch))
     out = subprocess.run(
         [*run_in, "python3", "-c", CHECK], capture_output=True, text=True, check=False, timeout=600
     )

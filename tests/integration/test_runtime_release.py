@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
+from bench.sandbox import bwrap_argv
 
 from bink_python.distro import host_arch
 from bink_python.elf import read_elf_file
@@ -204,34 +205,7 @@ print(json.dumps({"compiled": compiled, "stale": stale, "failed": failed,
 def test_uid_10000_on_a_read_only_root_compiles_nothing(release_root: Path) -> None:
     out = subprocess.run(
         [
-            shutil.which("bwrap") or "bwrap",
-            "--ro-bind",
-            str(release_root),
-            "/",
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            "--unshare-user",
-            "--uid",
-            "10000",
-            "--gid",
-            "10000",
-            "--unshare-pid",
-            "--die-with-parent",
-            "--clearenv",
-            "--setenv",
-            "PATH",
-            "/usr/local/bin:/usr/bin:/bin",
-            "--setenv",
-            "LANG",
-            "C.UTF-8",
-            "--setenv",
-            "HOME",
-            "/home/apps",
-            "--",
+            *bwrap_argv(release_root, user=True, home="/home/apps"),
             "python3",
             "-c",
             PROBE,

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ import pytest
 
 from bink_python.layout import Layout
 
+from .fixtures_cli import fast_build, run_ok
 from .ubuntu_archive import UbuntuArchive, serving
 
 pytestmark = pytest.mark.integration
@@ -81,12 +81,6 @@ def ubuntu_archive(test_cache_root: Path) -> Iterator[UbuntuArchive]:
         yield archive
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-    return proc
-
-
 @pytest.fixture(scope="module")
 def ubuntu_build(
     ubuntu_archive: UbuntuArchive, test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory
@@ -104,10 +98,10 @@ def ubuntu_build(
     cli = [sys.executable, "-m", "bink_python"]
     for arch, cc in (("amd64", "gcc"), ("arm64", "aarch64-linux-gnu-gcc")):
         binary = out / f"linkerd-await-{arch}"
-        _run(
+        run_ok(
             [cc, "-static", "-O2", "-o", str(binary), str(EXAMPLE / "linkerd-await-standin.c")], env
         )
-        _run(
+        run_ok(
             [
                 *cli,
                 "cache",
@@ -120,21 +114,7 @@ def ubuntu_build(
             ],
             env,
         )
-    proc = _run(
-        [
-            *cli,
-            "build",
-            "--config",
-            str(config),
-            "--profile",
-            "fast",
-            "--output",
-            str(out / "oci"),
-            "--no-verify",  # verified once, by the test below
-            "--json",
-        ],
-        env,
-    )
+    proc = fast_build(config, out / "oci", env)  # verified once, by the test below
     return out, env, proc.stderr
 
 
@@ -147,7 +127,7 @@ def test_ubuntu_image_builds_and_verifies_for_both_arches(
     index = json.loads(layout.read_blob(layout.resolve("3.13").digest))
     arches = sorted(m["platform"]["architecture"] for m in index["manifests"])
     assert arches == ["amd64", "arm64"]
-    proc = _run(
+    proc = run_ok(
         [
             sys.executable,
             "-m",

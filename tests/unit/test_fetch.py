@@ -22,13 +22,13 @@ from bink_python.fetch import (
     FetchSettings,
     cache_add,
     cache_ls,
-    cache_prune,
     cache_verify,
     download,
     fetch_artifact,
     fetch_bytes,
     resolve_url,
 )
+from bink_python.housekeeping import inventory, needs, remove, select
 from bink_python.lockfile import Artifact, Lock
 from bink_python.progress import Progress
 from tests.httpserver import TestServer, refused_url, running
@@ -48,6 +48,13 @@ def server() -> Iterator[TestServer]:
 @pytest.fixture
 def cache(tmp_path: Path) -> Cache:
     return Cache(tmp_path / "cache")
+
+
+def prune(cache: Cache, lock: Lock, *, dry_run: bool = False) -> list[Path]:
+    """What ``bink-python cache prune`` removes from ``cache`` (no limits), removed."""
+    items = inventory(cache.root, needs(None, lock))
+    doomed = select(items, older_than=None, max_bytes=None, now=time.time())
+    return [i.path for i in doomed if dry_run or remove(i, cache.root)]
 
 
 def artifact(*urls: str, sha: str | None = SHA, size: int | None = len(BODY)) -> Artifact:
@@ -264,7 +271,7 @@ def test_killed_mid_download_leaves_no_entry(server: TestServer, cache: Cache) -
     partial = list(cache.dir.glob(".tmp-*"))
     assert len(partial) == 1 and 0 < partial[0].stat().st_size < len(BODY)
     # prune removes the abandoned partial file (its artifact lock is free)
-    assert cache_prune(cache, Lock(0, {})) == partial
+    assert prune(cache, Lock(0, {})) == partial
     assert not partial[0].exists()
     # and the next fetch succeeds
     assert fetch_artifact(artifact(server.serve("/p", BODY)), cache, settings=FAST).is_file()
@@ -385,9 +392,9 @@ def test_cache_ls_verify_prune(tmp_path: Path, cache: Cache) -> None:
     path.write_bytes(b"evil")
     assert [e.sha256 for e in cache_verify(cache)] == [SHA]
     # prune removes only what the lock does not reference; dry run removes nothing
-    assert cache_prune(cache, lock, dry_run=True) == [other.path]
+    assert prune(cache, lock, dry_run=True) == [other.path]
     assert other.path.exists()
-    assert cache_prune(cache, lock) == [other.path]
+    assert prune(cache, lock) == [other.path]
     assert not other.path.exists() and path.exists()
 
 
