@@ -55,10 +55,21 @@ class Probe:
     def root(self) -> Path:
         return self.container.rootfs
 
+    @property
+    def unprivileged(self) -> str:
+        """``uid:gid`` of the family's user: what every program of the image runs as."""
+        return f"{self.expect.user.uid}:{self.expect.user.gid}"
+
     def run(self, argv: Sequence[str], *, user: str | None = None) -> RunResult:
+        """Run ``argv`` in the image, as the family's unprivileged user unless ``user``.
+
+        No check needs root (each writes only to ``/tmp`` and the scratch and bytecode
+        directories, which the host makes for it), so the image's code never runs as
+        root: it cannot change the root-owned directories the host writes into, nor
+        anything else of the tree the host reads after it ran."""
         env = [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
         env += [f"{k}={v}" for k, v in emulation_env(self.expect.arch).items()]
-        return self.container.run(argv, user=user, env=tuple(env))
+        return self.container.run(argv, user=user or self.unprivileged, env=tuple(env))
 
     def python(
         self, program: str, *args: str, user: str | None = None, interpreter: str = "python3"

@@ -85,10 +85,10 @@ def _run_checks(
         for check in _ordered(checks):
             if not check.static and cache is None:
                 cache = make_dir_in_root(container.rootfs, PYCACHE, mode=0o1777, fresh=True)
-                seed_pycache(host_cache, cache)
+                seed_pycache(host_cache, cache, owner=(expect.user.uid, expect.user.gid))
             results.append(_run_check(check, probe))
         if cache is not None:
-            save_pycache(cache, host_cache)
+            save_pycache(container.rootfs, PYCACHE, host_cache)
     order = {name: i for i, name in enumerate(REGISTRY)}
     ordered = tuple(sorted(results, key=lambda r: order[r.name]))
     return ImageReport(expect.tag, expect.arch, manifest.digest, ordered)

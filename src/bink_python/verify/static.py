@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path, PurePosixPath
 
-from ..rootfs import lexists_in_root, resolve_in_root
+from ..rootfs import MAX_TEXT, lexists_in_root, read_bounded, read_text_in_root
 from .loader import image_paths, unresolved_needed
 from .registry import CheckFailed, NotApplicable, Probe, check, listing
 
@@ -73,7 +74,7 @@ def check_no_build_tools(p: Probe) -> str:
         counted += 1
         name = host.name
         parent = str(PurePosixPath(inner).parent)
-        is_dir = host.is_dir() and not host.is_symlink()
+        is_dir = stat.S_ISDIR(host.lstat().st_mode)  # never follows an image's symlink
         if parent in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin"):
             if _COMPILER_RE.match(name):
                 found.append(f"compiler/build tool: {inner}")
@@ -110,10 +111,10 @@ def check_elf_needed(p: Probe) -> str:
 
 
 def _passwd_entry(root: Path, inner: str, name: str) -> list[str] | None:
-    host = resolve_in_root(root, inner)
-    if host is None or not host.is_file():
+    text = read_text_in_root(root, inner)
+    if text is None:
         return None
-    for line in host.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         fields = line.split(":")
         if fields and fields[0] == name:
             return fields
@@ -186,10 +187,10 @@ def check_distroless(p: Probe) -> str:
     records: list[str] = []
     if status_d is not None and status_d.is_dir():
         for entry in sorted(status_d.iterdir()):
-            if entry.suffix == ".md5sums" or not entry.is_file():
+            if entry.suffix == ".md5sums":
                 continue
-            text = entry.read_text(errors="replace")
-            if re.search(r"^Package: ", text, re.M):
+            data = read_bounded(entry, limit=MAX_TEXT, name=f"/var/lib/dpkg/status.d/{entry.name}")
+            if data is not None and re.search(rb"^Package: ", data, re.M):
                 records.append(entry.name)
     if not records:
         problems.append("/var/lib/dpkg/status.d has no package records")
