@@ -154,6 +154,27 @@ def _huge_files(root: Path, canary: Canary) -> None:
         (confd / f"bomb{i}.conf").write_text("include /etc/ld.so.conf.d/*.conf\n")
 
 
+def _etc_to_canary(root: Path, canary: Canary) -> None:
+    """The whole /etc a link onto the host: buildah sets up /etc/hosts and
+    /etc/resolv.conf in the container's tree before running anything."""
+    _replace(root, "/etc", str(canary.root / "etc"))
+
+
+#: The argument of the process the daemon image leaves running (see ``_daemon``).
+DAEMON_MARK = "3133732"
+
+
+def _daemon(root: Path, canary: Canary) -> None:
+    """Every python3 start leaves a detached process behind (sitecustomize)."""
+    del canary
+    site = root / "usr/local/lib/python3.13/site-packages/sitecustomize.py"
+    site.write_text(
+        "import os, subprocess\n"
+        f"subprocess.Popen(['sleep', '{DAEMON_MARK}'], start_new_session=True,\n"
+        "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+    )
+
+
 def _hanging_python(root: Path, canary: Canary) -> None:
     del canary
     python = root / "usr/local/bin/python3"
@@ -233,6 +254,20 @@ CASES = (
         frozenset({"apps-user", "elf-needed"}),
         "more than the",
     ),
+    Hostile(
+        "etc-to-canary",
+        _etc_to_canary,
+        FAST,
+        frozenset({"apps-user"}),
+        "user apps missing from /etc/passwd",
+    ),
+    Hostile(
+        "daemon",
+        _daemon,
+        ("python-version", "recursion"),
+        frozenset(),
+        passing=frozenset({"python-version", "recursion"}),
+    ),
 )
 
 
@@ -289,6 +324,11 @@ def test_verify_writes_nothing_on_the_host(hostile_run: HostileRun, canary: Cana
         for path in Path(top).glob("bink-verify*")
     ]
     assert leftovers == []
+
+
+def test_no_process_of_an_image_outlives_verify(hostile_run: HostileRun) -> None:
+    left = subprocess.run(["pgrep", "-af", f"sleep {DAEMON_MARK}"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", f"a process started in an image survived: {left.stdout}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
