@@ -19,11 +19,14 @@ read files rather than run programs.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,6 +262,47 @@ def buildah_session(parent: Path | None = None) -> Iterator[Buildah]:
         session.close()
 
 
+def processes_rooted_at(root: Path) -> list[int]:
+    """Live processes whose root directory is ``root`` (same device and inode: also
+    through the bind mount and ``pivot_root`` of ``buildah run``), from /proc."""
+    try:
+        want = os.stat(root)
+    except OSError:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry}/root")
+        except OSError:  # gone, or a kernel thread
+            continue
+        if (st.st_dev, st.st_ino) == (want.st_dev, want.st_ino):
+            found.append(int(entry))
+    return found
+
+
+def kill_rooted_at(root: Path, *, rounds: int = 50) -> int:
+    """SIGKILL every process running inside ``root`` until none is left; how many.
+
+    ``buildah run --isolation chroot`` shares the host's PID namespace and waits only
+    for the command it started: whatever that command left running in the background
+    (detached, in a new session) would outlive verify, as the family's user, with the
+    host's network. Each round kills all it sees (a process forking meanwhile is
+    caught by the next round)."""
+    killed = 0
+    for _ in range(rounds):
+        pids = processes_rooted_at(root)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.05)
+    return killed
+
+
 @dataclass(frozen=True)
 class Container:
     """A running-ready container: its buildah name and its rootfs mounted on the host."""
@@ -275,7 +319,11 @@ class Container:
         env: Sequence[str] = (),
         timeout: float = RUN_TIMEOUT,
     ) -> RunResult:
-        return self.buildah.run(self.name, argv, user=user, env=env, timeout=timeout)
+        """Run ``argv``; then nothing it started is left running in the container."""
+        try:
+            return self.buildah.run(self.name, argv, user=user, env=env, timeout=timeout)
+        finally:
+            kill_rooted_at(self.rootfs)
 
 
 @contextlib.contextmanager

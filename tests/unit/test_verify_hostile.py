@@ -4,14 +4,18 @@ from inside the root, an ld.so.conf include bomb, an ELF past the size bound."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from bink_python import elf
 from bink_python.elf import ELF_MAGIC, ElfError, read_elf_file
+from bink_python.imagerun import kill_rooted_at, processes_rooted_at
 from bink_python.rootfs import create_file, make_dir_in_root, read_bounded, read_text_in_root
 from bink_python.verify.loader import library_dirs
 from bink_python.verify.pycache import save_pycache, seed_pycache
@@ -127,3 +131,36 @@ def test_read_elf_refuses_a_huge_file(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(elf, "MAX_ELF_BYTES", 2)
     with pytest.raises(ElfError, match="larger than"):
         read_elf_file(Path("/bin/true").resolve())
+
+
+def _chrooted_sleeper(root: Path | None) -> int:
+    pid = os.fork()
+    if pid == 0:  # the child: detached (new session), inside ``root``, sleeping
+        try:
+            os.setsid()
+            if root is not None:
+                os.chroot(root)
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    return pid
+
+
+def test_kill_rooted_at_ends_what_an_image_left_running(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chroot")
+    inside, other = _chrooted_sleeper(tmp_path), _chrooted_sleeper(None)
+    try:
+        deadline = time.monotonic() + 10
+        while inside not in processes_rooted_at(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_rooted_at(tmp_path) == [inside]
+        assert kill_rooted_at(tmp_path) == 1
+        assert os.waitpid(inside, 0)[1] & 0x7F == signal.SIGKILL
+        assert processes_rooted_at(tmp_path) == []
+        assert os.waitpid(other, os.WNOHANG) == (0, 0)  # a process elsewhere is left alone
+    finally:
+        for pid in (inside, other):
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
