@@ -262,6 +262,48 @@ def buildah_session(parent: Path | None = None) -> Iterator[Buildah]:
         session.close()
 
 
+#: Paths ``buildah run --isolation chroot`` creates or mounts over in the container's
+#: tree before the command starts (bind-mount targets it creates by joining the path
+#: to the mounted root *on the host*), and the user database it reads and may extend.
+BUILDAH_TOUCHES = (
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/proc",
+    "/sys",
+    "/sys/fs/cgroup",
+    "/run",
+    "/run/secrets",
+    "/run/.containerenv",
+    "/etc",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/etc/passwd",
+    "/etc/group",
+)
+
+
+def symlinked_setup_paths(root: Path) -> list[str]:
+    """Which of :data:`BUILDAH_TOUCHES` is a symlink in the image, or below one.
+
+    buildah follows such a link on the host: an image whose ``/etc`` points at a host
+    directory makes it create ``hostname`` there. Nothing may run in such an image."""
+    found = []
+    for inner in BUILDAH_TOUCHES:
+        rel = inner.lstrip("/")
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            path = root.joinpath(*parts[:i])
+            if path.is_symlink():
+                found.append(f"{'/' + '/'.join(parts[:i])} -> {os.readlink(path)}")
+                break
+            if not path.is_dir():
+                break
+    return sorted(set(found))
+
+
 def processes_rooted_at(root: Path) -> list[int]:
     """Live processes whose root directory is ``root`` (same device and inode: also
     through the bind mount and ``pivot_root`` of ``buildah run``), from /proc."""

@@ -15,7 +15,7 @@ import pytest
 
 from bink_python import elf
 from bink_python.elf import ELF_MAGIC, ElfError, read_elf_file
-from bink_python.imagerun import kill_rooted_at, processes_rooted_at
+from bink_python.imagerun import kill_rooted_at, processes_rooted_at, symlinked_setup_paths
 from bink_python.rootfs import create_file, make_dir_in_root, read_bounded, read_text_in_root
 from bink_python.verify.loader import library_dirs
 from bink_python.verify.pycache import save_pycache, seed_pycache
@@ -164,3 +164,20 @@ def test_kill_rooted_at_ends_what_an_image_left_running(tmp_path: Path) -> None:
             with contextlib.suppress(ProcessLookupError, ChildProcessError):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
+
+
+def test_symlinked_setup_paths_names_what_buildah_would_follow(tmp_path: Path) -> None:
+    root, host = _hostile(tmp_path)
+    for name in ("dev", "proc", "sys", "run"):
+        (root / name).mkdir()
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
+    assert symlinked_setup_paths(root) == []
+    (root / "etc/resolv.conf").symlink_to("../run/resolv.conf")  # even a relative one
+    (root / "run/.containerenv").symlink_to(host / "secret")
+    assert symlinked_setup_paths(root) == [
+        "/etc/resolv.conf -> ../run/resolv.conf",
+        f"/run/.containerenv -> {host / 'secret'}",
+    ]
+    (root / "etc").rename(root / "etc.real")
+    (root / "etc").symlink_to(host)
+    assert f"/etc -> {host}" in symlinked_setup_paths(root)

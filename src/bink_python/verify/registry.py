@@ -16,7 +16,7 @@ from typing import Any
 
 from ..binfmt import emulation_env
 from ..image import ImageDescription
-from ..imagerun import Container, RunResult
+from ..imagerun import Container, RunResult, symlinked_setup_paths
 from ..rootfs import resolve_in_root
 from . import probes
 
@@ -67,6 +67,13 @@ class Probe:
         directories, which the host makes for it), so the image's code never runs as
         root: it cannot change the root-owned directories the host writes into, nor
         anything else of the tree the host reads after it ran."""
+        unsafe = symlinked_setup_paths(self.root)
+        if unsafe:
+            raise CheckFailed(
+                f"not run: {unsafe[0]} is a symlink in the image, and buildah would follow "
+                "it on the host to set up the container",
+                "\n".join(unsafe),
+            )
         env = [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
         env += [f"{k}={v}" for k, v in emulation_env(self.expect.arch).items()]
         return self.container.run(argv, user=user or self.unprivileged, env=tuple(env))
