@@ -9,21 +9,22 @@ is missing (untimed) so any subset can run with ``--only``.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bink_python import tarball
+from bink_python import compression, tarball
 from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
 from bink_python.distro import get_distro
 from bink_python.layout import Layout
+from bink_python.sizes import image_sizes
 from bink_python.store import Store, sha256_file
 
 from . import speed
@@ -595,100 +596,222 @@ def _maybe_base(store: Path, arch: str) -> list[Path]:
 # --------------------------------------------------------------------------- 6 sizes
 
 
-def layout_image_size(layout: Path, ref: str, arch: str = "amd64") -> tuple[int, int]:
-    """(compressed, uncompressed) bytes of the ``arch`` image of ``ref`` in an OCI layout.
+#: Published registry figures (compressed, amd64), quoted in RESULTS.md, not measured here.
+ANCHORS = (
+    "published, not measured here (registry figures, compressed, amd64, no bytecode): "
+    "the official `python:3.13-slim-trixie` 43.0 MB (Debian layer 29.8 MB, runtime "
+    "packages 1.3 MB, Python 11.9 MB; about 118 MB unpacked); Google's distroless "
+    "`python3-debian13` about 21 MB (Debian's 3.13.5); Chainguard's python about 24 MB",
+)
 
-    Compressed: config + gzip layers as stored; uncompressed: config + layer tars.
-    """
-    index = json.loads((layout / "index.json").read_text())
-    desc = next(
-        (
-            m
-            for m in index["manifests"]
-            if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref
+#: Where layers are unpacked for the timing: a tmpfs (no disk in the measurement).
+UNPACK_ROOT = Path("/dev/shm")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One image of comparison 6: its sizes and what its layers are."""
+
+    label: str
+    compressed: int
+    unpacked: int
+    layers: tuple[tuple[str, str, int], ...]  # (media type, blob path, compressed size)
+
+
+def measure_image(layout: Path, ref: str, label: str, algorithm: str | None = None) -> Measured:
+    """Sizes of the amd64 image ``ref`` (the ``algorithm`` instance) of an OCI layout."""
+    lay = Layout(layout)
+    found = image_sizes(lay, ref, "amd64", algorithm, top=0)
+    return Measured(
+        label,
+        found.compressed_size,
+        found.unpacked_size,
+        tuple(
+            (x.media_type, str(lay.blob_path(x.digest)), x.compressed_size) for x in found.layers
         ),
-        None,
     )
-    if desc is None:
-        raise BenchError(f"no image {ref!r} in {layout}")
-
-    def blob(digest: str) -> Path:
-        return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
-
-    doc = json.loads(blob(desc["digest"]).read_text())
-    if "manifests" in doc:  # an index: pick the arch
-        man = next(m for m in doc["manifests"] if m.get("platform", {}).get("architecture") == arch)
-        doc = json.loads(blob(man["digest"]).read_text())
-    compressed = int(doc["config"]["size"])
-    uncompressed = int(doc["config"]["size"])
-    for layer in doc["layers"]:
-        compressed += int(layer["size"])
-        with gzip.open(blob(layer["digest"])) as stream:
-            while chunk := stream.read(1 << 20):
-                uncompressed += len(chunk)
-    return compressed, uncompressed
 
 
-def layer_sizes(layout: Path, ref: str) -> list[int]:
-    """Compressed size of each layer of the single-arch image ``ref`` of an OCI layout."""
-    index = json.loads((layout / "index.json").read_text())
-    desc = next(
-        m
-        for m in index["manifests"]
-        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref
+def unpack_argv(image: Measured, dest: Path) -> list[str]:
+    """One shell command: decompress and untar every layer in order into ``dest``."""
+    steps = []
+    for media_type, blob, _ in image.layers:
+        tool = {"gzip": "gzip -dc", "zstd": "zstd -dcq", "none": "cat"}[
+            compression.algorithm_of(media_type)
+        ]
+        steps.append(f"{tool} {blob} | tar -x -C {dest}")
+    return ["sh", "-c", "set -e; " + "; ".join(steps)]
+
+
+def time_unpack(runner: Runner, image: Measured, runs: int) -> tuple[float, ...]:
+    """Seconds to unpack ``image``'s layers into a fresh directory on a tmpfs, per run."""
+    if shutil.which("zstd") is None:
+        raise BenchError("the zstd command is missing: apt-get install zstd")
+    seconds = []
+    for run in range(runs):
+        dest = Path(tempfile.mkdtemp(prefix="bink-unpack-", dir=UNPACK_ROOT))
+        try:
+            done = runner.run(unpack_argv(image, dest), "sizes-unpack", record=run == 0)
+            seconds.append(done.seconds)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+    return tuple(seconds)
+
+
+def zstd_config(ctx: Context) -> Path:
+    """The bench images.toml with ``compression = ["gzip", "zstd"]`` (and its lock)."""
+    cfg = ctx.work / "config-zstd"
+    cfg.mkdir(parents=True, exist_ok=True)
+    text = ctx.config.read_text()
+    if "compression" not in text:
+        text = text.replace("[family]\n", '[family]\ncompression = ["gzip", "zstd"]\n', 1)
+    (cfg / "images.toml").write_text(text)
+    shutil.copy2(ctx.config.parent / "images.lock", cfg / "images.lock")
+    return cfg / "images.toml"
+
+
+def _reference_layouts(ctx: Context, runner: Runner, name: str) -> dict[str, Path]:
+    """The reference image copied from buildah storage: gzip (as built) and zstd -19."""
+    out = {}
+    for algorithm in ("gzip", "zstd"):
+        layout = ctx.work / f"reference-oci-{algorithm}"
+        shutil.rmtree(layout, ignore_errors=True)
+        argv = ["skopeo", "copy"]
+        if algorithm == "zstd":
+            argv += ["--dest-compress-format", "zstd", "--dest-compress-level", "19"]
+        runner.run([*argv, f"containers-storage:{name}", f"oci:{layout}:ref"], "sizes-reference")
+        out[algorithm] = layout
+    return out
+
+
+def _family_estimate(regular: Measured, distroless: Measured, versions: int) -> str:
+    """Bytes to pull every supported tag on one amd64 node, from the 3.13 layers measured."""
+    base_r, runtime, *rest_r = (x[2] for x in regular.layers)
+    base_d = distroless.layers[0][2]
+    extra = sum(rest_r)  # linkerd-await: the same layer in every tag
+    total = base_r + base_d + versions * runtime + extra
+    separately = versions * (regular.compressed + distroless.compressed)
+    return (
+        f"{total / 1e6:.1f} MB for the {2 * versions} supported tags ({versions} regular, "
+        f"{versions} distroless) against {separately / 1e6:.1f} MB pulled one by one"
     )
-    manifest = json.loads(
-        (layout / "blobs" / "sha256" / desc["digest"].split(":", 1)[1]).read_text()
-    )
-    return [int(layer["size"]) for layer in manifest["layers"]]
 
 
 def run_sizes(ctx: Context) -> Outcome:
     runner = ctx.runner
-    images: dict[str, tuple[int, int]] = {}
-    layer_notes: list[str] = []
+    images: list[Measured] = []
+    notes: list[str] = []
     if ctx.smoke:
         tiny = ctx.work / "assembly-0" / "oci"
         if not (tiny / "index.json").exists():
             run_assembly(ctx)
-        images["smoke: tiny assembled image"] = layout_image_size(tiny, "smoke")
-        refs = [("smoke: tiny reference image", "localhost/bink-bench-smoke-ref:latest")]
-        if not _has_image(runner, refs[0][1]):
+        lay = Layout(tiny)
+        src = ctx.work / "assembly-0" / "layer.tar"
+        diff_id = "sha256:" + sha256_file(src)
+        spec = ImageSpec(
+            "amd64",
+            (LayerSource(src, diff_id, "bench"),),
+            ("LANG=C.UTF-8",),
+            ("python3",),
+            "",
+            {},
+            rfc3339(EPOCH),
+        )
+        zst = build_image(spec, lay, Store(ctx.work / "assembly-0" / "store"), "zstd")
+        lay.set_refs({"smoke-zstd": zst.descriptor})
+        images.append(measure_image(tiny, "smoke", "smoke: tiny assembled image, gzip"))
+        images.append(measure_image(tiny, "smoke-zstd", "smoke: tiny assembled image, zstd"))
+        ref_name = "localhost/bink-bench-smoke-ref:latest"
+        ref_label = "smoke: tiny reference image"
+        if not _has_image(runner, ref_name):
             _smoke_reference(ctx, runner)
     else:
         _ensure_warm(ctx)
-        runner.run(
-            _build_argv(ctx, ctx.warm_cache, TAG, DISTROLESS_TAG, output=ctx.warm_cache / "oci"),
-            "sizes-ours",
-        )
-        for tag in (TAG, DISTROLESS_TAG):
-            images[f"ours: {tag} (amd64)"] = layout_image_size(ctx.warm_cache / "oci", tag)
-        refs = [("reference (amd64)", REF_IMAGE + ":amd64")]
-    for label, name in refs:
-        out = ctx.work / "reference-oci"
+        config = zstd_config(ctx)
+        out = ctx.warm_cache / "oci-sizes"
         shutil.rmtree(out, ignore_errors=True)
-        runner.run(
-            ["skopeo", "copy", f"containers-storage:{name}", f"oci:{out}:ref"], "sizes-reference"
-        )
-        images[label] = layout_image_size(out, "ref")
-        layer_notes.append(
-            f"{label}: compressed layers (MB): "
-            + ", ".join(f"{x / 1e6:.1f}" for x in layer_sizes(out, "ref"))
-        )
+        argv = _build_argv(ctx, ctx.warm_cache, TAG, DISTROLESS_TAG, output=out)
+        argv[argv.index("--config") + 1] = config
+        done = runner.run(argv, "sizes-ours")
+        notes.append("ours, stages: " + stage_breakdown(done.output))
+        for tag, kind in ((TAG, "regular"), (DISTROLESS_TAG, "distroless")):
+            for algorithm in ("gzip", "zstd"):
+                images.append(
+                    measure_image(out, tag, f"ours: {tag} {kind} (amd64), {algorithm}", algorithm)
+                )
+        ref_name = REF_IMAGE + ":amd64"
+        ref_label = "reference (amd64)"
+    for algorithm, layout in _reference_layouts(ctx, runner, ref_name).items():
+        images.append(measure_image(layout, "ref", f"{ref_label}, {algorithm}"))
+    by_label = {m.label: m for m in images}
     figures: list[Figure] = []
-    for label, (comp, raw) in images.items():
-        figures.append(Figure(f"{label}: compressed (gzip layers + config)", "MB", (comp / 1e6,)))
-        figures.append(Figure(f"{label}: uncompressed", "MB", (raw / 1e6,)))
+    for m in images:
+        figures.append(
+            Figure(
+                f"{m.label}: compressed (layers + config + manifest)", "MB", (m.compressed / 1e6,)
+            )
+        )
+        figures.append(
+            Figure(f"{m.label}: unpacked (layer tars + config)", "MB", (m.unpacked / 1e6,))
+        )
+        notes.append(
+            f"{m.label}: compressed layers (MB): "
+            + ", ".join(f"{x[2] / 1e6:.2f}" for x in m.layers)
+        )
+    unpack: dict[str, tuple[float, ...]] = {}
+    for m in images:
+        unpack[m.label] = time_unpack(runner, m, max(ctx.runs, 3))
+        figures.append(
+            Figure(f"{m.label}: unpack (decompress + untar to tmpfs)", "s", unpack[m.label])
+        )
     ratios: list[Figure] = []
-    ref_label = refs[0][0]
-    for label, (comp, raw) in images.items():
-        if label != ref_label:
+    ref_gzip = by_label[f"{ref_label}, gzip"]
+    for m in images:
+        if m.label.endswith(", zstd"):
+            gz = by_label[m.label.removesuffix(", zstd") + ", gzip"]
+            ratios.append(ratio(f"{m.label} / gzip: compressed", [m.compressed], [gz.compressed]))
             ratios.append(
-                ratio(f"{ref_label} / {label}: compressed", [images[ref_label][0]], [comp])
+                ratio(f"{m.label} / gzip: unpack time", unpack[m.label], unpack[gz.label])
             )
+        if not m.label.startswith(ref_label):
             ratios.append(
-                ratio(f"{ref_label} / {label}: uncompressed", [images[ref_label][1]], [raw])
+                ratio(
+                    f"{ref_gzip.label} / {m.label}: compressed",
+                    [ref_gzip.compressed],
+                    [m.compressed],
+                )
             )
+    if not ctx.smoke:
+        regular = by_label[f"ours: {TAG} regular (amd64), gzip"]
+        distroless = by_label[f"ours: {DISTROLESS_TAG} distroless (amd64), gzip"]
+        both = regular.compressed + distroless.compressed
+        pulled = {x[1] for x in regular.layers} | {x[1] for x in distroless.layers}
+        sizes_by_blob = {x[1]: x[2] for m in (regular, distroless) for x in m.layers}
+        notes.append(
+            f"layer sharing, measured: pulling {TAG} and {DISTROLESS_TAG} (gzip) on one node "
+            f"downloads {sum(sizes_by_blob[b] for b in pulled) / 1e6:.1f} MB of layers, "
+            f"not {both / 1e6:.1f} MB: the runtime and linkerd-await layers are the same "
+            "blobs in both"
+        )
+        for algorithm in ("gzip", "zstd"):
+            r = by_label[f"ours: {TAG} regular (amd64), {algorithm}"]
+            d = by_label[f"ours: {DISTROLESS_TAG} distroless (amd64), {algorithm}"]
+            notes.append(
+                f"whole supported family on one amd64 node, {algorithm}, estimated from the "
+                f"3.13 layers (other versions' runtimes taken as the size of 3.13's): "
+                + _family_estimate(r, d, 4)
+            )
+    notes += [
+        *ANCHORS,
+        "sizes are deterministic: one measurement; unpack times: each image's layers "
+        "decompressed with the `gzip`/`zstd` commands and untarred (GNU tar) into a fresh "
+        f"directory under {UNPACK_ROOT} (tmpfs), blobs in the page cache (the network half "
+        "of a pull is not in it)",
+        "the reference image is copied from buildah storage with skopeo: gzip as built, and "
+        "recompressed by skopeo with zstd level 19 for the zstd figures",
+        "bytecode: measured as the runtime stage builds it today (standard-library "
+        "bytecode ships only once the interpreter issue lands)",
+    ]
     return Outcome(
         key="6-sizes",
         title="",
@@ -696,11 +819,7 @@ def run_sizes(ctx: Context) -> Outcome:
         figures=tuple(figures),
         ratios=tuple(ratios),
         commands=tuple(runner.commands),
-        notes=(
-            "sizes are deterministic: one measurement; the reference image is copied "
-            "from buildah storage with skopeo (gzip layers) and measured the same way",
-            *layer_notes,
-        ),
+        notes=tuple(notes),
     )
 
 
@@ -869,7 +988,10 @@ def _speed_container(
 
 COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
     "assembly": ("8. Assembly overhead: one image vs `tar c | gzip -6`", run_assembly),
-    "sizes": ("6. Image size: ours (regular, distroless) vs the reference", run_sizes),
+    "sizes": (
+        "6. Image size and unpack time: ours (regular, distroless; gzip, zstd) vs the reference",
+        run_sizes,
+    ),
     "noop": ("4. No-op rebuild", run_noop),
     "cold": ("2. Cold build of one tag (amd64), empty caches", run_cold),
     "security": ("3. Security rebuild: base changed, Python not", run_security),

@@ -25,6 +25,7 @@ packages=(
   binutils binutils-aarch64-linux-gnu
   gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # stand-in ELF binaries (tests, examples)
   xz-utils ca-certificates curl
+  zstd                # bench 6: unpack time of zstd layers (the CLI a node-side tool would use)
   python3 python3-venv python3-pip
 )
 

@@ -1,39 +1,86 @@
 """Entry point: ``bink-python`` and ``python -m bink_python``.
 
-The one place where errors become exit codes: a ``BinkError`` prints its one-line
-message (``error: ...``) and returns its ``exit_code``; Ctrl-C returns 130.
+The one place where errors become exit codes (the README's table): a ``BinkError``
+prints its one-line message (``error: ...``) and returns its ``exit_code``; an
+``OSError`` that no stage turned into a ``BinkError`` (disk full, permission) is a
+``HostError`` (10); anything else is an internal error (70). Ctrl-C returns 130 and
+SIGTERM 143, after the same unwinding (children stopped, staging removed). ``--debug``
+(or ``BINK_PYTHON_DEBUG=1``) adds the traceback.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from types import FrameType
 
 from .cli import build_parser
-from .errors import BinkError
+from .errors import INTERNAL_EXIT, INTERRUPT_EXIT, BinkError, host_error
+from .store import select_cache_root
+
+_received: list[str] = []
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM unwinds like Ctrl-C, so cleanups run (mounts, containers, temp dirs)."""
-    raise KeyboardInterrupt
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so cleanups run (children, mounts, temp dirs).
+
+    Only the first signal interrupts: a second one while cleanups run is noted and
+    ignored, so it cannot cut a cleanup short (SIGKILL remains for the impatient).
+    """
+    first = not _received
+    _received.append(signal.Signals(signum).name)
+    if first:
+        raise KeyboardInterrupt
+
+
+def _debug(argv: Sequence[str]) -> bool:
+    return "--debug" in argv or os.environ.get("BINK_PYTHON_DEBUG", "") not in ("", "0")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGTERM, _interrupt)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _interrupt)
+    debug = _debug(args_list)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(args_list)
+        select_cache_root(getattr(args, "cache_dir", None))
         code: int = args.func(args)
         return code
     except BinkError as err:
+        if debug:
+            traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        if debug:
+            traceback.print_exc()
+        name = _received[0] if _received else "SIGINT"
+        print("interrupted" if name == "SIGINT" else f"stopped by {name}", file=sys.stderr)
+        return INTERRUPT_EXIT.get(name, 130)
+    except OSError as exc:
+        if debug:
+            traceback.print_exc()
+        host = host_error(exc)
+        print(f"error: {host}", file=sys.stderr)
+        return host.exit_code
+    except Exception as exc:  # the last line of defence: one line, code 70
+        if debug:
+            traceback.print_exc()
+        where = "run again with --debug for the traceback" if not debug else "traceback above"
+        print(
+            f"error: internal error ({type(exc).__name__}: {exc}); {where} and report it",
+            file=sys.stderr,
+        )
+        return INTERNAL_EXIT
+    finally:
+        _received.clear()
 
 
 if __name__ == "__main__":

@@ -12,35 +12,31 @@ into an image index. The caller names the index with :meth:`Layout.set_refs`
 
 from __future__ import annotations
 
-import errno
-import gzip
 import hashlib
 import io
 import os
 import re
 import tarfile
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import compression as compression_mod
 from .errors import BuildError
 from .layout import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
-    MEDIA_LAYER_GZIP,
     MEDIA_MANIFEST,
     Descriptor,
     Layout,
     Platform,
     canonical_json,
 )
-from .store import HashingWriter, Store, atomic_write_bytes, cache_key, read_json, write_json
+from .store import Store, atomic_write_bytes, cache_key, read_json, write_json
 
 #: Bumped when the bytes of a compressed or files layer would change for the same input.
 LAYER_RECIPE = 1
-GZIP_LEVEL = 6
 
 #: Label and manifest-annotation keys beyond the org.opencontainers.image.* ones.
 LABEL_EOL = "com.bink.python.eol"
@@ -121,13 +117,16 @@ class LayerFile:
 
 @dataclass(frozen=True)
 class CompressedLayer:
-    """A gzip layer blob in the store, ready to be copied into a layout."""
+    """A compressed layer blob in the store, ready to be copied into a layout."""
 
     path: Path
     digest: str
     size: int
     diff_id: str
     reused: bool  # True when the blob came from the cache
+    media_type: str = compression_mod.MEDIA_LAYER_GZIP
+    tar_size: int = 0  # bytes of the uncompressed tar
+    created_by: str = ""
 
 
 def _check_rel_path(path: str) -> None:
@@ -212,80 +211,69 @@ def _write_files_tar(
                 tar.addfile(info)
 
 
-def compress_layer(layer: LayerSource, store: Store) -> CompressedLayer:
-    """The gzip blob of a layer, compressed once per diff_id and kept in the store.
+def compress_layer(
+    layer: LayerSource, store: Store, compression: str = compression_mod.GZIP
+) -> CompressedLayer:
+    """The compressed blob of a layer, made once per (diff_id, algorithm) and kept in the store.
 
-    The gzip header is fixed (mtime 0, no file name), so the blob depends only on
-    the tar bytes, the level and the zlib version (part of the cache key). The tar
-    is hashed while it is read: a tar that does not match its diff_id is refused.
+    The bytes depend only on the tar and :func:`compression.settings` (algorithm, level,
+    library version: all in the cache key). The tar is hashed while it is read: a tar
+    that does not match its diff_id is refused.
     """
     if not _DIGEST.fullmatch(layer.diff_id):
         raise BuildError(f"layer {layer.tar}: diff_id {layer.diff_id!r} is not sha256:<hex>")
-    key = cache_key(
-        {
-            "recipe": LAYER_RECIPE,
-            "diff_id": layer.diff_id,
-            "level": GZIP_LEVEL,
-            "zlib": zlib.ZLIB_RUNTIME_VERSION,
-        }
-    )
-    kind = "gzip-layers"
+    settings = compression_mod.settings(compression)
+    key = cache_key({"recipe": LAYER_RECIPE, "diff_id": layer.diff_id, **settings})
+    kind = f"{compression}-layers"
+    blob_name = f"layer.tar.{'gz' if compression == compression_mod.GZIP else 'zst'}"
     reused = True
     with store.lock(kind, key):
         entry = store.lookup(kind, key)
         if entry is None:
             reused = False
             with store.building(kind, key) as tmp:
-                digest, size = _gzip_verified(layer, tmp / "layer.tar.gz")
+                digest, size, tar_size = _compress_verified(layer, tmp / blob_name, compression)
                 write_json(
                     tmp / "meta.json",
                     {
                         "diff_id": layer.diff_id,
                         "digest": digest,
                         "size": size,
+                        "tar_size": tar_size,
+                        "settings": settings,
                     },
                 )
             entry = store.path(kind, key)
         meta = read_json(entry / "meta.json")
+    tar_size = int(meta.get("tar_size") or layer.tar.stat().st_size)
     return CompressedLayer(
-        entry / "layer.tar.gz", str(meta["digest"]), int(meta["size"]), layer.diff_id, reused
+        entry / blob_name,
+        str(meta["digest"]),
+        int(meta["size"]),
+        layer.diff_id,
+        reused,
+        media_type=compression_mod.MEDIA_TYPES[compression],
+        tar_size=tar_size,
+        created_by=layer.created_by,
     )
 
 
-def _gzip_verified(layer: LayerSource, dest: Path) -> tuple[str, int]:
-    tar_hash = hashlib.sha256()
-    try:
-        source = open(layer.tar, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError as exc:
+def _compress_verified(layer: LayerSource, dest: Path, compression: str) -> tuple[str, int, int]:
+    if not layer.tar.is_file():
         raise BuildError(
             f"layer tar {layer.tar} is missing ({layer.created_by}): rebuild that stage"
-        ) from exc
+        )
     try:
-        with source, open(dest, "wb") as raw:
-            writer = HashingWriter(raw)
-            with gzip.GzipFile(
-                filename="",
-                mode="wb",
-                fileobj=writer,
-                compresslevel=GZIP_LEVEL,
-                mtime=0,
-            ) as gz:
-                for chunk in iter(lambda: source.read(1 << 20), b""):
-                    tar_hash.update(chunk)
-                    gz.write(chunk)
-            raw.flush()
-            os.fsync(raw.fileno())
+        digest, size, actual = compression_mod.compress_file(layer.tar, dest, compression)
+        tar_size = layer.tar.stat().st_size
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise BuildError(f"disk full while compressing {layer.tar}: free space") from exc
-        raise BuildError(f"cannot compress {layer.tar}: {exc.strerror or exc}") from exc
-    actual = "sha256:" + tar_hash.hexdigest()
+        raise compression_mod.compress_error(layer.tar, exc) from exc
     if actual != layer.diff_id:
         raise BuildError(
             f"layer tar {layer.tar} has digest {actual}, not its recorded diff_id "
             f"{layer.diff_id}: it changed after it was built; rebuild that stage"
         )
-    return writer.digest(), writer.size
+    return digest, size, tar_size
 
 
 # -- images and indexes ---------------------------------------------------------------
@@ -315,11 +303,17 @@ class BuiltImage:
     descriptor: Descriptor  # the manifest, with platform (goes into the index)
     config: Descriptor
     layers: tuple[CompressedLayer, ...]
+    compression: str = compression_mod.GZIP
 
     @property
     def compressed_size(self) -> int:
         """Bytes a pull downloads: manifest + config + compressed layers."""
         return self.descriptor.size + self.config.size + sum(x.size for x in self.layers)
+
+    @property
+    def uncompressed_size(self) -> int:
+        """Bytes of the layer tars (what a node unpacks) plus the config."""
+        return self.config.size + sum(x.tar_size for x in self.layers)
 
     @property
     def reused(self) -> bool:
@@ -370,15 +364,19 @@ def image_config(spec: ImageSpec) -> dict[str, object]:
     return out
 
 
-def build_image(spec: ImageSpec, layout: Layout, store: Store) -> BuiltImage:
-    """Write one image (layers, config, manifest) into the layout's blobs.
+def build_image(
+    spec: ImageSpec, layout: Layout, store: Store, compression: str = compression_mod.GZIP
+) -> BuiltImage:
+    """Write one image (layers compressed with ``compression``, config, manifest).
 
-    index.json is not touched: name the result with :func:`build_index` and
-    :meth:`Layout.set_refs`.
+    The config (and so the image ID and diff_ids) is the same whatever the compression;
+    the manifest differs. The descriptor carries the index-entry annotation of its
+    compression (:func:`compression.instance_annotations`). index.json is not touched:
+    name the result with :func:`build_index` and :meth:`Layout.set_refs`.
     """
     config_bytes = canonical_json(image_config(spec))
     layout.init()
-    layers = tuple(compress_layer(x, store) for x in spec.layers)
+    layers = tuple(compress_layer(x, store, compression) for x in spec.layers)
     for layer in layers:
         layout.write_blob_file(layer.path, layer.digest, layer.size)
     config = Descriptor(MEDIA_CONFIG, *_blob(layout, config_bytes))
@@ -386,30 +384,49 @@ def build_image(spec: ImageSpec, layout: Layout, store: Store) -> BuiltImage:
         "schemaVersion": 2,
         "mediaType": MEDIA_MANIFEST,
         "config": config.to_json(),
-        "layers": [Descriptor(MEDIA_LAYER_GZIP, x.digest, x.size).to_json() for x in layers],
+        "layers": [Descriptor(x.media_type, x.digest, x.size).to_json() for x in layers],
     }
     if spec.labels:
         manifest["annotations"] = dict(spec.labels)
     digest, size = _blob(layout, canonical_json(manifest))
-    return BuiltImage(Descriptor(MEDIA_MANIFEST, digest, size, spec.platform), config, layers)
+    desc = Descriptor(
+        MEDIA_MANIFEST,
+        digest,
+        size,
+        spec.platform,
+        compression_mod.instance_annotations(compression),
+    )
+    return BuiltImage(desc, config, layers, compression)
+
+
+def _is_zstd_instance(desc: Descriptor) -> bool:
+    return desc.annotations.get(compression_mod.ANNOTATION_ZSTD) == "true"
 
 
 def build_index(
     manifests: Sequence[Descriptor], annotations: Mapping[str, str], layout: Layout
 ) -> Descriptor:
-    """Write the image index of one tag (one manifest per platform); returns its descriptor."""
+    """Write the image index of one tag; returns its descriptor.
+
+    One manifest per platform and compression: a platform may have a gzip and a zstd
+    instance (marked by :data:`compression.ANNOTATION_ZSTD`). Every gzip instance is
+    listed before every zstd one (then by platform), so clients that take the first
+    entry of their platform get gzip and containers/image's chooser takes zstd.
+    """
     if not manifests:
         raise BuildError("an image index needs at least one image")
-    platforms = [str(m.platform) for m in manifests]
-    if any(m.platform is None for m in manifests) or len(set(platforms)) != len(platforms):
-        raise BuildError(f"index images need distinct platforms, got {', '.join(platforms)}")
+    keys = [(str(m.platform), _is_zstd_instance(m)) for m in manifests]
+    if any(m.platform is None for m in manifests) or len(set(keys)) != len(keys):
+        names = ", ".join(f"{p}{' (zstd)' if z else ''}" for p, z in keys)
+        raise BuildError(f"index images need distinct platforms (one per compression), got {names}")
     for m in manifests:
         if not layout.has_blob(m.digest, m.size):
             raise BuildError(f"manifest {m.digest} is not in {layout.path}: build the image first")
+    ordered = sorted(manifests, key=lambda m: (_is_zstd_instance(m), str(m.platform)))
     index: dict[str, object] = {
         "schemaVersion": 2,
         "mediaType": MEDIA_INDEX,
-        "manifests": [m.to_json() for m in sorted(manifests, key=lambda m: str(m.platform))],
+        "manifests": [m.to_json() for m in ordered],
     }
     if annotations:
         index["annotations"] = dict(annotations)

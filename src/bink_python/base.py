@@ -17,7 +17,8 @@ Regular variant (:func:`_build_regular`)
     ``/usr/share/{doc,man,info,locale}`` keeping ``copyright`` (``--dpkgopt``, so the
     rules stay in ``/etc/dpkg/dpkg.cfg.d/99mmdebstrap`` and also apply to packages
     users install later, and mmdebstrap applies them while extracting the essential
-    set), apt lists and caches removed, ``/var/log`` files emptied, ``/etc/machine-id``
+    set) and for the regular entries of :data:`bink_python.slim.REMOVALS`, apt lists
+    and caches removed, ``/var/log`` files emptied, ``/etc/machine-id``
     empty, the host's ``/etc/hostname`` and ``/etc/resolv.conf`` removed (the container
     runtime provides them). The family's user (``BaseSpec.user``, from ``[family.user]`` of
     images.toml through the image description: ``apps``, UID/GID 10000, ``/home/apps``) is
@@ -38,9 +39,11 @@ Distroless variant (:func:`bink_python.distroless.build_distroless`)
     closure (Depends/Pre-Depends) of ``base-files``, ``libc6``, the runtime packages
     and extra packages, never following into Essential packages (shells, coreutils,
     dpkg, ...), ``apt``, ``debconf`` or ``perl-base``. Each kept package gets its
-    status stanza in ``/var/lib/dpkg/status.d/<pkg>`` (and ``<pkg>.md5sums``) as Google's
-    distroless images do, so scanners see exactly what is there. ``/etc/passwd`` and
-    ``/etc/group`` are written with root, the family's user and ``nobody``.
+    status stanza in ``/var/lib/dpkg/status.d/<pkg>`` (and ``<pkg>.md5sums``, listing
+    the files that are there) as Google's distroless images do, so scanners see exactly
+    what is there. The distroless entries of :data:`bink_python.slim.REMOVALS` are
+    removed from the copy. ``/etc/passwd`` and ``/etc/group`` are written with root,
+    the family's user and ``nobody``.
 
     Why not extract ``.deb`` data without maintainer scripts as distroless does? The
     scripts generate things images need (the CA bundle from ``update-ca-certificates``,
@@ -69,13 +72,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import mirrors
+from . import mirrors, slim
 from .binfmt import emulation_env, ensure_binfmt
 from .config import User
 from .distro import Distro, check_arch
 from .distroless import build_distroless
 from .dpkg import package_records, parse_status
-from .errors import BuildError, ToolError
+from .errors import BuildError, ToolError, cleanup
 from .mounts import unmount_below
 from .proc import require_tool, run
 from .progress import SILENT, Progress
@@ -83,7 +86,8 @@ from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import write_tree_tar_file
 
 #: Bump when the recipe changes what a base contains (invalidates every cached base).
-RECIPE_VERSION = "base-1"
+#: base-2: the removals of :data:`bink_python.slim.REMOVALS`.
+RECIPE_VERSION = "base-2"
 
 VARIANTS = ("regular", "distroless")
 
@@ -173,6 +177,41 @@ def archive_sources(distro: Distro, arch: str, mirror: str | None = None) -> lis
     raise BuildError(f"no base recipe for OS {distro.os!r}")
 
 
+def image_sources(
+    distro: Distro, arch: str, build: list[ArchiveSource]
+) -> tuple[list[ArchiveSource], tuple[str, ...]]:
+    """The apt sources written into a regular image, and the settings left unset.
+
+    Same suites as the build (release, updates, security), at the image archive
+    addresses (:func:`mirrors.image_archive`); a suite whose setting is unset keeps
+    the build mirror, and its variable is returned so the caller can warn.
+    """
+    out: list[ArchiveSource] = []
+    unset: set[str] = set()
+    for source in build:
+        security = source.suite.endswith("-security")
+        uri = mirrors.image_archive(distro.os, arch, security=security)
+        if uri is None:
+            unset.add(mirrors.image_archive_variable(distro.os, arch, security=security))
+            uri = source.uri
+        out.append(ArchiveSource(uri, source.suite))
+    return out, tuple(sorted(unset))
+
+
+def image_apt_sources(distro: Distro, arch: str, mirror: str | None = None) -> str:
+    """The ``/etc/apt/sources.list`` a regular image of (distro, arch) gets, as configured
+    now (image archive settings, else the build mirror): what the base writes and what
+    verify's ``apt-sources`` check expects."""
+    in_image, _ = image_sources(distro, arch, archive_sources(distro, arch, mirror))
+    return sources_list(distro, in_image)
+
+
+def sources_list(distro: Distro, sources: list[ArchiveSource]) -> str:
+    """``/etc/apt/sources.list`` naming ``sources`` (one-line format)."""
+    components = " ".join(distro.components)
+    return "".join(f"deb {s.uri} {s.suite} {components}\n" for s in sources)
+
+
 def mirror_state(sources: list[ArchiveSource]) -> dict[str, str]:
     """sha256 of each suite's ``InRelease`` (what apt will resolve against), by suite."""
     state: dict[str, str] = {}
@@ -191,8 +230,14 @@ def mirror_state(sources: list[ArchiveSource]) -> dict[str, str]:
     return state
 
 
-def key_parts(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> dict[str, Any]:
-    """Everything that determines a base's content."""
+def key_parts(
+    spec: BaseSpec,
+    *,
+    mirror_state: dict[str, str],
+    epoch: int,
+    apt_sources: str = "",
+) -> dict[str, Any]:
+    """Everything that determines a base's content (``apt_sources``: the image's list)."""
     return {
         "kind": KIND,
         "recipe": RECIPE_VERSION,
@@ -211,6 +256,7 @@ def key_parts(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> di
         },
         "mirror_state": dict(sorted(mirror_state.items())),
         "epoch": epoch,
+        "apt_sources": apt_sources,
     }
 
 
@@ -242,9 +288,9 @@ def _mmdebstrap_command(
         f"--architectures={spec.arch}",
         f"--components={','.join(distro.components)}",
         f"--include={','.join(spec.packages)}",
-        f"--keyring={distro.keyring}",
+        f"--keyring={mirrors.archive_keyring(distro.os, distro.keyring)}",
     ]
-    cmd += [f"--dpkgopt={opt}" for opt in SLIM_DPKG_OPTIONS]
+    cmd += [f"--dpkgopt={opt}" for opt in (*SLIM_DPKG_OPTIONS, *slim.dpkg_options())]
     cmd += [
         # what apt actually resolved against, compared with the key's mirror state
         f'--customize-hook=cp "$1"/var/lib/apt/lists/*_InRelease {inrelease_dir}/',
@@ -306,6 +352,8 @@ def _slim_tree(root: Path, epoch: int) -> None:
         for path in root.glob(pattern):
             path.unlink()
     (root / "var/cache/ldconfig/aux-cache").unlink(missing_ok=True)
+    # what dpkg's filters left out must not come back through a maintainer script
+    slim.remove_from_tree(root, "regular")
     # shadow "last change" day from SOURCE_DATE_EPOCH (useradd honours it; be sure)
     day = str(epoch // 86400)
     for rel in ("etc/shadow",):
@@ -320,6 +368,19 @@ def _slim_tree(root: Path, epoch: int) -> None:
             mode = path.stat().st_mode
             path.write_text("\n".join(lines) + "\n")
             path.chmod(stat.S_IMODE(mode))
+
+
+def _write_apt_sources(tree: Path, text: str) -> None:
+    """Replace the build's apt sources with the image's (no other list is left)."""
+    apt = tree / "etc" / "apt"
+    (apt / "sources.list.d").mkdir(parents=True, exist_ok=True)
+    for old in (apt / "sources.list.d").iterdir():
+        if old.name.endswith((".list", ".sources")):
+            old.unlink()
+    target = apt / "sources.list"
+    target.unlink(missing_ok=True)
+    target.write_text(text)
+    target.chmod(0o644)
 
 
 def _check_inrelease(inrelease_dir: Path, state: dict[str, str]) -> None:
@@ -343,11 +404,13 @@ def _build_regular(
     require_tool("mmdebstrap")
     if os.geteuid() != 0:
         raise ToolError("building a base needs root (mmdebstrap --mode=root): run as root")
-    if not Path(spec.distro.keyring).is_file():
+    keyring = mirrors.archive_keyring(spec.distro.os, spec.distro.keyring)
+    if not Path(keyring).is_file():
         pkg = "ubuntu-keyring" if spec.distro.os == "ubuntu" else "debian-archive-keyring"
         raise ToolError(
-            f"archive keyring {spec.distro.keyring} for {spec.distro.name} is missing: "
-            f"install {pkg} (apt-get install {pkg}) or put that keyring file there"
+            f"archive keyring {keyring} for {spec.distro.name} is missing: install {pkg} "
+            f"(apt-get install {pkg}), put that keyring file there or name one in "
+            f"BINK_PYTHON_{spec.distro.os.upper()}_KEYRING"
         )
     ensure_binfmt(spec.arch)
     tree = work / "tree"
@@ -359,6 +422,7 @@ def _build_regular(
         _mmdebstrap_command(spec, sources, tree, inrelease_dir),
         error=BuildError,
         what=f"mmdebstrap ({spec.label})",
+        kind="mmdebstrap",
         env=env,
         log=log,
     )
@@ -386,8 +450,10 @@ def build_base(
     """
     spec.validate()
     sources = archive_sources(spec.distro, spec.arch, mirror)
+    in_image, unset = image_sources(spec.distro, spec.arch, sources)
+    apt_list = sources_list(spec.distro, in_image)
     state = mirror_state(sources)
-    parts = key_parts(spec, mirror_state=state, epoch=epoch)
+    parts = key_parts(spec, mirror_state=state, epoch=epoch, apt_sources=apt_list)
     key = cache_key(parts)
     with store.lock(KIND, key):
         entry = store.lookup(KIND, key)
@@ -407,15 +473,20 @@ def build_base(
         with progress.step("base", spec.label), store.building(KIND, key) as tmp:
             work = tmp / "work"
             work.mkdir()
-            try:
+            with cleanup(lambda: _remove_tree(work), f"removing {work}"):
                 if regular is None:
+                    if unset:
+                        progress.warn(
+                            f"{spec.label}: {', '.join(unset)} unset: the image's apt sources "
+                            "name the build mirror; set them to the archive users of the "
+                            "images should reach"
+                        )
                     tree, status = _build_regular(spec, sources, state, work, epoch=epoch, log=log)
+                    _write_apt_sources(tree, apt_list)
                 else:
                     tree, status = build_distroless(spec, regular.rootfs, work)
                 rootfs = tmp / "rootfs.tar"
                 sha256, size = write_tree_tar_file(tree, rootfs, epoch=epoch)
-            finally:
-                _remove_tree(work)
             record: dict[str, Any] = {
                 "key": key,
                 "key_parts": parts,

@@ -120,6 +120,7 @@ def ensure_binfmt(arch: str, *, binfmt_dir: Path = BINFMT_DIR) -> None:
         run(
             ["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt_dir)],
             what=f"mounting binfmt_misc on {binfmt_dir}",
+            kind="mount",
         )
     entry = _find_entry(qemu, binfmt_dir)
     if entry is None:

@@ -1,7 +1,12 @@
 """Build roots: a chroot of the target OS release with compilers and ``-dev`` packages.
 
 A build root is made once per (OS release, host architecture, package set, recipe)
-with ``mmdebstrap`` and kept in the store (kind ``buildroots``). It is multiarch:
+*and archive state* (the sha256 of the ``InRelease`` files apt resolves against) with
+``mmdebstrap`` and kept in the store (kind ``buildroots``): two hosts that build at the
+same archive state get the same toolchain under the same key. The runtime key names
+the build root by :func:`buildroot_key` (its identity without the archive state), so
+an archive update gives a new build root for the next compile but does not by itself
+invalidate runtimes already built. It is multiarch:
 besides the native ``-dev`` packages it carries the cross toolchain and the ``-dev``
 packages of every other architecture of the family, so one root serves native and
 cross builds. Commands run inside it with ``bwrap`` (bubblewrap): the root is bound
@@ -70,18 +75,41 @@ def buildroot_key(spec: BuildRootSpec) -> str:
     )
 
 
-def apt_sources(spec: BuildRootSpec, mirror: str | None = None) -> list[str]:
-    """One-line apt sources of the root: Debian serves every arch from one archive,
+def _archives(spec: BuildRootSpec, mirror: str | None) -> list[tuple[str | None, str]]:
+    """(arch or None for all, archive URL): Debian serves every arch from one archive,
     Ubuntu serves amd64 from the archive and arm64 from the ports archive."""
-    dist = f"{spec.distro.suite} {' '.join(spec.distro.components)}"
-    arches = [spec.host_arch, *spec.cross_arches]
     if spec.distro.os == "debian":
-        return [f"deb {mirrors.debian_mirror(mirror)} {dist}"]
-    lines = []
-    for arch in arches:
-        url = mirrors.ubuntu_mirror(mirror) if arch == "amd64" else mirrors.ubuntu_ports_mirror()
-        lines.append(f"deb [arch={arch}] {url} {dist}")
-    return lines
+        return [(None, mirrors.debian_mirror(mirror))]
+    return [
+        (arch, mirrors.ubuntu_mirror(mirror) if arch == "amd64" else mirrors.ubuntu_ports_mirror())
+        for arch in [spec.host_arch, *spec.cross_arches]
+    ]
+
+
+def apt_sources(spec: BuildRootSpec, mirror: str | None = None) -> list[str]:
+    """One-line apt sources of the root."""
+    dist = f"{spec.distro.suite} {' '.join(spec.distro.components)}"
+    return [
+        f"deb [arch={arch}] {url} {dist}" if arch else f"deb {url} {dist}"
+        for arch, url in _archives(spec, mirror)
+    ]
+
+
+def archive_state(spec: BuildRootSpec, mirror: str | None = None) -> dict[str, str]:
+    """sha256 of each ``InRelease`` the root's apt resolves against, by archive URL."""
+    from .base import ArchiveSource, mirror_state
+
+    state: dict[str, str] = {}
+    for _, url in _archives(spec, mirror):
+        suite_state = mirror_state([ArchiveSource(url, spec.distro.suite)])
+        state[url.rstrip("/")] = suite_state[spec.distro.suite]
+    return state
+
+
+def buildroot_store_key(spec: BuildRootSpec, state: dict[str, str]) -> str:
+    """The store key of a build root: its identity and the archive state it was made from."""
+    parts = {"buildroot": buildroot_key(spec), "archive_state": dict(sorted(state.items()))}
+    return cache_key(parts)
 
 
 def ensure_buildroot(
@@ -91,8 +119,10 @@ def ensure_buildroot(
     mirror: str | None = None,
     progress: Progress = SILENT,
 ) -> Path:
-    """The directory of the build root for ``spec``, made with mmdebstrap if not cached."""
-    key = buildroot_key(spec)
+    """The directory of the build root for ``spec`` at the archive's current state, made
+    with mmdebstrap if not cached."""
+    state = archive_state(spec, mirror)
+    key = buildroot_store_key(spec, state)
     found = store.lookup("buildroots", key)
     if found is not None and (found / "root" / "usr" / "bin").is_dir():
         return found / "root"
@@ -113,7 +143,7 @@ def ensure_buildroot(
                     "--mode=root",
                     "--variant=apt",
                     f"--architectures={','.join([spec.host_arch, *spec.cross_arches])}",
-                    f"--keyring={spec.distro.keyring}",
+                    f"--keyring={mirrors.archive_keyring(spec.distro.os, spec.distro.keyring)}",
                     '--aptopt=Acquire::Retries "3"',
                     f"--include={','.join(spec.packages)}",
                     # the mount point of the work directory (the root is bound read only)
@@ -124,6 +154,7 @@ def ensure_buildroot(
                 ],
                 error=BuildError,
                 what=f"mmdebstrap (build root {subject})",
+                kind="mmdebstrap",
                 log=log,
             )
             write_json(
@@ -134,6 +165,8 @@ def ensure_buildroot(
                     "host_arch": spec.host_arch,
                     "cross_arches": list(spec.cross_arches),
                     "packages": list(spec.packages),
+                    "identity": buildroot_key(spec),
+                    "archive_state": state,
                 },
             )
         return store.path("buildroots", key) / "root"
@@ -150,6 +183,7 @@ def run_in_root(
     ro_binds: Sequence[tuple[Path, str]] = (),
     cwd: str = "/build",
     error: type[BinkError] = BuildError,
+    kind: str = "compile",
 ) -> str:
     """Run ``argv`` inside the build root with ``work`` bound read-write at ``/build``.
 
@@ -189,5 +223,5 @@ def run_in_root(
     for name, value in sorted(full_env.items()):
         cmd += ["--setenv", name, value]
     cmd += ["--", *argv]
-    proc = run(cmd, error=error, what=what, log=log)
+    proc = run(cmd, error=error, what=what, log=log, kind=kind)
     return proc.stdout or ""

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, diff, doctor, sbom
+from . import __version__, ci, diff, doctor, sbom, sizes
 from .config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from .distro import ARCHES
-from .errors import UsageError, VerifyError, reported_as
+from .errors import PublishError, UsageError, VerifyError, reported_as
 from .policy import system_clock
 from .progress import Progress
 from .runtime import PROFILES
@@ -26,6 +26,8 @@ from .store import Store, cache_root
 if TYPE_CHECKING:
     from .fetch import Cache as CacheT
     from .fetch import FetchSettings as FetchSettingsT
+    from .housekeeping import Item as ItemT
+    from .layout import Descriptor
     from .runtime import RuntimeSpec as RuntimeSpecT
     from .verify import VerifyReport as VerifyReportT
 
@@ -57,6 +59,12 @@ def _common() -> _Parser:
         help="cache directory (default $BINK_PYTHON_CACHE or ~/.cache/bink-python)",
     )
     common.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error (also BINK_PYTHON_DEBUG=1)",
+    )
     return common
 
 
@@ -185,7 +193,7 @@ def _runtime_spec(args: argparse.Namespace) -> RuntimeSpecT:
 def _cmd_runtime_key(args: argparse.Namespace) -> int:
     from .runtime import runtime_key
 
-    print(runtime_key(_runtime_spec(args)))
+    print(runtime_key(_runtime_spec(args), args.build_host))
     return 0
 
 
@@ -213,6 +221,7 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
         progress=progress,
         jobs=args.jobs,
         force=args.force,
+        build_host=args.build_host,
     )
     out = {"key": result.key, "tarball": str(result.tarball), "cached": result.cached}
     _print_built(args, out, result.tarball, result.cached)
@@ -220,6 +229,23 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
 
 
 # -- build ----------------------------------------------------------------------
+
+
+def _runtime_hosts(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``--runtime-host ARCH=HOST`` options; every arch not named is built on this machine."""
+    from .distro import host_arch
+
+    given: dict[str, str] = {}
+    for text in pairs:
+        arch, sep, host = text.partition("=")
+        if not sep or arch not in ARCHES or host not in ARCHES:
+            raise UsageError(
+                f"--runtime-host {text!r}: expected ARCH=HOST with arches from "
+                f"{', '.join(ARCHES)}, e.g. arm64=arm64"
+            )
+        given[arch] = host
+    here = host_arch()
+    return tuple((arch, given.get(arch, here)) for arch in sorted(ARCHES))
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -244,12 +270,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         arches=(args.arch,) if args.arch else (),
         profile=args.profile,
-        output=Path(args.output),
+        output=Path(args.output) if args.output else None,
         jobs=args.jobs,
         offline=args.offline,
         verify=not args.no_verify,
         epoch=_epoch(args, family),
         mirror=args.mirror,
+        runtime_hosts=_runtime_hosts(args.runtime_host or ()),
+        cached_runtimes=args.cached_runtimes,
     )
     try:
         summary = build_family(family, result.tags, lock, _store(args), options, progress=progress)
@@ -343,30 +371,63 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 def _cmd_cache_verify(args: argparse.Namespace) -> int:
     from .errors import FetchError
-    from .fetch import cache_verify
+    from .housekeeping import verify_entries
 
-    cache = _cache(args)
-    bad = cache_verify(cache)
+    root = cache_root(args.cache_dir)
+    bad = verify_entries(root)
     if bad:
-        names = ", ".join(str(e.path) for e in bad)
         raise FetchError(
             f"{len(bad)} cache entr{'y' if len(bad) == 1 else 'ies'} no longer match their "
-            f"sha256 (tampered or corrupted; refetched on next use): {names}"
+            f"record (tampered or corrupted; remove them or run `cache prune`): " + "; ".join(bad)
         )
-    print(f"{cache.root}: every entry matches its sha256")
+    print(f"{root}: every entry matches its sha256")
+    return 0
+
+
+def _cache_items(args: argparse.Namespace) -> list[ItemT]:
+    from .housekeeping import inventory, needs
+    from .lockfile import Lock
+
+    family = family_from(args)
+    lock = Lock.load(family.lock_path)
+    return inventory(cache_root(args.cache_dir), needs(family, lock))
+
+
+def _cmd_cache_du(args: argparse.Namespace) -> int:
+    from .housekeeping import usage, usage_table
+
+    rows = usage(_cache_items(args))
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+    else:
+        print(usage_table(rows))
     return 0
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    from .fetch import cache_prune
-    from .lockfile import Lock
+    import time
 
-    family = family_from(args)
-    removed = cache_prune(_cache(args), Lock.load(family.lock_path), dry_run=args.dry_run)
+    from .housekeeping import human, parse_size, remove, select
+
+    try:
+        budget = parse_size(args.max_size) if args.max_size is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--max-size {exc}") from None
+    if args.older_than is not None and args.older_than < 0:
+        raise UsageError("--older-than: expected a number of days >= 0")
+    older = args.older_than * 86400 if args.older_than is not None else None
+    root = cache_root(args.cache_dir)
+    items = _cache_items(args)
+    doomed = select(items, older_than=older, max_bytes=budget, now=time.time())
     verb = "would remove" if args.dry_run else "removed"
-    for path in removed:
-        print(f"{verb} {path}")
-    print(f"{verb} {len(removed)} entries")
+    freed = 0
+    count = 0
+    for item in doomed:
+        if args.dry_run or remove(item, root):
+            print(f"{verb} {item.path} ({item.kind}, {human(item.size)})")
+            freed += item.size
+            count += 1
+    print(f"{verb} {count} entries, {human(freed)}")
     return 0
 
 
@@ -374,13 +435,16 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
 
 
 def _refs_for(args: argparse.Namespace, family: Family) -> tuple[list[str], list[Tag]]:
-    """Layout refs (minor and full version) of the selected tags present in the layout."""
+    """Layout refs (minor and full version) of the selected tags present in the layout.
+
+    A tag is present when its name ref is (that is the ref verify checks); its other
+    refs go with it and must name the same index (checked on the one resolution).
+    """
     from .layout import Layout
     from .policy import select_tags
 
     layout_refs = Layout(Path(args.layout)).refs()
     tags = [t for t in select_tags(family, args.tags) if t.buildable]
-    refs = [ref for tag in tags for ref in tag.refs if ref in layout_refs]
     if args.tags:
         missing = [t.name for t in tags if t.name not in layout_refs]
         if missing:
@@ -389,9 +453,29 @@ def _refs_for(args: argparse.Namespace, family: Family) -> tuple[list[str], list
                 "run `bink-python build` first"
             )
     tags = [t for t in tags if t.name in layout_refs]
+    refs = [ref for tag in tags for ref in tag.refs if ref in layout_refs]
     if not refs:
         raise UsageError(f"{args.layout} holds none of the selected tags: run `bink-python build`")
     return refs, tags
+
+
+def _push_verifier(
+    family: Family, tags: Sequence[Tag], progress: Progress
+) -> Callable[[Path, Mapping[str, Descriptor]], None]:
+    """Verify the push snapshot: each tag's refs on one index, then every check on it."""
+
+    def run(snapshot: Path, resolved: Mapping[str, Descriptor]) -> None:
+        for tag in tags:
+            digests = {ref: resolved[ref].digest for ref in tag.refs if ref in resolved}
+            if len(set(digests.values())) > 1:
+                detail = ", ".join(f"{r}={d[:19]}" for r, d in sorted(digests.items()))
+                raise PublishError(
+                    f"the refs of tag {tag.name} name different indexes ({detail}): "
+                    f"rebuild the tag (`bink-python build {tag.name}`) before pushing"
+                )
+        _verify_layout(snapshot, family, tags, (), progress)
+
+    return run
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
@@ -400,8 +484,6 @@ def _cmd_push(args: argparse.Namespace) -> int:
     family = family_from(args)
     progress = _progress(args)
     refs, tags = _refs_for(args, family)
-    if not args.no_verify and not args.dry_run:
-        _verify_layout(Path(args.layout), family, tags, (), progress)
     moves = push(
         Path(args.layout),
         refs,
@@ -409,6 +491,8 @@ def _cmd_push(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         tls_verify=not args.insecure,
         progress=progress,
+        verifier=None if args.no_verify else _push_verifier(family, tags, progress),
+        require_arches={ref: tag.arches for tag in tags for ref in tag.refs},
     )
     for move in moves:
         print(f"{'would move' if args.dry_run else 'moved'} {move}")
@@ -418,7 +502,19 @@ def _cmd_push(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .publish import export
 
-    export(Path(args.layout), args.tag, args.format, Path(args.file), arch=args.arch)
+    family = family_from(args)
+    tag = next((t for t in family.tags if t.buildable and args.tag in t.refs), None)
+    if tag is None:
+        published = ", ".join(r for t in family.tags if t.buildable for r in t.refs)
+        raise UsageError(f"{args.tag} is not a tag of {family.path} (tags: {published})")
+    export(
+        Path(args.layout),
+        args.tag,
+        args.format,
+        Path(args.file),
+        arch=args.arch,
+        require_arches=tag.arches,
+    )
     print(f"{args.file}: {args.format} of {args.tag}")
     return 0
 
@@ -465,7 +561,7 @@ def _show_report(
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .layout import Layout
+    from .layout import Layout, partial_arches
     from .policy import select_tags
 
     family = family_from(args)
@@ -480,15 +576,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{layout} holds none of the tags of {family.path}: run `bink-python build`"
             )
-    _verify_layout(
-        layout,
-        family,
-        tags,
-        (args.arch,) if args.arch else (),
-        _progress(args),
-        as_json=args.json,
-        to_stdout=True,
-    )
+    # a partial layout (build --arch) holds only its arches: verify those by default
+    arches = (args.arch,) if args.arch else partial_arches(layout)
+    _verify_layout(layout, family, tags, arches, _progress(args), as_json=args.json, to_stdout=True)
     return 0
 
 
@@ -505,7 +595,13 @@ def _os_options(p: argparse.ArgumentParser) -> None:
 
 #: Extra subcommands registered by stage modules: name -> function(subparsers, common).
 Registrar = Callable[["argparse._SubParsersAction[_Parser]", "_Parser"], None]
-_REGISTRARS: list[Registrar] = [sbom.register, diff.register, doctor.register]
+_REGISTRARS: list[Registrar] = [
+    sbom.register,
+    diff.register,
+    doctor.register,
+    ci.register,
+    sizes.register,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -515,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build, verify and publish the Bink Python container base images.",
     )
     parser.add_argument("--version", action="version", version=f"bink-python {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -578,12 +675,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_cache_add)
     p = cache_sub.add_parser("ls", parents=[common], help="list cache entries")
     p.set_defaults(func=_cmd_cache_ls)
-    p = cache_sub.add_parser("verify", parents=[common], help="re-hash every cache entry")
+    p = cache_sub.add_parser(
+        "verify", parents=[common], help="re-hash every entry (inputs, bases, runtimes, layers)"
+    )
     p.set_defaults(func=_cmd_cache_verify)
     p = cache_sub.add_parser(
-        "prune", parents=[common], help="remove entries no lock artifact references"
+        "du", parents=[common], help="disk usage per kind (inputs, bases, runtimes, logs...)"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable JSON")
+    p.set_defaults(func=_cmd_cache_du)
+    p = cache_sub.add_parser(
+        "prune",
+        parents=[common],
+        help="remove what images.toml and images.lock do not need (by age / size budget)",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be removed")
+    p.add_argument(
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="only entries unused for DAYS (default: any age)",
+    )
+    p.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="then remove the oldest unneeded entries until the cache fits SIZE (e.g. 50G)",
+    )
     p.set_defaults(func=_cmd_cache_prune)
 
     p = sub.add_parser("base", help="base root filesystems (mmdebstrap)")
@@ -613,6 +730,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("version", help="exact CPython version, e.g. 3.13.16")
         _os_options(p)
         p.add_argument("--profile", choices=PROFILES, default="release")
+        p.add_argument(
+            "--build-host",
+            choices=tuple(ARCHES),
+            required=action == "key",
+            metavar="ARCH",
+            help="arch of the machine that compiles the runtime (part of the key: native "
+            "and cross builds differ)"
+            + ("" if action == "key" else "; default this machine, the only one it can build"),
+        )
         if action == "build":
             p.add_argument("--jobs", type=int, metavar="N", help="parallel compile jobs")
             p.add_argument("--force", action="store_true", help="rebuild even when cached")
@@ -624,15 +750,35 @@ def build_parser() -> argparse.ArgumentParser:
         "build", parents=[common], help="build tags into an OCI layout (verified before it moves)"
     )
     p.add_argument("tags", nargs="*", metavar="TAG", help="tag names or patterns (default: all)")
-    p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
+    p.add_argument(
+        "--arch",
+        choices=tuple(ARCHES),
+        help="only this architecture: a partial layout (default dist/oci-ARCH) that verify "
+        "and sbom read and push and export refuse",
+    )
     p.add_argument("--profile", choices=PROFILES, default="release")
-    p.add_argument("--output", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
+    p.add_argument(
+        "--output", metavar="DIR", help="OCI layout (dist/oci; with --arch: dist/oci-ARCH)"
+    )
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="stages run at once (2)")
     p.add_argument("--allow-eol", action="store_true", help="build tags past their EOL")
     p.add_argument("--offline", action="store_true", help="never use the network")
     p.add_argument("--no-verify", action="store_true", help="skip verification (not for release)")
     p.add_argument("--mirror", metavar="URL", help="Debian archive mirror (default: apt's)")
     p.add_argument("--source-date-epoch", type=int, metavar="N", help="default: images.lock")
+    p.add_argument(
+        "--runtime-host",
+        action="append",
+        metavar="ARCH=HOST",
+        help="the runtimes of ARCH are (were) compiled on a HOST machine, e.g. arm64=arm64 "
+        "for the native arm64 runner's (repeatable; default: this machine for every arch)",
+    )
+    p.add_argument(
+        "--cached-runtimes",
+        action="store_true",
+        help="never compile a runtime: each must be in the cache (handed over by the "
+        "runtime jobs); a miss fails naming the key",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_build)
 

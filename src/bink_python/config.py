@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .compression import ALGORITHMS
 from .distro import ARCHES, DISTROS, Distro, get_distro
 from .errors import ConfigError
 
@@ -144,6 +145,9 @@ class Family:
     user: User
     components: tuple[Component, ...]
     tags: tuple[Tag, ...]
+    #: Layer compression of every image: one instance per entry, the first is the one
+    #: clients that do not choose by compression take ("gzip", "zstd" or both).
+    compression: tuple[str, ...] = ("gzip",)
 
     def component(self, name: str) -> Component:
         for comp in self.components:
@@ -284,6 +288,24 @@ def _parse_components(ctx: _Ctx, raw: Any) -> dict[str, Component]:
     return components
 
 
+def _parse_compression(ctx: _Ctx, fam: dict[str, Any]) -> tuple[str, ...]:
+    """``compression = ["gzip"]`` (default), ``["zstd"]`` or ``["gzip", "zstd"]``."""
+    where = "[family]: field 'compression'"
+    value = ctx.strings(fam, "compression", "[family]")
+    if not value:
+        raise ctx.fail(where, 'expected at least one of "gzip", "zstd"')
+    for name in value:
+        if name not in ALGORITHMS:
+            raise ctx.fail(where, f"unknown compression {name!r} (expected gzip or zstd)")
+    if len(value) > 1 and value[0] != "gzip":
+        raise ctx.fail(
+            where,
+            "list gzip first: clients that cannot choose by compression take the first "
+            'instance of their platform (expected ["gzip", "zstd"])',
+        )
+    return value
+
+
 _TAG_REQUIRED_BUILDABLE = {"name", "python", "os", "release", "eol", "status"}
 _TAG_OPTIONAL = {"variant", "arches", "components", "note"}
 
@@ -409,7 +431,7 @@ def parse_family(data: dict[str, Any], path: Path) -> Family:
         fam,
         "[family]",
         {"registry", "title", "description", "source", "vendor", "licenses", "arches", "user"},
-        {"components"},
+        {"components", "compression"},
     )
     registry = ctx.string(fam, "registry", "[family]")
     if not _REGISTRY_RE.match(registry):
@@ -437,6 +459,7 @@ def parse_family(data: dict[str, Any], path: Path) -> Family:
             raise ctx.fail(f"tag {tag.name!r}", "duplicate tag name (each tag is declared once)")
         seen.add(tag.name)
         tags.append(tag)
+    compression = _parse_compression(ctx, fam) if "compression" in fam else ("gzip",)
     return Family(
         path=path,
         registry=registry,
@@ -449,6 +472,7 @@ def parse_family(data: dict[str, Any], path: Path) -> Family:
         user=_parse_user(ctx, fam["user"]),
         components=tuple(components.values()),
         tags=tuple(tags),
+        compression=compression,
     )
 
 

@@ -18,6 +18,7 @@ import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import slim
 from .dpkg import dep_names, parse_status
 from .errors import BuildError
 from .rootfs import canonical_in_root
@@ -195,6 +196,7 @@ def build_distroless(
             if (src / rel).is_dir() and not (src / rel).is_symlink():
                 for child in sorted((src / rel).iterdir()):
                     _copy_entry(src, tree, f"{rel}/{child.name}")
+    slim.remove_from_tree(tree, "distroless")
     for rel in DISTROLESS_FORBIDDEN:
         if (tree / rel).exists() or (tree / rel).is_symlink():
             raise BuildError(
@@ -204,8 +206,10 @@ def build_distroless(
     for name in kept:
         (status_d / name).write_text(status[name]["_stanza"])
         md5sums = _info_file(src, name, arch_name, "md5sums")
-        if md5sums is not None:
-            shutil.copyfile(md5sums, status_d / f"{name}.md5sums")
+        if md5sums is not None:  # only the files that are in the image
+            (status_d / f"{name}.md5sums").write_text(
+                slim.present_md5sums(md5sums.read_text(), tree)
+            )
     # users: root, nobody and the family's user; no shell exists, so nologin everywhere
     user = spec.user
     (tree / "etc").mkdir(exist_ok=True)

@@ -8,7 +8,10 @@ package prints a traceback for bad input.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import errno
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from types import TracebackType
 
 
 class BinkError(Exception):
@@ -76,3 +79,58 @@ def reported_as(error: type[BinkError], *lower: type[BinkError]) -> Iterator[Non
         if isinstance(exc, error):
             raise
         raise error(str(exc)) from exc
+
+
+class HostError(BinkError):
+    """The host refused an operation outside a stage's own handling (disk full, permission)."""
+
+    exit_code = 10
+
+
+#: Exit code of a failure nobody anticipated (a bug): sysexits' EX_SOFTWARE.
+INTERNAL_EXIT = 70
+
+#: Exit codes of an interruption: Ctrl-C (SIGINT) and SIGTERM, as a shell reports them.
+INTERRUPT_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def host_error(exc: OSError) -> HostError:
+    """One line for an ``OSError``: what failed, on which path, and what to do."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return HostError(f"disk full{where}: free space (e.g. `bink-python cache prune`) and rerun")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return HostError(f"permission denied{where}: run as a user that may write there")
+    if exc.errno == errno.EROFS:
+        return HostError(f"read-only file system{where}: choose a writable --cache-dir/--output")
+    return HostError(f"{exc.strerror or exc}{where}")
+
+
+def cleanup(action: Callable[[], object], what: str) -> AbstractContextManager[None]:
+    """Run ``action`` after the block; a failing cleanup never replaces the block's error.
+
+    When the block raised, a failure of ``action`` is attached to that error as a note
+    (shown with ``--debug``) and the original error propagates; when the block succeeded,
+    the cleanup's own failure is raised.
+    """
+    return _Cleanup(action, what)
+
+
+class _Cleanup(AbstractContextManager[None]):
+    def __init__(self, action: Callable[[], object], what: str) -> None:
+        self.action = action
+        self.what = what
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.action()
+            return
+        try:
+            self.action()
+        except Exception as failed:  # reported as a note on the real error
+            exc.add_note(f"cleanup also failed ({self.what}): {failed}")

@@ -31,16 +31,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ToolError
+from .errors import ToolError, cleanup
 from .layout import ANNOTATION_REF_NAME, MEDIA_MANIFEST, Descriptor, canonical_json
 from .mounts import unmount_below
-from .proc import require_tool, tail
+from .proc import require_tool, spawn, tail
 
 #: The ref name of the single image in a throwaway layout.
 _PROBE_REF = "probe"
 
-#: Default time limit of one command inside an image (arm64 runs under emulation).
-RUN_TIMEOUT = 600.0
+#: Time limits: ``proc.TIMEOUTS["buildah"]`` for every buildah call and every command
+#: run inside an image (arm64 runs under emulation); ``BINK_PYTHON_TIMEOUT_BUILDAH``.
 
 
 @dataclass(frozen=True)
@@ -137,13 +137,18 @@ class Buildah:
             *args,
         ]
 
-    def call(self, *args: str, what: str, timeout: float = RUN_TIMEOUT) -> str:
-        """Run a buildah subcommand; ToolError with its output when it fails."""
-        cmd = self.argv(*args)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise ToolError(f"buildah {args[0]} ({what}) timed out after {timeout:.0f}s") from exc
+    def call(
+        self, *args: str, what: str, timeout: float | None = None, cleanup: bool = False
+    ) -> str:
+        """Run a buildah subcommand; ToolError with its output when it fails.
+
+        ``cleanup`` calls (rm, rmi) run even while the build is being cancelled."""
+        proc = spawn(self.argv(*args), kind="buildah", timeout=timeout, cleanup=cleanup)
+        if proc.timed_out:
+            raise ToolError(
+                f"buildah {args[0]} ({what}) timed out after {proc.timeout:.0f}s: "
+                f"{tail(proc.stderr or proc.stdout, 8)}"
+            )
         if proc.returncode != 0:
             raise ToolError(
                 f"buildah {args[0]} failed ({what}, exit {proc.returncode}): "
@@ -194,7 +199,7 @@ class Buildah:
         *,
         user: str | None = None,
         env: Sequence[str] = (),
-        timeout: float = RUN_TIMEOUT,
+        timeout: float | None = None,
     ) -> RunResult:
         """Run ``argv`` in ``ctr`` (no shell involved); never raises for a failing command."""
         opts = ["run", "--isolation", "chroot"]
@@ -203,19 +208,10 @@ class Buildah:
         for item in env:
             opts += ["--env", item]
         cmd = self.argv(*opts, ctr, "--", *argv)
-        try:
-            proc = subprocess.run(
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = exc.output if isinstance(exc.output, str) else ""
-            return RunResult(tuple(argv), -1, out + f"\n(timed out after {timeout:.0f}s)")
+        proc = spawn(cmd, kind="buildah", stderr=subprocess.STDOUT, timeout=timeout)
+        if proc.timed_out:
+            out = _strip_buildah_noise(proc.stdout)
+            return RunResult(tuple(argv), -1, out + f"\n(timed out after {proc.timeout:.0f}s)")
         return RunResult(tuple(argv), proc.returncode, _strip_buildah_noise(proc.stdout))
 
     def config(self, ctr: str, *options: str) -> None:
@@ -228,7 +224,7 @@ class Buildah:
     def rm(self, ctr: str) -> None:
         with contextlib.suppress(ValueError):
             self._containers.remove(ctr)
-        self.call("rm", ctr, what=f"removing container {ctr}")
+        self.call("rm", ctr, what=f"removing container {ctr}", cleanup=True)
 
     def close(self) -> None:
         """Remove every container and image, unmount, and delete the storage root."""
@@ -240,7 +236,7 @@ class Buildah:
                 errors.append(str(exc))
         for args in (("rm", "--all"), ("rmi", "--all", "--force")):
             with contextlib.suppress(ToolError):
-                self.call(*args, what="cleaning the verify storage")
+                self.call(*args, what="cleaning the verify storage", cleanup=True)
         unmount_below(self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         if self.workdir.exists():
@@ -249,17 +245,36 @@ class Buildah:
             raise ToolError(f"cleaning up buildah storage: {errors[0]}")
 
 
+_SESSION = re.compile(r"bink-buildah-(\d+)-[0-9a-f]+$")
+
+
+def remove_dead_sessions(base: Path) -> list[Path]:
+    """Remove the buildah storage of sessions whose process is gone; returns them."""
+    removed = []
+    for path in base.glob("bink-buildah-*"):
+        found = _SESSION.match(path.name)
+        if found is None or Path(f"/proc/{found.group(1)}").exists():
+            continue
+        unmount_below(path)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def buildah_session(parent: Path | None = None) -> Iterator[Buildah]:
-    """A :class:`Buildah` on fresh private storage, always cleaned up afterwards."""
+    """A :class:`Buildah` on fresh private storage, always cleaned up afterwards.
+
+    The storage directory carries the owner's pid; sessions left by a process that
+    was killed (SIGKILL: no cleanup ran) are unmounted and removed here first.
+    """
     base = parent if parent is not None else Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
-    work = _named_dir(base, "bink-buildah-")
+    remove_dead_sessions(base)
+    work = _named_dir(base, f"bink-buildah-{os.getpid()}-")
     session = Buildah(work)
-    try:
+    with cleanup(session.close, f"removing the buildah storage {work}"):
         yield session
-    finally:
-        session.close()
 
 
 #: Paths ``buildah run --isolation chroot`` creates or mounts over in the container's
@@ -359,7 +374,7 @@ class Container:
         *,
         user: str | None = None,
         env: Sequence[str] = (),
-        timeout: float = RUN_TIMEOUT,
+        timeout: float | None = None,
     ) -> RunResult:
         """Run ``argv``; then nothing it started is left running in the container."""
         try:
@@ -374,7 +389,5 @@ def image_container(
 ) -> Iterator[Container]:
     """A container of one image manifest, mounted; removed on exit (also on failure)."""
     ctr = buildah.from_manifest(layout, manifest, what=what)
-    try:
+    with cleanup(lambda: buildah.rm(ctr), f"removing container {ctr}"):
         yield Container(buildah, ctr, buildah.mount(ctr))
-    finally:
-        buildah.rm(ctr)

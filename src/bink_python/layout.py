@@ -12,6 +12,15 @@ temporary file and a rename, and ``index.json`` is replaced last, also by rename
 A build interrupted at any point leaves the previous ``index.json`` and every blob
 it references intact; unreferenced blobs left behind are harmless and are removed
 by :meth:`Layout.prune`.
+
+Integrity: a blob already present is reused only after its content was hashed and
+matched its digest (once per file per process: :func:`blob_ok` remembers a verified
+file by device, inode, size and mtime); a corrupt one is replaced. Every
+read-check-write of the layout (bringing refs in, :meth:`Layout.set_refs`,
+:meth:`Layout.prune`) runs under one lock (:meth:`Layout.locked`, an ``flock``
+that is re-entrant within a thread), so a prune never removes a blob that a
+concurrent build is about to name. Temporary files carry their writer's pid
+(``.tmp-<pid>-...``); those of dead writers are removed under the lock.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +146,67 @@ class Descriptor:
         return Descriptor(self.media_type, self.digest, self.size, self.platform, annotations)
 
 
+#: Files verified in this process: (device, inode, size, mtime_ns) -> digest.
+_VERIFIED: dict[tuple[int, int, int, int], str] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+#: Layout locks held by this thread: resolved layout path -> depth.
+_HELD = threading.local()
+
+
+def _file_id(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def blob_ok(path: Path, digest: str, size: int | None = None) -> bool:
+    """Whether ``path`` exists with content hashing to ``digest`` (and ``size``).
+
+    The hash of a file is computed once per process and remembered by device, inode,
+    size and mtime: hard links of one verified file (store entry, staging blob,
+    output blob) cost one hash.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    if size is not None and st.st_size != size:
+        return False
+    ident = _file_id(st)
+    with _VERIFIED_LOCK:
+        if _VERIFIED.get(ident) == digest:
+            return True
+    hasher = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(chunk)
+    except FileNotFoundError:
+        return False
+    actual = "sha256:" + hasher.hexdigest()
+    if actual != digest:
+        return False
+    with _VERIFIED_LOCK:
+        _VERIFIED[ident] = digest
+    return True
+
+
+def _remember(path: Path, digest: str) -> None:
+    """Note a file just written and verified as ``digest``."""
+    with contextlib.suppress(OSError), _VERIFIED_LOCK:
+        _VERIFIED[_file_id(path.stat())] = digest
+
+
+def _pid_alive(pid: int) -> bool:
+    return pid == os.getpid() or Path(f"/proc/{pid}").exists()
+
+
+_TEMP = re.compile(r"\.tmp-(\d+)-")
+
+
+def _temp_prefix(label: str = "") -> str:
+    return f".tmp-{os.getpid()}-{label}"
+
+
 def _disk_error(what: Path, exc: OSError) -> BuildError:
     if exc.errno == errno.ENOSPC:
         return BuildError(f"disk full while writing {what}: free space and rerun the build")
@@ -191,35 +262,47 @@ class Layout:
         return self.blobs_dir / _hex(digest)
 
     def has_blob(self, digest: str, size: int | None = None) -> bool:
+        """Whether the blob is present with its size (cheap: no hashing; see :func:`blob_ok`)."""
         try:
             st = self.blob_path(digest).stat()
         except FileNotFoundError:
             return False
         return size is None or st.st_size == size
 
+    def blob_ok(self, digest: str, size: int | None = None) -> bool:
+        """Whether the blob is present and its content matches its digest (hashed once)."""
+        return blob_ok(self.blob_path(digest), digest, size)
+
     def write_blob(self, data: bytes) -> Descriptor:
-        """Store bytes as a blob; returns a descriptor with an empty media type to fill in."""
+        """Store bytes as a blob; returns a descriptor with an empty media type to fill in.
+
+        A blob already present is kept only if its content is right (else replaced)."""
         digest = sha256_digest(data)
-        if not self.has_blob(digest, len(data)):
+        final = self.blob_path(digest)
+        if not self.blob_ok(digest, len(data)):
             try:
                 self.blobs_dir.mkdir(parents=True, exist_ok=True)
-                self._atomic_bytes(self.blob_path(digest), data)
+                atomic_write_bytes(final, data, prefix=_temp_prefix())
             except OSError as exc:
-                raise _disk_error(self.blob_path(digest), exc) from exc
+                raise _disk_error(final, exc) from exc
+            _remember(final, digest)
         return Descriptor("", digest, len(data))
 
     def write_blob_file(self, source: Path, digest: str, size: int) -> None:
         """Store a file as the blob ``digest``, verifying its content on the way.
 
-        A blob already present with the right size is kept. Otherwise the file is
-        hard-linked (same filesystem) or copied into a temporary name, hashed, and
-        renamed into place only if its digest matches.
+        A blob already present is kept only if its content matches its digest (a
+        corrupt one is replaced). Otherwise the file is hard-linked (same filesystem)
+        or copied into a temporary name, hashed, and renamed into place only if its
+        digest matches.
         """
-        if self.has_blob(digest, size):
+        if self.blob_ok(digest, size):
             return
         final = self.blob_path(digest)
         self.blobs_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{_hex(digest)[:12]}-", dir=self.blobs_dir)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=_temp_prefix(_hex(digest)[:12] + "-"), dir=self.blobs_dir
+        )
         tmp = Path(tmp_name)
         try:
             os.close(fd)
@@ -249,6 +332,7 @@ class Layout:
                     "remove it from the cache and rebuild"
                 )
             os.replace(tmp, final)
+            _remember(final, digest)
         except OSError as exc:
             raise _disk_error(final, exc) from exc
         finally:
@@ -305,28 +389,45 @@ class Layout:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Serialize index.json updates between processes writing the same layout."""
+        """Serialize read-check-writes of this layout between processes and threads.
+
+        Re-entrant within a thread (a caller may hold it around blob writes and
+        :meth:`set_refs`, which takes it too).
+        """
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".bink-lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        key = str(self.path.resolve())
+        held: dict[str, int] = _HELD.__dict__.setdefault("depth", {})
+        if held.get(key, 0) > 0:
+            held[key] += 1
             try:
                 yield
             finally:
+                held[key] -= 1
+            return
+        with open(self.path / ".bink-lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            held[key] = 1
+            try:
+                yield
+            finally:
+                held[key] = 0
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def set_refs(self, refs: Mapping[str, Descriptor]) -> None:
         """Point each ref at its descriptor, keeping every other ref; one atomic rename.
 
         Every blob a descriptor reaches must already be in the layout: this is checked
-        first, so index.json never names content that is not there.
+        under the lock, so index.json never names content that is not there (and a
+        concurrent prune cannot remove it in between).
         """
-        for name, desc in refs.items():
+        for name in refs:
             if not _REF_NAME.fullmatch(name):
                 raise BuildError(
                     f"invalid ref name {name!r}: use letters, digits and . _ - : @ + separators"
                 )
-            self.check(desc)
         with self.locked():
+            for desc in refs.values():
+                self.check(desc)
             kept = [
                 e
                 for e in self._entries()
@@ -344,11 +445,13 @@ class Layout:
         Blobs are hard-linked when both layouts share a filesystem (copied otherwise)
         and verified against their digests; blobs already here are kept.
         """
-        self.init()
-        for desc in refs.values():
-            for blob in source.reachable(desc):
-                self.write_blob_file(source.blob_path(blob.digest), blob.digest, blob.size)
-        self.set_refs(refs)
+        with self.locked():
+            self.init()
+            self.remove_dead_temps()
+            for desc in refs.values():
+                for blob in source.reachable(desc):
+                    self.write_blob_file(source.blob_path(blob.digest), blob.digest, blob.size)
+            self.set_refs(refs)
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         def key(entry: dict[str, Any]) -> tuple[str, str]:
@@ -400,9 +503,26 @@ class Layout:
                     "rebuild the layout"
                 )
 
+    def remove_dead_temps(self) -> int:
+        """Remove temporary files of writers that died (``.tmp-<pid>-...``); how many."""
+        removed = 0
+        for folder in (self.path, self.blobs_dir):
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                found = _TEMP.match(name)
+                if found and not _pid_alive(int(found.group(1))):
+                    with contextlib.suppress(FileNotFoundError):
+                        (folder / name).unlink()
+                        removed += 1
+        return removed
+
     def prune(self) -> int:
-        """Remove blobs no ref reaches; returns how many (temporary files are left alone)."""
+        """Remove blobs no ref reaches; returns how many (live writers' temp files are kept)."""
         with self.locked():
+            self.remove_dead_temps()
             live: set[str] = set()
             for desc in self.refs().values():
                 live.update(_hex(d.digest) for d in self.reachable(desc))
@@ -417,4 +537,31 @@ class Layout:
 
     @staticmethod
     def _atomic_bytes(path: Path, data: bytes) -> None:
-        atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data, prefix=_temp_prefix())
+
+
+# -- partial layouts -------------------------------------------------------------------
+
+#: File in a layout written by a single-arch build: the arches its indexes hold.
+PARTIAL_MARKER = "bink-partial-arches"
+
+
+def partial_arches(path: Path) -> tuple[str, ...]:
+    """The arches of a partial layout (``build --arch``); empty for a complete one.
+
+    A partial layout's tag refs name indexes holding only these arches: it can be
+    verified and read, never pushed or exported (publish.py refuses it).
+    """
+    try:
+        text = (path / PARTIAL_MARKER).read_text()
+    except FileNotFoundError:
+        return ()
+    except OSError as exc:
+        raise BuildError(f"{path / PARTIAL_MARKER} is unreadable: {exc}") from exc
+    return tuple(sorted(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def mark_partial(path: Path, arches: tuple[str, ...]) -> None:
+    """Record that ``path`` holds single-arch indexes (before any of its refs move)."""
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path / PARTIAL_MARKER, "".join(f"{a}\n" for a in sorted(arches)).encode())

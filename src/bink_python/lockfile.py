@@ -25,8 +25,13 @@ Rules:
 * **source_date_epoch** is the time the pinned content (the set of artifact names
   and their sha256) last changed; ``$SOURCE_DATE_EPOCH`` when set, else the clock.
   Re-locking without a content change (sizes learned, URLs re-derived) keeps it, so
-  a no-change run leaves the file byte-identical. Later stages use it as
-  SOURCE_DATE_EPOCH (clamped mtimes, image ``created``).
+  a no-change run leaves the file byte-identical. Filling in the first pin of an
+  artifact the lock already lists unpinned (``cache add --for``, trust on first use)
+  keeps it too: no build could use that artifact before (unpinned inputs are
+  refused), so no earlier image changes meaning, and pinning the same bytes again
+  from a fresh copy of the lock gives the same epoch, hence the same digests. An
+  artifact added, dropped, re-pinned to other bytes or unpinned moves it. Later
+  stages use it as SOURCE_DATE_EPOCH (clamped mtimes, image ``created``).
 """
 
 from __future__ import annotations
@@ -236,17 +241,26 @@ class Lock:
         atomic_write_text(path, text)
         return True
 
-    def content(self) -> frozenset[tuple[str, str | None]]:
-        """What SOURCE_DATE_EPOCH tracks: artifact names and their pins."""
-        return frozenset((n, a.sha256) for n, a in self.artifacts.items())
-
     def with_artifacts(self, artifacts: Iterable[Artifact], *, now: int | None = None) -> Lock:
-        """A lock holding ``artifacts``; the epoch moves only when pinned content changes."""
+        """A lock holding ``artifacts``; the epoch moves only when pinned content changes.
+
+        A first pin of an artifact this lock lists unpinned is not a change (see the
+        module docstring): it only records what the unpinned entry will be.
+        """
         arts = {a.name: a for a in artifacts}
         new = Lock(self.source_date_epoch, arts, self.path)
-        if new.content() != self.content() or not self.artifacts:
+        if self.pins_changed(new) or not self.artifacts:
             new = replace(new, source_date_epoch=now if now is not None else current_epoch())
         return new
+
+    def pins_changed(self, new: Lock) -> bool:
+        """True when ``new`` adds or drops an artifact, or changes or removes a pin."""
+        if set(new.artifacts) != set(self.artifacts):
+            return True
+        return any(
+            old.sha256 is not None and new.artifacts[name].sha256 != old.sha256
+            for name, old in self.artifacts.items()
+        )
 
     def with_artifact(self, artifact: Artifact, *, now: int | None = None) -> Lock:
         others = [a for n, a in self.artifacts.items() if n != artifact.name]

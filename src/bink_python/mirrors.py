@@ -5,6 +5,12 @@ No archive host name is written in this repository: the Debian mirror comes from
 ``*.sources`` files and one-line ``*.list`` files); likewise for Ubuntu with
 ``$BINK_PYTHON_UBUNTU_MIRROR``. Trust never rests on the host: packages are
 verified by apt against the distribution keyring, tarballs by sha256.
+
+The *build* mirror is where this machine fetches packages (often a proxy or a local
+mirror). The *image archive* is what regular images name in their own apt sources for
+the users who ``apt-get install`` in derived images: a separate setting
+(:func:`image_archive`), from the environment only, since no archive host may be
+written into this repository. Unset, images name the build mirror and the build warns.
 """
 
 from __future__ import annotations
@@ -151,3 +157,41 @@ def ubuntu_ports_mirror(override: str | None = None) -> str:
             "BINK_PYTHON_UBUNTU_PORTS_MIRROR to an Ubuntu ports archive URL"
         )
     return value.rstrip("/")
+
+
+#: The environment variables naming the archive written into images, by (OS, arch
+#: group, security). Ubuntu serves arm64 (with its security suite) from "ports".
+IMAGE_ARCHIVE_ENV = {
+    ("debian", "any", False): "BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE",
+    ("debian", "any", True): "BINK_PYTHON_IMAGE_DEBIAN_SECURITY",
+    ("ubuntu", "amd64", False): "BINK_PYTHON_IMAGE_UBUNTU_ARCHIVE",
+    ("ubuntu", "amd64", True): "BINK_PYTHON_IMAGE_UBUNTU_SECURITY",
+    ("ubuntu", "ports", False): "BINK_PYTHON_IMAGE_UBUNTU_PORTS",
+    ("ubuntu", "ports", True): "BINK_PYTHON_IMAGE_UBUNTU_PORTS",
+}
+
+
+def image_archive_variable(os_name: str, arch: str, *, security: bool) -> str:
+    """The variable that names the archive images of (OS, arch) use for a suite."""
+    group = "any" if os_name == "debian" else ("amd64" if arch == "amd64" else "ports")
+    try:
+        return IMAGE_ARCHIVE_ENV[(os_name, group, security)]
+    except KeyError:
+        raise ToolError(f"no image archive setting for OS {os_name!r}") from None
+
+
+def image_archive(os_name: str, arch: str, *, security: bool) -> str | None:
+    """The archive URL regular images of (OS, arch) name for a suite; None when unset."""
+    value = os.environ.get(image_archive_variable(os_name, arch, security=security), "").strip()
+    if value and "://" not in value:
+        raise ToolError(
+            f"{image_archive_variable(os_name, arch, security=security)}={value!r} is not a "
+            "URL: expected the archive's address, e.g. http://HOST/debian"
+        )
+    return value.rstrip("/") or None
+
+
+def archive_keyring(os_name: str, default: str) -> str:
+    """The keyring apt checks the archive's signatures with: ``$BINK_PYTHON_<OS>_KEYRING``
+    (e.g. a private mirror's own key, or a test archive's), else the distribution's."""
+    return os.environ.get(f"BINK_PYTHON_{os_name.upper()}_KEYRING") or default

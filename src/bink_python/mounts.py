@@ -7,10 +7,10 @@ with something still mounted in it would delete through the mount.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from .errors import BinkError
+from .proc import spawn
 
 
 def mounts_below(path: Path) -> list[str]:
@@ -36,8 +36,7 @@ def unmount_below(path: Path, *, error: type[BinkError] | None = None) -> None:
     With ``error``, a failing ``umount`` raises it; without, cleanup is best effort.
     """
     for point in mounts_below(path):
-        done = subprocess.run(
-            ["umount", "--lazy", point], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0 and error is not None:
-            raise error(f"unmounting {point} failed: {done.stderr.strip() or done.returncode}")
+        done = spawn(["umount", "--lazy", point], kind="mount", cleanup=True)
+        if not done.ok and error is not None:
+            reason = done.err.decode(errors="replace").strip() or done.returncode
+            raise error(f"unmounting {point} failed: {reason}")

@@ -1,13 +1,19 @@
 """Publish the OCI layout with skopeo: push to a registry, export to an archive.
 
-Push order (so a registry never shows a tag on incomplete content):
+A push holds the layout's lock from start to end, so no build can move a ref under
+it, and works on one resolution of the refs:
 
-1. every index to publish is copied with ``skopeo copy --all --preserve-digests``
-   to a *digest* reference (``REPO@sha256:...``): blobs, per-arch manifests, then
-   the index itself, all by digest; no tag moves;
-2. only then each tag is written (``REPO:TAG``), which uploads nothing new: the
-   registry just stores the index manifest under the tag, one atomic PUT;
-3. each moved tag is read back and must name the index digest.
+1. every ref is resolved **once**; each must name a complete index (every arch
+   images.toml lists for its tag, see :func:`check_complete`);
+2. those exact descriptors are hard-linked into a private snapshot layout, where
+   each index is also named by its digest; the verifier (``bink-python verify``'s
+   checks) runs on the snapshot, so it sees exactly the bytes that will be pushed;
+3. each index is copied from the snapshot with ``skopeo copy --all
+   --preserve-digests`` to a *digest* reference (``REPO@sha256:...``): blobs,
+   per-arch manifests, then the index itself; no tag moves;
+4. only then each tag is written (``REPO:TAG``) from the same snapshot entry, which
+   uploads nothing new: the registry stores that index manifest under the tag;
+5. each moved tag is read back and must name the verified digest.
 
 A push that fails anywhere leaves every tag at its previous complete index.
 Credentials come from skopeo's usual auth file (``skopeo login``, or
@@ -20,16 +26,16 @@ import contextlib
 import hashlib
 import os
 import re
-import subprocess
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from .errors import PublishError, UsageError, reported_as
-from .layout import MEDIA_INDEX, Layout
-from .proc import require_tool
+from .layout import MEDIA_INDEX, Descriptor, Layout, partial_arches
+from .proc import require_tool, spawn, tail
 from .progress import SILENT, Progress
 
 ExportFormat = Literal["docker-archive", "oci-archive"]
@@ -121,7 +127,12 @@ def _skopeo(args: Sequence[str], *, repo: str, action: str, authfile: Path | Non
     if authfile is not None:
         # the option belongs to the subcommand: insert right after it
         argv = [skopeo, args[0], "--authfile", os.fspath(authfile), *args[1:]]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = spawn(argv, kind="skopeo")
+    if proc.timed_out:
+        raise PublishError(
+            f"skopeo timed out after {proc.timeout:.0f}s while {action} "
+            f"(BINK_PYTHON_TIMEOUT_SKOPEO); tags were not moved: {tail(proc.stderr, 5)}"
+        )
     if proc.returncode != 0:
         raise _classify(repo, action, proc.stderr or proc.stdout)
     return proc.stdout
@@ -136,14 +147,114 @@ def remote_digest(
     if authfile is not None:
         argv += ["--authfile", os.fspath(authfile)]
     argv.append(f"docker://{repo}:{tag}")
-    proc = subprocess.run(argv, capture_output=True, check=False)
-    if proc.returncode == 0:
-        return "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
-    stderr = proc.stderr.decode(errors="replace")
+    proc = spawn(argv, kind="skopeo")
+    if proc.ok:
+        return "sha256:" + hashlib.sha256(proc.out).hexdigest()
+    stderr = proc.stderr
+    if proc.timed_out:
+        raise PublishError(
+            f"skopeo timed out after {proc.timeout:.0f}s while reading tag {tag} "
+            f"(BINK_PYTHON_TIMEOUT_SKOPEO): {tail(stderr, 5)}"
+        )
     low = stderr.lower()
     if "manifest unknown" in low or "name unknown" in low or "not found" in low:
         return None
     raise _classify(repo, f"reading tag {tag}", stderr)
+
+
+#: Runs the checks on a snapshot layout holding exactly the refs about to be pushed
+#: (ref -> the descriptor resolved once); raises when a check fails.
+Verifier = Callable[[Path, Mapping[str, Descriptor]], None]
+
+
+def index_arches(layout: Layout, desc: Descriptor) -> tuple[str, ...]:
+    """The architectures of the images a ref names (one for a single image manifest)."""
+    if desc.media_type != MEDIA_INDEX:
+        config = layout.read_json(layout.read_json(desc.digest)["config"]["digest"])
+        return (str(config.get("architecture", "?")),)
+    return tuple(sorted(str(d.platform.architecture) for d in layout.children(desc) if d.platform))
+
+
+def check_complete(layout: Layout, ref: str, desc: Descriptor, arches: Sequence[str]) -> None:
+    """Refuse a ref whose index lacks an arch images.toml lists for its tag.
+
+    A single-arch build writes a layout marked partial (build.py), refused before
+    this; this trips on a layout written otherwise (an older bink-python, a
+    hand-made index): publishing it would ship a one-platform tag.
+    """
+    have = index_arches(layout, desc)
+    missing = sorted(set(arches) - set(have))
+    if missing:
+        raise PublishError(
+            f"{ref} in {layout.path} is a partial index ({', '.join(have) or 'no image'}; "
+            f"images.toml lists {', '.join(sorted(arches))} for it, {', '.join(missing)} "
+            f"missing): build every arch (`bink-python build {ref}`) before publishing it"
+        )
+
+
+def digest_ref(digest: str) -> str:
+    """The snapshot's name for an index: its digest as a ref name."""
+    return "sha256-" + digest.removeprefix("sha256:")
+
+
+@contextlib.contextmanager
+def resolved_snapshot(
+    layout: Layout, refs: Sequence[str], require_arches: Mapping[str, Sequence[str]]
+) -> Iterator[tuple[Layout, dict[str, Descriptor]]]:
+    """Hold the layout lock; resolve ``refs`` once into a private snapshot layout.
+
+    Yields the snapshot (each ref, and each distinct index by :func:`digest_ref`)
+    and the resolution. The lock is held until the caller is done, so a build
+    promoting into the layout waits; the snapshot is removed afterwards.
+    """
+    layout.check_marker()
+    partial = partial_arches(layout.path)
+    if partial:
+        raise PublishError(
+            f"{layout.path} is a partial layout ({'+'.join(partial)} only, from `build "
+            "--arch`): push and export take a layout built for every arch (`bink-python "
+            "build` without --arch)"
+        )
+    with layout.locked():
+        known = layout.refs()
+        resolved: dict[str, Descriptor] = {}
+        for ref in refs:
+            if ref not in known:
+                layout.resolve(ref)  # raises with the list of refs
+            resolved[ref] = known[ref]
+            layout.check(known[ref])
+            if ref in require_arches:
+                check_complete(layout, ref, known[ref], require_arches[ref])
+        parent = layout.path.resolve().parent
+        snap_dir = Path(tempfile.mkdtemp(prefix=f".{layout.path.name}-push-", dir=parent))
+        try:
+            snapshot = Layout(snap_dir)
+            named = dict(resolved)
+            for desc in resolved.values():
+                named[digest_ref(desc.digest)] = desc
+            snapshot.copy_refs(layout, named)
+            yield snapshot, resolved
+        finally:
+            shutil.rmtree(snap_dir, ignore_errors=True)
+
+
+def _moves(
+    repo: str,
+    resolved: Mapping[str, Descriptor],
+    *,
+    tls_verify: bool,
+    authfile: Path | None,
+) -> list[TagMove]:
+    return [
+        TagMove(ref, remote_digest(repo, ref, tls_verify=tls_verify, authfile=authfile), d.digest)
+        for ref, d in resolved.items()
+    ]
+
+
+def _check_tags(refs: Sequence[str]) -> None:
+    for ref in refs:
+        if not _TAG.fullmatch(ref):
+            raise UsageError(f"{ref!r} cannot be a registry tag (letters, digits, . _ -)")
 
 
 @reported_as(PublishError)
@@ -154,19 +265,13 @@ def plan_push(
     *,
     tls_verify: bool = True,
     authfile: Path | None = None,
+    require_arches: Mapping[str, Sequence[str]] | None = None,
 ) -> list[TagMove]:
     """What a push would do: each tag, its remote digest now and the digest it would get."""
     repo = parse_destination(destination)
-    layout = Layout(layout_path)
-    layout.check_marker()
-    moves = []
-    for ref in refs:
-        if not _TAG.fullmatch(ref):
-            raise UsageError(f"{ref!r} cannot be a registry tag (letters, digits, . _ -)")
-        new = layout.resolve(ref).digest
-        old = remote_digest(repo, ref, tls_verify=tls_verify, authfile=authfile)
-        moves.append(TagMove(ref, old, new))
-    return moves
+    _check_tags(refs)
+    with resolved_snapshot(Layout(layout_path), refs, require_arches or {}) as (_, resolved):
+        return _moves(repo, resolved, tls_verify=tls_verify, authfile=authfile)
 
 
 @reported_as(PublishError)
@@ -180,78 +285,62 @@ def push(
     authfile: Path | None = None,
     retries: int = 2,
     progress: Progress = SILENT,
+    verifier: Verifier | None = None,
+    require_arches: Mapping[str, Sequence[str]] | None = None,
 ) -> list[TagMove]:
     """Push refs of the layout to ``destination`` (``host[:port]/repo``) as tags.
 
-    All content goes up by digest first; tags move last. With ``dry_run`` nothing
-    is written: the returned moves say what would change.
+    Under the layout lock: refs resolved once, ``verifier`` run on exactly those
+    descriptors, content pushed by digest, then each tag moved to exactly that
+    digest and read back. ``require_arches`` (ref -> the arches images.toml lists
+    for its tag) refuses partial indexes. With ``dry_run`` nothing is written and
+    nothing verified: the returned moves say what would change.
     """
     if not refs:
         raise UsageError("nothing to push: name at least one tag")
     repo = parse_destination(destination)
+    _check_tags(refs)
     layout = Layout(layout_path)
-    moves = plan_push(layout_path, refs, destination, tls_verify=tls_verify, authfile=authfile)
-    for move in moves:
-        progress.info(f"{'would move' if dry_run else 'will move'} {repo}:{move}")
-    if dry_run:
-        return moves
-    tls = f"--dest-tls-verify={str(tls_verify).lower()}"
-    src = os.fspath(layout.path)
-    # 1. content by digest, each index once (several tags may share one)
-    first_ref: dict[str, str] = {}
-    for move in moves:
-        if move.changed:
-            first_ref.setdefault(move.new, move.tag)
-    for digest, ref in first_ref.items():
-        desc = layout.resolve(ref)
-        layout.check(desc)
-        copy_all = ["--all"] if desc.media_type == MEDIA_INDEX else []
-        with progress.step("push", f"{repo}@{digest[:19]} ({ref})"):
-            _skopeo(
-                [
-                    "copy",
-                    "-q",
-                    *copy_all,
-                    "--preserve-digests",
-                    "--retry-times",
-                    str(retries),
-                    tls,
-                    f"oci:{src}:{ref}",
-                    f"docker://{repo}@{digest}",
-                ],
-                repo=repo,
-                action=f"pushing {ref} by digest",
-                authfile=authfile,
-            )
-    # 2. move the tags (no new content: one manifest PUT per tag)
-    for move in moves:
-        if not move.changed:
-            continue
-        desc = layout.resolve(move.tag)
-        copy_all = ["--all"] if desc.media_type == MEDIA_INDEX else []
-        with progress.step("tag", f"{repo}:{move.tag}"):
-            _skopeo(
-                [
-                    "copy",
-                    "-q",
-                    *copy_all,
-                    "--preserve-digests",
-                    tls,
-                    f"oci:{src}:{move.tag}",
-                    f"docker://{repo}:{move.tag}",
-                ],
-                repo=repo,
-                action=f"moving tag {move.tag}",
-                authfile=authfile,
-            )
-    # 3. read every tag back
-    for move in moves:
-        now = remote_digest(repo, move.tag, tls_verify=tls_verify, authfile=authfile)
-        if now != move.new:
-            raise PublishError(
-                f"tag {repo}:{move.tag} names {now} after the push, expected {move.new}: "
-                "another push may have raced this one; push again"
-            )
+    with resolved_snapshot(layout, refs, require_arches or {}) as (snapshot, resolved):
+        if verifier is not None and not dry_run:
+            verifier(snapshot.path, resolved)
+        moves = _moves(repo, resolved, tls_verify=tls_verify, authfile=authfile)
+        for move in moves:
+            progress.info(f"{'would move' if dry_run else 'will move'} {repo}:{move}")
+        if dry_run:
+            return moves
+        tls = f"--dest-tls-verify={str(tls_verify).lower()}"
+        src = os.fspath(snapshot.path)
+
+        def copy(desc: Descriptor, target: str, action: str, retry_times: int) -> None:
+            """The snapshot's entry for ``desc`` (by its digest) to ``docker://target``."""
+            copy_all = ["--all"] if desc.media_type == MEDIA_INDEX else []
+            retry = ["--retry-times", str(retry_times)] if retry_times else []
+            argv = ["copy", "-q", *copy_all, "--preserve-digests", *retry, tls]
+            argv += [f"oci:{src}:{digest_ref(desc.digest)}", f"docker://{target}"]
+            _skopeo(argv, repo=repo, action=action, authfile=authfile)
+
+        # 1. content by digest, each index once (several tags may share one)
+        first_ref: dict[str, str] = {}
+        for move in moves:
+            if move.changed:
+                first_ref.setdefault(move.new, move.tag)
+        for digest, ref in first_ref.items():
+            with progress.step("push", f"{repo}@{digest[:19]} ({ref})"):
+                copy(resolved[ref], f"{repo}@{digest}", f"pushing {ref} by digest", retries)
+        # 2. move each tag to exactly the pushed digest (no new content: one manifest PUT)
+        for move in moves:
+            if move.changed:
+                with progress.step("tag", f"{repo}:{move.tag} -> {move.new[:19]}"):
+                    copy(resolved[move.tag], f"{repo}:{move.tag}", f"moving tag {move.tag}", 0)
+        # 3. read every tag back
+        for move in moves:
+            now = remote_digest(repo, move.tag, tls_verify=tls_verify, authfile=authfile)
+            if now != move.new:
+                raise PublishError(
+                    f"tag {repo}:{move.tag} names {now} after the push, expected {move.new}: "
+                    "another push may have raced this one; push again"
+                )
     return moves
 
 
@@ -265,6 +354,7 @@ def export(
     arch: str | None = None,
     name: str | None = None,
     progress: Progress = SILENT,
+    require_arches: Sequence[str] | None = None,
 ) -> None:
     """Write one ref of the layout to an archive for ``docker load`` / ``podman load``.
 
@@ -272,11 +362,26 @@ def export(
     one image: for a multi-arch ref ``arch`` (amd64 or arm64) must be given.
     ``name`` is the image name recorded in a docker archive (default
     ``localhost/bink-python:REF``). The file appears only when complete.
+    ``require_arches`` (the arches images.toml lists for the ref's tag) refuses a
+    partial index. The ref is resolved once, under the layout lock, and exactly
+    that index is exported.
     """
-    layout = Layout(layout_path)
-    layout.check_marker()
-    desc = layout.resolve(ref)
-    layout.check(desc)
+    requirement = {ref: require_arches} if require_arches is not None else {}
+    with resolved_snapshot(Layout(layout_path), [ref], requirement) as (snapshot, resolved):
+        _export(snapshot, ref, resolved[ref], fmt, dest, arch=arch, name=name, progress=progress)
+
+
+def _export(
+    layout: Layout,
+    ref: str,
+    desc: Descriptor,
+    fmt: ExportFormat,
+    dest: Path,
+    *,
+    arch: str | None,
+    name: str | None,
+    progress: Progress,
+) -> None:
     global_opts: list[str] = []
     if fmt == "docker-archive":
         if desc.media_type == MEDIA_INDEX:
@@ -317,7 +422,7 @@ def export(
                     "copy",
                     "-q",
                     *copy_opts,
-                    f"oci:{layout.path}:{ref}",
+                    f"oci:{layout.path}:{digest_ref(desc.digest)}",
                     f"{fmt}:{tmp}:{target_name}",
                 ],
                 what=f"exporting {ref} to {dest}",
@@ -332,7 +437,12 @@ def export(
 
 def _skopeo_export(args: Sequence[str], *, what: str) -> None:
     skopeo = require_tool("skopeo")
-    proc = subprocess.run([skopeo, *args], capture_output=True, text=True, check=False)
+    proc = spawn([skopeo, *args], kind="skopeo")
+    if proc.timed_out:
+        raise PublishError(
+            f"skopeo timed out after {proc.timeout:.0f}s while {what} "
+            f"(BINK_PYTHON_TIMEOUT_SKOPEO): {tail(proc.stderr, 5)}"
+        )
     if proc.returncode != 0:
         detail = _one_line(proc.stderr or proc.stdout)
         if "no space left" in detail.lower():

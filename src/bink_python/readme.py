@@ -113,11 +113,20 @@ def verify_checks(family: Family) -> str:
 
 Section = Callable[[Family], str]
 
+
+def left_out(family: Family) -> str:
+    """What the bases leave out beyond the official slim images (from slim.REMOVALS)."""
+    from .slim import readme_section
+
+    return readme_section()
+
+
 SECTIONS: dict[str, Section] = {
     "feature-matrix": feature_matrix,
     "distroless": distroless,
     "deprecated": deprecated,
     "verify-checks": verify_checks,
+    "left-out": left_out,
 }
 
 

@@ -120,10 +120,16 @@ class BuildPlan:
     extra_ldflags: tuple[str, ...]  # appended to dpkg-buildflags LDFLAGS
 
 
-def plan_build(spec: RuntimeSpec, build_host: str | None = None) -> BuildPlan:
-    """The configure arguments and flags of ``spec`` on a host of arch ``build_host``."""
+def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
+    """The configure arguments and flags of ``spec`` on a host of arch ``build_host``.
+
+    ``build_host`` is an input, never this machine's arch looked up behind the
+    caller's back: the image job (amd64) must compute what the arm64 runtime job
+    built natively on an arm64 runner. No I/O.
+    """
     spec.validate()
-    host = build_host or host_arch()
+    check_arch(build_host, UsageError)
+    host = build_host
     cross = spec.arch != host
     lto = spec.profile == "release"
     pgo = spec.pgo if spec.pgo is not None else (spec.profile == "release" and not cross)
@@ -176,9 +182,21 @@ def without_opt_level(cflags: list[str]) -> list[str]:
     return [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
 
 
-def runtime_key(spec: RuntimeSpec) -> str:
-    """The cache key: source, OS release, arch, profile, flags, build root, recipe. No I/O."""
-    plan = plan_build(spec)
+def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
+    """The cache key: what was built and how. No I/O.
+
+    What: CPython version and source sha256, OS release, target arch, profile. How:
+    the recipe version, PGO/LTO, the configure arguments, environment and flags, the
+    build root's identity, and whether it was cross-compiled, all of which follow
+    from ``build_host``, the arch the compiler ran on. That is the only trace of the
+    build machine: no host name, CPU model or kernel, so any runner of that arch
+    computes the same key. A native arm64 build (an arm64 runner: PGO, native
+    toolchain, arm64 build root) and an arm64 build cross-compiled on amd64 (no
+    PGO today, cross toolchain, amd64 build root) are different builds and get
+    different keys: one is never taken for the other. Even once cross builds get
+    PGO under qemu, their compiler and build root still differ, so the keys must.
+    """
+    plan = plan_build(spec, build_host)
     root = BuildRootSpec(spec.distro, plan.host_arch)
     return cache_key(
         {
@@ -223,8 +241,15 @@ def build_runtime(
     progress: Progress = SILENT,
     jobs: int | None = None,
     force: bool = False,
+    build_host: str | None = None,
+    cached_only: bool = False,
 ) -> RuntimeResult:
     """Build (or take from the cache) the CPython runtime of ``spec`` from ``source``.
+
+    ``build_host`` is the arch of the machine the runtime is (or was) compiled on
+    (default: this machine). A runtime of another build host can come from the cache
+    (handed over by the job that built it) but is never compiled here; with
+    ``cached_only`` nothing is compiled at all: a miss names the key and fails.
 
     The runtime's timestamps (``SOURCE_DATE_EPOCH`` of the compile, clamped mtimes of
     the tar) come from the source release (the newest member of the source tarball),
@@ -232,11 +257,25 @@ def build_runtime(
     reuse the same runtime bytes, so ``epoch`` is not part of the key and is only
     noted in the record (``requested_epoch``).
     """
-    key = runtime_key(spec)
+    here = host_arch()
+    host = build_host or here
+    key = runtime_key(spec, host)
     if not force:
         hit = _cached(spec, key, store)
         if hit is not None:
             return hit
+    what = f"the CPython {spec.version} {spec.distro.ident} {spec.arch} {spec.profile} runtime"
+    how = f"compiled on {host}" + (" (cross)" if spec.arch != host else " (native)")
+    if cached_only:
+        raise BuildError(
+            f"{what} {how} (key {key}) is not in the cache {store.root}: it comes from the "
+            "runtime job that builds it; refusing to compile a different build here"
+        )
+    if host != here:
+        raise BuildError(
+            f"{what} {how} (key {key}) is not in the cache, and this machine is {here}: "
+            f"build it on a {host} machine and hand the cache entry over"
+        )
     with store.lock("runtimes", key):
         if not force:
             hit = _cached(spec, key, store)
@@ -251,6 +290,7 @@ def build_runtime(
             mirror=mirror,
             progress=progress,
             jobs=jobs or os.cpu_count() or 1,
+            build_host=host,
         )
 
 
@@ -264,8 +304,9 @@ def _build(
     mirror: str | None,
     progress: Progress,
     jobs: int,
+    build_host: str,
 ) -> RuntimeResult:
-    plan = plan_build(spec)
+    plan = plan_build(spec, build_host)
     subject = f"CPython {spec.version} {spec.distro.name} {spec.arch} ({spec.profile})"
     if not source.is_file():
         raise FetchError(f"CPython source {source} does not exist: run the fetch stage first")

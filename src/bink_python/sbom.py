@@ -391,35 +391,36 @@ def attach_sbom(
         raise BuildError(
             f"an SBOM's subject must be an image manifest, got {image_manifest.media_type}"
         )
-    if not layout.has_blob(image_manifest.digest, image_manifest.size):
-        raise BuildError(
-            f"image manifest {image_manifest.digest} is not in {layout.path}: build it first"
-        )
-    empty = layout.write_blob(EMPTY_BLOB)
-    blob = layout.write_blob(data)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": MEDIA_MANIFEST,
-        "artifactType": MEDIA_SPDX,
-        "config": {"mediaType": MEDIA_EMPTY, "digest": empty.digest, "size": empty.size},
-        "layers": [
-            {
-                "mediaType": MEDIA_SPDX,
-                "digest": blob.digest,
-                "size": blob.size,
-                "annotations": {ANNOTATION_TITLE: "sbom.spdx.json"},
-            }
-        ],
-        "subject": {
-            "mediaType": image_manifest.media_type,
-            "digest": image_manifest.digest,
-            "size": image_manifest.size,
-        },
-    }
-    written = layout.write_blob(canonical_json(manifest))
-    desc = Descriptor(MEDIA_MANIFEST, written.digest, written.size)
-    if ref is not None:
-        layout.set_refs({ref: desc})
+    with layout.locked():  # the blobs written here must not be pruned before set_refs
+        if not layout.has_blob(image_manifest.digest, image_manifest.size):
+            raise BuildError(
+                f"image manifest {image_manifest.digest} is not in {layout.path}: build it first"
+            )
+        empty = layout.write_blob(EMPTY_BLOB)
+        blob = layout.write_blob(data)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "artifactType": MEDIA_SPDX,
+            "config": {"mediaType": MEDIA_EMPTY, "digest": empty.digest, "size": empty.size},
+            "layers": [
+                {
+                    "mediaType": MEDIA_SPDX,
+                    "digest": blob.digest,
+                    "size": blob.size,
+                    "annotations": {ANNOTATION_TITLE: "sbom.spdx.json"},
+                }
+            ],
+            "subject": {
+                "mediaType": image_manifest.media_type,
+                "digest": image_manifest.digest,
+                "size": image_manifest.size,
+            },
+        }
+        written = layout.write_blob(canonical_json(manifest))
+        desc = Descriptor(MEDIA_MANIFEST, written.digest, written.size)
+        if ref is not None:
+            layout.set_refs({ref: desc})
     return desc
 
 

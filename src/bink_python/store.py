@@ -29,10 +29,27 @@ from .errors import ToolError
 CACHE_ENV = "BINK_PYTHON_CACHE"
 
 
+_SELECTED: list[Path] = []
+
+
+def select_cache_root(cli_value: str | os.PathLike[str] | None) -> None:
+    """Make ``--cache-dir`` the root every later :func:`cache_root` call returns.
+
+    Stages that look the root up themselves (verify's bytecode cache) follow the
+    command line this way; None clears the selection.
+    """
+    _SELECTED.clear()
+    if cli_value:
+        _SELECTED.append(Path(cli_value).expanduser().resolve())
+
+
 def cache_root(cli_value: str | os.PathLike[str] | None = None) -> Path:
-    """Resolve the cache root: option, then environment, then the user cache dir."""
+    """Resolve the cache root: option, then ``--cache-dir`` of this command, then the
+    environment, then the user cache dir."""
     if cli_value:
         return Path(cli_value).expanduser().resolve()
+    if _SELECTED:
+        return _SELECTED[0]
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser().resolve()
@@ -122,10 +139,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, prefix: str | None = None) -> None:
     """Write ``data`` to ``path`` via a temporary file and rename (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

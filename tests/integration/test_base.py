@@ -8,15 +8,25 @@ the cached one.
 from __future__ import annotations
 
 import os
+import ssl
 import stat
+import subprocess
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
-from bink_python.base import BaseResult, BaseSpec, build_base
+from bink_python.base import (
+    BaseResult,
+    BaseSpec,
+    archive_sources,
+    build_base,
+    image_sources,
+    sources_list,
+)
 from bink_python.binfmt import BINFMT_DIR, ensure_binfmt
+from bink_python.distro import ARCHES as DISTRO_ARCHES
 from bink_python.distro import get_distro
 from bink_python.errors import BuildError, ToolError
 from bink_python.proc import run
@@ -28,6 +38,7 @@ from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
 pytestmark = pytest.mark.integration
 
 ARCHES = ("amd64", "arm64")
+ARCHES_GNU = {a: DISTRO_ARCHES[a]["gnu"] for a in ARCHES}
 
 
 class Rootfs:
@@ -146,6 +157,13 @@ def test_regular_base(base_factory: BaseFactory, arch: str) -> None:
     assert not fs.exists("etc/hostname") and not fs.exists("etc/resolv.conf")
     assert all(fs.members[n].size == 0 for n in fs.files_under("var/log/"))
     assert "Package: libc6\n" in fs.text("var/lib/dpkg/status")
+    # apt sources: the image archive setting (here unset: the build mirror), all suites
+    distro = get_distro("debian", "13")
+    expected, _ = image_sources(distro, arch, archive_sources(distro, arch))
+    assert fs.text("etc/apt/sources.list") == sources_list(distro, expected)
+    suites = [line.split()[2] for line in fs.text("etc/apt/sources.list").splitlines()]
+    assert suites == ["trixie", "trixie-updates", "trixie-security"]
+    assert not fs.files_under("etc/apt/sources.list.d/")
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -253,9 +271,9 @@ def _unpack(result: BaseResult, dest: Path) -> Path:
 def test_bases_run_their_own_binaries(base_factory: BaseFactory, arch: str, tmp_path: Path) -> None:
     """The regular base's tools see the apps user; the distroless loader works unaided.
 
-    Distroless has no shell, so its one binary (openssl, kept as a dependency of
-    ca-certificates) shows the loader finds libc and libssl without ld.so.cache and
-    that the CA bundle parses. arm64 runs through the qemu binfmt entry.
+    Distroless has no shell and (slim.REMOVALS) no openssl tool: its dynamic loader,
+    run as a program, shows it finds libssl's dependencies without ld.so.cache, and
+    the CA bundle parses. arm64 runs through the qemu binfmt entry.
     """
     if os.geteuid() != 0:
         pytest.skip("chroot needs root")
@@ -268,16 +286,89 @@ def test_bases_run_their_own_binaries(base_factory: BaseFactory, arch: str, tmp_
     ]
     distroless = _unpack(base_factory(arch, "distroless"), tmp_path / "distroless")
     assert not (distroless / "etc/ld.so.cache").exists()
-    version = run(["chroot", str(distroless), "/usr/bin/openssl", "version"]).stdout
-    assert version.startswith("OpenSSL 3.")
-    certs = run(
+    gnu = ARCHES_GNU[arch]
+    loader = (
+        "/usr/lib64/ld-linux-x86-64.so.2" if arch == "amd64" else "/usr/lib/ld-linux-aarch64.so.1"
+    )
+    listing = run(
+        ["chroot", str(distroless), loader, "--list", f"/usr/lib/{gnu}/libssl.so.3"]
+    ).stdout
+    assert f"libcrypto.so.3 => /lib/{gnu}/libcrypto.so.3" in listing, listing
+    assert "not found" not in listing, listing
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=str(distroless / "etc/ssl/certs/ca-certificates.crt"))
+    assert context.cert_store_stats()["x509_ca"] > 100
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_removals_are_gone_and_what_users_need_stays(base_factory: BaseFactory, arch: str) -> None:
+    """Every slim.REMOVALS entry is absent from the variants it names (and only there)."""
+    gnu = ARCHES_GNU[arch]
+    regular = rootfs(base_factory(arch, "regular"))
+    distroless = rootfs(base_factory(arch, "distroless"))
+    conv = f"usr/lib/{gnu}/gconv"
+    # regular: the ten EBCDIC double-byte converters only; dpkg knows (path-exclude)
+    assert not regular.exists(f"{conv}/IBM1390.so") and not regular.exists(f"{conv}/IBM930.so")
+    for kept in ("IBM437.so", "ISO8859-2.so", "CP1252.so", "SJIS.so", "gconv-modules.cache"):
+        assert regular.exists(f"{conv}/{kept}"), kept
+    assert "path-exclude=/usr/lib/*/gconv/IBM1390.so" in regular.text(
+        "etc/dpkg/dpkg.cfg.d/99mmdebstrap"
+    )
+    assert regular.exists("usr/bin/openssl") and regular.exists("usr/bin/apt-get")
+    # distroless: no converters, no openssl tool; the links Python's ssl uses stay
+    assert not any(n.startswith(conv) for n in distroless.members), conv
+    for gone in ("usr/bin/openssl", "usr/bin/c_rehash", "usr/lib/ssl/misc"):
+        assert not distroless.exists(gone), gone
+    for kept in ("usr/lib/ssl/certs", "usr/lib/ssl/cert.pem", "etc/ssl/openssl.cnf"):
+        assert distroless.exists(kept), kept
+    assert distroless.members["usr/lib/ssl/certs"].linkname == "/etc/ssl/certs"
+    # users would miss these: they stay
+    assert regular.exists("usr/lib/locale/C.utf8/LC_CTYPE")  # libc-bin: not in distroless
+    for fs in (regular, distroless):
+        assert fs.exists(f"usr/lib/{gnu}/libmvec.so.1")
+        assert fs.exists("usr/share/zoneinfo/Europe/London")
+        assert fs.exists("usr/share/doc/libc6/copyright")
+    # status.d: md5sums list only files that are there; the packages are still listed
+    md5 = distroless.text("var/lib/dpkg/status.d/libc6.md5sums")
+    assert "gconv" not in md5 and f"usr/lib/{gnu}/libc.so.6" in md5
+    for line in md5.splitlines():
+        path = line.split("  ", 1)[1]
+        assert distroless.exists(path) or _via_usr_merge(distroless, path), path
+    assert "usr/bin/openssl" not in distroless.text("var/lib/dpkg/status.d/openssl.md5sums")
+    assert "Package: openssl\n" in distroless.text("var/lib/dpkg/status.d/openssl")
+
+
+def _via_usr_merge(fs: Rootfs, path: str) -> bool:
+    top, _, rest = path.partition("/")
+    link = fs.members.get(top)
+    return link is not None and link.issym() and fs.exists(f"{link.linkname}/{rest}")
+
+
+def test_iconv_converts_with_kept_converters_only(
+    base_factory: BaseFactory, tmp_path: Path
+) -> None:
+    """In the regular base, glibc's iconv still converts Latin-2 and Shift_JIS, not IBM1390."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    regular = _unpack(base_factory("amd64", "regular"), tmp_path / "regular")
+    ok = run(
+        ["chroot", str(regular), "/bin/sh", "-c", "printf '\\265' | iconv -f ISO-8859-2 -t UTF-8"]
+    )
+    assert ok.stdout == "ľ"
+    sjis = run(
         [
             "chroot",
-            str(distroless),
-            "/usr/bin/openssl",
-            "storeutl",
-            "-certs",
-            "/etc/ssl/certs/ca-certificates.crt",
+            str(regular),
+            "/bin/sh",
+            "-c",
+            "printf '\\202\\240' | iconv -f SHIFT_JIS -t UTF-8",
         ]
-    ).stdout
-    assert certs.count("-----BEGIN CERTIFICATE-----") > 100
+    )
+    assert sjis.stdout == "あ"
+    gone = subprocess.run(
+        ["chroot", str(regular), "/bin/sh", "-c", "printf 'a' | iconv -f IBM1390 -t UTF-8"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert gone.returncode != 0

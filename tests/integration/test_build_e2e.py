@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bink_python.layout import Layout
-from bink_python.publish import push
+from bink_python.layout import Layout, partial_arches
+from bink_python.publish import push, remote_digest
 
 from .fixtures_runtime import TEST_EPOCH
 from .registry import LocalRegistry
@@ -27,9 +27,10 @@ EXAMPLE = REPO / "examples" / "offline"
 
 
 def _env(store_root: Path) -> dict[str, str]:
+    """build.sh as a user runs it: no SOURCE_DATE_EPOCH, the epoch comes from the lock."""
     env = dict(os.environ)
     env["BINK_PYTHON_CACHE"] = str(store_root)
-    env["SOURCE_DATE_EPOCH"] = str(TEST_EPOCH)
+    env.pop("SOURCE_DATE_EPOCH", None)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     return env
 
@@ -124,6 +125,138 @@ def test_rebuild_gives_identical_digests(offline_build: Path, test_cache_root: P
     first = {ref: d.digest for ref, d in Layout(offline_build / "oci").refs().items()}
     assert summary["indexes"] == first
     assert all(not img["built"] or img["built"] == [] for img in summary["images"]), summary
+
+
+def test_build_sh_twice_gives_identical_digests(
+    offline_build: Path, test_cache_root: Path, tmp_path: Path
+) -> None:
+    """Two separate runs of build.sh (fresh output dirs, shared cache): pinning the
+    stand-ins in each fresh copy of the lock keeps the example's epoch, so the locks
+    and every index digest are identical (issue 14, defect 4)."""
+    committed = json.loads((EXAMPLE / "images.lock").read_text())["source_date_epoch"]
+    assert committed == TEST_EPOCH  # the fixtures' base/runtime caches were built at it
+    second = tmp_path / "again"
+    _run(
+        [str(EXAMPLE / "build.sh"), str(second), "--profile", "fast", "--no-verify"],
+        _env(test_cache_root / "store"),
+    )
+    first_lock = (offline_build / "config" / "images.lock").read_text()
+    assert (second / "config" / "images.lock").read_text() == first_lock
+    assert json.loads(first_lock)["source_date_epoch"] == committed
+    first = {ref: d.digest for ref, d in Layout(offline_build / "oci").refs().items()}
+    again = {ref: d.digest for ref, d in Layout(second / "oci").refs().items()}
+    assert again == first
+
+
+def test_single_arch_build_never_moves_a_multi_arch_tag(
+    offline_build: Path, test_cache_root: Path, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """Issue 14, defect 2: `build 3.13 --arch amd64` (what ci.yml runs) into the layout
+    holding the complete 3.13 is refused and moves nothing; by default it writes its
+    own partial layout (dist/oci-amd64), which push and export refuse."""
+    env = _env(test_cache_root / "store")
+    config = offline_build / "config" / "images.toml"
+    layout = offline_build / "oci"
+    before = {ref: d.digest for ref, d in Layout(layout).refs().items()}
+    build = [sys.executable, "-m", "bink_python", "build", "3.13", "--config", str(config)]
+    build += ["--arch", "amd64", "--profile", "fast", "--no-verify"]
+    proc = subprocess.run(
+        [*build, "--output", str(layout)], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert "amd64-only build" in proc.stderr and f"--output {layout}-amd64" in proc.stderr
+    assert {ref: d.digest for ref, d in Layout(layout).refs().items()} == before
+    # the default output of a single-arch build is a partial layout of its own
+    _run(build, env, cwd=tmp_path)
+    partial = tmp_path / "dist" / "oci-amd64"
+    assert partial_arches(partial) == ("amd64",)
+    platforms = [m["platform"]["architecture"] for m in _index(partial, "3.13")["manifests"]]
+    assert platforms == ["amd64"]
+    cli = [sys.executable, "-m", "bink_python"]
+    dest = f"{registry.host}/binkhq/python-partial"
+    for cmd in (
+        ["push", dest, "3.13", "--layout", str(partial), "--insecure", "--no-verify"],
+        ["export", "3.13", "--format", "oci-archive", str(tmp_path / "x.tar")],
+    ):
+        refused = subprocess.run(
+            [*cli, *cmd, "--config", str(config)]
+            + (["--layout", str(partial)] * (cmd[0] == "export")),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert refused.returncode != 0, refused.stdout
+        assert "partial layout (amd64 only" in refused.stderr, refused.stderr
+    assert remote_digest(dest, "3.13", tls_verify=False) is None
+    assert not (tmp_path / "x.tar").exists()
+
+
+def test_image_job_uses_exactly_the_runtimes_the_runtime_jobs_handed_over(
+    offline_build: Path, test_cache_root: Path, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """Issue 14, defect 1, as release.yml runs it: each runtime job saves its native
+    build under the key it prints on its runner; the image job (amd64) restores those
+    directories by key and builds with --cached-runtimes. We have no arm64 machine, so
+    the arm64 runner's bytes are stood in for by this session's arm64 runtime, filed
+    under the key a native arm64 build has (computed with --build-host arm64)."""
+    env = _env(test_cache_root / "store")
+    config = offline_build / "config" / "images.toml"
+    cli = [sys.executable, "-m", "bink_python"]
+    runtime = ["runtime", "key", "3.13.15", "--config", str(config), "--profile", "fast"]
+
+    def key(arch: str, host: str) -> str:
+        return _run([*cli, *runtime, "--arch", arch, "--build-host", host], env).stdout.strip()
+
+    session = test_cache_root / "store" / "runtimes"
+    # the image runner's cache: everything but runtimes (hard links), then the hand-over
+    image_cache = tmp_path / "image-cache"
+    image_cache.mkdir()
+    for kind in (test_cache_root / "store").iterdir():
+        if kind.name not in ("runtimes", "buildroots", "work", "logs"):
+            subprocess.run(["cp", "-al", str(kind), str(image_cache / kind.name)], check=True)
+    handed = image_cache / "runtimes"
+    handed.mkdir()
+    saved = {"amd64": key("amd64", "amd64"), "arm64": key("arm64", "arm64")}
+    assert saved["arm64"] != key("arm64", "amd64")  # native and cross builds differ
+    shutil.copytree(session / saved["amd64"], handed / saved["amd64"])
+    image_env = dict(env, BINK_PYTHON_CACHE=str(image_cache))
+    build = [*cli, "build", "--config", str(config), "--profile", "fast", "--no-verify"]
+    build += ["--runtime-host", "amd64=amd64", "--runtime-host", "arm64=arm64"]
+    build += ["--cached-runtimes", "--output", str(tmp_path / "oci"), "--json"]
+    # the arm64 entry not handed over: refused, naming the key, nothing compiled
+    miss = subprocess.run(build, capture_output=True, text=True, env=image_env, check=False)
+    assert miss.returncode != 0
+    assert f"compiled on arm64 (native) (key {saved['arm64']}) is not in the cache" in miss.stderr
+    assert sorted(p.name for p in handed.iterdir() if not p.name.startswith(".")) == [
+        saved["amd64"]
+    ]
+    shutil.copytree(session / key("arm64", "amd64"), handed / saved["arm64"])
+    summary = json.loads(_run(build, image_env).stdout)
+    assert all("runtime" not in row["built"] for row in summary["images"]), summary
+    layout = Layout(tmp_path / "oci")
+    index = json.loads(layout.read_blob(layout.resolve("3.13").digest))
+    for entry in index["manifests"]:
+        manifest = json.loads(layout.read_blob(entry["digest"]))
+        config_blob = json.loads(layout.read_blob(manifest["config"]["digest"]))
+        history = " ".join(h["created_by"] for h in config_blob["history"])
+        assert f"(key {saved[entry['platform']['architecture']]})" in history
+    # the publish job (as release.yml runs it), then the whole run again: a no-op
+    dest = f"{registry.host}/binkhq/python-jobs"
+    publish = [*cli, "push", dest, "--config", str(config), "--insecure"]
+    # `push` itself verifies what it pushes (every check, both arches, on the snapshot
+    # it resolved); release.yml's publish job skips that (the image job verified)
+    verified = _run([*publish, "3.13", "--layout", str(tmp_path / "oci")], env).stdout
+    assert "moved 3.13: (new tag) -> " + layout.resolve("3.13").digest in verified
+    publish.append("--no-verify")
+    first = _run([*publish, "--layout", str(tmp_path / "oci")], env).stdout
+    assert "moved 3.13-distroless: (new tag) -> " in first
+    again = [*build[:-3], "--output", str(tmp_path / "oci-again"), "--json"]
+    assert json.loads(_run(again, image_env).stdout)["indexes"] == summary["indexes"]
+    second = _run([*publish, "--layout", str(tmp_path / "oci-again")], env).stdout
+    assert second.count("(unchanged)") == len(second.strip().splitlines()) == 4, second
+    for ref in ("3.13", "3.13.15", "3.13-distroless", "3.13.15-distroless"):
+        assert remote_digest(dest, ref, tls_verify=False) == summary["indexes"][ref]
 
 
 def test_push_and_pull_back_by_digest(

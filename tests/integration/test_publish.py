@@ -7,6 +7,7 @@ CNCF distribution registry started on 127.0.0.1 by the test session.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import tarfile
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -30,8 +32,10 @@ from bink_python.assemble import (
     image_labels,
     rfc3339,
 )
-from bink_python.errors import PublishError, UsageError
+from bink_python.ci import published_outputs
+from bink_python.errors import PublishError, UsageError, VerifyError
 from bink_python.layout import Descriptor, Layout
+from bink_python.progress import Progress, Step
 from bink_python.publish import TagMove, export, push, remote_digest
 from bink_python.store import Store
 
@@ -272,6 +276,128 @@ def test_interrupted_push_leaves_tags_on_the_previous_index(tmp_path: Path) -> N
         push(tmp_path / "v2/oci", list(REFS), repo, tls_verify=False)
         for ref in REFS:
             assert remote_digest(repo, ref, tls_verify=False) == new.digest
+
+
+class _BuildDuringPush(Progress):
+    """When the push starts uploading, a build promotes v2 into the same layout
+    (``Layout.set_refs``, what build.py's promote step calls) from another thread."""
+
+    def __init__(self, oci: Path, new: Descriptor) -> None:
+        super().__init__(quiet=True)
+        self.moved = threading.Event()
+        self.writer = threading.Thread(target=self._promote, args=(oci, new))
+        self.moved_during_upload: bool | None = None
+
+    def _promote(self, oci: Path, new: Descriptor) -> None:
+        Layout(oci).set_refs(dict.fromkeys(REFS, new))
+        self.moved.set()
+
+    @contextlib.contextmanager
+    def step(self, stage: str, subject: str) -> Iterator[Step]:
+        if stage == "push" and not self.writer.is_alive() and not self.moved.is_set():
+            self.writer.start()
+            self.moved_during_upload = self.moved.wait(timeout=2)
+        with super().step(stage, subject) as step:
+            yield step
+
+
+def _two_indexes_in_one_layout(root: Path) -> tuple[Path, Descriptor, Descriptor]:
+    """One layout holding v2's blobs and v1 under the refs."""
+    v2 = build_tag(root, version="2")
+    v1 = build_tag(root, version="1")
+    return root / "oci", v1, v2
+
+
+def test_push_tags_exactly_what_it_resolved_while_a_build_waits(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """Issue 14, defect 3: a build promoting into the layout mid-push must not change
+    what the tags end up naming. The push holds the layout lock, so the build waits,
+    and each tag moves to the digest resolved once at the start."""
+    oci, v1, v2 = _two_indexes_in_one_layout(tmp_path)
+    repo = f"{registry.host}/bink/race"
+    progress = _BuildDuringPush(oci, v2)
+    moves = push(oci, list(REFS), repo, tls_verify=False, progress=progress)
+    progress.writer.join(timeout=30)
+    assert progress.moved_during_upload is False  # the build waited for the lock
+    assert moves == [TagMove(ref, None, v1.digest) for ref in REFS]
+    for ref in REFS:
+        assert remote_digest(repo, ref, tls_verify=False) == v1.digest
+    assert Layout(oci).resolve("3.13").digest == v2.digest  # the build went through after
+
+
+def test_push_verifies_the_digests_it_pushes(registry: LocalRegistry, tmp_path: Path) -> None:
+    """The verifier sees a snapshot holding exactly the resolved descriptors; a ref
+    moved in the layout meanwhile changes nothing; a failing check pushes nothing."""
+    oci, v1, v2 = _two_indexes_in_one_layout(tmp_path)
+    repo = f"{registry.host}/bink/verified"
+    seen: dict[str, str] = {}
+
+    def verifier(snapshot: Path, resolved: Mapping[str, Descriptor]) -> None:
+        seen.update({ref: d.digest for ref, d in resolved.items()})
+        assert Layout(snapshot).resolve("3.13").digest == resolved["3.13"].digest
+        Layout(snapshot).check(resolved["3.13"])
+        writer = threading.Thread(target=Layout(oci).set_refs, args=(dict.fromkeys(REFS, v2),))
+        writer.start()
+        writer.join(timeout=1)
+        assert writer.is_alive(), "a build moved the ref while the push was verifying"
+        blocked.append(writer)
+
+    blocked: list[threading.Thread] = []
+    push(oci, list(REFS), repo, tls_verify=False, verifier=verifier)
+    blocked[0].join(timeout=30)
+    assert seen == dict.fromkeys(REFS, v1.digest)
+    assert remote_digest(repo, "3.13", tls_verify=False) == v1.digest
+
+    def failing(snapshot: Path, resolved: Mapping[str, Descriptor]) -> None:
+        raise VerifyError("check python-version failed")
+
+    with pytest.raises(VerifyError):
+        push(oci, list(REFS), repo, tls_verify=False, verifier=failing)
+    assert remote_digest(repo, "3.13", tls_verify=False) == v1.digest  # v2 never pushed
+
+
+def test_partial_index_is_never_pushed_or_exported(registry: LocalRegistry, tmp_path: Path) -> None:
+    """Issue 14, defect 2 (publish side): an index lacking an arch its tag lists is
+    refused by push and export, naming what is missing."""
+    root = tmp_path / "partial"
+    build_tag(root)
+    layout = Layout(root / "oci")
+    full = layout.resolve("3.13")
+    amd64 = [d for d in layout.children(full) if d.platform and d.platform.architecture == "amd64"]
+    partial = build_index(amd64, {}, layout)
+    layout.set_refs({"3.13": partial})
+    both = {"3.13": ("amd64", "arm64")}
+    repo = f"{registry.host}/bink/partial"
+    with pytest.raises(PublishError, match=r"3\.13 .* partial index \(amd64; .* arm64 missing"):
+        push(root / "oci", ["3.13"], repo, tls_verify=False, require_arches=both)
+    assert remote_digest(repo, "3.13", tls_verify=False) is None
+    with pytest.raises(PublishError, match="partial index"):
+        export(
+            root / "oci",
+            "3.13",
+            "oci-archive",
+            tmp_path / "p.tar",
+            require_arches=both["3.13"],
+        )
+    assert not (tmp_path / "p.tar").exists()
+    # the complete index passes the same requirement
+    layout.set_refs({"3.13": full})
+    push(root / "oci", ["3.13"], repo, tls_verify=False, require_arches=both)
+    assert remote_digest(repo, "3.13", tls_verify=False) == full.digest
+
+
+def test_ci_published_says_whether_the_registry_has_the_tag(
+    tag_v1: tuple[Path, Descriptor], registry: LocalRegistry
+) -> None:
+    """`ci published` (the publish job's "Digests" step): changed until pushed."""
+    oci, index = tag_v1
+    repo = f"{registry.host}/bink/published"
+    before = published_outputs(oci, repo, "3.13", tls_verify=False)
+    assert before == {"index": index.digest, "changed": "true"}
+    push(oci, ["3.13"], repo, tls_verify=False)
+    after = published_outputs(oci, repo, "3.13", tls_verify=False)
+    assert after == {"index": index.digest, "changed": "false"}
 
 
 def test_unreachable_registry_is_a_one_line_error(tag_v1: tuple[Path, Descriptor]) -> None:

@@ -43,7 +43,8 @@ def test_good_images_pass_every_check(good_layout: GoodLayout, tmp_path: Path) -
         assert set(statuses) == set(CHECKS)
         distroless = image.tag.endswith("-distroless")
         skipped = {n for n, s in statuses.items() if s == "skip"}
-        assert skipped == ({"venv"} if distroless else {"distroless"}), image.checks
+        want = {"venv", "apt-sources"} if distroless else {"distroless"}
+        assert skipped == want, image.checks
     # the private buildah storage is gone: nothing left mounted or on disk
     assert list(tmp_path.iterdir()) == []
     assert str(tmp_path) not in Path("/proc/self/mountinfo").read_text()
@@ -114,6 +115,14 @@ def _wrong_arch_linkerd(standin: Path) -> Callable[[Path], None]:
         (root / "usr/local/bin/linkerd-await").chmod(0o755)
 
     return mutate
+
+
+def _build_mirror_sources(root: Path) -> None:
+    """A build host's proxy leaked into the image's apt sources (the defect it guards)."""
+    (root / "etc/apt/sources.list").write_text(
+        "deb http://build-proxy.invalid/debian trixie main\n"
+        "deb http://build-proxy.invalid/debian trixie-updates main\n"
+    )
 
 
 def _cases(good: GoodLayout) -> list[Broken]:
@@ -244,6 +253,15 @@ def _cases(good: GoodLayout) -> list[Broken]:
             mutate=_no_recursion_limit,
         ),
         Broken(
+            "build-mirror-in-apt-sources",
+            regular,
+            "arm64",
+            frozenset({"apt-sources"}),
+            "/etc/apt/sources.list names http://build-proxy.invalid/debian",
+            "apt-sources",
+            mutate=_build_mirror_sources,
+        ),
+        Broken(
             "ascii-filesystem-encoding",
             regular,
             "amd64",
@@ -312,6 +330,7 @@ def _case_names() -> list[str]:
         "wrong-version",
         "recursion-limit-ignored",
         "ascii-filesystem-encoding",
+        "build-mirror-in-apt-sources",
     ]
 
 

@@ -24,7 +24,7 @@ from bink_python.distro import get_distro
 from bink_python.distroless import distroless_closure
 from bink_python.dpkg import package_records, parse_status
 from bink_python.errors import BuildError, ToolError
-from bink_python.store import Store
+from bink_python.store import Store, cache_key
 
 from ..family_toml import TEST_USER
 
@@ -240,6 +240,58 @@ def test_debian_sources_are_release_updates_and_security(monkeypatch: pytest.Mon
         ArchiveSource("http://127.0.0.1:9/debian", "trixie-updates"),
         ArchiveSource("http://127.0.0.1:9/sec", "trixie-security"),
     ]
+
+
+def test_image_sources_are_the_configured_archive_not_the_build_mirror(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 14: regular images name the image archive (a setting of their own) for
+    the release, updates and security suites; the build mirror never leaks in."""
+    monkeypatch.setenv("BINK_PYTHON_DEBIAN_MIRROR", "http://127.0.0.1:9/proxy/debian")
+    monkeypatch.setenv("BINK_PYTHON_DEBIAN_SECURITY_MIRROR", "http://127.0.0.1:9/proxy/sec")
+    build = archive_sources(DEBIAN13, "arm64")
+    for name in mirrors.IMAGE_ARCHIVE_ENV.values():
+        monkeypatch.delenv(name, raising=False)
+    same, unset = base.image_sources(DEBIAN13, "arm64", build)
+    assert same == build  # unset: the build mirror, and the caller is told which settings
+    assert unset == ("BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE", "BINK_PYTHON_IMAGE_DEBIAN_SECURITY")
+    monkeypatch.setenv("BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE", "http://archive.invalid/debian/")
+    monkeypatch.setenv(
+        "BINK_PYTHON_IMAGE_DEBIAN_SECURITY", "http://security.invalid/debian-security"
+    )
+    image, unset = base.image_sources(DEBIAN13, "arm64", build)
+    assert unset == ()
+    assert base.sources_list(DEBIAN13, image) == (
+        "deb http://archive.invalid/debian trixie main\n"
+        "deb http://archive.invalid/debian trixie-updates main\n"
+        "deb http://security.invalid/debian-security trixie-security main\n"
+    )
+    # written into the tree, replacing what mmdebstrap wrote from the build mirror
+    tree = tmp_path / "tree"
+    (tree / "etc/apt/sources.list.d").mkdir(parents=True)
+    (tree / "etc/apt/sources.list").write_text("deb http://127.0.0.1:9/proxy/debian trixie main\n")
+    (tree / "etc/apt/sources.list.d/extra.list").write_text("deb http://127.0.0.1:9/x y z\n")
+    base._write_apt_sources(tree, base.sources_list(DEBIAN13, image))
+    assert "proxy" not in (tree / "etc/apt/sources.list").read_text()
+    assert not list((tree / "etc/apt/sources.list.d").iterdir())
+    # the list is part of the base's key: another image archive, another base
+    state = {"trixie": "0" * 64}
+    keys = {
+        cache_key(base.key_parts(_spec(), mirror_state=state, epoch=1, apt_sources=t))
+        for t in ("", base.sources_list(DEBIAN13, build), base.sources_list(DEBIAN13, image))
+    }
+    assert len(keys) == 3
+    # Ubuntu: amd64 from the archive (+ its security host), arm64 all from ports
+    jammy = get_distro("ubuntu", "22.04")
+    assert mirrors.image_archive_variable("ubuntu", "arm64", security=True) == (
+        "BINK_PYTHON_IMAGE_UBUNTU_PORTS"
+    )
+    assert mirrors.image_archive_variable("ubuntu", "amd64", security=True) == (
+        "BINK_PYTHON_IMAGE_UBUNTU_SECURITY"
+    )
+    monkeypatch.setenv("BINK_PYTHON_IMAGE_UBUNTU_PORTS", "not a url")
+    with pytest.raises(ToolError, match="BINK_PYTHON_IMAGE_UBUNTU_PORTS='not a url' is not a URL"):
+        base.image_sources(jammy, "arm64", [ArchiveSource("http://127.0.0.1:9/p", "jammy")])
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from bench.harness import (
 from bink_python import build, tarball
 from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
 from bink_python.config import load_family
+from bink_python.errors import BuildError
 from bink_python.image import describe_image
 from bink_python.layout import Layout
 from bink_python.store import Store
@@ -113,7 +115,7 @@ def test_runner_times_records_and_caps(tmp_path: Path) -> None:
         runner.run(["sh", "-c", "exit 3"], "t")
 
 
-def test_layout_image_size_counts_config_and_layers(tmp_path: Path) -> None:
+def test_measure_image_counts_manifest_config_and_layers_and_unpacks(tmp_path: Path) -> None:
     src = tmp_path / "tree"
     (src / "etc").mkdir(parents=True)
     (src / "etc" / "data").write_bytes(b"a" * 100_000)
@@ -128,13 +130,19 @@ def test_layout_image_size_counts_config_and_layers(tmp_path: Path) -> None:
         rfc3339(0),
     )
     layout = Layout(tmp_path / "oci")
-    image = build_image(spec, layout, Store(tmp_path / "store"))
-    layout.set_refs({"t": image.descriptor})
-    compressed, uncompressed = comparisons.layout_image_size(tmp_path / "oci", "t")
-    assert compressed == image.config.size + image.layers[0].size
-    assert uncompressed == image.config.size + size
-    with pytest.raises(BenchError, match="no image"):
-        comparisons.layout_image_size(tmp_path / "oci", "missing")
+    store = Store(tmp_path / "store")
+    gz, zst = (build_image(spec, layout, store, c) for c in ("gzip", "zstd"))
+    layout.set_refs({"t": gz.descriptor, "z": zst.descriptor})
+    for ref, image in (("t", gz), ("z", zst)):
+        measured = comparisons.measure_image(tmp_path / "oci", ref, ref)
+        assert measured.compressed == image.compressed_size
+        assert measured.unpacked == image.config.size + size
+        dest = tmp_path / f"unpacked-{ref}"
+        dest.mkdir()
+        subprocess.run(comparisons.unpack_argv(measured, dest), check=True)
+        assert (dest / "etc/data").read_bytes() == b"a" * 100_000
+    with pytest.raises(BuildError, match="not in the OCI layout"):
+        comparisons.measure_image(tmp_path / "oci", "missing", "x")
 
 
 _PYPERF_JSON = json.dumps(

@@ -37,6 +37,12 @@ def test_good_config_loads(tmp_path: Path) -> None:
     assert family.tag("3.13-distroless").refs == ("3.13-distroless", "3.13.15-distroless")
     assert family.lock_path == tmp_path / "images.lock"
     assert not family.tag("3.9-poetry").buildable
+    assert family.compression == ("gzip",)  # the default
+
+
+def test_compression_gzip_and_zstd(tmp_path: Path) -> None:
+    text = GOOD.replace("[family]", '[family]\ncompression = ["gzip", "zstd"]', 1)
+    assert load_family(write_images_toml(tmp_path, text)).compression == ("gzip", "zstd")
 
 
 def test_objects_are_immutable(tmp_path: Path) -> None:
@@ -233,6 +239,32 @@ BAD_CASES = [
     ),
     ("duplicate tag", ('name = "3.9-poetry"', 'name = "3.13"'), r"tag '3.13': duplicate tag name"),
     ("invalid toml", ("[family]", "[family"), r"invalid TOML"),
+    (
+        "compression unknown",
+        ("[family]", '[family]\ncompression = ["xz"]'),
+        r"\[family\]: field 'compression': unknown compression 'xz' \(expected gzip or zstd\)",
+    ),
+    (
+        "compression empty",
+        ("[family]", "[family]\ncompression = []"),
+        r"field 'compression': expected at least one of",
+    ),
+    (
+        "compression zstd before gzip",
+        ("[family]", '[family]\ncompression = ["zstd", "gzip"]'),
+        r"field 'compression': list gzip first",
+    ),
+    (
+        "compression duplicate",
+        ("[family]", '[family]\ncompression = ["gzip", "gzip"]'),
+        r"field 'compression': duplicate entries",
+    ),
+    (
+        "compression not a list",
+        ("[family]", '[family]\ncompression = "zstd"'),
+        r"field 'compression': expected a list of strings",
+    ),
+    ("compression zstd only", ("[family]", '[family]\ncompression = ["zstd"]'), None),
 ]
 
 

@@ -6,6 +6,9 @@ import errno
 import hashlib
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -194,3 +197,79 @@ def test_copy_refs_links_blobs_then_names_them(tmp_path: Path) -> None:
     output.check(new)
     config = output.read_json(new.digest)["config"]["digest"]
     assert output.blob_path(config).stat().st_ino == staging.blob_path(config).stat().st_ino
+
+
+def test_a_corrupt_blob_of_the_right_size_is_not_reused(tmp_path: Path) -> None:
+    staging = Layout(tmp_path / "staging").init()
+    output = Layout(tmp_path / "out").init()
+    new = _manifest(staging, b'{"v":2}')
+    config = staging.read_json(new.digest)["config"]["digest"]
+    # the output already holds a blob of that name and size, with other content
+    good = staging.blob_path(config).read_bytes()
+    output.blob_path(config).write_bytes(b"X" * len(good))
+    assert output.has_blob(config, len(good))  # presence and size alone would reuse it
+    assert not output.blob_ok(config, len(good))
+    output.copy_refs(staging, {"3.13": new})
+    assert output.read_blob(config) == good  # replaced, not trusted
+    assert output.blob_ok(config, len(good))
+    # the same for bytes written directly
+    output.blob_path(config).unlink()
+    output.blob_path(config).write_bytes(b"Y" * len(good))
+    output.write_blob(good)
+    assert output.read_blob(config) == good
+
+
+def test_copy_refs_holds_the_lock_from_the_first_blob_to_index_json(tmp_path: Path) -> None:
+    """A prune in another process cannot remove blobs between their write and set_refs."""
+    staging = Layout(tmp_path / "staging").init()
+    out_dir = tmp_path / "out"
+    pruner: list[subprocess.Popen[str]] = []
+
+    class Racing(Layout):
+        def write_blob_file(self, source: Path, digest: str, size: int) -> None:
+            super().write_blob_file(source, digest, size)
+            if not pruner:  # right after the first blob lands, a prune starts
+                pruner.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-c",
+                            "import sys; from bink_python.layout import Layout; "
+                            "print(Layout(sys.argv[1]).prune())",
+                            str(out_dir),
+                        ],
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+                time.sleep(1.0)  # time enough for an unlocked prune to remove the blob
+                assert pruner[0].poll() is None  # it waits for the lock
+
+    new = _manifest(staging, b'{"v":2}')
+    output = Racing(out_dir)
+    output.copy_refs(staging, {"3.13": new})
+    out, _ = pruner[0].communicate(timeout=30)
+    assert out.strip() == "0"  # everything it saw was named by then
+    output.check(new)
+    assert output.resolve("3.13") == new
+
+
+def test_temp_files_of_dead_writers_are_removed_under_the_lock(tmp_path: Path) -> None:
+    layout = Layout(tmp_path).init()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = layout.blobs_dir / f".tmp-{gone.pid}-abc-123"
+    stale.write_bytes(b"half")
+    mine = layout.blobs_dir / f".tmp-{os.getpid()}-def-456"
+    mine.write_bytes(b"in progress")
+    assert layout.prune() == 0
+    assert not stale.exists()
+    assert mine.exists()
+
+
+def test_locked_is_reentrant_within_a_thread(tmp_path: Path) -> None:
+    layout = Layout(tmp_path).init()
+    desc = _manifest(layout, b"{}")
+    with layout.locked(), Layout(tmp_path).locked():  # a second object, same path
+        layout.set_refs({"3.13": desc})
+    assert layout.resolve("3.13") == desc

@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,25 @@ def test_sync_adds_keeps_and_drops(family_path: Path) -> None:
     assert "cpython:3.13.15" not in moved.artifacts
     assert not moved.entry("cpython:3.13.16").pinned
     assert moved.source_date_epoch == 300
+
+
+def test_first_pin_keeps_the_epoch_repin_moves_it(family_path: Path) -> None:
+    """Pinning an artifact the lock lists unpinned (what `cache add --for` does to a
+    fresh copy of the example's lock) keeps the epoch: the same bytes pinned twice, at
+    two times, give the same lock. Re-pinning to other bytes or unpinning moves it."""
+    family = load_family(family_path)
+    lock = sync_lock(family, Lock(0, {}), {"cpython:3.13.15": "a" * 64}, now=100)
+    amd64 = "linkerd-await:0.3.3:amd64"
+    first = lock.with_artifact(replace(lock.entry(amd64), sha256="b" * 64, size=5), now=200)
+    again = lock.with_artifact(replace(lock.entry(amd64), sha256="b" * 64, size=5), now=300)
+    assert first.source_date_epoch == again.source_date_epoch == 100
+    assert first.to_text() == again.to_text()
+    repinned = first.with_artifact(replace(first.entry(amd64), sha256="c" * 64), now=400)
+    assert repinned.source_date_epoch == 400
+    unpinned = first.with_artifact(replace(first.entry(amd64), sha256=None), now=500)
+    assert unpinned.source_date_epoch == 500
+    # through sync_lock (`lock --pin`) too
+    assert sync_lock(family, lock, {amd64: "d" * 64}, now=600).source_date_epoch == 100
 
 
 def test_sync_rejects_pin_for_unused_artifact(family_path: Path) -> None:

@@ -107,12 +107,12 @@ def test_frame_pointers_only_from_312() -> None:
 )
 def test_bad_specs_are_usage_errors(field: str, value: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        runtime_key(spec(**{field: value}))
+        runtime_key(spec(**{field: value}), "amd64")
 
 
 def test_key_is_stable_and_covers_every_input() -> None:
-    key = runtime_key(spec())
-    assert key == runtime_key(spec())
+    key = runtime_key(spec(), "amd64")
+    assert key == runtime_key(spec(), "amd64")
     variants = [
         spec(version="3.13.16"),
         spec(source_sha256="0" * 64),
@@ -121,15 +121,15 @@ def test_key_is_stable_and_covers_every_input() -> None:
         spec(pgo=False),
         spec(distro=get_distro("debian", "12")),
     ]
-    keys = {runtime_key(v) for v in variants}
+    keys = {runtime_key(v, "amd64") for v in variants}
     assert key not in keys
     assert len(keys) == len(variants)
 
 
 def test_key_changes_with_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
-    key = runtime_key(spec())
+    key = runtime_key(spec(), "amd64")
     monkeypatch.setattr(runtime, "RECIPE_VERSION", runtime.RECIPE_VERSION + 1)
-    assert runtime_key(spec()) != key
+    assert runtime_key(spec(), "amd64") != key
 
 
 def test_buildroot_has_cross_packages_for_other_arch() -> None:
@@ -257,7 +257,7 @@ def test_needed_packages_must_be_runtime_packages() -> None:
 def test_cache_hit_is_quick_and_does_not_read_the_source(tmp_path: Path) -> None:
     store = Store(tmp_path / "cache")
     the_spec = spec(profile="fast")
-    key = runtime_key(the_spec)
+    key = runtime_key(the_spec, "amd64")
     with store.building("runtimes", key) as entry:
         (entry / "runtime.tar").write_bytes(b"tar")
         write_json(entry / "record.json", {"version": "3.13.15"})
@@ -298,3 +298,48 @@ def test_dpkg_search_parsed_per_arch_ignoring_diversions() -> None:
     assert runtime_contents.parse_dpkg_search(DPKG_S, names, "arm64") == {
         "libssl.so.3": "libssl3t64"
     }
+
+
+def test_key_takes_the_build_host_as_an_input_not_from_this_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 14, defect 1: the key of a runtime is the same whichever machine computes
+    it; a native arm64 build and an arm64 build cross-compiled on amd64 differ."""
+    import platform
+
+    keys = {}
+    for machine in ("x86_64", "aarch64"):
+        monkeypatch.setattr(platform, "machine", lambda m=machine: m)
+        arm64 = spec(arch="arm64")
+        keys[machine] = (runtime_key(arm64, "arm64"), runtime_key(arm64, "amd64"))
+    assert keys["x86_64"] == keys["aarch64"]
+    native, cross = keys["x86_64"]
+    assert native != cross
+    assert plan_build(spec(arch="arm64"), "arm64").pgo  # native release: PGO
+    assert not plan_build(spec(arch="arm64"), "amd64").pgo  # cross: none today
+    with pytest.raises(UsageError, match="unknown arch"):
+        runtime_key(spec(), "riscv64")
+
+
+def test_a_runtime_of_another_build_host_is_taken_from_the_cache_never_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    store = Store(tmp_path / "cache")
+    native_arm64 = spec(arch="arm64", profile="fast")
+    absent = tmp_path / "absent.tar.xz"
+    with pytest.raises(BuildError, match=r"compiled on arm64 \(native\) .* this machine is amd64"):
+        runtime.build_runtime(native_arm64, absent, store, epoch=0, build_host="arm64")
+    with pytest.raises(BuildError, match=r"compiled on amd64 \(cross\) .* refusing to compile"):
+        runtime.build_runtime(native_arm64, absent, store, epoch=0, cached_only=True)
+    # the entry the arm64 runtime job saved, handed over by key
+    key = runtime_key(native_arm64, "arm64")
+    with store.building("runtimes", key) as entry:
+        (entry / "runtime.tar").write_bytes(b"tar")
+        write_json(entry / "record.json", {"build_host_arch": "arm64"})
+    hit = runtime.build_runtime(
+        native_arm64, absent, store, epoch=0, build_host="arm64", cached_only=True
+    )
+    assert hit.cached and hit.key == key

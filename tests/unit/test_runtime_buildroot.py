@@ -31,3 +31,21 @@ def test_buildroot_key_depends_on_release_and_host() -> None:
         for host in ("amd64", "arm64")
     }
     assert len(keys) == 6
+
+
+def test_buildroot_store_key_follows_the_archive_state_but_the_runtime_key_does_not() -> None:
+    from bink_python.buildroot import buildroot_store_key
+    from bink_python.runtime import RuntimeSpec, runtime_key
+
+    spec = BuildRootSpec(get_distro("debian", "13"), "amd64")
+    monday = {"http://archive/debian": "a" * 64}
+    tuesday = {"http://archive/debian": "b" * 64}
+    assert buildroot_store_key(spec, monday) == buildroot_store_key(spec, dict(monday))
+    assert buildroot_store_key(spec, monday) != buildroot_store_key(spec, tuesday)
+    # the runtime key names the build root by its identity only (no archive state)
+    runtime = RuntimeSpec("3.13.15", "0" * 64, get_distro("debian", "13"), "amd64", "fast")
+    assert runtime_key(runtime, "amd64") == runtime_key(runtime, "amd64")
+    assert buildroot_key(spec) not in (
+        buildroot_store_key(spec, monday),
+        buildroot_store_key(spec, tuesday),
+    )

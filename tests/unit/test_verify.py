@@ -302,6 +302,7 @@ def test_checks_registry_and_readme_section() -> None:
         "elf-needed",
         "recursion",
         "utf8-filenames",
+        "apt-sources",
     }
     assert set(CHECKS) == expected
     assert all(doc.strip() for doc in CHECKS.values())

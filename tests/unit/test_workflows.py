@@ -44,17 +44,19 @@ VARIABLES = {
 }
 #: Every command line the pipeline needs from the CLI (first words after bink-python).
 EXPECTED_COMMANDS = {
-    "matrix",
     "readme",
     "update",
     "doctor",
     "runtime key",
     "runtime build",
     "build",
+    "matrix",
     "verify",
     "push",
     "sbom",
     "diff",
+    "ci plan",
+    "ci published",
 }
 _PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 _VERSION_COMMENT = re.compile(r"uses: \S+@[0-9a-f]{40} # v\d+(\.\d+)*$")
@@ -291,7 +293,7 @@ def test_every_bink_python_command_line_parses() -> None:
         for where, argv in invocations(path):
             assert argv, f"{where}: empty bink-python invocation"
             words = [a for a in argv if not a.startswith("-")]
-            seen.add(" ".join(words[:2]) if words[0] == "runtime" else words[0])
+            seen.add(" ".join(words[:2]) if words[0] in ("runtime", "ci") else words[0])
             try:
                 parser.parse_args(argv)
             except UsageError as err:
@@ -349,3 +351,114 @@ def test_diff_exit_code_contract_in_a_shell(tmp_path: Path) -> None:
         script = f'set -e -o pipefail\nrc=0\n( exit {code} ) || rc=$?\n[ "$rc" -le 1 ]\n'
         proc = subprocess.run(["bash", "-c", script], check=False)
         assert (proc.returncode == 0) is ok, code
+
+
+# ------------------------------------------- runtime cache keys across jobs (issue 14, 1)
+
+#: The machine each runner label is (what ``platform.machine()`` says on it).
+RUNNER_MACHINES = {"ubuntu-24.04": "x86_64", "ubuntu-24.04-arm": "aarch64"}
+
+
+def _job_commands(job: str, step_name: str, variables: dict[str, str]) -> list[list[str]]:
+    """The bink-python argv lists of one step of release.yml, with these shell variables."""
+    release = _load(WORKFLOWS / "release.yml")
+    step = next(s for s in release["jobs"][job]["steps"] if s.get("name") == step_name)
+    script = _substitute_expressions(step["run"].replace("\\\n", " "), f"{job} {step_name}")
+    found = []
+    for line in script.splitlines():
+        for match in _INVOCATION.finditer(line):
+            text = _command_text(line, match.end())
+            found.append(shlex.split(_VAR.sub(lambda m: variables[m.group(1) or m.group(2)], text)))
+    assert found, f"release.yml {job} {step_name!r} runs no bink-python command"
+    return found
+
+
+def _run_on(
+    runner: str,
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """``bink-python ARGV`` as it runs on ``runner``: the machine arch is the runner's."""
+    import platform
+
+    with monkeypatch.context() as patch:
+        patch.setattr(platform, "machine", lambda: RUNNER_MACHINES[runner])
+        patch.setenv("BINK_PYTHON_CONFIG", str(REPO / "images.toml"))
+        capsys.readouterr()
+        assert main(argv) == 0, argv
+        return capsys.readouterr().out.strip()
+
+
+def test_image_job_restores_exactly_what_each_runtime_job_built(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The runtime job builds each arch natively on that arch's runner and saves its
+    cache under the key it prints there; the image job, on amd64, must print the same
+    key for both arches, and its build must look up that same key (never compile)."""
+    from bink_python.build import runtime_spec
+    from bink_python.config import load_family
+    from bink_python.lockfile import Lock
+    from bink_python.runtime import runtime_key
+
+    release = _load(WORKFLOWS / "release.yml")
+    image_runner = release["jobs"]["image"]["runs-on"]
+    assert RUNNER_MACHINES[image_runner] == "x86_64"
+    common = {"PYTHON": "3.13.16", "OS": "debian", "RELEASE": "13", "TAG": "3.13"}
+    [[*keys_amd64], [*keys_arm64]] = _job_commands("image", "Runtime cache keys", common)
+    image_keys = {
+        "amd64": _run_on(image_runner, keys_amd64, monkeypatch, capsys),
+        "arm64": _run_on(image_runner, keys_arm64, monkeypatch, capsys),
+    }
+    saved = {}
+    for arch in ("amd64", "arm64"):
+        runner = {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}[arch]
+        [key_cmd] = _job_commands("runtime", "Runtime cache key", {**common, "ARCH": arch})
+        saved[arch] = _run_on(runner, key_cmd, monkeypatch, capsys)
+    assert image_keys == saved, "the image job restores keys no runtime job saved"
+    [build] = _job_commands(
+        "image",
+        "Build (bases, images, index, SBOMs; every arch verified before the ref moves)",
+        common,
+    )
+    from bink_python.cli import _runtime_hosts
+
+    args = build_parser().parse_args(build)
+    assert args.cached_runtimes, "the image job must never compile a runtime itself"
+    family = load_family(REPO / "images.toml")
+    tag = next(t for t in family.tags if t.name == "3.13")
+    lock = Lock.load(family.lock_path)
+    with monkeypatch.context() as patch:
+        import platform
+
+        patch.setattr(platform, "machine", lambda: RUNNER_MACHINES[image_runner])
+        hosts = dict(_runtime_hosts(args.runtime_host or ()))
+    for arch in ("amd64", "arm64"):
+        spec = runtime_spec(tag, arch, lock, args.profile)
+        assert runtime_key(spec, hosts[arch]) == saved[arch], f"{arch}: build looks up another key"
+
+
+def test_ci_plan_is_the_matrix_grouped_per_job(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ci plan` (the plan job's step) gives what the jq it replaced gave: runtimes
+    unique by (python, os, release, arch, runner), tags unique by (tag, python, os,
+    release), from `matrix --github`."""
+    import json
+
+    config = str(REPO / "images.toml")
+    assert main(["matrix", "--github", "--config", config]) == 0
+    include = json.loads(capsys.readouterr().out)["include"]
+    assert main(["ci", "plan", "--config", config]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    outputs = dict(line.split("=", 1) for line in lines)
+    assert sorted(outputs) == ["runtimes", "tags"]
+
+    def unique(fields: tuple[str, ...]) -> list[tuple[str, ...]]:
+        return sorted({tuple(e[f] for f in fields) for e in include})
+
+    runtime_fields = ("python", "os", "release", "arch", "runner")
+    tag_fields = ("tag", "python", "os", "release")
+    runtimes = json.loads(outputs["runtimes"])["include"]
+    tags = json.loads(outputs["tags"])["include"]
+    assert sorted(tuple(r[f] for f in runtime_fields) for r in runtimes) == unique(runtime_fields)
+    assert sorted(tuple(t[f] for f in tag_fields) for t in tags) == unique(tag_fields)
+    assert len(runtimes) == len(unique(runtime_fields)) and len(tags) == len(unique(tag_fields))

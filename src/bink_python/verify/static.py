@@ -199,3 +199,39 @@ def check_distroless(p: Probe) -> str:
     if problems:
         raise CheckFailed("; ".join(problems[:3]), "\n".join(problems))
     return f"no shell or package manager, user {user}, {len(records)} dpkg status records"
+
+
+@check(
+    "apt-sources",
+    "Regular images: `/etc/apt/sources.list` is exactly the configured image archive "
+    "(`BINK_PYTHON_IMAGE_*`, else the build mirror) for the release, `-updates` and "
+    "`-security` suites, and no other list is in `/etc/apt/sources.list.d`, so derived "
+    "images' `apt-get` reaches the archive users can reach, never a build host's mirror.",
+    static=True,
+)
+def check_apt_sources(p: Probe) -> str:
+    from ..base import image_apt_sources
+
+    e = p.expect
+    if e.distroless:
+        raise NotApplicable("distroless images have no apt")
+    want = image_apt_sources(e.distro, e.arch)
+    found = resolve_in_root(p.root, "/etc/apt/sources.list")
+    have = found.read_text(errors="replace") if found is not None and found.is_file() else None
+    extra = []
+    lists = resolve_in_root(p.root, "/etc/apt/sources.list.d")
+    if lists is not None and lists.is_dir():
+        extra = sorted(x.name for x in lists.iterdir() if x.name.endswith((".list", ".sources")))
+    problems = []
+    if have is None:
+        problems.append("/etc/apt/sources.list is missing")
+    elif have != want:
+        uris = sorted({line.split()[1] for line in have.splitlines() if line.startswith("deb ")})
+        problems.append(f"/etc/apt/sources.list names {', '.join(uris) or 'nothing'}")
+    if extra:
+        problems.append(f"extra lists in /etc/apt/sources.list.d: {', '.join(extra)}")
+    if problems:
+        detail = "; ".join(problems) + f"; expected:\n{want}"
+        raise CheckFailed("; ".join(problems), detail + (f"found:\n{have}" if have else ""))
+    suites = [line.split()[2] for line in want.splitlines()]
+    return f"{len(suites)} suites ({', '.join(suites)})"

@@ -1,0 +1,215 @@
+"""The Ubuntu 22.04 path, built here for the first time, against a simulated archive.
+
+A regular image of CPython 3.13.15 on "Ubuntu 22.04" for amd64 and arm64: base
+(mmdebstrap from the ``jammy`` suites, amd64 from the archive address, arm64 from
+the ports address, signatures checked against a throwaway keyring), build root
+(multiarch: arm64 -dev packages from ports), runtimes (amd64 native, arm64
+cross-compiled), assembly, then every verify check in both images (arm64 under
+qemu). The archive (``ubuntu_archive.py``) holds Debian 12 packages: what this
+proves and what only a real Ubuntu archive can is said in the README.
+
+Everything is built in a store of its own under the test cache
+(``ubuntu-sim/store``), so nothing made from the simulated archive is ever found
+under the keys of a real Ubuntu build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bink_python.layout import Layout
+
+from .ubuntu_archive import UbuntuArchive, serving
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "offline"
+
+#: What the images name in their apt sources (stable, so the bases' keys are too).
+IMAGE_ARCHIVES = {
+    "BINK_PYTHON_IMAGE_UBUNTU_ARCHIVE": "http://archive.ubuntu-sim.invalid/ubuntu",
+    "BINK_PYTHON_IMAGE_UBUNTU_SECURITY": "http://security.ubuntu-sim.invalid/ubuntu",
+    "BINK_PYTHON_IMAGE_UBUNTU_PORTS": "http://ports.ubuntu-sim.invalid/ubuntu-ports",
+}
+
+FAMILY = """\
+[family]
+registry = "ghcr.io/binkhq/python"
+title = "Bink Python"
+description = "Python base image for Kubernetes workloads"
+source = "https://github.com/binkhq/python"
+vendor = "Bink"
+licenses = "PSF-2.0"
+arches = ["amd64", "arm64"]
+components = ["linkerd-await"]
+
+[family.user]
+name = "apps"
+uid = 10000
+gid = 10000
+home = "/home/apps"
+
+[components.linkerd-await]
+version = "0.3.3"
+path = "/usr/local/bin/linkerd-await"
+homepage = "https://github.com/linkerd/linkerd-await"
+
+[[tag]]
+name = "3.13"
+python = "3.13.15"
+os = "ubuntu"
+release = "22.04"
+eol = "2029-04"
+status = "supported"
+"""
+
+
+@pytest.fixture(scope="module")
+def ubuntu_archive(test_cache_root: Path) -> Iterator[UbuntuArchive]:
+    with serving(test_cache_root / "ubuntu-sim" / "archive") as archive:
+        yield archive
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def ubuntu_build(
+    ubuntu_archive: UbuntuArchive, test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str], str]:
+    out = tmp_path_factory.mktemp("ubuntu")
+    config = out / "images.toml"
+    config.write_text(FAMILY)
+    shutil.copy(EXAMPLE / "images.lock", out / "images.lock")
+    env = dict(os.environ)
+    env.pop("SOURCE_DATE_EPOCH", None)
+    env.update(ubuntu_archive.environ())
+    env.update(IMAGE_ARCHIVES)
+    env["BINK_PYTHON_CACHE"] = str(test_cache_root / "ubuntu-sim" / "store")
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    cli = [sys.executable, "-m", "bink_python"]
+    for arch, cc in (("amd64", "gcc"), ("arm64", "aarch64-linux-gnu-gcc")):
+        binary = out / f"linkerd-await-{arch}"
+        _run(
+            [cc, "-static", "-O2", "-o", str(binary), str(EXAMPLE / "linkerd-await-standin.c")], env
+        )
+        _run(
+            [
+                *cli,
+                "cache",
+                "add",
+                "--config",
+                str(config),
+                "--for",
+                f"linkerd-await:0.3.3:{arch}",
+                str(binary),
+            ],
+            env,
+        )
+    proc = _run(
+        [
+            *cli,
+            "build",
+            "--config",
+            str(config),
+            "--profile",
+            "fast",
+            "--output",
+            str(out / "oci"),
+            "--no-verify",  # verified once, by the test below
+            "--json",
+        ],
+        env,
+    )
+    return out, env, proc.stderr
+
+
+def test_ubuntu_image_builds_and_verifies_for_both_arches(
+    ubuntu_build: tuple[Path, dict[str, str], str], ubuntu_archive: UbuntuArchive
+) -> None:
+    """`verify`, as a user runs it, on both images (arm64 under qemu): every check."""
+    out, env, _ = ubuntu_build
+    layout = Layout(out / "oci")
+    index = json.loads(layout.read_blob(layout.resolve("3.13").digest))
+    arches = sorted(m["platform"]["architecture"] for m in index["manifests"])
+    assert arches == ["amd64", "arm64"]
+    proc = _run(
+        [
+            sys.executable,
+            "-m",
+            "bink_python",
+            "verify",
+            "--config",
+            str(out / "images.toml"),
+            "--layout",
+            str(out / "oci"),
+            "--json",
+        ],
+        env,
+    )
+    report = json.loads(proc.stdout)
+    assert report["ok"], proc.stdout
+    assert sorted(i["arch"] for i in report["images"]) == ["amd64", "arm64"]
+    for image in report["images"]:
+        assert image["checks"] and all(c["ok"] for c in image["checks"]), image
+
+
+def _base_keys(layout: Layout) -> dict[str, str]:
+    """arch -> the key of the base each image of 3.13 was assembled from (its history)."""
+    index = json.loads(layout.read_blob(layout.resolve("3.13").digest))
+    keys = {}
+    for entry in index["manifests"]:
+        manifest = json.loads(layout.read_blob(entry["digest"]))
+        config = json.loads(layout.read_blob(manifest["config"]["digest"]))
+        created_by = config["history"][0]["created_by"]
+        match = re.search(r"\(mmdebstrap, key (\w+)\)", created_by)
+        assert match, created_by
+        keys[entry["platform"]["architecture"]] = match.group(1)
+    return keys
+
+
+def test_ubuntu_base_came_from_the_archive_layout(
+    ubuntu_build: tuple[Path, dict[str, str], str], test_cache_root: Path
+) -> None:
+    """Each arch's base resolved the three jammy suites at its own address (amd64:
+    archive, arm64: ports), and its apt sources name the image archives."""
+    out, _, _ = ubuntu_build
+    store = test_cache_root / "ubuntu-sim" / "store" / "bases"
+    keys = _base_keys(Layout(out / "oci"))
+    assert sorted(keys) == ["amd64", "arm64"]
+    for arch, key in keys.items():
+        record = json.loads((store / key / "record.json").read_text())
+        assert (record["os"], record["release"], record["arch"]) == ("ubuntu", "22.04", arch)
+        assert sorted(record["key_parts"]["mirror_state"]) == [
+            "jammy",
+            "jammy-security",
+            "jammy-updates",
+        ]
+        with tarfile.open(store / key / "rootfs.tar") as tar:
+            handle = tar.extractfile("etc/apt/sources.list")
+            assert handle is not None
+            lines = handle.read().decode().splitlines()
+        if arch == "amd64":
+            archive = IMAGE_ARCHIVES["BINK_PYTHON_IMAGE_UBUNTU_ARCHIVE"]
+            security = IMAGE_ARCHIVES["BINK_PYTHON_IMAGE_UBUNTU_SECURITY"]
+        else:
+            archive = security = IMAGE_ARCHIVES["BINK_PYTHON_IMAGE_UBUNTU_PORTS"]
+        assert lines == [
+            f"deb {archive} jammy main universe",
+            f"deb {archive} jammy-updates main universe",
+            f"deb {security} jammy-security main universe",
+        ]

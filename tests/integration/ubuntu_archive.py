@@ -1,0 +1,264 @@
+"""A simulated Ubuntu 22.04 archive on 127.0.0.1, filled with Debian 12 packages.
+
+No Ubuntu archive is reachable here, so the Ubuntu path (suites ``jammy``,
+``jammy-updates``, ``jammy-security``; amd64 from the main archive address, arm64
+from the ports address; an archive keyring of its own) is exercised against an apt
+repository laid out like Ubuntu's:
+
+* ``/ubuntu/dists/<suite>/`` lists amd64 only, ``/ubuntu-ports/dists/<suite>/``
+  arm64 only; components ``main`` (the packages) and ``universe`` (empty);
+* ``jammy`` holds Debian ``bookworm`` main, ``jammy-updates`` ``bookworm-updates``,
+  ``jammy-security`` ``bookworm-security`` (Debian 12 is pre-t64, with the library
+  package names of 22.04 for what the images need: libssl3, libreadline8, ...);
+* each ``InRelease`` is signed with a throwaway GPG key made here; its public key
+  is the keyring handed to the build (``BINK_PYTHON_UBUNTU_KEYRING``);
+* ``pool/`` files are fetched on first request through the machine's configured
+  Debian (or Debian security) mirror and kept; apt checks each against the SHA256
+  of the index, as it would on a real archive.
+
+The indexes, the key and the signed ``InRelease`` files are made once and kept in
+the test cache (so the bases' mirror state, hence their cache keys, are stable
+across sessions); pool files accumulate there too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import http.server
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bink_python import mirrors
+
+#: Simulated suite -> the Debian suite it is filled from (and which mirror has it).
+SUITES = {
+    "jammy": ("bookworm", "main"),
+    "jammy-updates": ("bookworm-updates", "main"),
+    "jammy-security": ("bookworm-security", "security"),
+}
+#: URL prefix -> the arch it serves (Ubuntu: amd64 on the archive, arm64 on ports).
+PREFIXES = {"ubuntu": "amd64", "ubuntu-ports": "arm64"}
+COMPONENTS = ("main", "universe")
+#: A fixed Release date: the InRelease bytes never depend on the day they were made.
+RELEASE_DATE = "Thu, 01 Jan 2026 00:00:00 UTC"
+LAYOUT_VERSION = "1"
+
+
+def _upstream(which: str) -> str:
+    return mirrors.debian_mirror() if which == "main" else mirrors.debian_security_mirror()
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as response:
+        data: bytes = response.read()
+    return data
+
+
+def _debian_packages(which: str, suite: str, arch: str) -> bytes:
+    base = f"{_upstream(which)}/dists/{suite}/main/binary-{arch}"
+    for name, unpack in (("Packages.xz", lzma.decompress), ("Packages.gz", gzip.decompress)):
+        try:
+            return unpack(_fetch(f"{base}/{name}"))
+        except OSError:
+            continue
+    raise RuntimeError(f"cannot fetch the {suite} {arch} Packages index from the Debian mirror")
+
+
+def _pool_paths(packages: bytes) -> list[str]:
+    return [
+        line.split(":", 1)[1].strip()
+        for line in packages.decode().splitlines()
+        if line.startswith("Filename:")
+    ]
+
+
+def _gpg(home: Path, *args: str, data: bytes | None = None) -> bytes:
+    proc = subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            *args,
+        ],
+        input=data,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"gpg {' '.join(args)} failed: {proc.stderr.decode()[-2000:]}")
+    return proc.stdout
+
+
+def _release(suite: str, arch: str, files: dict[str, bytes]) -> bytes:
+    lines = [
+        "Origin: Ubuntu (simulated with Debian 12 packages)",
+        "Label: Ubuntu",
+        f"Suite: {suite}",
+        f"Codename: {suite.split('-')[0]}",
+        f"Date: {RELEASE_DATE}",
+        f"Architectures: {arch}",
+        f"Components: {' '.join(COMPONENTS)}",
+        "Description: bink-python test archive laid out as Ubuntu 22.04's",
+        "SHA256:",
+    ]
+    for rel, data in sorted(files.items()):
+        lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data):>16} {rel}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def build_archive(root: Path) -> Path:
+    """Make (once) the simulated archive's indexes, key and InRelease files under ``root``."""
+    done = root / "complete.json"
+    if done.is_file() and json.loads(done.read_text()).get("layout") == LAYOUT_VERSION:
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    try:
+        home = work / "gnupg"
+        home.mkdir(mode=0o700)
+        _gpg(
+            home,
+            "--quick-gen-key",
+            "bink-python test archive <test@archive.invalid>",
+            "ed25519",
+            "sign",
+            "never",
+        )
+        keyring = _gpg(home, "--export")
+        routes: dict[str, str] = {}
+        for prefix, arch in PREFIXES.items():
+            for suite, (debian_suite, which) in SUITES.items():
+                packages = _debian_packages(which, debian_suite, arch)
+                for path in _pool_paths(packages):
+                    routes.setdefault(path, which)
+                files = {
+                    f"main/binary-{arch}/Packages": packages,
+                    f"universe/binary-{arch}/Packages": b"",
+                }
+                dist = work / "archive" / prefix / "dists" / suite
+                for rel, data in files.items():
+                    (dist / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (dist / rel).write_bytes(data)
+                release = _release(suite, arch, files)
+                (dist / "Release").write_bytes(release)
+                (dist / "InRelease").write_bytes(_gpg(home, "--clearsign", data=release))
+        (work / "keyring.gpg").write_bytes(keyring)
+        (work / "routes.json").write_text(json.dumps(routes, sort_keys=True))
+        for name in ("archive", "keyring.gpg", "routes.json"):
+            target = root / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(work / name, target)
+        done.write_text(json.dumps({"layout": LAYOUT_VERSION}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return root
+
+
+@dataclass(frozen=True)
+class UbuntuArchive:
+    url: str  # http://127.0.0.1:PORT
+    keyring: Path
+    requests: list[str]
+
+    @property
+    def archive(self) -> str:
+        return f"{self.url}/ubuntu"
+
+    @property
+    def ports(self) -> str:
+        return f"{self.url}/ubuntu-ports"
+
+    def environ(self) -> dict[str, str]:
+        """The settings a build of the Ubuntu path reads."""
+        return {
+            "BINK_PYTHON_UBUNTU_MIRROR": self.archive,
+            "BINK_PYTHON_UBUNTU_PORTS_MIRROR": self.ports,
+            "BINK_PYTHON_UBUNTU_KEYRING": str(self.keyring),
+        }
+
+
+@contextlib.contextmanager
+def serving(root: Path) -> Iterator[UbuntuArchive]:
+    """Serve the archive under ``root`` on 127.0.0.1; pool files come through the mirror."""
+    build_archive(root)
+    routes: dict[str, str] = json.loads((root / "routes.json").read_text())
+    pool = root / "pool-cache"
+    requests: list[str] = []
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _file(self) -> Path | None:
+            prefix, _, rel = urllib.parse.unquote(self.path).lstrip("/").partition("/")
+            if prefix not in PREFIXES or ".." in rel.split("/"):
+                return None
+            if rel.startswith("dists/"):
+                path = root / "archive" / prefix / rel
+                return path if path.is_file() else None
+            which = routes.get(rel)
+            if which is None:
+                return None
+            path = pool / rel
+            if not path.is_file():
+                data = _fetch(f"{_upstream(which)}/{urllib.parse.quote(rel)}")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{threading.get_ident()}")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            return path
+
+        def _serve(self, body: bool) -> None:
+            with lock:
+                requests.append(self.path)
+            try:
+                path = self._file()
+            except OSError as exc:
+                self.send_error(502, f"upstream: {exc}")
+                return
+            if path is None:
+                self.send_error(404)
+                return
+            data = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._serve(True)
+
+        def do_HEAD(self) -> None:
+            self._serve(False)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield UbuntuArchive(
+            f"http://127.0.0.1:{server.server_address[1]}", root / "keyring.gpg", requests
+        )
+    finally:
+        server.shutdown()
+        server.server_close()

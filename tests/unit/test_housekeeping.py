@@ -1,0 +1,195 @@
+"""The cache as a whole: du per kind, prune by need, age and budget, verify every kind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bink_python import store as store_mod
+from bink_python.__main__ import main
+from bink_python.build import runtime_spec
+from bink_python.config import load_family
+from bink_python.distro import host_arch
+from bink_python.housekeeping import inventory, needs, parse_size, select, verify_entries
+from bink_python.lockfile import Lock
+from bink_python.runtime import runtime_key
+from bink_python.store import sha256_file
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline"
+DAY = 86400.0
+
+
+@pytest.fixture
+def family_dir(tmp_path: Path) -> Path:
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(EXAMPLE / "images.toml", config)
+    shutil.copy(EXAMPLE / "images.lock", config)
+    return config
+
+
+def _entry(root: Path, kind: str, key: str, files: dict[str, bytes], age_days: float) -> Path:
+    entry = root / kind / key
+    entry.mkdir(parents=True)
+    for name, data in files.items():
+        (entry / name).write_bytes(data)
+    stamp = time.time() - age_days * DAY
+    os.utime(entry, (stamp, stamp))
+    return entry
+
+
+def _payload_entry(
+    root: Path, kind: str, key: str, payload: str, data: bytes, age: float, **rec: object
+) -> Path:
+    import hashlib
+
+    record = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), **rec}
+    return _entry(root, kind, key, {payload: data, "record.json": json.dumps(record).encode()}, age)
+
+
+def _populate(root: Path, family_dir: Path) -> dict[str, Path]:
+    family = load_family(family_dir / "images.toml")
+    lock = Lock.load(family_dir / "images.lock")
+    tag = family.tag("3.13")
+    needed_rt = runtime_key(runtime_spec(tag, "amd64", lock, "fast"), host_arch())
+    base = {"os": "debian", "release": "13", "arch": "amd64", "variant": "regular"}
+    cpython = lock.entry("cpython:3.13.15").sha256
+    assert cpython is not None
+    paths = {
+        "runtime_needed": _payload_entry(root, "runtimes", needed_rt, "runtime.tar", b"rt", 90),
+        "runtime_old": _payload_entry(root, "runtimes", "a" * 32, "runtime.tar", b"old", 40),
+        "base_new": _payload_entry(root, "bases", "b" * 32, "rootfs.tar", b"new", 1, **base),
+        "base_older": _payload_entry(root, "bases", "c" * 32, "rootfs.tar", b"older", 3, **base),
+        "log": _entry(root, "logs", "runtime-x.log", {}, 0),
+        "pyc": _entry(root, "verify-pycache", "k" * 32, {"x.pyc": b"x" * 5000}, 20),
+        "sha_needed": root / "sha256" / cpython,
+        "sha_other": root / "sha256" / ("e" * 64),
+    }
+    paths["log"].rmdir()
+    paths["log"].write_text("old log")
+    os.utime(paths["log"], (time.time() - 10 * DAY,) * 2)
+    for key in ("sha_needed", "sha_other"):
+        paths[key].parent.mkdir(exist_ok=True)
+        paths[key].write_bytes(b"input")
+        os.utime(paths[key], (time.time() - 50 * DAY,) * 2)
+    return paths
+
+
+def test_prune_keeps_what_the_family_needs_and_removes_the_rest(
+    tmp_path: Path, family_dir: Path
+) -> None:
+    root = tmp_path / "cache"
+    paths = _populate(root, family_dir)
+    code = main(
+        ["cache", "prune", "--config", str(family_dir / "images.toml"), "--cache-dir", str(root)]
+    )
+    assert code == 0
+    assert paths["runtime_needed"].is_dir()  # needed, however old
+    assert paths["base_new"].is_dir()  # the newest base of a needed spec
+    assert paths["sha_needed"].is_file()
+    for gone in ("runtime_old", "base_older", "log", "pyc", "sha_other"):
+        assert not paths[gone].exists(), gone
+
+
+def test_prune_by_age_and_by_budget(tmp_path: Path, family_dir: Path) -> None:
+    root = tmp_path / "cache"
+    paths = _populate(root, family_dir)
+    family = load_family(family_dir / "images.toml")
+    need = needs(family, Lock.load(family_dir / "images.lock"))
+    now = time.time()
+    items = inventory(root, need)
+    by_age = {i.path for i in select(items, older_than=30 * DAY, max_bytes=None, now=now)}
+    assert by_age == {paths["runtime_old"], paths["sha_other"]}
+    total = sum(i.size for i in items)
+    pyc = next(i for i in items if i.path == paths["pyc"])
+    # a budget just under the total: only the oldest unneeded item goes
+    budget = {i.path for i in select(items, older_than=None, max_bytes=total - 1, now=now)}
+    assert budget == {paths["sha_other"]}
+    assert pyc.size >= 4096
+    # a budget of zero removes every unneeded item, never a needed one
+    everything = {i.path for i in select(items, older_than=None, max_bytes=0, now=now)}
+    assert paths["runtime_needed"] not in everything
+    assert paths["pyc"] in everything
+    assert parse_size("1.5G") == int(1.5 * (1 << 30))
+    with pytest.raises(ValueError, match="expected a size"):
+        parse_size("lots")
+
+
+def test_prune_never_touches_an_entry_being_built(tmp_path: Path, family_dir: Path) -> None:
+    root = tmp_path / "cache"
+    key = "d" * 32
+    building = root / "runtimes" / f".tmp-{key}-abc"
+    building.mkdir(parents=True)
+    work = root / "work" / f"runtime-{key}-xyz"
+    work.mkdir(parents=True)
+    abandoned = root / "runtimes" / f".tmp-{'f' * 32}-zzz"
+    abandoned.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; h = open(sys.argv[1], 'a+b'); "
+            "fcntl.flock(h, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+            str(root / "runtimes" / f".lock-{key}"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        argv = ["cache", "prune", "--config", str(family_dir / "images.toml")]
+        assert main([*argv, "--cache-dir", str(root)]) == 0
+        assert building.is_dir() and work.is_dir()  # its builder holds the lock
+        assert not abandoned.exists()  # nobody holds that one: a killed build's leftovers
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main([*argv, "--cache-dir", str(root)]) == 0
+    assert not building.exists() and not work.exists()
+
+
+def test_du_reports_each_kind(
+    tmp_path: Path, family_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "cache"
+    _populate(root, family_dir)
+    argv = ["cache", "du", "--json", "--config", str(family_dir / "images.toml")]
+    assert main([*argv, "--cache-dir", str(root)]) == 0
+    rows = {r["kind"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"sha256", "runtimes", "bases", "logs", "verify-pycache"}
+    assert rows["runtimes"]["entries"] == 2
+    assert 0 < rows["runtimes"]["needed"] < rows["runtimes"]["size"]
+
+
+def test_verify_finds_a_corrupt_runtime_base_or_input(tmp_path: Path, family_dir: Path) -> None:
+    root = tmp_path / "cache"
+    paths = _populate(root, family_dir)
+    good = root / "sha256" / sha256_file(paths["sha_needed"])
+    paths["sha_needed"].rename(good)
+    paths["sha_other"].unlink()
+    assert verify_entries(root) == []
+    (paths["runtime_old"] / "runtime.tar").write_bytes(b"OLD")  # same size, other bytes
+    (paths["base_new"] / "record.json").unlink()
+    bad = verify_entries(root)
+    assert len(bad) == 2
+    assert any("runtime.tar does not match its recorded sha256" in line for line in bad)
+    assert any("record.json missing" in line for line in bad)
+    argv = ["cache", "verify", "--config", str(family_dir / "images.toml")]
+    assert main([*argv, "--cache-dir", str(root)]) == 5
+
+
+def test_cache_dir_is_the_root_for_every_stage(tmp_path: Path, family_dir: Path) -> None:
+    """verify's bytecode cache asks cache_root() itself: --cache-dir must win over the env."""
+    try:
+        argv = ["cache", "du", "--config", str(family_dir / "images.toml")]
+        main([*argv, "--cache-dir", str(tmp_path / "mine")])
+        assert store_mod.cache_root() == (tmp_path / "mine").resolve()
+    finally:
+        store_mod.select_cache_root(None)
