@@ -39,8 +39,9 @@ from .proc import require_tool, spawn, tail
 #: The ref name of the single image in a throwaway layout.
 _PROBE_REF = "probe"
 
-#: Time limits: ``proc.TIMEOUTS["buildah"]`` for every buildah call and every command
-#: run inside an image (arm64 runs under emulation); ``BINK_PYTHON_TIMEOUT_BUILDAH``.
+#: Time limits: ``proc.TIMEOUTS["buildah"]`` for every buildah call
+#: (``BINK_PYTHON_TIMEOUT_BUILDAH``) and ``proc.TIMEOUTS["probe"]`` for every command run
+#: inside an image (``BINK_PYTHON_TIMEOUT_PROBE``; arm64 runs under emulation).
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class Buildah:
         for item in env:
             opts += ["--env", item]
         cmd = self.argv(*opts, ctr, "--", *argv)
-        proc = spawn(cmd, kind="buildah", stderr=subprocess.STDOUT, timeout=timeout)
+        proc = spawn(cmd, kind="probe", stderr=subprocess.STDOUT, timeout=timeout)
         if proc.timed_out:
             out = _strip_buildah_noise(proc.stdout)
             return RunResult(tuple(argv), -1, out + f"\n(timed out after {proc.timeout:.0f}s)")

@@ -181,3 +181,15 @@ def test_symlinked_setup_paths_names_what_buildah_would_follow(tmp_path: Path) -
     (root / "etc").rename(root / "etc.real")
     (root / "etc").symlink_to(host)
     assert f"/etc -> {host}" in symlinked_setup_paths(root)
+
+
+def test_a_check_that_crashes_fails_alone_in_one_line() -> None:
+    from bink_python.verify.registry import Check
+    from bink_python.verify.runner import _run_check
+
+    def crash(p: object) -> str:
+        raise IndexError("list index out of range\nsecond line")
+
+    result = _run_check(Check("crash", "doc", crash, True), None)  # type: ignore[arg-type]
+    assert result.status == "fail"
+    assert result.detail == "the check failed unexpectedly: IndexError: list index out of range"

@@ -6,7 +6,7 @@ import re
 import stat
 from pathlib import Path, PurePosixPath
 
-from ..rootfs import MAX_TEXT, lexists_in_root, read_bounded, read_text_in_root
+from ..rootfs import MAX_TEXT, lexists_in_root, read_bounded, read_text_in_root, resolve_in_root
 from .loader import image_paths, unresolved_needed
 from .registry import CheckFailed, NotApplicable, Probe, check, listing
 
@@ -216,8 +216,7 @@ def check_apt_sources(p: Probe) -> str:
     if e.distroless:
         raise NotApplicable("distroless images have no apt")
     want = image_apt_sources(e.distro, e.arch)
-    found = resolve_in_root(p.root, "/etc/apt/sources.list")
-    have = found.read_text(errors="replace") if found is not None and found.is_file() else None
+    have = read_text_in_root(p.root, "/etc/apt/sources.list")
     extra = []
     lists = resolve_in_root(p.root, "/etc/apt/sources.list.d")
     if lists is not None and lists.is_dir():
@@ -226,7 +225,8 @@ def check_apt_sources(p: Probe) -> str:
     if have is None:
         problems.append("/etc/apt/sources.list is missing")
     elif have != want:
-        uris = sorted({line.split()[1] for line in have.splitlines() if line.startswith("deb ")})
+        deb = [line.split() for line in have.splitlines() if line.startswith("deb ")]
+        uris = sorted({fields[1] for fields in deb if len(fields) > 1})
         problems.append(f"/etc/apt/sources.list names {', '.join(uris) or 'nothing'}")
     if extra:
         problems.append(f"extra lists in /etc/apt/sources.list.d: {', '.join(extra)}")
