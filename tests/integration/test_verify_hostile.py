@@ -424,3 +424,19 @@ def test_a_hanging_probe_is_stopped_by_its_time_limit(
     left = subprocess.run(["pgrep", "-f", f"sleep {HANG_MARK}"], capture_output=True, text=True)
     assert left.stdout.strip() == "", f"the hanging probe survived: {left.stdout}"
     assert _snapshot(canary.root) == before
+
+
+def test_control_the_good_image_passes_every_check_unprivileged(
+    good_amd64: GoodLayout, buildah_for_tests: Buildah, canary: Canary
+) -> None:
+    """The image the hostile ones derive from passes every check with the same verify
+    (programs run as 10000:10000, fresh scratch): the failures above are the layer's."""
+    tag = good_amd64.family.tag(TAG)
+    target = Target(good_amd64.manifest(TAG, ARCH), describe_image(good_amd64.family, tag, ARCH))
+    before = _snapshot(canary.root)
+    report = verify_targets(good_amd64.layout.path, [target], session=buildah_for_tests)
+    print(report.table())
+    statuses = {c.name: c.status for c in report.images[0].checks}
+    assert report.ok, report.table()
+    assert {n for n, s in statuses.items() if s == "skip"} == {"distroless"}
+    assert _snapshot(canary.root) == before
