@@ -56,6 +56,10 @@ python -m bench --smoke                                        # CI smoke mode: 
 python -m bench --render-only                                  # RESULTS.md from the results file
 ```
 
+Comparisons 7 (re-run with three interpreters), 9 and 10 put several interpreters in one
+root filesystem and are measured by `python -m bench.interpreters` (its exact command is in
+each section; `python -m bench.variants` makes the one-change-at-a-time runtimes).
+
 Each section below lists the exact commands its run executed (untimed preparation such as
 seeding the stand-in linkerd-await binaries or importing a base into buildah is left out).
 
@@ -78,7 +82,8 @@ libraries (apt) and `COPY --from=build /usr/local`. Built with
 
 
 def titles() -> dict[str, str]:
-    return {key: COMPARISONS[name][0] for key, name in sorted(KEYS.items())}
+    ordered = sorted(KEYS.items(), key=lambda item: int(item[0].split("-")[0]))
+    return {key: COMPARISONS[name][0] for key, name in ordered}
 
 
 def write_outputs(results: Path, markdown: Path, data: Mapping[str, Any]) -> None:

@@ -986,6 +986,13 @@ def _speed_container(
     return [*prefix, "sh", "-c"], cleanup, notes
 
 
+def _by_interpreters(ctx: Context) -> Outcome:
+    raise BenchError(
+        "measured by `python -m bench.interpreters` (several interpreters in one root "
+        "filesystem): see its docstring and the commands in RESULTS.md"
+    )
+
+
 COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
     "assembly": ("8. Assembly overhead: one image vs `tar c | gzip -6`", run_assembly),
     "sizes": (
@@ -996,7 +1003,20 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
     "cold": ("2. Cold build of one tag (amd64), empty caches", run_cold),
     "security": ("3. Security rebuild: base changed, Python not", run_security),
     "arm64": ("5. arm64: cross-compiled vs emulated (qemu), fast profile", run_arm64),
-    "speed": ("7. Python speed: our release runtime vs Debian's python3.13", run_speed),
+    "speed": (
+        "7. Python speed: our release runtime vs Debian's python3.13 and the reference",
+        run_speed,
+    ),
+    # measured by bench/interpreters.py, never by the harness's run (not in __main__.ORDER)
+    "startup": (
+        "9. Start-up as uid 10000 on a read-only root filesystem: ours vs Debian's "
+        "python3.13 vs the reference",
+        _by_interpreters,
+    ),
+    "changes": (
+        "10. The cost of each interpreter change on its own (static core, BOLT, frame pointers)",
+        _by_interpreters,
+    ),
 }
 
 #: The order of RESULTS.md (the issue's numbering).
@@ -1008,4 +1028,6 @@ KEYS = {
     "6-sizes": "sizes",
     "7-speed": "speed",
     "8-assembly": "assembly",
+    "9-startup": "startup",
+    "10-changes": "changes",
 }

@@ -75,6 +75,13 @@ BENCHMARKS = (
     "json_dumps",
 )
 
+#: Start-up-heavy benchmarks of pyperformance (``python -c pass``, with and without site),
+#: measured beside BENCHMARKS by bench/interpreters.py: ``name -> (script, extra args)``.
+STARTUP_BENCHMARKS = {
+    "python_startup": ("python_startup", ""),
+    "python_startup_no_site": ("python_startup", " --no-site"),
+}
+
 
 def fetch_wheels(runner: Runner, dest: Path) -> list[Path]:
     """The pinned wheels in ``dest``, downloaded when missing; every digest checked."""
@@ -130,15 +137,22 @@ PYTHONS = {"ours": "/usr/local/bin/python3.13", "debian": "/usr/bin/python3.13"}
 
 def script(site: str, name: str) -> str:
     """pyperformance's script for benchmark ``name`` under the unpacked ``site``."""
-    return f"{site}/pyperformance/data-files/benchmarks/bm_{name}/run_benchmark.py"
+    name, extra = STARTUP_BENCHMARKS.get(name, (name, ""))
+    path = f"{site}/pyperformance/data-files/benchmarks/bm_{name}/run_benchmark.py"
+    return shlex.quote(path) + extra
 
 
-def command(python: str, site: str, name: str, output: str, *, smoke: bool) -> str:
-    """A shell command: run benchmark ``name`` with ``python``, then print pyperf's JSON."""
-    mode = "--debug-single-value" if smoke else "--fast"
+def command(
+    python: str, site: str, name: str, output: str, *, smoke: bool, mode: str = "--fast"
+) -> str:
+    """A shell command: run benchmark ``name`` with ``python``, then print pyperf's JSON.
+
+    ``mode``: pyperf's options for how many processes and values (``--fast`` by default).
+    """
+    mode = "--debug-single-value" if smoke else mode
     out, q = shlex.quote(output), shlex.quote
     return (
-        f"rm -f {out} && PYTHONPATH={q(site)} {q(python)} {q(script(site, name))} {mode} "
+        f"rm -f {out} && PYTHONPATH={q(site)} {q(python)} {script(site, name)} {mode} "
         f"--quiet --inherit-environ PYTHONPATH --output {out} >&2 && cat {out}"
     )
 

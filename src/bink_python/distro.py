@@ -24,6 +24,8 @@ class Distro:
     components: tuple[str, ...]
     runtime_packages: tuple[str, ...]
     build_packages: tuple[str, ...]
+    #: llvm-bolt and merge-fdata in the build root (from ``build_packages``), or none
+    bolt_tools: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -105,7 +107,9 @@ DISTROS: dict[tuple[str, str], Distro] = {
             "zlib1g",
             *_COMMON_BASE,
         ),
-        build_packages=_BUILD_COMMON,
+        # llvm-bolt and merge-fdata for --enable-bolt (amd64 release builds of 3.12+)
+        build_packages=(*_BUILD_COMMON, "bolt-19"),
+        bolt_tools=("/usr/bin/llvm-bolt-19", "/usr/bin/merge-fdata-19"),
     ),
     ("debian", "12"): Distro(
         os="debian",

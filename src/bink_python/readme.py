@@ -111,6 +111,16 @@ def verify_checks(family: Family) -> str:
     return "\n".join(lines)
 
 
+def removed_modules(family: Family) -> str:
+    """The standard-library modules the runtimes leave out (runtime.REMOVED_STDLIB_MODULES)."""
+    from .runtime_contents import REMOVED_STDLIB_MODULES
+
+    lines = ["| module | why it is left out |", "| --- | --- |"]
+    for name, why in sorted(REMOVED_STDLIB_MODULES.items()):
+        lines.append(f"| `{name}` | {why} |")
+    return "\n".join(lines)
+
+
 Section = Callable[[Family], str]
 
 
@@ -127,6 +137,7 @@ SECTIONS: dict[str, Section] = {
     "deprecated": deprecated,
     "verify-checks": verify_checks,
     "left-out": left_out,
+    "removed-modules": removed_modules,
 }
 
 

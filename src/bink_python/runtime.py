@@ -33,28 +33,34 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .binfmt import QEMU_CPU, ensure_binfmt
 from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, run_in_root
 from .distro import ARCHES, Distro, check_arch, host_arch
 from .elf import ElfError, ElfInfo, read_elf_of_arch
 from .errors import BuildError, FetchError, UsageError
 from .progress import SILENT, CPythonOutput, Progress, count_compiles
 from .runtime_contents import (
+    BYTECODE_INVALIDATION,
     PREFIX,
+    REMOVED_STDLIB_MODULES,
     check_extensions,
     check_module_summary,
     check_packages,
     check_pip,
+    check_static_interpreter,
     clean_tree,
+    compile_bytecode,
     extension_modules,
     make_links,
     packages_of,
     parse_module_summary,
+    remove_unshipped,
 )
 from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 PROFILES = ("release", "fast")
 
@@ -72,7 +78,11 @@ class RuntimeSpec:
     distro: Distro
     arch: str  # "amd64" | "arm64"
     profile: str = "release"  # "release" | "fast"
-    pgo: bool | None = None  # None: release -> PGO on native builds, off for cross builds
+    pgo: bool | None = None  # None: PGO for release builds (the cross builds' profile under qemu)
+    #: BOLT after PGO (amd64 release builds of 3.12+ where the build root has llvm-bolt;
+    #: skipped where not). Off by default: not yet measured faster here (bench comparison
+    #: 10), and it links a non-PIE executable.
+    bolt: bool = False
 
     def minor(self) -> str:
         """``3.13`` for ``3.13.15``."""
@@ -91,8 +101,10 @@ class RuntimeSpec:
             raise UsageError(
                 f"unknown runtime profile {self.profile!r}: expected one of {', '.join(PROFILES)}"
             )
-        if self.profile == "fast" and self.pgo:
-            raise UsageError("the fast profile builds without PGO: use --profile release for PGO")
+        if self.profile == "fast" and (self.pgo or self.bolt):
+            raise UsageError(
+                "the fast profile builds without PGO or BOLT: use --profile release for them"
+            )
         if not re.fullmatch(r"[0-9a-f]{64}", self.source_sha256):
             raise UsageError(f"bad source sha256 {self.source_sha256!r}: expected 64 hex digits")
 
@@ -118,6 +130,9 @@ class BuildPlan:
     configure_env: tuple[tuple[str, str], ...]
     extra_cflags: tuple[str, ...]  # appended to dpkg-buildflags CFLAGS
     extra_ldflags: tuple[str, ...]  # appended to dpkg-buildflags LDFLAGS
+    make_vars: tuple[str, ...] = ()  # more VAR=value arguments of make and make install
+    make_env: tuple[tuple[str, str], ...] = ()  # environment of make (qemu-user's CPU model)
+    bolt: bool = False
 
 
 def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
@@ -132,7 +147,8 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
     host = build_host
     cross = spec.arch != host
     lto = spec.profile == "release"
-    pgo = spec.pgo if spec.pgo is not None else (spec.profile == "release" and not cross)
+    pgo = spec.pgo if spec.pgo is not None else spec.profile == "release"
+    version = spec.version_tuple()
     build_gnu = ARCHES[host]["gnu"]
     target_gnu = ARCHES[spec.arch]["gnu"]
     args = [f"--build={build_gnu}"]
@@ -151,12 +167,45 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         "--with-ensurepip",
         "--with-system-expat",
     ]
+    make_vars: list[str] = []
+    # The interpreter core linked into the python3.X executable (Debian's layout): no
+    # -fPIC core behind a PLT, thread state at a fixed offset from the thread pointer
+    # instead of __tls_get_addr. libpython3.X.so is still built and shipped for
+    # embedders, from the same objects.
+    if version >= (3, 15, 0):
+        args.append("--enable-static-libpython-for-interpreter")
+    else:
+        # what 3.15's option does, for 3.9 to 3.14: every version's Makefile links the
+        # interpreter with $(BLDLIBRARY) (-L. -lpython3.X for shared builds); linking the
+        # library's own objects instead is the non-shared build's link line
+        make_vars.append("BLDLIBRARY=$(LIBRARY_OBJS)")
+    if version >= (3, 10, 0):
+        # no libpython3.X.a built only to be deleted, no _testcapi, test package and the like
+        args += ["--without-static-libpython", "--disable-test-modules"]
     if pgo:
         args.append("--enable-optimizations")
     if lto:
         args.append("--with-lto")
+    bolt = bool(
+        spec.bolt
+        and pgo
+        and lto
+        and not cross
+        and spec.arch == "amd64"
+        and version >= (3, 12, 0)
+        and spec.distro.bolt_tools
+    )
+    if bolt:
+        llvm_bolt, merge_fdata = spec.distro.bolt_tools[:2]
+        args += ["--enable-bolt", f"LLVM_BOLT={llvm_bolt}", f"MERGE_FDATA={merge_fdata}"]
+        # the interpreter only: libpython3.X.so is not what runs the profile task
+        make_vars.append("BOLT_BINARIES=$(BUILDPYTHON)")
+    make_env: list[tuple[str, str]] = []
+    if pgo and cross and spec.arch in QEMU_CPU:
+        # the profile task runs the target's interpreter under qemu-user (binfmt_misc)
+        make_env.append(("QEMU_CPU", QEMU_CPU[spec.arch]))
     cflags: list[str] = []
-    if spec.version_tuple() >= (3, 12, 0):
+    if version >= (3, 12, 0):
         cflags += ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
     # '$$' is make's escape; the single quotes keep the shell from expanding $ORIGIN
     ldflags = ["-Wl,-rpath='$$ORIGIN/../lib'"]
@@ -169,6 +218,9 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         configure_env=tuple(env),
         extra_cflags=tuple(cflags),
         extra_ldflags=tuple(ldflags),
+        make_vars=tuple(make_vars),
+        make_env=tuple(make_env),
+        bolt=bolt,
     )
 
 
@@ -214,6 +266,11 @@ def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
             "configure_env": [list(pair) for pair in plan.configure_env],
             "extra_cflags": list(plan.extra_cflags),
             "extra_ldflags": list(plan.extra_ldflags),
+            "make_vars": list(plan.make_vars),
+            "make_env": [list(pair) for pair in plan.make_env],
+            "bolt": plan.bolt,
+            "bytecode": BYTECODE_INVALIDATION,
+            "removed_modules": sorted(REMOVED_STDLIB_MODULES),
             "buildroot": buildroot_key(root),
             "cross_config_site": CROSS_CONFIG_SITE if plan.cross else None,
         }
@@ -335,6 +392,9 @@ def _build(
             progress=progress,
             jobs=jobs,
         )
+    if plan.make_env:
+        # the PGO profile task of a cross build runs the target's interpreter under qemu-user
+        ensure_binfmt(spec.arch)
     # one log per attempt: a failed attempt's log survives the next attempt
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     log = store.root / "logs" / f"runtime-{key}-{stamp}-{os.getpid()}.log"
@@ -466,9 +526,13 @@ def _compile_and_package(
     with progress.step("package", subject):
         _check_install_prefix(job)
         clean_tree(job.local)
+        remove_unshipped(job.local, spec.minor())
         elves = _read_elves(job, _strip(job))
         make_links(job.local / "bin")
         check_pip(job.local, spec.minor())
+        python = job.local / "bin" / f"python{spec.minor()}"
+        check_static_interpreter(job.local, spec.minor(), elves[python].needed, log)
+        bytecode = _compile_bytecode(job)
         extensions = extension_modules(job.local, spec.minor())
         native = build_python.record.get("extension_modules", []) if build_python else []
         check_extensions(extensions, native, subject)
@@ -480,9 +544,26 @@ def _compile_and_package(
         build_python=build_python,
         extensions=extensions,
         lib_packages=lib_packages,
+        bytecode=bytecode,
         sha=sha,
         size=size,
     )
+
+
+def _compile_bytecode(job: _Job) -> dict[str, Any]:
+    """The stdlib's bytecode, compiled by the runtime's own interpreter, or by the build
+    Python (the same version: the same bytecode) when the built one cannot run here."""
+    minor = job.spec.minor()
+    python = (
+        f"{PREFIX}/bin/python{minor}"
+        if job.plan.cross
+        else f"/build/stage{PREFIX}/bin/python{minor}"
+    )
+
+    def run(argv: list[str]) -> None:
+        job.inside(argv, f"compileall ({job.subject})", env={"PYTHONHASHSEED": "0"})
+
+    return compile_bytecode(job.local, minor, job.epoch, run, python=python)
 
 
 def _extract_build_python(
@@ -541,6 +622,7 @@ def _configure(job: _Job) -> _Compiler:
     make_vars = (
         f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
         f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
+        *plan.make_vars,
     )
     job.inside(
         ["./configure", *plan.configure_args],
@@ -561,7 +643,11 @@ def _dry_run(job: _Job, compiler: _Compiler) -> str:
 
 def _make(job: _Job, compiler: _Compiler) -> None:
     """``make``; every stdlib extension module the images need must have been built."""
-    job.inside(["make", f"-j{job.jobs}", *compiler.make_vars], f"make ({job.subject})")
+    job.inside(
+        ["make", f"-j{job.jobs}", *compiler.make_vars],
+        f"make ({job.subject})",
+        env=dict(job.plan.make_env),
+    )
     summary = parse_module_summary(job.log.read_text(errors="replace"))
     check_module_summary(summary, job.subject, job.log)
 
@@ -622,6 +708,7 @@ def _record(
     build_python: RuntimeResult | None,
     extensions: set[str],
     lib_packages: dict[str, str],
+    bytecode: dict[str, Any],
     sha: str,
     size: int,
 ) -> dict[str, Any]:
@@ -651,6 +738,11 @@ def _record(
         "needed_libraries": lib_packages,
         "packages": sorted(set(lib_packages.values())),
         "extension_modules": sorted(extensions),
+        "static_interpreter": True,
+        "bolt": plan.bolt,
+        "make_env": dict(plan.make_env),
+        "removed_modules": sorted(REMOVED_STDLIB_MODULES),
+        "bytecode": bytecode,
         "tarball": "runtime.tar",
         "size": size,
         "sha256": sha,

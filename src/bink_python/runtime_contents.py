@@ -1,8 +1,11 @@
 """What a built runtime must contain, and what it links.
 
 ``make install`` puts CPython under :data:`PREFIX`; the tree is cleaned like the
-reference images (tests, bytecode, static libraries), given the unversioned command
-links, and pip's scripts must run this runtime's interpreter.
+reference images (tests, bytecode, static libraries), the modules the images leave out
+(:data:`REMOVED_STDLIB_MODULES`) are removed, the unversioned command links made, pip's
+scripts must run this runtime's interpreter, ``python3.X`` must carry the interpreter
+core (no ``NEEDED`` libpython) while ``libpython3.X.so`` ships, and the standard
+library's bytecode is compiled afresh, reproducibly (:func:`compile_bytecode`).
 
 CPython's build reports the stdlib extension modules it could not build; every one
 the images promise (:data:`REQUIRED_EXTENSIONS`) must be in lib-dynload. The shared
@@ -13,10 +16,12 @@ base supplies them).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .distro import ARCHES, Distro
 from .errors import BuildError
@@ -28,11 +33,33 @@ PREFIX = "/usr/local"
 REMOVED_DIRS = frozenset({"test", "tests", "idle_test"})
 
 #: Unversioned names made in bin/ for the versioned-3 commands.
-UNVERSIONED_LINKS = ("idle3", "pip3", "pydoc3", "python3", "python3-config")
+UNVERSIONED_LINKS = ("pip3", "pydoc3", "python3", "python3-config")
+
+#: Standard-library modules (names of ``sys.stdlib_module_names``) the runtime deliberately
+#: leaves out, and why: the one list. The build removes them (or does not build them), the
+#: README lists them, and every other stdlib module of the platform must import.
+REMOVED_STDLIB_MODULES: dict[str, str] = {
+    "_tkinter": "Tk bindings (C part): the images ship no Tk, so it is not built",
+    "tkinter": "Tk GUI toolkit: needs _tkinter and a display",
+    "idlelib": "the IDLE editor (and the idle command): a Tk GUI",
+    "turtle": "turtle graphics: a Tk GUI",
+    "turtledemo": "turtle graphics demos: a Tk GUI",
+}
+
+#: Commands of removed modules, removed from bin/ (``idle3`` and ``idle3.13`` for ``idle``).
+REMOVED_COMMANDS = ("idle",)
+
+#: Test extension modules, removed from lib-dynload where ``--disable-test-modules`` does
+#: not exist (3.9) or misses one: ``_testcapi``, ``xxlimited``, ``_ctypes_test``...
+TEST_EXTENSION_RE = re.compile(r"^(_test|_xxtest|xx|_ctypes_test)")
 
 #: Stdlib extension modules that are intentionally not built (no Tk in the images).
 #: Any other module reported missing or failed by CPython's build fails the build.
 EXTENSIONS_NOT_BUILT = frozenset({"_tkinter"})
+
+#: How the shipped stdlib bytecode is validated against its source (PEP 552); see
+#: :func:`compile_bytecode` for why.
+BYTECODE_INVALIDATION = "timestamp"
 
 #: Extension modules that need a system library: each must be a shared object in
 #: lib-dynload of every runtime (a missing -dev package would silently drop it).
@@ -213,3 +240,93 @@ def check_pip(local: Path, minor: str) -> None:
     expected = f"#!{PREFIX}/bin/python{minor}"
     if first != expected:
         raise BuildError(f"pip3 starts with {first!r}, expected {expected!r}")
+
+
+def remove_unshipped(local: Path, minor: str) -> None:
+    """Remove :data:`REMOVED_STDLIB_MODULES`, their commands and the test extension modules."""
+    lib = local / "lib" / f"python{minor}"
+    dynload = lib / "lib-dynload"
+    for name in REMOVED_STDLIB_MODULES:
+        if (lib / name).is_dir():
+            shutil.rmtree(lib / name)
+        (lib / f"{name}.py").unlink(missing_ok=True)
+    for path in sorted(dynload.iterdir()) if dynload.is_dir() else []:
+        module = path.name.split(".", 1)[0]
+        if module in REMOVED_STDLIB_MODULES or TEST_EXTENSION_RE.match(module):
+            path.unlink()
+    bindir = local / "bin"
+    for command in REMOVED_COMMANDS:
+        for path in bindir.glob(f"{command}3*"):
+            path.unlink()
+
+
+def check_static_interpreter(local: Path, minor: str, needed: Sequence[str], log: Path) -> None:
+    """``python3.X`` (whose ELF ``NEEDED`` list is ``needed``) carries the interpreter core,
+    and ``libpython3.X.so`` still ships."""
+    linked = [name for name in needed if name.startswith("libpython")]
+    if linked:
+        raise BuildError(
+            f"bin/python{minor} links {', '.join(linked)}: the interpreter core was not "
+            f"linked into the executable (the static-core link of plan_build did not apply); "
+            f"full log: {log}"
+        )
+    if not list((local / "lib").glob(f"libpython{minor}*.so*")):
+        raise BuildError(f"lib/libpython{minor}.so was not installed; full log: {log}")
+
+
+def compile_bytecode(
+    local: Path,
+    minor: str,
+    epoch: int,
+    run: Callable[[list[str]], object],
+    *,
+    python: str,
+) -> dict[str, Any]:
+    """Compile the standard library's bytecode into the staged tree, reproducibly.
+
+    ``run`` runs a command in the build root, where the staged tree ``local`` is
+    ``/build/stage/usr/local``; ``python`` (inside) is the runtime's own interpreter, or the
+    build Python of the same version when cross-compiling (the same bytecode).
+
+    At the interpreter's default optimisation level (plain ``.cpython-3X.pyc``, no
+    ``.opt-1``/``.opt-2``), excluding site-packages (pip writes its own). The invalidation
+    mode is :data:`BYTECODE_INVALIDATION`, ``timestamp``: the interpreter's default,
+    validated by the ``stat`` the import system makes anyway (``checked-hash`` reads and
+    hashes every source on every import), and still correct when a derived image edits a
+    stdlib file (``unchecked-hash`` would keep running the old bytecode). The source mtimes
+    it records are first clamped to ``epoch`` exactly as the tar writer clamps them, so
+    every ``.pyc`` matches its source in the image. One process (``-j 1``: parallel
+    workers gave different bytes for some modules from run to run) and
+    ``PYTHONHASHSEED=0`` (set by ``run``) keep the bytes identical from build to build.
+    """
+    lib = local / "lib" / f"python{minor}"
+    for path in lib.rglob("*.py"):
+        if path.stat().st_mtime > epoch:
+            os.utime(path, (epoch, epoch), follow_symlinks=False)
+    inner = f"/build/stage{PREFIX}/lib/python{minor}"
+    run(
+        [
+            python,
+            "-B",
+            "-s",
+            "-m",
+            "compileall",
+            "-q",
+            "-f",
+            "-j",
+            "1",
+            "--invalidation-mode",
+            BYTECODE_INVALIDATION,
+            "-d",
+            f"{PREFIX}/lib/python{minor}",
+            "-x",
+            "/site-packages/",
+            inner,
+        ]
+    )
+    pycs = [p for p in lib.rglob("*.pyc") if "site-packages" not in p.parts]
+    return {
+        "invalidation": BYTECODE_INVALIDATION,
+        "files": len(pycs),
+        "bytes": sum(p.stat().st_size for p in pycs),
+    }

@@ -112,6 +112,8 @@ def good_amd64(test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 Mutation = Callable[[Path], None]
 
+ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
+
 
 def derive_image(
     buildah: Buildah,
@@ -128,8 +130,13 @@ def derive_image(
     try:
         if mutate is not None:
             mutate(buildah.mount(ctr))
-        src_config = source.read_json(source.read_json(manifest.digest)["config"]["digest"])
+        src_manifest = source.read_json(manifest.digest)
+        src_config = source.read_json(src_manifest["config"]["digest"])
         keep = ["--arch", src_config["architecture"], "--os", src_config["os"]]
+        # buildah commit names the image it started from as the base; keep the image's own
+        base_name = (src_manifest.get("annotations") or {}).get(ANNOTATION_BASE_NAME)
+        if base_name:
+            keep += ["--annotation", f"{ANNOTATION_BASE_NAME}={base_name}"]
         if src_config.get("variant"):
             keep += ["--variant", src_config["variant"]]
         buildah.config(ctr, *keep, *config)

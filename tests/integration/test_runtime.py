@@ -75,7 +75,11 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
         sysconfig_text = stream.read().decode()
     names = set(members)
     assert all(n == "usr" or n == "usr/local" or n.startswith("usr/local/") for n in names)
-    assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "libpython3.13.a" in n]
+    assert not [n for n in names if n.endswith(".pyo") or "libpython3.13.a" in n]
+    # stdlib bytecode ships (compiled by the build Python when cross-compiling), pip's not
+    assert "usr/local/lib/python3.13/json/__pycache__/__init__.cpython-313.pyc" in names
+    assert not [n for n in names if n.endswith(".pyc") and "/site-packages/" in n]
+    assert record["bytecode"]["files"] > 500
     assert not [
         n
         for n in names

@@ -75,14 +75,22 @@ def _drop_apps(root: Path) -> None:
 
 
 def _leftovers(root: Path) -> None:
-    (root / f"{PY}/__pycache__").mkdir(exist_ok=True)
-    (root / f"{PY}/__pycache__/leftover.cpython-313.pyc").write_bytes(b"\0" * 16)
+    (root / f"{PY}/leftover.pyo").write_bytes(b"\0" * 16)
     (root / "usr/include/python3.13").mkdir(parents=True)
     (root / "usr/include/python3.13/Python.h").write_text("/* header */\n")
     (root / "usr/local/lib/libpython3.13.a").write_bytes(b"!<arch>\n")
     (root / f"{PY}/test").mkdir()
     shutil.copyfile(root / "usr/bin/true", root / "usr/bin/gcc")
     (root / "usr/bin/gcc").chmod(0o755)
+
+
+def _stale_bytecode(root: Path) -> None:
+    with open(root / f"{PY}/json/decoder.py", "a") as handle:
+        handle.write("# edited after the bytecode was compiled\n")
+
+
+def _orphan_bytecode(root: Path) -> None:
+    (root / f"{PY}/__pycache__/leftover.cpython-313.pyc").write_bytes(b"\0" * 16)
 
 
 def _no_recursion_limit(root: Path) -> None:
@@ -150,7 +158,8 @@ def _cases(good: GoodLayout) -> list[Broken]:
             "no-libssl",
             regular,
             "amd64",
-            frozenset({"elf-needed", "stdlib-imports", "tls-trust-store"}),
+            # stdlib-no-compile imports every stdlib module: ssl does not import
+            frozenset({"elf-needed", "stdlib-imports", "tls-trust-store", "stdlib-no-compile"}),
             "NEEDED libssl.so.3 not found",
             "elf-needed",
             mutate=_unlink(f"{LIB}/libssl.so.3*"),
@@ -210,6 +219,35 @@ def _cases(good: GoodLayout) -> list[Broken]:
             mutate=_leftovers,
         ),
         Broken(
+            "stale-bytecode",
+            regular,
+            "amd64",
+            frozenset({"stdlib-bytecode", "stdlib-no-compile"}),
+            "stale bytecode (the source's mtime or size differ): "
+            "/usr/local/lib/python3.13/json/decoder.py",
+            "stdlib-bytecode",
+            mutate=_stale_bytecode,
+        ),
+        Broken(
+            "orphan-bytecode",
+            regular,
+            "amd64",
+            frozenset({"stdlib-bytecode"}),
+            "orphan bytecode (no source): "
+            "/usr/local/lib/python3.13/__pycache__/leftover.cpython-313.pyc",
+            "stdlib-bytecode",
+            mutate=_orphan_bytecode,
+        ),
+        Broken(
+            "missing-bytecode",
+            distroless,
+            "amd64",
+            frozenset({"stdlib-bytecode", "stdlib-no-compile"}),
+            "compiled at run time: /usr/local/lib/python3.13/argparse.py",
+            "stdlib-no-compile",
+            mutate=_unlink(f"{PY}/__pycache__/argparse.cpython-313.pyc"),
+        ),
+        Broken(
             "shell-in-distroless",
             distroless,
             "amd64",
@@ -223,7 +261,7 @@ def _cases(good: GoodLayout) -> list[Broken]:
             regular,
             "amd64",
             frozenset({"image-config"}),
-            "PATH='/usr/bin:/bin:/usr/local/bin' does not start with /usr/local/bin",
+            "PATH='/usr/bin:/bin:/usr/local/bin', expected '/usr/local/bin:",
             "image-config",
             config=(
                 "--env",
@@ -308,7 +346,8 @@ def broken_reports(
             mutate=case.mutate,
             config=case.config,
         )
-        targets.append(Target(derived, replace(expect, tag=case.name), case_checks(case)))
+        # the tag stays the good image's: its title label names it
+        targets.append(Target(derived, expect, case_checks(case)))
     report = verify_targets(dest, targets, session=buildah_for_tests)
     print(report.table())
     return {c.name: (c, r) for c, r in zip(cases, report.images, strict=True)}
@@ -325,6 +364,9 @@ def _case_names() -> list[str]:
         "no-apps-user",
         "amd64-linkerd-await-in-arm64",
         "build-leftovers",
+        "stale-bytecode",
+        "orphan-bytecode",
+        "missing-bytecode",
         "shell-in-distroless",
         "bad-config",
         "wrong-version",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
-from bench import comparisons, patched, speed
+from bench import comparisons, interpreters, patched, speed, variants
 from bench.harness import (
     BenchError,
     Figure,
@@ -300,3 +302,62 @@ def test_find_base_matches_arch_variant_and_packages(tmp_path: Path) -> None:
     assert comparisons.find_base(tmp_path, "arm64").parent.name == "arm"
     with pytest.raises(BenchError, match="no Debian 13 arm64 distroless"):
         comparisons.find_base(tmp_path, "arm64", "distroless")
+
+
+def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
+
+    result = {
+        "versions": {"ours": "3.13.15", "debian": "3.13.5", "reference": "3.13.15"},
+        "pyperf": "--fast",
+        "load_start": [1.0, 1.0, 1.0],
+        "load_end": [1.0, 1.0, 1.0],
+        "speed": {
+            "nbody": {
+                "ours": [1.0, 2.0],
+                "debian": [1.1, 2.2],
+                "reference": [1.2, 2.4],
+                "ours-prebolt": [1.05, 2.1],
+                "ours-shared": [1.1, 2.2],
+            },
+            "go": {
+                "ours": [1.0, 1.0],
+                "debian": [1.1, 1.1],
+                "reference": [1.2, 1.2],
+                "ours-prebolt": [1.05, 1.05],
+                "ours-shared": [1.1, 1.1],
+            },
+        },
+        "startup": {"pass": {"ours": [0.01, 0.012], "debian": [0.011, 0.012]}},
+    }
+    by_key = {o.key: o for o in interpreters.outcomes(result, ["cmd"])}
+    assert set(by_key) == {"7-speed", "9-startup", "10-changes"}
+    geo = {f.label: f.values for f in by_key["7-speed"].ratios}
+    assert geo["geometric mean: debian / ours"] == pytest.approx((1.1, 1.1))
+    assert geo["geometric mean: reference / ours"] == pytest.approx((1.2, 1.2))
+    changes = {f.label.split(":")[0]: f.values for f in by_key["10-changes"].ratios}
+    assert changes["BOLT"] == pytest.approx((1.05, 1.05))
+    assert changes["static core"] == pytest.approx((1.1 / 1.05, 1.1 / 1.05))
+    startup = {f.label: f.values for f in by_key["9-startup"].ratios}
+    assert startup["`pass`: debian / ours (>1: ours faster)"] == pytest.approx((1.1, 1.0))
+
+
+def test_runtime_variant_swaps_the_interpreter_and_drops_bytecode(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime.tar"
+    with tarfile.open(runtime, "w") as tar:
+        for name, data in (
+            ("usr/local/bin/python3.13", b"static"),
+            ("usr/local/lib/python3.13/json/__init__.py", b"x = 1\n"),
+            ("usr/local/lib/python3.13/json/__pycache__/__init__.cpython-313.pyc", b"pyc"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    shared = tmp_path / "python-shared"
+    shared.write_bytes(b"shared!")
+    out = tmp_path / "out.tar"
+    assert variants.make_variant(runtime, out, python=shared, no_bytecode=True) == 2
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        stream = tar.extractfile("usr/local/bin/python3.13")
+        assert stream is not None and stream.read() == b"shared!"
+    assert names == ["usr/local/bin/python3.13", "usr/local/lib/python3.13/json/__init__.py"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -40,22 +44,66 @@ def test_release_native_plan_has_reference_flags() -> None:
         "--with-ensurepip",
         "--with-system-expat",
         "--build=x86_64-linux-gnu",
+        "--without-static-libpython",
+        "--disable-test-modules",
     ):
         assert flag in plan.configure_args
     assert plan.extra_cflags == ("-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer")
     assert plan.extra_ldflags == ("-Wl,-rpath='$$ORIGIN/../lib'",)
+    # the interpreter core is linked into python3.13 from libpython's own objects
+    assert "BLDLIBRARY=$(LIBRARY_OBJS)" in plan.make_vars
+    assert plan.make_env == ()
 
 
-def test_release_cross_plan_has_lto_but_no_pgo_by_default() -> None:
+def test_release_cross_plan_has_pgo_with_the_profile_run_under_qemu() -> None:
     plan = plan_build(spec(arch="arm64"), build_host="amd64")
-    assert plan.cross and plan.lto and not plan.pgo
+    assert plan.cross and plan.lto and plan.pgo
+    assert not plan.bolt
     assert "--host=aarch64-linux-gnu" in plan.configure_args
     assert "--with-build-python=/usr/local/bin/python3.13" in plan.configure_args
-    assert "--enable-optimizations" not in plan.configure_args
+    assert "--enable-optimizations" in plan.configure_args
+    assert "--enable-bolt" not in plan.configure_args
+    assert dict(plan.make_env) == {"QEMU_CPU": "cortex-a72"}
     env = dict(plan.configure_env)
     assert env["PKG_CONFIG_LIBDIR"].startswith("/usr/lib/aarch64-linux-gnu/pkgconfig")
     assert env["CONFIG_SITE"] == "/build/config.site"
-    assert plan_build(spec(arch="arm64", pgo=True), build_host="amd64").pgo
+    off = plan_build(spec(arch="arm64", pgo=False), build_host="amd64")
+    assert not off.pgo and off.make_env == ()
+
+
+def test_static_core_link_per_version() -> None:
+    for version in ("3.9.25", "3.10.22", "3.11.17", "3.12.15", "3.13.15", "3.14.8"):
+        plan = plan_build(spec(version=version), build_host="amd64")
+        assert "BLDLIBRARY=$(LIBRARY_OBJS)" in plan.make_vars, version
+        assert "--enable-static-libpython-for-interpreter" not in plan.configure_args
+    plan = plan_build(spec(version="3.15.0"), build_host="amd64")
+    assert "--enable-static-libpython-for-interpreter" in plan.configure_args
+    assert not [v for v in plan.make_vars if v.startswith("BLDLIBRARY=")]
+    # 3.9's configure has neither option (and --enable-option-checking=fatal)
+    old = plan_build(spec(version="3.9.25"), build_host="amd64").configure_args
+    assert "--without-static-libpython" not in old
+    assert "--disable-test-modules" not in old
+
+
+def test_bolt_only_when_asked_and_where_the_build_root_has_it() -> None:
+    assert not plan_build(spec(), build_host="amd64").bolt  # off by default
+    plan = plan_build(spec(bolt=True), build_host="amd64")
+    assert plan.bolt
+    assert "--enable-bolt" in plan.configure_args
+    assert "LLVM_BOLT=/usr/bin/llvm-bolt-19" in plan.configure_args
+    assert "BOLT_BINARIES=$(BUILDPYTHON)" in plan.make_vars
+    ubuntu = get_distro("ubuntu", "22.04")
+    assert not ubuntu.bolt_tools
+    for other in (
+        spec(distro=ubuntu, version="3.12.15", bolt=True),
+        spec(version="3.11.17", bolt=True),
+        spec(pgo=False, bolt=True),
+        spec(arch="arm64", bolt=True),
+    ):
+        plan = plan_build(other, build_host="amd64")
+        assert not plan.bolt and "--enable-bolt" not in plan.configure_args, other
+    with pytest.raises(UsageError, match="fast profile"):
+        plan_build(spec(profile="fast", bolt=True), build_host="amd64")
 
 
 def test_native_arm64_host_builds_arm64_natively_with_pgo() -> None:
@@ -91,6 +139,43 @@ def test_dpkg_optimisation_level_is_dropped_and_hardening_kept() -> None:
     assert runtime.without_opt_level(["-Ofoo", "-Wl,-O1"]) == ["-Ofoo", "-Wl,-O1"]
 
 
+def test_removed_modules_commands_and_test_extensions(tmp_path: Path) -> None:
+    local = tmp_path / "usr" / "local"
+    lib = local / "lib" / "python3.13"
+    for rel in (
+        "lib/python3.13/idlelib/__init__.py",
+        "lib/python3.13/tkinter/__init__.py",
+        "lib/python3.13/turtledemo/__main__.py",
+        "lib/python3.13/turtle.py",
+        "lib/python3.13/json/__init__.py",
+        "lib/python3.13/lib-dynload/_testcapi.cpython-313-x86_64-linux-gnu.so",
+        "lib/python3.13/lib-dynload/xxlimited_35.cpython-313-x86_64-linux-gnu.so",
+        "lib/python3.13/lib-dynload/_ctypes_test.cpython-313-x86_64-linux-gnu.so",
+        "lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so",
+        "bin/idle3.13",
+        "bin/python3.13",
+    ):
+        path = local / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    (local / "bin" / "idle3").symlink_to("idle3.13")
+    runtime_contents.remove_unshipped(local, "3.13")
+    left = sorted(str(p.relative_to(local)) for p in local.rglob("*"))
+    assert left == [
+        "bin",
+        "bin/python3.13",
+        "lib",
+        "lib/python3.13",
+        "lib/python3.13/json",
+        "lib/python3.13/json/__init__.py",
+        "lib/python3.13/lib-dynload",
+        "lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so",
+    ]
+    assert lib.is_dir()
+    assert "_tkinter" in runtime_contents.REMOVED_STDLIB_MODULES
+    assert set(runtime_contents.REMOVED_STDLIB_MODULES) >= runtime_contents.EXTENSIONS_NOT_BUILT
+
+
 def test_frame_pointers_only_from_312() -> None:
     assert plan_build(spec(version="3.11.17"), build_host="amd64").extra_cflags == ()
     assert plan_build(spec(version="3.12.15"), build_host="amd64").extra_cflags
@@ -119,6 +204,7 @@ def test_key_is_stable_and_covers_every_input() -> None:
         spec(arch="arm64"),
         spec(profile="fast"),
         spec(pgo=False),
+        spec(bolt=True),
         spec(distro=get_distro("debian", "12")),
     ]
     keys = {runtime_key(v, "amd64") for v in variants}
@@ -170,8 +256,6 @@ def test_module_summary_parsed_and_checked(tmp_path: Path) -> None:
 
 
 def test_elf_reader_matches_readelf() -> None:
-    import subprocess
-
     target = Path("/bin/ls").resolve()  # a dynamically linked ELF on every Debian host
     info = read_elf_file(target)
     assert info is not None
@@ -190,8 +274,6 @@ def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
     gcc = shutil.which("aarch64-linux-gnu-gcc")
     if gcc is None:
         pytest.skip("aarch64-linux-gnu-gcc not installed")
-    import subprocess
-
     (tmp_path / "m.c").write_text("#include <math.h>\nint f(double x){return (int)sqrt(x);}\n")
     so = tmp_path / "libm_user.so"
     subprocess.run(
@@ -316,7 +398,8 @@ def test_key_takes_the_build_host_as_an_input_not_from_this_machine(
     native, cross = keys["x86_64"]
     assert native != cross
     assert plan_build(spec(arch="arm64"), "arm64").pgo  # native release: PGO
-    assert not plan_build(spec(arch="arm64"), "amd64").pgo  # cross: none today
+    cross_plan = plan_build(spec(arch="arm64"), "amd64")
+    assert cross_plan.pgo and cross_plan.cross  # cross: PGO too, profiled under qemu-user
     with pytest.raises(UsageError, match="unknown arch"):
         runtime_key(spec(), "riscv64")
 
@@ -343,3 +426,92 @@ def test_a_runtime_of_another_build_host_is_taken_from_the_cache_never_compiled(
         native_arm64, absent, store, epoch=0, build_host="arm64", cached_only=True
     )
     assert hit.cached and hit.key == key
+
+
+def _compile_tree(tmp_path: Path, name: str) -> Path:
+    """A staged tree with a small stdlib, compiled by compile_bytecode with this Python."""
+    stage = tmp_path / name
+    lib = stage / "usr" / "local" / "lib" / "python3.13"
+    for rel, text in (
+        ("json/__init__.py", "KEYS = {'a', 'b', 'c', 'd'}\ndef f(x):\n    return x in KEYS\n"),
+        ("abc.py", "X = frozenset({'x', 'y'})\n"),
+        ("site-packages/pip/__init__.py", "Y = 1\n"),
+    ):
+        path = lib / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def run(argv: list[str]) -> None:
+        argv = [a.replace("/build/stage", str(stage)) for a in argv]
+        subprocess.run(argv, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+
+    record = runtime_contents.compile_bytecode(
+        stage / "usr" / "local", "3.13", 1700000000, run, python=sys.executable
+    )
+    assert record["invalidation"] == "timestamp"
+    assert record["files"] == 2
+    return lib
+
+
+def test_stdlib_bytecode_is_compiled_reproducibly_with_clamped_mtimes(tmp_path: Path) -> None:
+    first = _compile_tree(tmp_path, "one")
+    time.sleep(1.1)
+    second = _compile_tree(tmp_path, "two")
+    tag = sys.implementation.cache_tag
+    pyc = first / "json" / "__pycache__" / f"__init__.{tag}.pyc"
+    data = pyc.read_bytes()
+    assert data[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(data[4:8], "little") == 0  # flags: timestamp-based
+    # the source mtime recorded is the clamped one the tar writer gives the source too
+    assert int.from_bytes(data[8:12], "little") == 1700000000
+    assert (first / "json" / "__init__.py").stat().st_mtime == 1700000000
+    assert not list((first / "site-packages").rglob("*.pyc"))
+    assert not list(first.rglob("*.opt-*.pyc"))
+    for path in first.rglob("*.pyc"):
+        assert path.read_bytes() == (second / path.relative_to(first)).read_bytes()
+
+
+def _needed(path: Path) -> tuple[str, ...]:
+    info = read_elf_file(path)
+    assert info is not None
+    return info.needed
+
+
+def test_static_interpreter_check(tmp_path: Path) -> None:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("needs gcc")
+    local = tmp_path / "usr" / "local"
+    (local / "bin").mkdir(parents=True)
+    (local / "lib").mkdir()
+    (tmp_path / "core.c").write_text("int core(void) { return 0; }\n")
+    (tmp_path / "main.c").write_text("int core(void);\nint main(void) { return core(); }\n")
+    so = local / "lib" / "libpython3.13.so.1.0"
+    subprocess.run(
+        [
+            gcc,
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libpython3.13.so.1.0",
+            "-o",
+            so,
+            tmp_path / "core.c",
+        ],
+        check=True,
+    )
+    (local / "lib" / "libpython3.13.so").symlink_to(so.name)
+    python = local / "bin" / "python3.13"
+    log = tmp_path / "build.log"
+    # linked the way --enable-shared links it: refused
+    subprocess.run(
+        [gcc, "-o", python, tmp_path / "main.c", f"-L{local / 'lib'}", "-lpython3.13"], check=True
+    )
+    with pytest.raises(BuildError, match=re.escape("links libpython3.13.so.1.0")):
+        runtime_contents.check_static_interpreter(local, "3.13", _needed(python), log)
+    # the core in the executable: accepted, while the shared library ships
+    subprocess.run([gcc, "-o", python, tmp_path / "main.c", tmp_path / "core.c"], check=True)
+    runtime_contents.check_static_interpreter(local, "3.13", _needed(python), log)
+    for path in (local / "lib").iterdir():
+        path.unlink()
+    with pytest.raises(BuildError, match=re.escape("libpython3.13.so was not installed")):
+        runtime_contents.check_static_interpreter(local, "3.13", _needed(python), log)

@@ -303,6 +303,8 @@ def test_checks_registry_and_readme_section() -> None:
         "recursion",
         "utf8-filenames",
         "apt-sources",
+        "stdlib-bytecode",
+        "stdlib-no-compile",
     }
     assert set(CHECKS) == expected
     assert all(doc.strip() for doc in CHECKS.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import py_compile
 import subprocess
 import sys
 import zipfile
@@ -98,3 +99,33 @@ def test_venv_user_recursion_utf8_probes() -> None:
     assert isinstance(depth["thread"], int) and depth["thread"] > 9000
     text = utf8.main([])
     assert text["roundtrip"] is True and text["bytes"] is True, text
+
+
+def test_no_compile_probe_reports_sources_compiled_at_run_time(tmp_path: Path) -> None:
+    """A module without bytecode is compiled (reported); one with fresh bytecode is not."""
+
+    (tmp_path / "bink_fresh.py").write_text("X = 1\n")
+    (tmp_path / "bink_nobytecode.py").write_text("Y = 2\n")
+    py_compile.compile(str(tmp_path / "bink_fresh.py"), doraise=True)
+    # every stdlib module counts as left out here: the probe imports only the two modules
+    everything = sorted(sys.stdlib_module_names)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probes.source("no_compile"),
+            json.dumps(everything),
+            json.dumps(["bink_fresh", "bink_nobytecode", "bink_missing_module"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    assert data["compiled"] == [str(tmp_path / "bink_nobytecode.py")]
+    assert data["imported"] == 2  # bink_missing_module: no spec, skipped
+    assert data["failed"] == []
+    assert data["stale"] == []
+    # every stdlib module "left out" that exists is reported as still there
+    assert "json" in data["removed_found"]

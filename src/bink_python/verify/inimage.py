@@ -18,7 +18,8 @@ from pathlib import Path
 from ..distro import ARCHES
 from ..elf import ElfError, read_elf_of_arch
 from ..rootfs import create_file, make_dir_in_root
-from .registry import CheckFailed, NotApplicable, Probe, check, last_line
+from ..runtime_contents import REMOVED_STDLIB_MODULES
+from .registry import CheckFailed, NotApplicable, Probe, check, last_line, listing
 from .static import static_user_problems
 
 
@@ -218,6 +219,54 @@ def check_apps_user(p: Probe) -> str:
     if problems:
         raise CheckFailed("; ".join(problems), json.dumps(data))
     return f"{e.user.name} {e.user.uid}:{e.user.gid}, home {e.user.home}, writes /tmp"
+
+
+#: Submodules of issue 13's import set that the top-level imports do not reach.
+_NO_COMPILE_EXTRA = (
+    "email.message",
+    "http.client",
+    "urllib.request",
+    "logging.handlers",
+    "concurrent.futures",
+    "json.decoder",
+    "xml.etree.ElementTree",
+)
+
+
+@check(
+    "stdlib-no-compile",
+    "As the `[family.user]` (10000), with the image's own bytecode (no "
+    "`PYTHONPYCACHEPREFIX`), `python3` starts and imports every standard-library module of "
+    "the platform but the ones the images leave out (and a set of submodules) without "
+    "compiling any stdlib source: start-up's modules have valid bytecode of this "
+    "interpreter, nothing passes through `SourceFileLoader.source_to_code`; the modules "
+    "left out stay out.",
+)
+def check_stdlib_no_compile(p: Probe) -> str:
+    e = p.expect
+    data = p.probe(
+        "no_compile",
+        json.dumps(sorted(REMOVED_STDLIB_MODULES)),
+        json.dumps(_NO_COMPILE_EXTRA),
+        user=f"{e.user.uid}:{e.user.gid}",
+        own_bytecode=True,
+    )
+    stdlib = f"/usr/local/lib/python{'.'.join(e.version.split('.')[:2])}/"
+
+    def in_stdlib(path: str) -> bool:  # site-packages (e.g. a sitecustomize) is not shipped
+        return path.startswith(stdlib) and "/site-packages/" not in path
+
+    problems = [f"compiled at run time: {p}" for p in data.get("compiled", []) if in_stdlib(p)]
+    problems += [
+        f"start-up module without valid bytecode: {p}"
+        for p in data.get("stale", [])
+        if in_stdlib(p)
+    ]
+    problems += [f"does not import: {f}" for f in data.get("failed", [])]
+    problems += [f"left out but present: {m}" for m in data.get("removed_found", [])]
+    if problems:
+        raise CheckFailed(f"{len(problems)} problem(s), first: {problems[0]}", listing(problems))
+    return f"{data.get('imported')} modules imported as {e.user.uid} without compiling"
 
 
 @check(

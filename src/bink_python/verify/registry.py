@@ -60,13 +60,17 @@ class Probe:
         """``uid:gid`` of the family's user: what every program of the image runs as."""
         return f"{self.expect.user.uid}:{self.expect.user.gid}"
 
-    def run(self, argv: Sequence[str], *, user: str | None = None) -> RunResult:
+    def run(
+        self, argv: Sequence[str], *, user: str | None = None, own_bytecode: bool = False
+    ) -> RunResult:
         """Run ``argv`` in the image, as the family's unprivileged user unless ``user``.
 
         No check needs root (each writes only to ``/tmp`` and the scratch and bytecode
         directories, which the host makes for it), so the image's code never runs as
         root: it cannot change the root-owned directories the host writes into, nor
-        anything else of the tree the host reads after it ran."""
+        anything else of the tree the host reads after it ran. Python's bytecode goes to
+        :data:`PYCACHE` unless ``own_bytecode`` (the image's own ``__pycache__``, for the
+        checks that test it)."""
         unsafe = symlinked_setup_paths(self.root)
         if unsafe:
             raise CheckFailed(
@@ -74,15 +78,20 @@ class Probe:
                 "it on the host to set up the container",
                 "\n".join(unsafe),
             )
-        env = [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
+        env = [] if own_bytecode else [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
         env += [f"{k}={v}" for k, v in emulation_env(self.expect.arch).items()]
         return self.container.run(argv, user=user or self.unprivileged, env=tuple(env))
 
     def python(
-        self, program: str, *args: str, user: str | None = None, interpreter: str = "python3"
+        self,
+        program: str,
+        *args: str,
+        user: str | None = None,
+        interpreter: str = "python3",
+        own_bytecode: bool = False,
     ) -> dict[str, Any]:
         """Run ``program`` with the image's python3; it must print one JSON object last."""
-        result = self.run([interpreter, "-c", program, *args], user=user)
+        result = self.run([interpreter, "-c", program, *args], user=user, own_bytecode=own_bytecode)
         if not result.ok:
             raise CheckFailed(
                 f"{interpreter} exited {result.returncode}: {last_line(result.output)}",
@@ -97,10 +106,21 @@ class Probe:
         return data
 
     def probe(
-        self, name: str, *args: str, user: str | None = None, interpreter: str = "python3"
+        self,
+        name: str,
+        *args: str,
+        user: str | None = None,
+        interpreter: str = "python3",
+        own_bytecode: bool = False,
     ) -> dict[str, Any]:
         """Run the probe ``name`` (:mod:`~bink_python.verify.probes`) with the image's python3."""
-        return self.python(probes.source(name), *args, user=user, interpreter=interpreter)
+        return self.python(
+            probes.source(name),
+            *args,
+            user=user,
+            interpreter=interpreter,
+            own_bytecode=own_bytecode,
+        )
 
     def host_path(self, inner: str) -> Path | None:
         return resolve_in_root(self.root, inner)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from pathlib import Path, PurePosixPath
@@ -63,8 +64,9 @@ _TEST_DIRS = frozenset({"test", "tests", "idle_test"})
     "no-build-tools",
     "No compilers or build tools (`gcc`, `cc`, `c++`, `cpp`, `ld`, `as`, `make`, ...), no "
     "system development headers (`/usr/include/python*`, any `*.h` under `/usr/include`), "
-    "no `*.pyc`/`*.pyo` files, no `test`/`tests`/`idle_test` directories under "
-    "`/usr/local/lib/python3.*`, no `libpython*.a`.",
+    "no `*.pyo` files, no `test`/`tests`/`idle_test` directories under "
+    "`/usr/local/lib/python3.*`, no `libpython*.a`. (The stdlib's `*.pyc` ship: "
+    "`stdlib-bytecode`.)",
     static=True,
 )
 def check_no_build_tools(p: Probe) -> str:
@@ -82,8 +84,8 @@ def check_no_build_tools(p: Probe) -> str:
             inner.startswith("/usr/include/python") or (name.endswith(".h") and not is_dir)
         ):
             found.append(f"header: {inner}")
-        if name.endswith((".pyc", ".pyo")) and not is_dir:
-            found.append(f"bytecode: {inner}")
+        if name.endswith(".pyo") and not is_dir:
+            found.append(f"Python 2 bytecode: {inner}")
         if name.startswith("libpython") and name.endswith(".a"):
             found.append(f"static library: {inner}")
         if is_dir and name in _TEST_DIRS and re.match(r"^/usr/local/lib/python3\.\d+/", inner):
@@ -235,3 +237,82 @@ def check_apt_sources(p: Probe) -> str:
         raise CheckFailed("; ".join(problems), detail + (f"found:\n{have}" if have else ""))
     suites = [line.split()[2] for line in want.splitlines()]
     return f"{len(suites)} suites ({', '.join(suites)})"
+
+
+_PYC_NAME = re.compile(r"^(?P<stem>.+?)\.(?P<tag>[a-z]+-\d+)(?:\.opt-(?P<opt>\d+))?\.pyc$")
+
+
+@check(
+    "stdlib-bytecode",
+    "Every standard-library source under `/usr/local/lib/python3.X` (site-packages aside) "
+    "has its bytecode `__pycache__/<name>.cpython-3X.pyc` at the default optimisation level, "
+    "timestamp-based and matching its source (the source's mtime and size in the header), "
+    "all of one magic number; no orphan bytecode (without its source, of another cache tag, "
+    "or an `.opt-N` level) and none outside `__pycache__`.",
+    static=True,
+)
+def check_stdlib_bytecode(p: Probe) -> str:
+    minor = ".".join(p.expect.version.split(".")[:2])
+    inner_lib = f"/usr/local/lib/python{minor}"
+    lib = p.host_path(inner_lib)
+    if lib is None or not lib.is_dir():
+        raise CheckFailed(f"{inner_lib} is missing")
+    tag = f"cpython-{minor.replace('.', '')}"
+    problems: list[str] = []
+    sources = 0
+    magics: set[bytes] = set()
+    for dirpath, dirnames, filenames in os.walk(lib):  # never follows symlinks
+        here = Path(dirpath)
+        rel = here.relative_to(lib)
+        if rel.parts[:1] == ("site-packages",):
+            dirnames[:] = []
+            continue
+        dirnames.sort()
+        inner_dir = f"{inner_lib}/{rel}" if rel.parts else inner_lib
+        if here.name == "__pycache__":
+            for name in sorted(filenames):
+                match = _PYC_NAME.match(name)
+                where = f"{inner_dir}/{name}"
+                if match is None:
+                    problems.append(f"unexpected file in __pycache__: {where}")
+                elif match["tag"] != tag or match["opt"] is not None:
+                    problems.append(f"bytecode of another interpreter or level: {where}")
+                elif not (here.parent / f"{match['stem']}.py").is_file():
+                    problems.append(f"orphan bytecode (no source): {where}")
+            continue
+        for name in sorted(filenames):
+            where = f"{inner_dir}/{name}"
+            if name.endswith(".pyc"):
+                problems.append(f"bytecode outside __pycache__: {where}")
+            if not name.endswith(".py"):
+                continue
+            source = here / name
+            if source.is_symlink():
+                problems.append(f"source is a symlink: {where}")
+                continue
+            sources += 1
+            pyc = here / "__pycache__" / f"{name[:-3]}.{tag}.pyc"
+            if pyc.parent.is_symlink() or pyc.is_symlink() or not pyc.is_file():
+                problems.append(f"no bytecode: {where}")
+                continue
+            with open(pyc, "rb") as handle:  # a regular file inside the image (checked above)
+                header = handle.read(16)
+            if len(header) < 16:
+                problems.append(f"truncated bytecode: {where}")
+                continue
+            magics.add(header[:4])
+            st = source.lstat()
+            if int.from_bytes(header[4:8], "little") != 0:
+                problems.append(f"hash-based bytecode, expected timestamp-based: {where}")
+            elif (
+                int.from_bytes(header[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF
+                or int.from_bytes(header[12:16], "little") != st.st_size & 0xFFFFFFFF
+            ):
+                problems.append(f"stale bytecode (the source's mtime or size differ): {where}")
+    if len(magics) > 1:
+        problems.append(f"bytecode of {len(magics)} different magic numbers")
+    if sources == 0:
+        problems.append(f"no sources under {inner_lib}")
+    if problems:
+        raise CheckFailed(f"{len(problems)} problem(s), first: {problems[0]}", listing(problems))
+    return f"{sources} sources, each with its bytecode, no orphans"

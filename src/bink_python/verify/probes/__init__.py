@@ -12,7 +12,17 @@ from __future__ import annotations
 from importlib import resources
 
 #: The probes, by name (the module name in this package).
-NAMES = ("version", "imports", "tls", "pip_import", "venv", "user", "recursion", "utf8")
+NAMES = (
+    "version",
+    "imports",
+    "tls",
+    "pip_import",
+    "venv",
+    "user",
+    "recursion",
+    "utf8",
+    "no_compile",
+)
 
 
 def source(name: str) -> str:

@@ -1,0 +1,540 @@
+"""Interpreter speed and start-up: several CPython builds in one root filesystem.
+
+    python -m bench.interpreters --base ROOTFS.tar --interp ours=RUNTIME.tar \\
+        --interp reference=REF.tar --debian --runs 3 --startup-runs 40 --out RESULT.json
+
+One container of the Debian 13 base (buildah, the same root filesystem for everyone):
+Debian's own ``python3.13`` installed with apt (``--debian``; its maintainer scripts
+byte-compile its stdlib as Debian's images have it), the first ``--interp`` runtime
+unpacked at ``/`` (its ``/usr/local``, where it was built for), every other one unpacked
+under ``/opt/<name>`` (CPython finds its stdlib relative to the executable). The container's
+root is then used directly with bubblewrap:
+
+- speed: pyperformance's benchmark scripts (bench/speed.py: pinned wheels, pyperf --fast),
+  every interpreter per benchmark in turn, the order rotating from run to run;
+- start-up: ``python3.13 -c pass`` and the import set of issue 13, as uid 10000 on a
+  read-only root filesystem (a tmpfs /tmp), timed inside the sandbox by a driver
+  (Debian's python3.13) around each child, interleaved, median of ``--startup-runs``.
+
+Figures are written as JSON; RESULTS.md quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from . import speed
+from .harness import Figure, Outcome, Runner, machine, ratio, save_results
+
+IMPORTS = (
+    "asyncio, json, ssl, email.message, http.client, logging, decimal, argparse, "
+    "urllib.request, subprocess"
+)
+DEBIAN = "/usr/bin/python3.13"
+
+DRIVER = """
+import json, subprocess, sys, time
+pythons = json.loads(sys.argv[1]); runs = int(sys.argv[2]); code = sys.argv[3]
+times = {name: [] for name in pythons}
+for i in range(runs + 2):
+    order = list(pythons.items())
+    order = order[i % len(order):] + order[:i % len(order)]
+    for name, python in order:
+        start = time.perf_counter()
+        subprocess.run([python, "-c", code], check=True)
+        if i >= 2:  # two warm-up rounds (page cache)
+            times[name].append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def sh(argv: list[str], **kw: object) -> str:
+    print("+", " ".join(argv), file=sys.stderr, flush=True)
+    return subprocess.run(argv, check=True, text=True, capture_output=True, **kw).stdout  # type: ignore[call-overload, no-any-return]
+
+
+#: (host directory, path inside) bound read-only over the root: build trees under test
+BINDS: list[tuple[str, str]] = []
+
+
+def bwrap(root: Path, *, user: bool, writable: bool) -> list[str]:
+    argv = [
+        "bwrap",
+        "--bind" if writable else "--ro-bind",
+        str(root),
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/local/bin:/usr/bin:/bin",
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--setenv",
+        "HOME",
+        "/home/apps" if user else "/root",
+    ]
+    for host, inside in BINDS:
+        argv += ["--ro-bind", host, inside]
+    if user:
+        argv += ["--unshare-user", "--uid", "10000", "--gid", "10000"]
+    return [*argv, "--"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.interpreters")
+    parser.add_argument("--base", type=Path, required=True, help="the base rootfs tar")
+    parser.add_argument(
+        "--interp",
+        action="append",
+        default=[],
+        help="NAME=RUNTIME.tar, or NAME=DIR::EXE for an interpreter in a build tree (DIR is "
+        "bound at /opt/NAME, EXE relative to it)",
+    )
+    parser.add_argument(
+        "--bind", action="append", default=[], help="HOST=INSIDE: a directory bound read-only"
+    )
+    parser.add_argument("--debian", action="store_true", help="add Debian's python3.13")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--startup-runs", type=int, default=40)
+    parser.add_argument("--benchmarks", default=",".join(speed.BENCHMARKS))
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--no-startup", action="store_true")
+    parser.add_argument("--pyperf", default="--fast", help="pyperf's run options (default --fast)")
+    parser.add_argument(
+        "--reference-is-relink",
+        action="store_true",
+        help="the 'reference' runtime is ours relinked with the core in libpython3.13.so and "
+        "without bytecode (the reference's layout), not a build of bench/reference/Dockerfile",
+    )
+    parser.add_argument("--record", type=Path, help="merge the outcomes into this results file")
+    parser.add_argument(
+        "--ours-profile", default="release", help="the runtime profile of 'ours' (for the labels)"
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=Path("/var/tmp/bink-bench/interpreters"))
+    args = parser.parse_args()
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    pythons: dict[str, str] = {}
+    # the base rootfs is a plain tar: unpacked into a container from scratch
+    ctr = sh(["buildah", "from", "scratch"]).strip()
+    try:
+        sh(["buildah", "add", ctr, str(args.base), "/"])
+        if args.debian:
+            sh(
+                [
+                    "buildah",
+                    "run",
+                    "--isolation",
+                    "chroot",
+                    "--network",
+                    "host",
+                    ctr,
+                    "--",
+                    "sh",
+                    "-c",
+                    "apt-get update && apt-get install -y --no-install-recommends python3.13",
+                ]
+            )
+            pythons["debian"] = DEBIAN
+        for i, spec in enumerate(args.interp):
+            name, _, tar = spec.partition("=")
+            dest = "/" if i == 0 else f"/opt/{name}"
+            if "::" in tar:
+                tree, _, exe = tar.partition("::")
+                BINDS.append((tree, dest))
+                pythons[name] = f"{dest}/{exe}"
+                continue
+            sh(["buildah", "add", ctr, tar, dest])
+            pythons[name] = f"{'' if i == 0 else dest}/usr/local/bin/python3.13"
+        for item in args.bind:
+            host, _, inside = item.partition("=")
+            BINDS.append((host, inside))
+        wheels = speed.fetch_wheels(Runner(args.work / "logs"), args.work / "wheels")
+        site = speed.unpack(wheels, Path(tempfile.mkdtemp(dir=args.work)) / "site")
+        sh(["buildah", "copy", ctr, str(site), "/bench/site"])
+        root = Path(sh(["buildah", "mount", ctr]).strip())
+        for _, inside in BINDS:  # mount points for the binds
+            (root / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        result: dict[str, object] = {
+            "pythons": pythons,
+            "versions": {
+                n: sh([*bwrap(root, user=False, writable=False), p, "-VV"]).strip()
+                for n, p in pythons.items()
+            },
+            "load_start": list(_load()),
+            "reference_is_relink": args.reference_is_relink,
+            "ours_profile": args.ours_profile,
+        }
+        if not args.no_startup:
+            result["startup"] = startup(root, pythons, args.startup_runs)
+            print(json.dumps(result["startup"], indent=1), file=sys.stderr)
+        if not args.no_speed:
+            result["pyperf"] = args.pyperf
+            result["speed"] = run_speed(
+                root, pythons, args.benchmarks.split(","), args.runs, args.pyperf
+            )
+        result["load_end"] = list(_load())
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(summarise(result), indent=1))
+        if args.record:
+            command = "python -m bench.interpreters " + " ".join(sys.argv[1:])
+            record(args.out, args.record, args.record.parent.parent / "RESULTS.md", [command])
+    finally:
+        subprocess.run(["buildah", "umount", ctr], check=False, capture_output=True)
+        subprocess.run(["buildah", "rm", ctr], check=False, capture_output=True)
+    return 0
+
+
+def _load() -> tuple[float, float, float]:
+    return os.getloadavg()
+
+
+def startup(root: Path, pythons: dict[str, str], runs: int) -> dict[str, dict[str, list[float]]]:
+    """Seconds per start, as uid 10000 on a read-only root, per code and interpreter."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for label, code in (("pass", "pass"), ("imports", f"import {IMPORTS}")):
+        text = sh(
+            [
+                *bwrap(root, user=True, writable=False),
+                DEBIAN if "debian" in pythons else next(iter(pythons.values())),
+                "-c",
+                DRIVER,
+                json.dumps(pythons),
+                str(runs),
+                code,
+            ]
+        )
+        out[label] = json.loads(text.strip().splitlines()[-1])
+    return out
+
+
+def run_speed(
+    root: Path, pythons: dict[str, str], names: list[str], runs: int, mode: str
+) -> dict[str, dict[str, list[float]]]:
+    per: dict[str, dict[str, list[float]]] = {n: {p: [] for p in pythons} for n in names}
+    order = list(pythons)
+    for run in range(runs):
+        rotated = order[run % len(order) :] + order[: run % len(order)]
+        for name in names:
+            for who in rotated:
+                cmd = speed.command(
+                    pythons[who],
+                    "/bench/site",
+                    name,
+                    "/tmp/bench-result.json",
+                    smoke=False,
+                    mode=mode,
+                )
+                started = time.monotonic()
+                text = sh([*bwrap(root, user=False, writable=True), "sh", "-c", cmd])
+                per[name][who].append(speed.mean_seconds(text))
+                print(
+                    f"{name} {who}: {per[name][who][-1] * 1e3:.2f} ms "
+                    f"({time.monotonic() - started:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return per
+
+
+def summarise(result: dict[str, object]) -> dict[str, object]:
+    """Medians, and per-run geometric means of ratios against every other interpreter."""
+    summary: dict[str, object] = {}
+    startup_data = result.get("startup")
+    if isinstance(startup_data, dict):
+        summary["startup_median_ms"] = {
+            label: {n: round(statistics.median(v) * 1e3, 1) for n, v in per.items()}
+            for label, per in startup_data.items()
+        }
+    speed_data = result.get("speed")
+    if isinstance(speed_data, dict):
+        names = list(speed_data)
+        who = list(next(iter(speed_data.values())))
+        runs = len(speed_data[names[0]][who[0]])
+        summary["speed_median_ms"] = {
+            n: {w: round(statistics.median(speed_data[n][w]) * 1e3, 3) for w in who} for n in names
+        }
+        geo: dict[str, list[float]] = {}
+        for a in who:
+            for b in who:
+                if a == b:
+                    continue
+                geo[f"{b}/{a} (time ratio: >1 means {a} faster)"] = [
+                    round(
+                        statistics.geometric_mean(
+                            speed_data[n][b][i] / speed_data[n][a][i] for n in names
+                        ),
+                        3,
+                    )
+                    for i in range(runs)
+                ]
+        summary["geometric_means_per_run"] = geo
+    return summary
+
+
+if __name__ == "__main__":
+    shutil.which("bwrap") or sys.exit("needs bwrap")
+    sys.exit(main())
+
+
+# --------------------------------------------------------------------------- recording
+
+#: Names of the interpreters in RESULTS.md.
+LABELS = {
+    "ours": "ours (release)",
+    "debian": "Debian python3.13",
+    "reference": "reference (docker-library flags)",
+    "ours-prebolt": "ours without BOLT",
+    "ours-shared": "ours with the core in libpython3.13.so",
+}
+
+
+def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
+    """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes."""
+    out: list[Outcome] = []
+    profile = result.get("ours_profile", "release")
+    labels = {**LABELS, "ours": f"ours ({profile})"}
+    if result.get("reference_is_relink"):
+        labels["reference"] = "reference layout (ours relinked: core in libpython3.13.so)"
+    partial = profile != "release"
+    why = (
+        f"ours is the {profile} runtime (recipe 3: static core and bytecode, but no PGO, LTO "
+        "or BOLT): no release build finished on the shared machine in this session"
+        if partial
+        else ""
+    )
+    notes = tuple(f"{labels.get(n, n)}: {v}" for n, v in result["versions"].items())
+    speed_data: dict[str, dict[str, list[float]]] = result.get("speed", {})
+    if speed_data:
+        names = list(speed_data)
+        figures: list[Figure] = []
+        ratios: list[Figure] = []
+        for name in names:
+            for who in ("ours", "debian", "reference"):
+                if who in speed_data[name]:
+                    values = tuple(v * 1e3 for v in speed_data[name][who])
+                    figures.append(Figure(f"{name}: {labels[who]}", "ms", values))
+        for other in ("debian", "reference"):
+            if other not in speed_data[names[0]]:
+                continue
+            for name in names:
+                ratios.append(
+                    ratio(
+                        f"{name}: {other} / ours (>1: ours faster)",
+                        speed_data[name][other],
+                        speed_data[name]["ours"],
+                    )
+                )
+            ratios.append(_geo(f"geometric mean: {other} / ours", speed_data, names, other, "ours"))
+        out.append(
+            Outcome(
+                # a run of the fast runtime measures the static core, not the release claim
+                key="10-changes" if partial else "7-speed",
+                title="",
+                status="partial" if partial else "measured",
+                reason=why,
+                figures=tuple(figures),
+                ratios=tuple(ratios),
+                commands=tuple(commands),
+                notes=(
+                    *notes,
+                    "all interpreters in one root filesystem (the Debian 13 base with Debian's "
+                    "python3.13 from apt, ours at /usr/local, the others under /opt/<name>), run "
+                    "with bubblewrap",
+                    f"workloads: pyperformance's benchmark scripts ({', '.join(names)}), pyperf "
+                    f"options `{result.get('pyperf')}`; each figure per run is pyperf's mean",
+                    "runs interleave the interpreters per benchmark, the order rotating per run",
+                    *(
+                        (
+                            "reference: NOT a build of bench/reference/Dockerfile (none finished "
+                            f"on the shared machine in time): our {profile} build's own objects "
+                            "relinked with the core in libpython3.13.so as --enable-shared links "
+                            "it, without bytecode: the reference's layout, our flags",
+                        )
+                        if result.get("reference_is_relink")
+                        else ()
+                    ),
+                    f"load average at the start {result['load_start']}, at the end "
+                    f"{result['load_end']} (other engineers' builds shared the 2 cores)",
+                ),
+            )
+        )
+        # the static core's cost: the shared-core relink of the same objects (ours-shared, or
+        # the reference when it is that relink) against the static executable without BOLT
+        # (ours-prebolt, or ours itself when ours has no BOLT: the fast profile)
+        have = set(speed_data[names[0]])
+        shared = "ours-shared" if "ours-shared" in have else None
+        if shared is None and "reference" in have and result.get("reference_is_relink"):
+            shared = "reference"
+        static = "ours-prebolt" if "ours-prebolt" in have else ("ours" if partial else None)
+        changes: list[Figure] = []
+        if "ours-prebolt" in have:
+            changes.append(
+                _geo("BOLT: without / with (>1: BOLT faster)", speed_data, names, *BOLT_PAIR)
+            )
+        if shared and static:
+            changes.append(
+                _geo(
+                    "static core: core in libpython3.13.so / core in the executable "
+                    "(>1: static faster; same objects, no BOLT)",
+                    speed_data,
+                    names,
+                    shared,
+                    static,
+                )
+            )
+        if changes and partial:
+            first = out.pop()
+            out.append(
+                Outcome(
+                    key="10-changes",
+                    title="",
+                    status="partial",
+                    reason="frame pointers and BOLT not measured; " + why,
+                    figures=first.figures,
+                    ratios=(*changes, *first.ratios),
+                    commands=first.commands,
+                    notes=(
+                        "reference here: the same build's objects relinked with the core in "
+                        "libpython3.13.so (as --enable-shared links it), without bytecode",
+                        *first.notes,
+                    ),
+                )
+            )
+        elif changes:
+            out.append(
+                Outcome(
+                    key="10-changes",
+                    title="",
+                    status="partial",
+                    reason="frame pointers not measured (no build without them finished)"
+                    + (f"; {why}" if partial else ""),
+                    ratios=tuple(changes),
+                    commands=tuple(commands),
+                    notes=(
+                        "without BOLT: the release build's own `python.prebolt` (the executable "
+                        "before llvm-bolt, same objects and profile)",
+                        "core in libpython3.13.so: the same build's objects, python3.13 relinked "
+                        "against libpython3.13.so as --enable-shared links it",
+                        *notes,
+                    ),
+                )
+            )
+    startup_data: dict[str, dict[str, list[float]]] = result.get("startup", {})
+    if startup_data:
+        figures = []
+        ratios = []
+        for label, per in startup_data.items():
+            for who, samples in per.items():
+                figures.append(
+                    Figure(
+                        f"`{label}`: {labels.get(who, who)}", "ms", tuple(v * 1e3 for v in samples)
+                    )
+                )
+            for other in ("debian", "reference"):
+                if other in per:
+                    ratios.append(
+                        ratio(
+                            f"`{label}`: {other} / ours (>1: ours faster)", per[other], per["ours"]
+                        )
+                    )
+        out.append(
+            Outcome(
+                key="9-startup",
+                title="",
+                status="partial" if partial else "measured",
+                reason=why,
+                figures=tuple(figures),
+                ratios=tuple(ratios),
+                commands=tuple(commands),
+                notes=(
+                    f"`pass`: python3.13 -c pass; `imports`: python3.13 -c 'import {IMPORTS}'",
+                    "as uid 10000 on a read-only root filesystem (bubblewrap --ro-bind, "
+                    "--uid 10000, a tmpfs /tmp), wall time of each child measured by a driver "
+                    "inside the sandbox, interpreters interleaved, two warm-up rounds dropped",
+                    "Debian's python3.13 has the bytecode its package compiles at install; the "
+                    "reference ships none (its cleanup deletes it) and compiles on every start",
+                    *notes,
+                ),
+            )
+        )
+    return out
+
+
+BOLT_PAIR = ("ours-prebolt", "ours")
+
+
+def _geo(
+    label: str, data: dict[str, dict[str, list[float]]], names: list[str], num: str, den: str
+) -> Figure:
+    runs = len(data[names[0]][den])
+    return Figure(
+        label,
+        "x",
+        tuple(
+            statistics.geometric_mean(data[n][num][i] / data[n][den][i] for n in names)
+            for i in range(runs)
+        ),
+    )
+
+
+def _runs(result: dict[str, Any]) -> int:
+    """Runs of the speed comparison, else samples of the start-up one."""
+    for part in ("speed", "startup"):
+        data = result.get(part) or {}
+        for per in data.values():
+            for values in per.values():
+                return len(values)
+    return 0
+
+
+def record(
+    result_json: Path,
+    results: Path,
+    markdown: Path,
+    commands: Sequence[str],
+    notes: dict[str, Sequence[str]] | None = None,
+) -> None:
+    """Merge the outcomes of ``result_json`` into ``results`` and render ``markdown``;
+    ``notes`` adds lines to the outcome of each key (what was measured beside the run)."""
+    from .__main__ import write_outputs
+
+    result = json.loads(result_json.read_text())
+    load = result.get("load_start", [])
+    data = save_results(
+        results,
+        machine_info=machine(),
+        settings={
+            "runs": _runs(result),
+            "profile": result.get("ours_profile", "release"),
+            "load_average_at_start": [round(x, 2) for x in load],
+            "load_average_at_end": [round(x, 2) for x in result.get("load_end", [])],
+        },
+        outcomes=[
+            replace(o, notes=(*o.notes, *(notes or {}).get(o.key, ())))
+            for o in outcomes(result, commands)
+        ],
+    )
+    write_outputs(results, markdown, data)
