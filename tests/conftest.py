@@ -3,7 +3,9 @@
 Expensive artifacts (base root filesystems, compiled CPython runtimes, fetched
 tarballs) are built once and cached outside the clone, under
 ``$BINK_PYTHON_TEST_CACHE`` (default ``/var/tmp/bink-python-test-cache``), so repeated
-runs are quick. Integration tests are marked ``integration``.
+runs are quick. Integration tests are marked ``integration``; the few whose cold run
+alone would take a large part of CI's hour are also marked ``extended`` and run only
+with ``BINK_PYTHON_EXTENDED=1`` (``./scripts/test.sh`` says so when it skips them).
 """
 
 from __future__ import annotations
@@ -22,3 +24,13 @@ def test_cache_root() -> Path:
     root = Path(os.environ.get("BINK_PYTHON_TEST_CACHE", "/var/tmp/bink-python-test-cache"))
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``extended`` tests run only when ``BINK_PYTHON_EXTENDED=1`` asks for them."""
+    if os.environ.get("BINK_PYTHON_EXTENDED") == "1":
+        return
+    skip = pytest.mark.skip(reason="extended: set BINK_PYTHON_EXTENDED=1 to run it")
+    for item in items:
+        if "extended" in item.keywords:
+            item.add_marker(skip)

@@ -10,6 +10,7 @@ Machine numbers are named with :data:`bink_python.distro.ARCHES` (``elf_machine`
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from elftools.elf.segments import InterpSegment
 from .distro import ARCHES
 
 ELF_MAGIC = b"\x7fELF"
+
+#: The largest file read as ELF (the biggest libraries in these images are tens of
+#: MiB): a file of an untrusted image may be many GiB, and is refused, not read.
+MAX_ELF_BYTES = 256 << 20
 ET_EXEC, ET_DYN = ENUM_E_TYPE["ET_EXEC"], ENUM_E_TYPE["ET_DYN"]
 
 _MACHINE_NAMES = {int(a["elf_machine"]): a["elf_name"] for a in ARCHES.values()}
@@ -120,8 +125,11 @@ def read_elf_file(path: Path) -> ElfInfo | None:
     with open(path, "rb") as handle:
         if handle.read(4) != ELF_MAGIC:
             return None
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_ELF_BYTES:
+            raise ElfError(f"{size} bytes, larger than the {MAX_ELF_BYTES} read as ELF")
         handle.seek(0)
-        return read_elf(handle.read())
+        return read_elf(handle.read(MAX_ELF_BYTES + 1))
 
 
 def read_elf_of_arch(path: Path, arch: str) -> ElfInfo:

@@ -23,8 +23,10 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +39,9 @@ from .proc import require_tool, spawn, tail
 #: The ref name of the single image in a throwaway layout.
 _PROBE_REF = "probe"
 
-#: Time limits: ``proc.TIMEOUTS["buildah"]`` for every buildah call and every command
-#: run inside an image (arm64 runs under emulation); ``BINK_PYTHON_TIMEOUT_BUILDAH``.
+#: Time limits: ``proc.TIMEOUTS["buildah"]`` for every buildah call
+#: (``BINK_PYTHON_TIMEOUT_BUILDAH``) and ``proc.TIMEOUTS["probe"]`` for every command run
+#: inside an image (``BINK_PYTHON_TIMEOUT_PROBE``; arm64 runs under emulation).
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ class Buildah:
         for item in env:
             opts += ["--env", item]
         cmd = self.argv(*opts, ctr, "--", *argv)
-        proc = spawn(cmd, kind="buildah", stderr=subprocess.STDOUT, timeout=timeout)
+        proc = spawn(cmd, kind="probe", stderr=subprocess.STDOUT, timeout=timeout)
         if proc.timed_out:
             out = _strip_buildah_noise(proc.stdout)
             return RunResult(tuple(argv), -1, out + f"\n(timed out after {proc.timeout:.0f}s)")
@@ -275,6 +278,89 @@ def buildah_session(parent: Path | None = None) -> Iterator[Buildah]:
         yield session
 
 
+#: Paths ``buildah run --isolation chroot`` creates or mounts over in the container's
+#: tree before the command starts (bind-mount targets it creates by joining the path
+#: to the mounted root *on the host*), and the user database it reads and may extend.
+BUILDAH_TOUCHES = (
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/proc",
+    "/sys",
+    "/sys/fs/cgroup",
+    "/run",
+    "/run/secrets",
+    "/run/.containerenv",
+    "/etc",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/etc/passwd",
+    "/etc/group",
+)
+
+
+def symlinked_setup_paths(root: Path) -> list[str]:
+    """Which of :data:`BUILDAH_TOUCHES` is a symlink in the image, or below one.
+
+    buildah follows such a link on the host: an image whose ``/etc`` points at a host
+    directory makes it create ``hostname`` there. Nothing may run in such an image."""
+    found = []
+    for inner in BUILDAH_TOUCHES:
+        rel = inner.lstrip("/")
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            path = root.joinpath(*parts[:i])
+            if path.is_symlink():
+                found.append(f"{'/' + '/'.join(parts[:i])} -> {os.readlink(path)}")
+                break
+            if not path.is_dir():
+                break
+    return sorted(set(found))
+
+
+def processes_rooted_at(root: Path) -> list[int]:
+    """Live processes whose root directory is ``root`` (same device and inode: also
+    through the bind mount and ``pivot_root`` of ``buildah run``), from /proc."""
+    try:
+        want = os.stat(root)
+    except OSError:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry}/root")
+        except OSError:  # gone, or a kernel thread
+            continue
+        if (st.st_dev, st.st_ino) == (want.st_dev, want.st_ino):
+            found.append(int(entry))
+    return found
+
+
+def kill_rooted_at(root: Path, *, rounds: int = 50) -> int:
+    """SIGKILL every process running inside ``root`` until none is left; how many.
+
+    ``buildah run --isolation chroot`` shares the host's PID namespace and waits only
+    for the command it started: whatever that command left running in the background
+    (detached, in a new session) would outlive verify, as the family's user, with the
+    host's network. Each round kills all it sees (a process forking meanwhile is
+    caught by the next round)."""
+    killed = 0
+    for _ in range(rounds):
+        pids = processes_rooted_at(root)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.05)
+    return killed
+
+
 @dataclass(frozen=True)
 class Container:
     """A running-ready container: its buildah name and its rootfs mounted on the host."""
@@ -291,7 +377,11 @@ class Container:
         env: Sequence[str] = (),
         timeout: float | None = None,
     ) -> RunResult:
-        return self.buildah.run(self.name, argv, user=user, env=env, timeout=timeout)
+        """Run ``argv``; then nothing it started is left running in the container."""
+        try:
+            return self.buildah.run(self.name, argv, user=user, env=env, timeout=timeout)
+        finally:
+            kill_rooted_at(self.rootfs)
 
 
 @contextlib.contextmanager

@@ -37,7 +37,8 @@ from .errors import BinkError, ToolError
 TIMEOUTS: dict[str, float] = {
     "mmdebstrap": 3600.0,  # a base or a build root: downloads and maintainer scripts
     "compile": 4 * 3600.0,  # configure + make (PGO+LTO under emulation is slow)
-    "buildah": 600.0,  # one buildah subcommand or one command inside an image
+    "buildah": 600.0,  # one buildah subcommand (from, mount, commit, rm...)
+    "probe": 600.0,  # one command verify runs inside an image (arm64 under qemu)
     "skopeo": 1800.0,  # one copy/inspect against a registry or an archive
     "mount": 60.0,  # mount / umount
     "git": 30.0,

@@ -13,13 +13,19 @@ are ours to read, nothing runs in them during the walk).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 #: Symlinks followed in one walk before giving up (the kernel's limit is 40).
 MAX_LINKS = 40
+
+#: The most read from one text file of an image (passwd, group, ld.so.conf, a dpkg
+#: record): an image's file may be of any size (sparse, many GiB), a read is bounded.
+MAX_TEXT = 4 << 20
 
 
 def _parts(path: str) -> list[str]:
@@ -132,3 +138,58 @@ def make_dir_in_root(root: Path, path: str, *, mode: int, fresh: bool = False) -
         current = target
     current.chmod(mode)
     return current
+
+
+def read_bounded(host: Path, *, limit: int, name: str | None = None) -> bytes | None:
+    """The bytes of the regular file at ``host``, at most ``limit`` of them.
+
+    The last component is not followed (``O_NOFOLLOW``: resolve it inside the root
+    first) and a FIFO or device never blocks or is read (``O_NONBLOCK``, then only a
+    regular file is read). None when ``host`` is missing, a symlink or not a regular
+    file; ``OSError(EFBIG)`` naming ``name`` when the file is larger than ``limit``.
+    """
+    label = name or str(host)
+    try:
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        data = handle.read(limit + 1) if st.st_size <= limit else b""
+        if st.st_size > limit or len(data) > limit:
+            size = max(st.st_size, len(data))
+            raise OSError(
+                errno.EFBIG, f"{label} is {size} bytes, more than the {limit} verify reads"
+            )
+        return data
+
+
+def read_text_in_root(root: Path, path: str, *, limit: int = MAX_TEXT) -> str | None:
+    """The text of the regular file ``path`` (absolute, in the image) inside ``root``.
+
+    Symlinks are resolved inside the root; None when it is missing or not a regular
+    file; at most ``limit`` bytes are read (``OSError(EFBIG)`` beyond).
+    """
+    host = resolve_in_root(root, path)
+    if host is None:
+        return None
+    data = read_bounded(host, limit=limit, name=path)
+    return None if data is None else data.decode(errors="replace")
+
+
+def create_file(directory: Path, name: str, data: bytes, *, mode: int = 0o644) -> Path:
+    """Write a new file ``name`` in ``directory`` (a host path with no symlinks, as
+    :func:`make_dir_in_root` returns): never through a symlink or over an existing
+    entry (``O_CREAT | O_EXCL | O_NOFOLLOW``)."""
+    if "/" in name or name in ("", ".", ".."):
+        raise ValueError(f"not a file name: {name!r}")
+    path = directory / name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return path

@@ -55,22 +55,25 @@ class GoodLayout:
         raise AssertionError(f"{tag} has no {arch} image")
 
 
-@pytest.fixture(scope="session")
-def good_layout(test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> GoodLayout:
-    work = tmp_path_factory.mktemp("verify-good")
+def _build_good(
+    cache_root: Path, work: Path, arches: tuple[str, ...], tags: tuple[str, ...] | None
+) -> GoodLayout:
     config = work / "config"
     config.mkdir()
     for name in ("images.toml", "images.lock"):
         shutil.copyfile(EXAMPLE / name, config / name)
     standins: dict[str, Path] = {}
-    for arch, compiler in COMPILERS.items():
+    for arch in arches:
         out = work / f"linkerd-await-{arch}"
         subprocess.run(
-            [compiler, "-static", "-O2", "-o", str(out), str(EXAMPLE / "linkerd-await-standin.c")],
+            [
+                *(COMPILERS[arch], "-static", "-O2", "-o", str(out)),
+                str(EXAMPLE / "linkerd-await-standin.c"),
+            ],
             check=True,
         )
         standins[arch] = out
-    store = Store(test_cache_root / "store")
+    store = Store(cache_root / "store")
     family = load_family(config / "images.toml")
     for arch, binary in standins.items():
         version = family.component("linkerd-await").version
@@ -78,11 +81,26 @@ def good_layout(test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory)
             [binary], store.root, lock_path=family.lock_path, for_=f"linkerd-await:{version}:{arch}"
         )
     family = load_family(config / "images.toml")
-    options = fast_build_options(work / "oci")
-    build_family(
-        family, family.tags, Lock.load(family.lock_path), store, options, progress=Progress()
-    )
+    options = fast_build_options(work / "oci", arches if arches != tuple(COMPILERS) else ())
+    chosen = family.tags if tags is None else tuple(family.tag(t) for t in tags)
+    build_family(family, chosen, Lock.load(family.lock_path), store, options, progress=Progress())
     return GoodLayout(Layout(work / "oci"), family, standins)
+
+
+@pytest.fixture(scope="session")
+def good_layout(test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> GoodLayout:
+    return _build_good(
+        test_cache_root, tmp_path_factory.mktemp("verify-good"), tuple(COMPILERS), None
+    )
+
+
+@pytest.fixture(scope="session")
+def good_amd64(test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> GoodLayout:
+    """The regular 3.13 image for amd64 only (what the hostile-image suite derives from:
+    no arm64 runtime needed)."""
+    return _build_good(
+        test_cache_root, tmp_path_factory.mktemp("verify-amd64"), ("amd64",), ("3.13",)
+    )
 
 
 Mutation = Callable[[Path], None]

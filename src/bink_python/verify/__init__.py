@@ -22,7 +22,10 @@ hard-codes the user, ``PATH``, ``LANG`` or ``Cmd``). The package's rooms:
   ``raise_for_failures()`` raising :class:`~bink_python.errors.VerifyError`)
 
 verify treats the image as untrusted: paths inside it are resolved with
-:mod:`bink_python.rootfs`, never by the host following the image's symlinks.
+:mod:`bink_python.rootfs`, never by the host following the image's symlinks; its
+files are read bounded and without blocking (:func:`~bink_python.rootfs.read_bounded`);
+the host writes only the scratch and bytecode directories, made afresh inside the
+container's copy; the image's programs run as the family's unprivileged user.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..distro import ARCHES
 from ..elf import ElfError, read_elf_of_arch
-from ..rootfs import make_dir_in_root
+from ..rootfs import create_file, make_dir_in_root
 from ..runtime_contents import REMOVED_STDLIB_MODULES
 from .registry import CheckFailed, NotApplicable, Probe, check, last_line, listing
 from .static import static_user_problems
@@ -127,8 +127,10 @@ def probe_wheel() -> tuple[str, bytes]:
 
 
 def _scratch(p: Probe) -> Path:
-    """The probe's scratch directory in the container (created from the host, mode 0755)."""
-    return make_dir_in_root(p.root, p.scratch, mode=0o755)
+    """The probe's scratch directory in the container, made afresh from the host (mode
+    0755, owned by root: the unprivileged probes cannot change it); whatever the image
+    or an earlier probe left there (a symlink onto the host...) is removed first."""
+    return make_dir_in_root(p.root, p.scratch, mode=0o755, fresh=True)
 
 
 @check(
@@ -143,7 +145,7 @@ def check_pip(p: Probe) -> str:
             f"python3 -m pip --version failed: {last_line(version.output)}", version.describe()
         )
     name, data = probe_wheel()
-    (_scratch(p) / name).write_bytes(data)
+    create_file(_scratch(p), name, data)
     target = f"/tmp/bink-verify-pip-{os.getpid()}"
     install = p.run(
         [

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from ..elf import ET_DYN, ET_EXEC, ElfError, read_elf_file
-from ..rootfs import resolve_in_root
+from ..rootfs import read_text_in_root, resolve_in_root
 
 
 def image_paths(root: Path) -> Iterator[tuple[str, Path]]:
@@ -31,13 +31,22 @@ def image_paths(root: Path) -> Iterator[tuple[str, Path]]:
             yield inner, Path(dirpath) / name
 
 
-def _ld_conf_dirs(root: Path, conf: str = "/etc/ld.so.conf", depth: int = 0) -> list[str]:
-    """Directories listed by ld.so.conf and its ``include`` globs, in order."""
-    host = resolve_in_root(root, conf)
-    if host is None or depth > 8 or not host.is_file():
+def _ld_conf_dirs(
+    root: Path, conf: str = "/etc/ld.so.conf", depth: int = 0, seen: set[str] | None = None
+) -> list[str]:
+    """Directories listed by ld.so.conf and its ``include`` globs, in order.
+
+    Each file is read once (bounded), however often it is included: a hostile image's
+    includes of includes cannot make this loop or grow exponentially."""
+    seen = set() if seen is None else seen
+    if depth > 8 or conf in seen or len(seen) >= 256:
+        return []
+    seen.add(conf)
+    text = read_text_in_root(root, conf)
+    if text is None:
         return []
     out: list[str] = []
-    for raw in host.read_text(errors="replace").splitlines():
+    for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -50,7 +59,7 @@ def _ld_conf_dirs(root: Path, conf: str = "/etc/ld.so.conf", depth: int = 0) -> 
                 continue
             for match in sorted(parent.glob(PurePosixPath(pattern).name)):
                 inner = str(PurePosixPath(pattern).parent / match.name)
-                out += _ld_conf_dirs(root, inner, depth + 1)
+                out += _ld_conf_dirs(root, inner, depth + 1, seen)
         elif line.startswith("/"):
             out.append(line)
     return out

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..binfmt import emulation_env
 from ..image import ImageDescription
-from ..imagerun import Container, RunResult
+from ..imagerun import Container, RunResult, symlinked_setup_paths
 from ..rootfs import resolve_in_root
 from . import probes
 
@@ -55,14 +55,32 @@ class Probe:
     def root(self) -> Path:
         return self.container.rootfs
 
+    @property
+    def unprivileged(self) -> str:
+        """``uid:gid`` of the family's user: what every program of the image runs as."""
+        return f"{self.expect.user.uid}:{self.expect.user.gid}"
+
     def run(
         self, argv: Sequence[str], *, user: str | None = None, own_bytecode: bool = False
     ) -> RunResult:
-        """Run ``argv`` in the image; Python's bytecode goes to :data:`PYCACHE` unless
-        ``own_bytecode`` (the image's own ``__pycache__``, for the checks that test it)."""
+        """Run ``argv`` in the image, as the family's unprivileged user unless ``user``.
+
+        No check needs root (each writes only to ``/tmp`` and the scratch and bytecode
+        directories, which the host makes for it), so the image's code never runs as
+        root: it cannot change the root-owned directories the host writes into, nor
+        anything else of the tree the host reads after it ran. Python's bytecode goes to
+        :data:`PYCACHE` unless ``own_bytecode`` (the image's own ``__pycache__``, for the
+        checks that test it)."""
+        unsafe = symlinked_setup_paths(self.root)
+        if unsafe:
+            raise CheckFailed(
+                f"not run: {unsafe[0]} is a symlink in the image, and buildah would follow "
+                "it on the host to set up the container",
+                "\n".join(unsafe),
+            )
         env = [] if own_bytecode else [f"PYTHONPYCACHEPREFIX={PYCACHE}"]
         env += [f"{k}={v}" for k, v in emulation_env(self.expect.arch).items()]
-        return self.container.run(argv, user=user, env=tuple(env))
+        return self.container.run(argv, user=user or self.unprivileged, env=tuple(env))
 
     def python(
         self,

@@ -15,6 +15,7 @@ from ..errors import VerifyError, reported_as
 from ..image import ImageDescription, describe_image
 from ..imagerun import Buildah, buildah_session, image_container
 from ..layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
+from ..proc import Cancelled
 from ..progress import SILENT, Progress
 from ..rootfs import make_dir_in_root
 from . import inimage, static
@@ -62,6 +63,12 @@ def _run_check(check: Check, probe: Probe) -> CheckResult:
         status, detail, output = FAIL, failed.detail, failed.output
     except OSError as exc:
         status, detail, output = FAIL, f"could not read the image: {exc}", ""
+    except Cancelled:
+        raise
+    except Exception as exc:  # a check's bug on an input nobody foresaw: fail this check only
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        status, output = FAIL, ""
+        detail = f"the check failed unexpectedly: {type(exc).__name__}: {first}"
     return CheckResult(check.name, status, detail, output, time.monotonic() - start)
 
 
@@ -85,10 +92,10 @@ def _run_checks(
         for check in _ordered(checks):
             if not check.static and cache is None:
                 cache = make_dir_in_root(container.rootfs, PYCACHE, mode=0o1777, fresh=True)
-                seed_pycache(host_cache, cache)
+                seed_pycache(host_cache, cache, owner=(expect.user.uid, expect.user.gid))
             results.append(_run_check(check, probe))
         if cache is not None:
-            save_pycache(cache, host_cache)
+            save_pycache(container.rootfs, PYCACHE, host_cache)
     order = {name: i for i, name in enumerate(REGISTRY)}
     ordered = tuple(sorted(results, key=lambda r: order[r.name]))
     return ImageReport(expect.tag, expect.arch, manifest.digest, ordered)

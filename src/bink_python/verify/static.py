@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path, PurePosixPath
 
-from ..rootfs import lexists_in_root, resolve_in_root
+from ..rootfs import MAX_TEXT, lexists_in_root, read_bounded, read_text_in_root, resolve_in_root
 from .loader import image_paths, unresolved_needed
 from .registry import CheckFailed, NotApplicable, Probe, check, listing
 
@@ -75,7 +76,7 @@ def check_no_build_tools(p: Probe) -> str:
         counted += 1
         name = host.name
         parent = str(PurePosixPath(inner).parent)
-        is_dir = host.is_dir() and not host.is_symlink()
+        is_dir = stat.S_ISDIR(host.lstat().st_mode)  # never follows an image's symlink
         if parent in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin"):
             if _COMPILER_RE.match(name):
                 found.append(f"compiler/build tool: {inner}")
@@ -112,10 +113,10 @@ def check_elf_needed(p: Probe) -> str:
 
 
 def _passwd_entry(root: Path, inner: str, name: str) -> list[str] | None:
-    host = resolve_in_root(root, inner)
-    if host is None or not host.is_file():
+    text = read_text_in_root(root, inner)
+    if text is None:
         return None
-    for line in host.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         fields = line.split(":")
         if fields and fields[0] == name:
             return fields
@@ -188,10 +189,10 @@ def check_distroless(p: Probe) -> str:
     records: list[str] = []
     if status_d is not None and status_d.is_dir():
         for entry in sorted(status_d.iterdir()):
-            if entry.suffix == ".md5sums" or not entry.is_file():
+            if entry.suffix == ".md5sums":
                 continue
-            text = entry.read_text(errors="replace")
-            if re.search(r"^Package: ", text, re.M):
+            data = read_bounded(entry, limit=MAX_TEXT, name=f"/var/lib/dpkg/status.d/{entry.name}")
+            if data is not None and re.search(rb"^Package: ", data, re.M):
                 records.append(entry.name)
     if not records:
         problems.append("/var/lib/dpkg/status.d has no package records")
@@ -217,8 +218,7 @@ def check_apt_sources(p: Probe) -> str:
     if e.distroless:
         raise NotApplicable("distroless images have no apt")
     want = image_apt_sources(e.distro, e.arch)
-    found = resolve_in_root(p.root, "/etc/apt/sources.list")
-    have = found.read_text(errors="replace") if found is not None and found.is_file() else None
+    have = read_text_in_root(p.root, "/etc/apt/sources.list")
     extra = []
     lists = resolve_in_root(p.root, "/etc/apt/sources.list.d")
     if lists is not None and lists.is_dir():
@@ -227,7 +227,8 @@ def check_apt_sources(p: Probe) -> str:
     if have is None:
         problems.append("/etc/apt/sources.list is missing")
     elif have != want:
-        uris = sorted({line.split()[1] for line in have.splitlines() if line.startswith("deb ")})
+        deb = [line.split() for line in have.splitlines() if line.startswith("deb ")]
+        uris = sorted({fields[1] for fields in deb if len(fields) > 1})
         problems.append(f"/etc/apt/sources.list names {', '.join(uris) or 'nothing'}")
     if extra:
         problems.append(f"extra lists in /etc/apt/sources.list.d: {', '.join(extra)}")
@@ -291,7 +292,7 @@ def check_stdlib_bytecode(p: Probe) -> str:
                 continue
             sources += 1
             pyc = here / "__pycache__" / f"{name[:-3]}.{tag}.pyc"
-            if pyc.is_symlink() or not pyc.is_file():
+            if pyc.parent.is_symlink() or pyc.is_symlink() or not pyc.is_file():
                 problems.append(f"no bytecode: {where}")
                 continue
             with open(pyc, "rb") as handle:  # a regular file inside the image (checked above)
