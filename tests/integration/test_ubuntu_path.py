@@ -31,7 +31,9 @@ from bink_python.layout import Layout
 from .fixtures_cli import fast_build, run_ok
 from .ubuntu_archive import UbuntuArchive, serving
 
-pytestmark = pytest.mark.integration
+# a build root, two bases (arm64 under qemu) and two runtimes from the simulated archive:
+# about 20 minutes cold, never yet run to the end here (BINK_PYTHON_EXTENDED=1 runs it)
+pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"
