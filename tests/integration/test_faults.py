@@ -244,7 +244,6 @@ def _mounts_below(path: Path) -> list[str]:
 # -- the tests ---------------------------------------------------------------------------------
 
 
-@pytest.mark.extended  # 20 real builds killed and rebuilt: ~10 min idle (BINK_PYTHON_EXTENDED=1)
 def test_kill_at_measured_points(family: Family) -> None:
     output = family.root / "dist" / "oci"
     # the reference build: cold layers, verification on (the expensive, child-heavy part)
