@@ -43,7 +43,8 @@ def _debug(argv: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if threading.current_thread() is threading.main_thread():
+    installed = threading.current_thread() is threading.main_thread()
+    if installed:
         signal.signal(signal.SIGTERM, _interrupt)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _interrupt)
@@ -81,6 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return INTERNAL_EXIT
     finally:
         _received.clear()
+        if installed and argv is None:
+            # The command is over (done, or unwound): a signal now has nothing left to
+            # stop. Python gives a handler back to the default action while it shuts
+            # down, so a SIGTERM then would kill the process and lose the exit code of
+            # finished work; ignored handlers stay ignored through the shutdown.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

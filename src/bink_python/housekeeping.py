@@ -241,6 +241,7 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
                 continue
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
+            busy = not _lock_free(folder / f".use-{entry.name}")  # a build is using it
             if kind in ("bases", "buildroots"):
                 needed = entry in kept_entries
             elif kind == "runtimes":
@@ -249,7 +250,7 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
                 needed = str(_record(entry, "meta.json").get("diff_id")) in keep_layers
             else:
                 needed = _files_layer_needed(entry / "layer.tar", need.sha256)
-            add(kind, entry, needed=needed)
+            add(kind, entry, needed=needed, busy=busy)
 
     sha_dir = root / "sha256"
     if sha_dir.is_dir():
@@ -382,11 +383,13 @@ def select(
 
 
 def remove(item: Item, root: Path) -> bool:
-    """Remove one item under its builder's lock (skipped when a builder holds it)."""
+    """Remove one item under its builder's lock and its users' lock (skipped when a
+    builder or a build using the entry holds one)."""
     lock = _lock_of(item, root)
-    with _holding(lock) if lock is not None else contextlib.nullcontext(True) as free:
-        if not free:
-            return False
+    with contextlib.ExitStack() as stack:
+        for path in (lock, _use_lock_of(item)):
+            if path is not None and not stack.enter_context(_holding(path)):
+                return False
         if item.path.is_dir() and not item.path.is_symlink():
             from .base import _remove_tree  # unmounts what a killed mmdebstrap left
 
@@ -395,6 +398,13 @@ def remove(item: Item, root: Path) -> bool:
             with contextlib.suppress(FileNotFoundError):
                 item.path.unlink()
     return True
+
+
+def _use_lock_of(item: Item) -> Path | None:
+    """The lock builds hold (shared) on an entry they use (store.Store.lookup)."""
+    if item.kind in KEYED:
+        return item.path.parent / f".use-{item.path.name}"
+    return None
 
 
 def _lock_of(item: Item, root: Path) -> Path | None:

@@ -6,9 +6,13 @@ Layout under the cache root (``--cache-dir``, ``$BINK_PYTHON_CACHE`` or
     sha256/<hex>              fetched artifacts, content addressed (fetch.py)
     <kind>/<key>/...          build outputs (bases, runtimes, buildroots, layers)
     <kind>/.tmp-<key>-<rand>  entries being built; never read
+    <kind>/.lock-<key>        held (exclusive) by the one process building the entry
+    <kind>/.use-<key>         held (shared) by every process using the entry
 
 An entry is complete only once its directory has been renamed into place, so an
-interrupted build never leaves something that looks like a cache hit.
+interrupted build never leaves something that looks like a cache hit. An entry a
+build has looked up stays pinned (``.use-<key>``) until the build ends: ``cache
+prune`` removes an entry only when it can take both locks without waiting.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._pins: dict[tuple[str, str], IO[bytes]] = {}
 
     def _kind_dir(self, kind: str) -> Path:
         path = self.root / kind
@@ -83,9 +88,34 @@ class Store:
         return self.root / kind / key
 
     def lookup(self, kind: str, key: str) -> Path | None:
-        """The complete entry, or None."""
+        """The complete entry, pinned against ``cache prune`` until :meth:`close`; or None.
+
+        The pin is a shared flock on ``.use-<key>`` (released at the latest when the
+        process ends, however it ends). Taking it waits while a prune removes the
+        entry, which is then gone: None, and the caller builds it again.
+        """
         path = self.path(kind, key)
-        return path if path.is_dir() else None
+        if (kind, key) in self._pins:
+            return path if path.is_dir() else None
+        if not path.is_dir():
+            return None
+        handle = open(self._kind_dir(kind) / f".use-{key}", "a+b")  # noqa: SIM115 (kept open)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        except BaseException:
+            handle.close()
+            raise
+        if not path.is_dir():
+            handle.close()
+            return None
+        self._pins[(kind, key)] = handle
+        return path
+
+    def close(self) -> None:
+        """Release every pin this store holds (entries become prunable again)."""
+        pins, self._pins = self._pins, {}
+        for handle in pins.values():
+            handle.close()
 
     @contextlib.contextmanager
     def lock(self, kind: str, key: str) -> Iterator[None]:
@@ -121,6 +151,7 @@ class Store:
         else:
             os.rename(tmp, final)
         fsync_dir(kind_dir)
+        self.lookup(kind, key)  # pinned before the builder's lock is let go
 
     def entries(self, kind: str) -> list[Path]:
         """Complete entries of one kind, sorted."""

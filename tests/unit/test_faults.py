@@ -273,3 +273,26 @@ def test_buildah_storage_of_a_killed_verify_is_removed_by_the_next_session(
     mine.mkdir()
     assert remove_dead_sessions(tmp_path) == [dead]
     assert not dead.exists() and mine.exists()
+
+
+def test_a_signal_while_the_finished_command_exits_keeps_its_exit_code(tmp_path: Path) -> None:
+    """SIGTERM after the work is done (while Python shuts down) neither kills the process
+    by the default action (exit -15, the code lost) nor raises into the shutdown."""
+    script = textwrap.dedent(
+        f"""
+        import atexit, os, signal, sys, time
+        from bink_python.__main__ import main
+
+        def late_signal() -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.3)  # room for a handler to run, or the default action to kill
+
+        atexit.register(late_signal)
+        sys.argv = ["bink-python", "cache", "du", "--cache-dir", {str(tmp_path / "c")!r}]
+        sys.exit(main())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("KIND")

@@ -155,6 +155,63 @@ def test_prune_never_touches_an_entry_being_built(tmp_path: Path, family_dir: Pa
     assert not building.exists() and not work.exists()
 
 
+def test_prune_never_removes_an_entry_a_build_is_using(tmp_path: Path, family_dir: Path) -> None:
+    """A build that looked up an entry (here an older base, which the family does not
+    need) holds it until it ends; a prune meanwhile leaves it, and one after removes it."""
+    root = tmp_path / "cache"
+    paths = _populate(root, family_dir)
+    older = paths["base_older"]
+    user = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from bink_python.store import Store; "
+            "store = Store(Path(sys.argv[1])); found = store.lookup('bases', sys.argv[2]); "
+            "print('using' if found else 'absent', flush=True); time.sleep(60)",
+            str(root),
+            older.name,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    argv = ["cache", "prune", "--config", str(family_dir / "images.toml"), "--cache-dir"]
+    try:
+        assert user.stdout is not None and user.stdout.readline().strip() == "using"
+        items = inventory(root, needs(load_family(family_dir / "images.toml"), None))
+        assert next(i for i in items if i.path == older).busy
+        assert main([*argv, str(root)]) == 0
+        assert (older / "rootfs.tar").is_file()  # in use: kept
+        assert not paths["runtime_old"].exists()  # not in use: gone
+    finally:
+        user.kill()
+        user.wait()
+    assert main([*argv, str(root)]) == 0
+    assert not older.exists()  # the pin went with the process
+
+
+def test_a_lookup_after_a_prune_finds_nothing_and_the_store_pins_what_it_builds(
+    tmp_path: Path,
+) -> None:
+    store = store_mod.Store(tmp_path / "cache")
+    with store.building("runtimes", "9" * 32) as tmp:
+        (tmp / "runtime.tar").write_bytes(b"rt")
+    use_lock = tmp_path / "cache" / "runtimes" / f".use-{'9' * 32}"
+    assert use_lock.is_file()
+    probe = [sys.executable, "-c", PROBE_EXCLUSIVE, str(use_lock)]
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "held"
+    store.close()
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "free"
+    shutil.rmtree(tmp_path / "cache" / "runtimes" / ("9" * 32))
+    assert store.lookup("runtimes", "9" * 32) is None
+
+
+PROBE_EXCLUSIVE = (
+    "import fcntl, sys; h = open(sys.argv[1], 'a+b')\n"
+    "try:\n    fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n"
+    "    print('held')\nelse:\n    print('free')"
+)
+
+
 def test_du_reports_each_kind(
     tmp_path: Path, family_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
