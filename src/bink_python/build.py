@@ -54,7 +54,7 @@ from .lockfile import Lock, component_name, cpython_name, require_pinned, source
 from .progress import SILENT, Progress
 from .runtime import PROFILES, RuntimeResult, RuntimeSpec, build_runtime
 from .store import Store
-from .verify import Target, VerifyReport, manifest_for, verify_targets
+from .verify import VerifyReport, target_for, verify_targets
 
 T = TypeVar("T")
 
@@ -610,8 +610,7 @@ def build_family(
         report: VerifyReport | None = None
         if options.verify:
             targets = [
-                Target(manifest_for(staging, tag.name, arch), images[(tag.name, arch)])
-                for tag, arch in plan
+                target_for(staging, tag.name, images[(tag.name, arch)]) for tag, arch in plan
             ]
             report = verify_targets(staging.path, targets, progress=progress)
             report.raise_for_failures()

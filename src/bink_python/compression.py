@@ -164,6 +164,10 @@ def open_layer(path: Path, media_type: str) -> Iterator[IO[bytes]]:
             yield raw
 
 
+#: What reading a truncated or corrupt layer blob raises (gzip, zstd, or the file).
+UNPACK_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zstandard.ZstdError)
+
+
 def uncompressed_digest(path: Path, media_type: str) -> tuple[str, int]:
     """(sha256 digest, size) of a layer blob's uncompressed tar: its diff_id and size."""
     hasher = hashlib.sha256()

@@ -4,15 +4,19 @@ checks fail, with a message that says what is wrong."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+import zstandard
 
+from bink_python.compression import MEDIA_TYPES, ZSTD, open_layer
 from bink_python.image import describe_image
 from bink_python.imagerun import Buildah
+from bink_python.layout import MEDIA_MANIFEST, Descriptor, Layout
 from bink_python.verify import (
     CHECKS,
     ImageReport,
@@ -44,6 +48,7 @@ def test_good_images_pass_every_check(good_layout: GoodLayout, tmp_path: Path) -
         distroless = image.tag.endswith("-distroless")
         skipped = {n for n, s in statuses.items() if s == "skip"}
         want = {"venv", "apt-sources"} if distroless else {"distroless"}
+        want.add("compression-instances")  # the example family publishes gzip only
         assert skipped == want, image.checks
     # the private buildah storage is gone: nothing left mounted or on disk
     assert list(tmp_path.iterdir()) == []
@@ -115,6 +120,24 @@ class Broken:
     mutate: Callable[[Path], None] | None = None
     config: tuple[str, ...] = ()
     version: str | None = None  # a wrong expectation instead of a changed image
+    #: another instance of the platform made from the derived image (a zstd twin)
+    instance: Callable[[Layout, Descriptor], Descriptor] | None = None
+
+
+def _tampered_zstd_twin(layout: Layout, manifest: Descriptor) -> Descriptor:
+    """The image published again with zstd layers, the last of which is not the checked
+    image's: one more (zero) tar block, so the files look the same and the diff_id differs."""
+    data = layout.read_json(manifest.digest)
+    layers = []
+    for number, layer in enumerate(data["layers"], 1):
+        with open_layer(layout.blob_path(layer["digest"]), layer["mediaType"]) as stream:
+            tar = stream.read()
+        if number == len(data["layers"]):
+            tar += bytes(512)
+        blob = layout.write_blob(zstandard.ZstdCompressor().compress(tar))
+        layers.append({"mediaType": MEDIA_TYPES[ZSTD], "digest": blob.digest, "size": blob.size})
+    twin = layout.write_blob(json.dumps(dict(data, layers=layers)).encode())
+    return Descriptor(MEDIA_MANIFEST, twin.digest, twin.size)
 
 
 def _wrong_arch_linkerd(standin: Path) -> Callable[[Path], None]:
@@ -300,6 +323,15 @@ def _cases(good: GoodLayout) -> list[Broken]:
             mutate=_build_mirror_sources,
         ),
         Broken(
+            "tampered-zstd-instance",
+            regular,
+            "amd64",
+            frozenset({"compression-instances"}),
+            "unpacks to sha256:",
+            "compression-instances",
+            instance=_tampered_zstd_twin,
+        ),
+        Broken(
             "ascii-filesystem-encoding",
             regular,
             "amd64",
@@ -347,7 +379,8 @@ def broken_reports(
             config=case.config,
         )
         # the tag stays the good image's: its title label names it
-        targets.append(Target(derived, expect, case_checks(case)))
+        twins = (case.instance(Layout(dest), derived),) if case.instance else ()
+        targets.append(Target(derived, expect, case_checks(case), instances=twins))
     report = verify_targets(dest, targets, session=buildah_for_tests)
     print(report.table())
     return {c.name: (c, r) for c, r in zip(cases, report.images, strict=True)}
@@ -372,6 +405,7 @@ def _case_names() -> list[str]:
         "wrong-version",
         "recursion-limit-ignored",
         "ascii-filesystem-encoding",
+        "tampered-zstd-instance",
         "build-mirror-in-apt-sources",
     ]
 

@@ -305,6 +305,7 @@ def test_checks_registry_and_readme_section() -> None:
         "apt-sources",
         "stdlib-bytecode",
         "stdlib-no-compile",
+        "compression-instances",
     }
     assert set(CHECKS) == expected
     assert all(doc.strip() for doc in CHECKS.values())

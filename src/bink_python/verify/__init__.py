@@ -33,7 +33,16 @@ from __future__ import annotations
 from .inimage import probe_wheel
 from .loader import library_dirs, unresolved_needed
 from .report import CheckResult, ImageReport, VerifyReport
-from .runner import CHECKS, Target, manifest_for, readme_section, verify_layout, verify_targets
+from .runner import (
+    CHECKS,
+    Target,
+    instances_for,
+    manifest_for,
+    readme_section,
+    target_for,
+    verify_layout,
+    verify_targets,
+)
 
 __all__ = [
     "CHECKS",
@@ -41,10 +50,12 @@ __all__ = [
     "ImageReport",
     "Target",
     "VerifyReport",
+    "instances_for",
     "library_dirs",
     "manifest_for",
     "probe_wheel",
     "readme_section",
+    "target_for",
     "unresolved_needed",
     "verify_layout",
     "verify_targets",

@@ -17,6 +17,7 @@ from typing import Any
 from ..binfmt import emulation_env
 from ..image import ImageDescription
 from ..imagerun import Container, RunResult, symlinked_setup_paths
+from ..layout import Descriptor, Layout
 from ..rootfs import resolve_in_root
 from . import probes
 
@@ -50,6 +51,11 @@ class Probe:
     config: dict[str, Any]
     manifest: dict[str, Any]
     scratch: str = "/tmp/bink-verify"  # a root-owned directory written from the host
+    layout: Layout | None = None  # where the image is (None: a probe made by hand)
+    #: the platform's other instances in the index (another layer compression of the
+    #: same image); the checks run on this one, and ``compression-instances`` proves
+    #: each of those unpacks to exactly its file system
+    instances: tuple[Descriptor, ...] = ()
 
     @property
     def root(self) -> Path:

@@ -73,19 +73,16 @@ def _run_check(check: Check, probe: Probe) -> CheckResult:
 
 
 def _run_checks(
-    buildah: Buildah,
-    layout: Layout,
-    manifest: Descriptor,
-    expect: ImageDescription,
-    checks: Sequence[str] | None,
+    buildah: Buildah, layout: Layout, target: Target, checks: Sequence[str] | None
 ) -> ImageReport:
+    manifest, expect = target.manifest, target.expect
     ensure_binfmt(expect.arch)
     data = layout.read_json(manifest.digest)
     config = layout.read_json(data["config"]["digest"])
     with image_container(
         buildah, layout.path, manifest, what=f"{expect.tag} {expect.arch}"
     ) as container:
-        probe = Probe(expect, container, config, data)
+        probe = Probe(expect, container, config, data, layout=layout, instances=target.instances)
         results: list[CheckResult] = []
         host_cache = host_pycache(data)
         cache: Path | None = None  # made before the first check that runs anything
@@ -103,7 +100,14 @@ def _run_checks(
 
 @reported_as(VerifyError)
 def manifest_for(layout: Layout, ref_or_digest: str, arch: str) -> Descriptor:
-    """The image manifest of ``arch`` named by a ref or digest (of an index or manifest)."""
+    """The image manifest of ``arch`` named by a ref or digest (of an index or manifest):
+    the platform's first instance when the index holds several (gzip, then zstd)."""
+    return instances_for(layout, ref_or_digest, arch)[0]
+
+
+def instances_for(layout: Layout, ref_or_digest: str, arch: str) -> tuple[Descriptor, ...]:
+    """Every image manifest of ``arch`` named by a ref or digest, in index order: one per
+    layer compression the index publishes (at least one)."""
     if ref_or_digest.startswith("sha256:"):
         path = layout.blob_path(ref_or_digest)
         if not path.is_file():
@@ -120,13 +124,24 @@ def manifest_for(layout: Layout, ref_or_digest: str, arch: str) -> Descriptor:
         )
         if got.architecture != want.architecture:
             raise VerifyError(f"{ref_or_digest} is a {got} image, not {want}")
-        return replace(desc, platform=got, annotations={})
+        return (replace(desc, platform=got, annotations={}),)
     if desc.media_type == MEDIA_INDEX:
-        for child in layout.children(desc):
-            if child.platform is not None and child.platform.architecture == want.architecture:
-                return child
+        found = tuple(
+            child
+            for child in layout.children(desc)
+            if child.platform is not None and child.platform.architecture == want.architecture
+        )
+        if found:
+            return found
         raise VerifyError(f"{ref_or_digest} has no {want} image in {layout.path}")
     raise VerifyError(f"{ref_or_digest} is neither an image index nor a manifest")
+
+
+def target_for(layout: Layout, ref: str, expect: ImageDescription) -> Target:
+    """The target of ``expect``'s image under ``ref``: its first instance checked, the
+    others proven to be the same image (``compression-instances``)."""
+    first, *others = instances_for(layout, ref, expect.arch)
+    return Target(first, expect, instances=tuple(others))
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,7 @@ class Target:
     manifest: Descriptor
     expect: ImageDescription
     checks: tuple[str, ...] | None = None  # a subset of CHECKS for this image; None: all
+    instances: tuple[Descriptor, ...] = ()  # the platform's other compression instances
 
 
 @reported_as(VerifyError)
@@ -164,7 +180,7 @@ def verify_targets(
             subject = f"{target.expect.tag} {target.expect.arch}"
             with progress.step("verify", subject):
                 chosen = target.checks if target.checks is not None else checks
-                report = _run_checks(buildah, lay, target.manifest, target.expect, chosen)
+                report = _run_checks(buildah, lay, target, chosen)
             for failed in report.failed:
                 progress.info(f"    FAIL {failed.name}: {failed.detail}")
             reports.append(report)
@@ -196,10 +212,7 @@ def verify_layout(
             if arch not in tag.arches and tag.arches:
                 continue
             targets.append(
-                Target(
-                    manifest_for(lay, tag.name, arch),
-                    describe_image(family, tag, arch, error=VerifyError),
-                )
+                target_for(lay, tag.name, describe_image(family, tag, arch, error=VerifyError))
             )
     if not targets:
         raise VerifyError("nothing to verify: no tag/arch selected")

@@ -7,6 +7,7 @@ import re
 import stat
 from pathlib import Path, PurePosixPath
 
+from ..compression import UNPACK_ERRORS, algorithm_of, uncompressed_digest
 from ..rootfs import MAX_TEXT, lexists_in_root, read_bounded, read_text_in_root, resolve_in_root
 from .loader import image_paths, unresolved_needed
 from .registry import CheckFailed, NotApplicable, Probe, check, listing
@@ -316,3 +317,49 @@ def check_stdlib_bytecode(p: Probe) -> str:
     if problems:
         raise CheckFailed(f"{len(problems)} problem(s), first: {problems[0]}", listing(problems))
     return f"{sources} sources, each with its bytecode, no orphans"
+
+
+@check(
+    "compression-instances",
+    "Where the index publishes the platform's image twice (gzip and zstd layers, "
+    '`[family] compression = "both"`), every other instance is the checked image: the '
+    "same config, and each of its layers unpacks to exactly the config's `diff_id` (so "
+    "every check above holds for it too).",
+    static=True,
+)
+def check_compression_instances(p: Probe) -> str:
+    if not p.instances or p.layout is None:
+        raise NotApplicable("the index holds one instance of this platform")
+    config_digest = p.manifest["config"]["digest"]
+    diff_ids = list(p.config.get("rootfs", {}).get("diff_ids") or [])
+    problems: list[str] = []
+    algorithms: list[str] = []
+    for desc in p.instances:
+        short = desc.digest[7:19]
+        other = p.layout.read_json(desc.digest)
+        if other.get("config", {}).get("digest") != config_digest:
+            problems.append(
+                f"{short}: config {other.get('config', {}).get('digest')}, not the checked image's"
+            )
+            continue
+        layers = other.get("layers") or []
+        if len(layers) != len(diff_ids):
+            problems.append(f"{short}: {len(layers)} layers for {len(diff_ids)} diff_ids")
+            continue
+        for number, (layer, diff_id) in enumerate(zip(layers, diff_ids, strict=True), 1):
+            blob = p.layout.blob_path(str(layer.get("digest")))
+            media = str(layer.get("mediaType"))
+            try:
+                got, _ = uncompressed_digest(blob, media)
+            except UNPACK_ERRORS as exc:  # truncated, or not in that format
+                problems.append(f"{short}: layer {number} does not unpack ({media}): {exc}")
+                continue
+            if got != diff_id:
+                problems.append(f"{short}: layer {number} unpacks to {got}, not {diff_id}")
+        algorithms.append(algorithm_of(str(layers[0].get("mediaType"))) if layers else "empty")
+    if problems:
+        raise CheckFailed(problems[0], listing(problems))
+    return (
+        f"{len(p.instances)} other instance(s) ({', '.join(algorithms)}): the same config, "
+        f"all {len(diff_ids)} layers unpack to its diff_ids"
+    )
