@@ -16,6 +16,7 @@ from bink_python.config import Family, Tag, User, YearMonth
 from bink_python.elf import ElfError, read_elf, read_elf_file
 from bink_python.errors import VerifyError
 from bink_python.image import describe_image
+from bink_python.imagerun import RunResult
 from bink_python.rootfs import resolve_in_root
 from bink_python.verify import (
     CHECKS,
@@ -28,6 +29,7 @@ from bink_python.verify import (
     runner,
     unresolved_needed,
 )
+from bink_python.verify.registry import CheckFailed, Probe
 
 C_SOURCE = "int main(void) { return 0; }\n"
 
@@ -328,3 +330,35 @@ def test_read_elf_of_arch_names_the_wrong_machine(tmp_path: Path) -> None:
         read_elf_of_arch(prog, "arm64")
     with pytest.raises(ElfError, match=r"^is not an ELF file$"):
         read_elf_of_arch(_write(tmp_path / "text", b"#!/bin/sh\n"), "amd64")
+
+
+class _Flaky:
+    """A container whose first run loses the probe's whole output (exit 0, nothing)."""
+
+    def __init__(self, root: Path, outputs: list[str]) -> None:
+        self.rootfs = root
+        self.outputs = outputs
+        self.runs = 0
+
+    def run(self, argv: list[str], **_: object) -> RunResult:
+        self.runs += 1
+        return RunResult(tuple(argv), 0, self.outputs.pop(0))
+
+
+def test_a_probe_whose_output_was_lost_runs_once_more(tmp_path: Path) -> None:
+    family = _family(tmp_path)
+    expect = describe_image(family, family.tags[0], "amd64")
+    lost_once = _Flaky(tmp_path, ["", '{"ok": true}\n'])
+    probe = Probe(expect, lost_once, {}, {})  # type: ignore[arg-type]
+    assert probe.python("print(1)") == {"ok": True}
+    assert lost_once.runs == 2
+    lost_twice = _Flaky(tmp_path, ["", "\n"])
+    probe = Probe(expect, lost_twice, {}, {})  # type: ignore[arg-type]
+    with pytest.raises(CheckFailed, match="printed no JSON result"):
+        probe.python("print(1)")
+    assert lost_twice.runs == 2
+    garbage = _Flaky(tmp_path, ["not json\n", '{"ok": true}\n'])
+    probe = Probe(expect, garbage, {}, {})  # type: ignore[arg-type]
+    with pytest.raises(CheckFailed, match="printed no JSON result"):
+        probe.python("print(1)")  # output that is there is never retried away
+    assert garbage.runs == 1
