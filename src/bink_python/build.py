@@ -50,6 +50,7 @@ from .errors import BinkError, BuildError, ToolError, UsageError
 from .fetch import Cache, fetch_artifact
 from .image import ImageDescription, describe_image
 from .layout import Descriptor, Layout, mark_partial, partial_arches
+from .ldcache import ld_cache_layer
 from .lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
 from .progress import SILENT, Progress
 from .runtime import PROFILES, RuntimeResult, RuntimeSpec, build_runtime
@@ -551,6 +552,8 @@ def build_family(
                         f"{options.profile} (key {runtime.key})",
                     ),
                 ]
+                if not description.distroless:  # ldconfig -p lists libpython3.X.so
+                    layers.append(ld_cache_layer(layers[0], layers[1], arch, store, epoch=epoch))
                 for comp in tag.components:
                     component = family.component(comp)
                     binary = sources[components[(comp, arch)]]

@@ -4,7 +4,8 @@
 Kinds under the cache root (see store.py and fetch.py)::
 
     sha256/              fetched inputs, content addressed
-    bases/ runtimes/ buildroots/ gzip-layers/ files-layers/   keyed build entries
+    bases/ runtimes/ buildroots/ gzip-layers/ zstd-layers/ files-layers/ ld-caches/
+                         keyed build entries
     work/                per-attempt build directories (runtime compiles)
     logs/                per-attempt logs
     verify-pycache/      the bytecode verify's probes compiled, kept between runs
@@ -40,7 +41,15 @@ from .lockfile import Lock, cpython_name
 from .store import read_json, sha256_file
 
 #: Keyed kinds of the Store, in report order.
-KEYED = ("bases", "runtimes", "buildroots", "gzip-layers", "files-layers")
+KEYED = (
+    "bases",
+    "runtimes",
+    "buildroots",
+    "gzip-layers",
+    "zstd-layers",
+    "files-layers",
+    "ld-caches",
+)
 #: Every kind the report names, in order ("tmp": partial entries of any kind).
 KINDS = ("sha256", *KEYED, "work", "logs", "verify-pycache", "tmp", "other")
 
@@ -246,8 +255,11 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
                 needed = entry in kept_entries
             elif kind == "runtimes":
                 needed = entry.name in need.runtimes
-            elif kind == "gzip-layers":
+            elif kind in ("gzip-layers", "zstd-layers"):
                 needed = str(_record(entry, "meta.json").get("diff_id")) in keep_layers
+            elif kind == "ld-caches":  # the loader cache of a kept base and runtime
+                meta = _record(entry, "meta.json")
+                needed = {str(meta.get("base")), str(meta.get("runtime"))} <= keep_layers
             else:
                 needed = _files_layer_needed(entry / "layer.tar", need.sha256)
             add(kind, entry, needed=needed, busy=busy)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_good_images_pass_every_check(good_layout: GoodLayout, tmp_path: Path) -
         assert set(statuses) == set(CHECKS)
         distroless = image.tag.endswith("-distroless")
         skipped = {n for n, s in statuses.items() if s == "skip"}
-        want = {"venv", "apt-sources"} if distroless else {"distroless"}
+        want = {"venv", "apt-sources", "ld-cache"} if distroless else {"distroless"}
         want.add("compression-instances")  # the example family publishes gzip only
         assert skipped == want, image.checks
     # the private buildah storage is gone: nothing left mounted or on disk
@@ -146,6 +147,16 @@ def _wrong_arch_linkerd(standin: Path) -> Callable[[Path], None]:
         (root / "usr/local/bin/linkerd-await").chmod(0o755)
 
     return mutate
+
+
+def _stale_loader_cache(root: Path) -> None:
+    """The loader cache as the base had it: made without /usr/local/lib (an empty
+    configuration leaves only the built-in directories)."""
+    (root / "tmp/empty.conf").write_text("")
+    subprocess.run(
+        ["chroot", str(root), "/usr/sbin/ldconfig", "-X", "-f", "/tmp/empty.conf"], check=True
+    )
+    (root / "tmp/empty.conf").unlink()
 
 
 def _build_mirror_sources(root: Path) -> None:
@@ -321,6 +332,15 @@ def _cases(good: GoodLayout) -> list[Broken]:
             "/etc/apt/sources.list names http://build-proxy.invalid/debian",
             "apt-sources",
             mutate=_build_mirror_sources,
+        ),
+        Broken(
+            "stale-loader-cache",
+            regular,
+            "amd64",
+            frozenset({"ld-cache"}),
+            "the loader cache does not list libpython3.13.so.1.0 in /usr/local/lib",
+            "ld-cache",
+            mutate=_stale_loader_cache,
         ),
         Broken(
             "tampered-zstd-instance",

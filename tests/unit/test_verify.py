@@ -308,6 +308,7 @@ def test_checks_registry_and_readme_section() -> None:
         "stdlib-bytecode",
         "stdlib-no-compile",
         "compression-instances",
+        "ld-cache",
     }
     assert set(CHECKS) == expected
     assert all(doc.strip() for doc in CHECKS.values())

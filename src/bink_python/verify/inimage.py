@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..distro import ARCHES
 from ..elf import ElfError, read_elf_of_arch
+from ..ldcache import LDCONFIG
 from ..rootfs import create_file, make_dir_in_root
 from ..runtime_contents import REMOVED_STDLIB_MODULES
 from .registry import CheckFailed, NotApplicable, Probe, check, last_line, listing
@@ -328,3 +329,32 @@ def check_utf8(p: Probe) -> str:
             json.dumps(data),
         )
     return "round trip ok, filesystem encoding utf-8"
+
+
+@check(
+    "ld-cache",
+    "Regular images: the dynamic loader's cache lists `libpython3.X.so.1.0` in "
+    "`/usr/local/lib` (`ldconfig -p`, run in the image), so programs that embed Python "
+    "(uwsgi, mod_wsgi) load the library the image ships.",
+)
+def check_ld_cache(p: Probe) -> str:
+    if p.expect.distroless:
+        raise NotApplicable("distroless images have no ldconfig")
+    minor = ".".join(p.expect.version.split(".")[:2])
+    name = f"libpython{minor}.so.1.0"
+    result = p.run([LDCONFIG, "-p"])
+    if not result.ok:
+        raise CheckFailed(
+            f"ldconfig -p exited {result.returncode}: {last_line(result.output)}",
+            result.describe(),
+        )
+    lines = [line.strip() for line in result.output.splitlines()]
+    listed = [line for line in lines if line.startswith(f"{name} ")]
+    if not any(line.endswith(f"=> /usr/local/lib/{name}") for line in listed):
+        where = f" (listed: {listed[0]})" if listed else ""
+        raise CheckFailed(
+            f"the loader cache does not list {name} in /usr/local/lib{where}: "
+            "/etc/ld.so.cache was not made over the runtime",
+            result.describe(),
+        )
+    return f"{name} => /usr/local/lib/{name} ({lines[0] if lines else 'cache listed'})"
