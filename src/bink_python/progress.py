@@ -299,6 +299,8 @@ SILENT = Progress(quiet=True)
 _COMPILE = re.compile(r"(?:^|\s)-c\s.*\s-o\s+(\S+\.o)\b|\s-o\s+(\S+\.o)\s.*\s-c\s")
 _LINK = re.compile(r"\s-o\s+(\S*(?:python[0-9.]*|libpython\S*\.so\S*))(?:\s|$)")
 _TEST_PROGRESS = re.compile(r"\[\s*(\d+)/(\d+)\]")
+#: The profile task make runs with the instrumented interpreter (``-m test --pgo ...``).
+_PROFILE_TASK = re.compile(r"\s-m\s+test\s.*--pgo|--pgo\b.*\s-m\s+test\b")
 _CHECKING = re.compile(r"^checking (.*?)\.\.\.")
 
 
@@ -320,6 +322,7 @@ class CPythonOutput:
         self.total = total or None
         self.compiled = 0
         self.compile_phase = "compile"  # "PGO rebuild" once the profile-guided pass starts
+        self.pgo = False  # make announced the profile run (before its instrumented build)
 
     def __call__(self, line: str) -> None:
         step = self.step
@@ -331,6 +334,10 @@ class CPythonOutput:
             step.advance()
             return
         if text.startswith("Running code to generate profile data"):
+            # printed before the instrumented build: the run itself starts with the task
+            self.pgo = True
+            return
+        if self.pgo and self.compile_phase == "compile" and _PROFILE_TASK.search(text):
             step.phase("PGO profile run")
             return
         if text.startswith("Rebuilding with profile guided optimizations"):
@@ -359,7 +366,10 @@ class CPythonOutput:
         if " -c " not in text and _LINK.search(text) and ("gcc" in text or "cc " in text):
             step.phase("LTO link" if "-flto" in text else "link")
             return
-        if text.startswith(("/usr/bin/install ", "install ")) or "/usr/bin/install -c" in text:
+        installing = text.startswith(("/usr/bin/install ", "install ")) or (
+            "/usr/bin/install -c" in text
+        )
+        if installing and step.stage == "install":  # make itself installs python-gdb.py
             step.phase("install", unit="files")
             step.advance()
             return

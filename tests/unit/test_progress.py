@@ -23,11 +23,16 @@ def compile_line(obj: str, extra: str = "") -> str:
 
 def fake_pgo_lto_make() -> list[str]:
     """CPython's ``make`` output of a PGO+LTO build, in the order make prints it."""
-    lines = [compile_line(o, "-fprofile-generate") for o in OBJECTS[:4]]
-    lines += [
-        "gcc -pthread -fprofile-generate -Xlinker -export-dynamic -o python Programs/python.o",
+    lines = [
         "Running code to generate profile data (this can take a while):",
         "# First, we need to create a clean build with profile generation",
+        "make profile-gen-stamp",
+    ]
+    lines += [compile_line(o, "-fprofile-generate") for o in OBJECTS[:4]]
+    lines += [
+        "gcc -pthread -fprofile-generate -Xlinker -export-dynamic -o python Programs/python.o",
+        "/usr/bin/install -c -m 644 ./Tools/gdb/libpython.py python-gdb.py",
+        "./python -m test --pgo --timeout=1200 || true",
     ]
     lines += [f"0:00:0{i} load avg: 1.50 [ {i}/3] test_array" for i in (1, 2, 3)]
     lines += ["Rebuilding with profile guided optimizations:"]
@@ -44,7 +49,7 @@ def write_slowly(log: Path, lines: list[str], gate: threading.Event | None = Non
     """The build: appends its output to the log a line at a time, as make does."""
     with open(log, "a") as handle:
         for i, line in enumerate(lines):
-            if gate is not None and i == 3:
+            if gate is not None and i == 6:
                 gate.wait(10)  # pause mid-compile so the test can look at the display
             handle.write(line + "\n")
             handle.flush()
