@@ -26,6 +26,7 @@ packages=(
   gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # stand-in ELF binaries (tests, examples)
   xz-utils ca-certificates curl
   zstd                # bench 6: unpack time of zstd layers (the CLI a node-side tool would use)
+  gpg                 # signs the simulated Ubuntu archive with a throwaway key (tests)
   python3 python3-venv python3-pip
 )
 

@@ -171,74 +171,105 @@ def test_single_arch_build_never_moves_a_multi_arch_tag(
     assert not (tmp_path / "x.tar").exists()
 
 
-# Failed in its first full run on main (2026-11-30, not yet diagnosed): kept out of the
-# default suite until it passes (BINK_PYTHON_EXTENDED=1 runs it).
-@pytest.mark.extended
-def test_image_job_uses_exactly_the_runtimes_the_runtime_jobs_handed_over(
+def test_the_release_job_graph_end_to_end_twice(
     offline_build: Path, test_cache_root: Path, registry: LocalRegistry, tmp_path: Path
 ) -> None:
-    """Issue 14, defect 1, as release.yml runs it: each runtime job saves its native
-    build under the key it prints on its runner; the image job (amd64) restores those
-    directories by key and builds with --cached-runtimes. We have no arm64 machine, so
-    the arm64 runner's bytes are stood in for by this session's arm64 runtime, filed
-    under the key a native arm64 build has (computed with --build-host arm64)."""
+    """Issue 14, as release.yml runs it, job by job: `ci plan`; one runtime job per arch,
+    which prints its key on its own runner and saves its native build under it; one image
+    job per tag (amd64 runner), which restores those directories by key and builds with
+    --cached-runtimes, verifying every arch before its refs move; one publish job per tag
+    pushing the verified layout into a local registry. Then the whole graph again: a
+    no-op. We have no arm64 machine: the arm64 runner's bytes are stood in for by this
+    session's arm64 runtime, filed under the key a native arm64 build has."""
     env = _env(test_cache_root / "store")
     config = offline_build / "config" / "images.toml"
     cli = [sys.executable, "-m", "bink_python"]
-    runtime = ["runtime", "key", "3.13.15", "--config", str(config), "--profile", "fast"]
 
-    def key(arch: str, host: str) -> str:
-        return run_ok([*cli, *runtime, "--arch", arch, "--build-host", host], env).stdout.strip()
-
-    session = test_cache_root / "store" / "runtimes"
-    # the image runner's cache: everything but runtimes (hard links), then the hand-over
-    image_cache = tmp_path / "image-cache"
-    image_cache.mkdir()
-    for kind in (test_cache_root / "store").iterdir():
-        if kind.name not in ("runtimes", "buildroots", "work", "logs"):
-            subprocess.run(["cp", "-al", str(kind), str(image_cache / kind.name)], check=True)
-    handed = image_cache / "runtimes"
-    handed.mkdir()
-    saved = {"amd64": key("amd64", "amd64"), "arm64": key("arm64", "arm64")}
-    assert saved["arm64"] != key("arm64", "amd64")  # native and cross builds differ
-    shutil.copytree(session / saved["amd64"], handed / saved["amd64"])
-    image_env = dict(env, BINK_PYTHON_CACHE=str(image_cache))
-    build = [*cli, "build", "--config", str(config), "--profile", "fast", "--no-verify"]
-    build += ["--runtime-host", "amd64=amd64", "--runtime-host", "arm64=arm64"]
-    build += ["--cached-runtimes", "--output", str(tmp_path / "oci"), "--json"]
-    # the arm64 entry not handed over: refused, naming the key, nothing compiled
-    miss = subprocess.run(build, capture_output=True, text=True, env=image_env, check=False)
-    assert miss.returncode != 0
-    assert f"compiled on arm64 (native) (key {saved['arm64']}) is not in the cache" in miss.stderr
-    assert sorted(p.name for p in handed.iterdir() if not p.name.startswith(".")) == [
-        saved["amd64"]
+    # plan: the matrices the workflow's later jobs run
+    plan = dict(
+        line.split("=", 1)
+        for line in run_ok([*cli, "ci", "plan", "--config", str(config)], env).stdout.split()
+    )
+    runtime_jobs = json.loads(plan["runtimes"])["include"]
+    image_jobs = json.loads(plan["tags"])["include"]
+    assert [(j["arch"], j["runner"]) for j in runtime_jobs] == [
+        ("amd64", "ubuntu-24.04"),
+        ("arm64", "ubuntu-24.04-arm"),
     ]
-    shutil.copytree(session / key("arm64", "amd64"), handed / saved["arm64"])
-    summary = json.loads(run_ok(build, image_env).stdout)
-    assert all("runtime" not in row["built"] for row in summary["images"]), summary
-    layout = Layout(tmp_path / "oci")
-    index = json.loads(layout.read_blob(layout.resolve("3.13").digest))
-    for entry in index["manifests"]:
-        manifest = json.loads(layout.read_blob(entry["digest"]))
-        config_blob = json.loads(layout.read_blob(manifest["config"]["digest"]))
-        history = " ".join(h["created_by"] for h in config_blob["history"])
-        assert f"(key {saved[entry['platform']['architecture']]})" in history
-    # the publish job (as release.yml runs it), then the whole run again: a no-op
+    assert [j["tag"] for j in image_jobs] == ["3.13", "3.13-distroless"]
+
+    def key(job: dict[str, str], host: str) -> str:
+        argv = ["runtime", "key", job["python"], "--os", job["os"], "--release", job["release"]]
+        argv += ["--config", str(config), "--profile", "fast", "--arch", job["arch"]]
+        return run_ok([*cli, *argv, "--build-host", host], env).stdout.strip()
+
+    # runtime jobs: each on its own runner (the build host is the arch); the cache action
+    # saves the entry directory under the printed key
+    session = test_cache_root / "store" / "runtimes"
+    saved = {job["arch"]: key(job, job["arch"]) for job in runtime_jobs}
+    cross = key(runtime_jobs[1], "amd64")
+    assert saved["arm64"] != cross  # native and cross builds differ
+    handed = tmp_path / "actions-cache"
+    handed.mkdir()
+    shutil.copytree(session / saved["amd64"], handed / saved["amd64"])
+    shutil.copytree(session / cross, handed / saved["arm64"])  # the arm64 runner's bytes
+
+    def image_job(tag: str, output: Path, *extra: str) -> dict[str, Any]:
+        """An image job on a fresh amd64 runner: a cache with no runtimes but the two
+        restored by key, then the build (bases are built or reused; nothing compiles)."""
+        cache = tmp_path / f"runner-{output.name}"
+        cache.mkdir()
+        for kind in (test_cache_root / "store").iterdir():
+            if kind.name not in ("runtimes", "buildroots", "work", "logs"):
+                subprocess.run(["cp", "-al", str(kind), str(cache / kind.name)], check=True)
+        restored = cache / "runtimes"
+        restored.mkdir()
+        for entry in handed.iterdir():
+            shutil.copytree(entry, restored / entry.name)
+        build = [*cli, "build", tag, "--config", str(config), "--profile", "fast"]
+        build += ["--runtime-host", "amd64=amd64", "--runtime-host", "arm64=arm64"]
+        build += ["--cached-runtimes", "--output", str(output), "--json", *extra]
+        summary: dict[str, Any] = json.loads(
+            run_ok(build, dict(env, BINK_PYTHON_CACHE=str(cache))).stdout
+        )
+        assert all("runtime" not in row["built"] for row in summary["images"]), summary
+        return summary
+
+    def publish_job(layout: Path) -> str:
+        """The publish job: pushes the image job's verified layout (no second verify)."""
+        push_argv = [*cli, "push", dest, "--config", str(config), "--insecure", "--no-verify"]
+        return run_ok([*push_argv, "--layout", str(layout)], env).stdout
+
     dest = f"{registry.host}/binkhq/python-jobs"
-    publish = [*cli, "push", dest, "--config", str(config), "--insecure"]
-    # `push` itself verifies what it pushes (every check, both arches, on the snapshot
-    # it resolved); release.yml's publish job skips that (the image job verified)
-    verified = run_ok([*publish, "3.13", "--layout", str(tmp_path / "oci")], env).stdout
-    assert "moved 3.13: (new tag) -> " + layout.resolve("3.13").digest in verified
-    publish.append("--no-verify")
-    first = run_ok([*publish, "--layout", str(tmp_path / "oci")], env).stdout
-    assert "moved 3.13-distroless: (new tag) -> " in first
-    again = [*build[:-3], "--output", str(tmp_path / "oci-again"), "--json"]
-    assert json.loads(run_ok(again, image_env).stdout)["indexes"] == summary["indexes"]
-    second = run_ok([*publish, "--layout", str(tmp_path / "oci-again")], env).stdout
-    assert second.count("(unchanged)") == len(second.strip().splitlines()) == 4, second
-    for ref in ("3.13", "3.13.15", "3.13-distroless", "3.13.15-distroless"):
-        assert remote_digest(dest, ref, tls_verify=False) == summary["indexes"][ref]
+    first: dict[str, dict[str, Any]] = {}
+    for job in image_jobs:
+        output = tmp_path / f"oci-{job['tag']}"
+        summary = image_job(job["tag"], output)  # verified before its refs moved
+        assert summary["verified"] is True, summary
+        layout = Layout(output)
+        index = json.loads(layout.read_blob(layout.resolve(job["tag"]).digest))
+        for entry in index["manifests"]:
+            manifest = json.loads(layout.read_blob(entry["digest"]))
+            config_blob = json.loads(layout.read_blob(manifest["config"]["digest"]))
+            history = " ".join(h["created_by"] for h in config_blob["history"])
+            assert f"(key {saved[entry['platform']['architecture']]})" in history
+        pushed = publish_job(output)
+        assert f"moved {job['tag']}: (new tag) -> {summary['indexes'][job['tag']]}" in pushed
+        first[job["tag"]] = summary
+    for summary in first.values():
+        tags = {ref: d for ref, d in summary["indexes"].items() if not ref.startswith("sbom/")}
+        assert len(tags) == 2, summary["indexes"]  # the tag and its patch-version tag
+        for ref, digest in tags.items():
+            assert remote_digest(dest, ref, tls_verify=False) == digest
+
+    # the whole graph again (nothing changed): the same digests, nothing pushed
+    for job in image_jobs:
+        output = tmp_path / f"oci-again-{job['tag']}"
+        summary = image_job(job["tag"], output, "--no-verify")
+        assert summary["indexes"] == first[job["tag"]]["indexes"]
+        again = publish_job(output)
+        lines = again.strip().splitlines()
+        assert len(lines) == 2 and all("(unchanged)" in line for line in lines), again
 
 
 def test_push_and_pull_back_by_digest(

@@ -32,8 +32,9 @@ from .fixtures_cli import fast_build, run_ok
 from .ubuntu_archive import UbuntuArchive, serving
 
 # a build root, two bases (arm64 under qemu) and two runtimes from the simulated archive:
-# about 20 minutes cold, never yet run to the end here (BINK_PYTHON_EXTENDED=1 runs it)
-pytestmark = [pytest.mark.integration, pytest.mark.extended]
+# 32 minutes cold on a 2-core machine busy with three other builds (load 6-9), seconds
+# warm (everything is kept in the test cache's ubuntu-sim/store)
+pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"

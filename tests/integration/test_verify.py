@@ -426,6 +426,7 @@ def _case_names() -> list[str]:
         "recursion-limit-ignored",
         "ascii-filesystem-encoding",
         "tampered-zstd-instance",
+        "stale-loader-cache",
         "build-mirror-in-apt-sources",
     ]
 
