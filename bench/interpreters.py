@@ -254,11 +254,6 @@ def summarise(result: dict[str, object]) -> dict[str, object]:
     return summary
 
 
-if __name__ == "__main__":
-    shutil.which("bwrap") or sys.exit("needs bwrap")
-    sys.exit(main())
-
-
 # --------------------------------------------------------------------------- recording
 
 #: Names of the interpreters in RESULTS.md.
@@ -505,3 +500,8 @@ def record(
         ],
     )
     write_outputs(results, markdown, data)
+
+
+if __name__ == "__main__":
+    shutil.which("bwrap") or sys.exit("needs bwrap")
+    sys.exit(main())
