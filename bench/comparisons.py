@@ -386,7 +386,7 @@ def _warm_from_test_cache(ctx: Context, runner: Runner) -> None:
     links: entries are never written in place, so the test cache is not modified): the
     bases and runtimes built there are the example family's (the same inputs, the same
     keys), and whatever is missing (a release runtime never built there) is built."""
-    store = ctx.test_cache / "store"
+    store = ctx.test_cache
     if (ctx.warm_cache / "oci" / "index.json").exists() or not (store / "runtimes").is_dir():
         return
     tmp = ctx.work / "warm-cache.tmp"
