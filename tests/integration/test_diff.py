@@ -57,7 +57,10 @@ def test_a_base_package_added(
     assert main(["diff", old, new]) == 1
     text = capsys.readouterr().out
     assert f"    + {EXTRA_PACKAGE} " in text
-    assert "layers: 1 changed, 2 unchanged" in text
+    # runtime and linkerd-await, and in regular images the loader cache: a package with
+    # no shared library leaves /etc/ld.so.cache as it was
+    unchanged = 3 if tag == "3.13" else 2
+    assert f"layers: 1 changed, {unchanged} unchanged" in text
 
 
 @pytest.mark.parametrize("tag", TAGS)
