@@ -17,7 +17,6 @@ sorts what it writes: two runs over the same layers give the same bytes.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from .assemble import LayerFile, LayerSource, files_layer
@@ -45,7 +44,9 @@ def ld_cache(base: LayerSource, runtime: LayerSource, arch: str, store: Store) -
         entry = store.lookup(KIND, key)
         if entry is None or not (entry / "ld.so.cache").is_file():
             with store.building(KIND, key) as tmp:
-                data = _run_ldconfig(base, runtime, arch, store)
+                # the scratch root inside the entry being built: busy for `cache prune`
+                # while the builder's lock is held, gone before the entry is committed
+                data = _run_ldconfig(base, runtime, arch, tmp / "root")
                 atomic_write_bytes(tmp / "ld.so.cache", data)
                 write_json(
                     tmp / "meta.json",
@@ -71,11 +72,9 @@ def ld_cache_layer(
     )
 
 
-def _run_ldconfig(base: LayerSource, runtime: LayerSource, arch: str, store: Store) -> bytes:
+def _run_ldconfig(base: LayerSource, runtime: LayerSource, arch: str, root: Path) -> bytes:
     ensure_binfmt(arch)
-    work = store.root / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix=f"ldcache-{arch}-", dir=work))
+    root.mkdir()
     with cleanup(lambda: shutil.rmtree(root), f"removing {root}"):
         excludes = [f"--exclude={pattern}" for pattern in _SKIP]
         for layer in (base, runtime):
