@@ -105,6 +105,7 @@ def manifest_for(layout: Layout, ref_or_digest: str, arch: str) -> Descriptor:
     return instances_for(layout, ref_or_digest, arch)[0]
 
 
+@reported_as(VerifyError)
 def instances_for(layout: Layout, ref_or_digest: str, arch: str) -> tuple[Descriptor, ...]:
     """Every image manifest of ``arch`` named by a ref or digest, in index order: one per
     layer compression the index publishes (at least one)."""

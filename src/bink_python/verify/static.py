@@ -347,8 +347,11 @@ def check_compression_instances(p: Probe) -> str:
             problems.append(f"{short}: {len(layers)} layers for {len(diff_ids)} diff_ids")
             continue
         for number, (layer, diff_id) in enumerate(zip(layers, diff_ids, strict=True), 1):
-            blob = p.layout.blob_path(str(layer.get("digest")))
-            media = str(layer.get("mediaType"))
+            digest, media = str(layer.get("digest")), str(layer.get("mediaType"))
+            blob = p.layout.blob_path(digest)
+            if not p.layout.blob_ok(digest, layer.get("size")):
+                problems.append(f"{short}: layer {number} is not the blob its digest names")
+                continue
             try:
                 got, _ = uncompressed_digest(blob, media)
             except UNPACK_ERRORS as exc:  # truncated, or not in that format
