@@ -142,6 +142,9 @@ def get_distro(os_name: str, release: str) -> Distro:
         ) from None
 
 
+#: The dynamic loader's cache tool in every image we build (Debian and Ubuntu, merged /usr).
+LDCONFIG = "/usr/sbin/ldconfig"
+
 #: Architectures of the family, in Debian's naming, with their other names: OCI
 #: platform, GNU triplet, ELF ``e_machine`` (number and name), and the kernel's machine
 #: name (``uname -m``, ``platform.machine()``; also qemu's name for it).

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .assemble import LayerFile, LayerSource, files_layer
 from .binfmt import emulation_env, ensure_binfmt
+from .distro import LDCONFIG
 from .errors import BuildError, cleanup
 from .proc import run
 from .rootfs import resolve_in_root
@@ -29,8 +30,6 @@ from .store import Store, atomic_write_bytes, cache_key, read_json, write_json
 KIND = "ld-caches"
 #: Bumped when how the cache is made changes (the store key includes it).
 RECIPE = 1
-#: Where the image's ldconfig is (Debian and Ubuntu, merged /usr).
-LDCONFIG = "/usr/sbin/ldconfig"
 #: What ldconfig does not read, left out of the scratch root (most of the files).
 _SKIP = ("dev/*", "usr/share/*", "usr/include/*", "usr/local/include/*", "usr/local/lib/python3*")
 

@@ -15,9 +15,8 @@ import stat
 import zipfile
 from pathlib import Path
 
-from ..distro import ARCHES
+from ..distro import ARCHES, LDCONFIG
 from ..elf import ElfError, read_elf_of_arch
-from ..ldcache import LDCONFIG
 from ..rootfs import create_file, make_dir_in_root
 from ..runtime_contents import REMOVED_STDLIB_MODULES
 from .registry import CheckFailed, NotApplicable, Probe, check, last_line, listing
