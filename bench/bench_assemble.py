@@ -3,7 +3,7 @@
 Usage: python bench/bench_assemble.py [DIR]   (default /usr/lib/gcc, about 120 MB)
 
 Reports, in seconds: writing the deterministic tar (tarball.write_tree_tar_file),
-assembling the image cold (gzip of the layer + blobs + config + manifest into a
+assembling the image cold (libdeflate gzip of the layer + blobs + config + manifest into a
 fresh layout), assembling it warm (compressed layer reused from the store, new
 layout), ``tar c DIR | gzip -6`` and ``gzip -6`` of our tar, plus sizes.
 """

@@ -4,8 +4,15 @@ A layer blob is the deterministic layer tar compressed with one :data:`ALGORITHM
 entry. Same tar, same algorithm, same library version: same bytes.
 
 gzip
-    Python's ``gzip``/zlib at level :data:`GZIP_LEVEL` with a fixed header (mtime 0, no
-    file name). zlib's runtime version is part of every cache key.
+    libdeflate (through the ``deflate`` binding, pinned in pyproject: its bundled
+    libdeflate decides the bytes) at level :data:`GZIP_LEVEL`, its highest: an ordinary
+    RFC 1952 gzip member (mtime 0, no file name) that every client decompresses as fast
+    as any other gzip, 4 to 5% smaller than zlib's level 6 (measured on the 3.13 layers:
+    Debian 13 base 30.21 -> 28.74 MB, release runtime 16.40 -> 15.69 MB), at 5 to 6 MB/s
+    (zlib -6: about 20 MB/s), paid once per layer: blobs are cached per diff_id. zlib -9
+    saves only 0.4% over -6, and zopfli is 12x slower than libdeflate -12 for less. The
+    binding's version and the level are in every cache key. libdeflate compresses a
+    buffer, not a stream: the layer tar is mapped into memory (layers here are < 100 MB).
 zstd
     The ``zstandard`` binding (pinned in pyproject: its bundled libzstd decides the
     bytes; Python has no zstd in the standard library before 3.14) at level
@@ -35,13 +42,14 @@ import errno
 import gzip
 import hashlib
 import io
+import mmap
 import os
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, cast
 
+import deflate
 import zstandard
 
 from .errors import BuildError
@@ -53,7 +61,7 @@ ZSTD = "zstd"
 #: Known algorithms, in the order instances are listed in an index (gzip first).
 ALGORITHMS = (GZIP, ZSTD)
 
-GZIP_LEVEL = 6
+GZIP_LEVEL = 12
 ZSTD_LEVEL = 19
 ZSTD_WORKERS = 2
 
@@ -75,8 +83,8 @@ def check_algorithm(name: str) -> None:
 def settings(name: str) -> dict[str, object]:
     """What determines the compressed bytes besides the tar (goes into cache keys)."""
     check_algorithm(name)
-    if name == GZIP:  # the key gzip blobs always had (cached blobs stay valid)
-        return {"level": GZIP_LEVEL, "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    if name == GZIP:
+        return {"encoder": "libdeflate", "level": GZIP_LEVEL, "deflate": deflate.__version__}
     return {
         "algorithm": ZSTD,
         "level": ZSTD_LEVEL,
@@ -116,12 +124,9 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
     with open(source, "rb") as src, open(dest, "wb") as raw:
         writer = HashingWriter(raw)
         if name == GZIP:
-            with gzip.GzipFile(
-                filename="", mode="wb", fileobj=writer, compresslevel=GZIP_LEVEL, mtime=0
-            ) as gz:
-                for chunk in iter(lambda: src.read(_CHUNK), b""):
-                    source_hash.update(chunk)
-                    gz.write(chunk)
+            with _mapped(src, size) as data:
+                source_hash.update(data)
+                writer.write(bytes(deflate.gzip_compress(data, GZIP_LEVEL)))
         else:
             compressor = zstandard.ZstdCompressor(
                 level=ZSTD_LEVEL,
@@ -140,6 +145,16 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
         raw.flush()
         os.fsync(raw.fileno())
     return writer.digest(), writer.size, "sha256:" + source_hash.hexdigest()
+
+
+@contextmanager
+def _mapped(src: IO[bytes], size: int) -> Iterator[bytes | mmap.mmap]:
+    """The whole of ``src`` (``size`` bytes), mapped read-only (an empty file maps nothing)."""
+    if size == 0:
+        yield b""
+        return
+    with mmap.mmap(src.fileno(), size, access=mmap.ACCESS_READ) as data:
+        yield data
 
 
 def compress_error(path: Path, exc: OSError) -> BuildError:

@@ -322,9 +322,9 @@ def check_stdlib_bytecode(p: Probe) -> str:
 @check(
     "compression-instances",
     "Where the index publishes the platform's image twice (gzip and zstd layers, "
-    '`[family] compression = "both"`), every other instance is the checked image: the '
-    "same config, and each of its layers unpacks to exactly the config's `diff_id` (so "
-    "every check above holds for it too).",
+    '`[family] compression = ["gzip", "zstd"]`), every other instance is the checked '
+    "image: the same config, each of its layer blobs matches its digest and unpacks to "
+    "exactly the config's `diff_id` (so every check above holds for it too).",
     static=True,
 )
 def check_compression_instances(p: Probe) -> str:
