@@ -73,13 +73,15 @@ def _bink(ctx: Context, *args: str | Path, cache: Path) -> list[str | Path]:
     return [ctx.bink, *args, "--config", ctx.config, "--cache-dir", cache]
 
 
-def _build_argv(ctx: Context, cache: Path, *tags: str, output: Path) -> list[str | Path]:
+def _build_argv(
+    ctx: Context, cache: Path, *tags: str, output: Path, arch: str = "amd64"
+) -> list[str | Path]:
     return _bink(
         ctx,
         "build",
         *tags,
         "--arch",
-        "amd64",
+        arch,
         "--profile",
         ctx.profile,
         "--no-verify",
@@ -644,10 +646,12 @@ class Measured:
     layers: tuple[tuple[str, str, int], ...]  # (media type, blob path, compressed size)
 
 
-def measure_image(layout: Path, ref: str, label: str, algorithm: str | None = None) -> Measured:
-    """Sizes of the amd64 image ``ref`` (the ``algorithm`` instance) of an OCI layout."""
+def measure_image(
+    layout: Path, ref: str, label: str, algorithm: str | None = None, arch: str = "amd64"
+) -> Measured:
+    """Sizes of the ``arch`` image ``ref`` (the ``algorithm`` instance) of an OCI layout."""
     lay = Layout(layout)
-    found = image_sizes(lay, ref, "amd64", algorithm, top=0)
+    found = image_sizes(lay, ref, arch, algorithm, top=0)
     return Measured(
         label,
         found.compressed_size,
@@ -728,6 +732,8 @@ def run_sizes(ctx: Context) -> Outcome:
     runner = ctx.runner
     images: list[Measured] = []
     notes: list[str] = []
+    arm64_figures: list[Figure] = []
+    arm64_ratios: list[Figure] = []
     if ctx.smoke:
         tiny = ctx.work / "assembly-0" / "oci"
         if not (tiny / "index.json").exists():
@@ -767,6 +773,7 @@ def run_sizes(ctx: Context) -> Outcome:
                 images.append(
                     measure_image(out, tag, f"ours: {tag} {kind} (amd64), {algorithm}", algorithm)
                 )
+        arm64_figures, arm64_ratios = _arm64_sizes(ctx, runner, config, images)
         ref_name = REF_IMAGE + ":amd64"
         ref_label = "reference (amd64)"
         if ctx.profile == "release" and _has_image(runner, REF_IMAGE + ":amd64-release"):
@@ -794,7 +801,8 @@ def run_sizes(ctx: Context) -> Outcome:
         figures.append(
             Figure(f"{m.label}: unpack (decompress + untar to tmpfs)", "s", unpack[m.label])
         )
-    ratios: list[Figure] = []
+    figures += arm64_figures
+    ratios: list[Figure] = list(arm64_ratios)
     ref_gzip = by_label[f"{ref_label}, gzip"]
     for m in images:
         if m.label.endswith(", zstd"):
@@ -852,6 +860,51 @@ def run_sizes(ctx: Context) -> Outcome:
         commands=tuple(runner.commands),
         notes=tuple(notes),
     )
+
+
+def _arm64_sizes(
+    ctx: Context, runner: Runner, config: Path, amd64: list[Measured]
+) -> tuple[list[Figure], list[Figure]]:
+    """The same two tags built for arm64 (cross-compiled runtime of the profile, base
+    under qemu), compressed sizes against amd64's: the "within 5%" of the size issue.
+    Entries the test cache has and the warm cache lacks (a release runtime built there
+    later) are hard-linked in first, as :func:`_warm_from_test_cache` does."""
+    _link_missing_entries(ctx, runner)
+    out = ctx.warm_cache / "oci-sizes-arm64"
+    shutil.rmtree(out, ignore_errors=True)
+    argv = _build_argv(ctx, ctx.warm_cache, TAG, DISTROLESS_TAG, output=out, arch="arm64")
+    argv[argv.index("--config") + 1] = config
+    runner.run(argv, "sizes-ours-arm64")
+    figures: list[Figure] = []
+    ratios: list[Figure] = []
+    by_label = {m.label: m for m in amd64}
+    for tag, kind in ((TAG, "regular"), (DISTROLESS_TAG, "distroless")):
+        for algorithm in ("gzip", "zstd"):
+            label = f"ours: {tag} {kind} (arm64), {algorithm}"
+            arm = measure_image(out, tag, label, algorithm, arch="arm64")
+            amd = by_label[f"ours: {tag} {kind} (amd64), {algorithm}"]
+            figures.append(
+                Figure(
+                    f"{label}: compressed (layers + config + manifest)",
+                    "MB",
+                    (arm.compressed / 1e6,),
+                )
+            )
+            ratios.append(ratio(f"{label} / amd64: compressed", [arm.compressed], [amd.compressed]))
+    return figures, ratios
+
+
+def _link_missing_entries(ctx: Context, runner: Runner) -> None:
+    for kind in ("bases", "runtimes", "buildroots", "ld-caches"):
+        src = ctx.test_cache / kind
+        if not src.is_dir():
+            continue
+        for entry in sorted(src.iterdir()):
+            dest = ctx.warm_cache / kind / entry.name
+            if entry.name.startswith(".") or not entry.is_dir() or dest.exists():
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            runner.run(["cp", "-al", entry, dest], "prepare", record=False)
 
 
 def _has_image(runner: Runner, name: str) -> bool:
