@@ -492,6 +492,24 @@ class Layout:
             ]
         return []
 
+    def platform_manifests(self, desc: Descriptor, arch: str) -> list[Descriptor]:
+        """The image manifests of ``arch`` that ``desc`` names, in index order: one per
+        layer compression the index publishes (gzip first), none if it has no such
+        platform. A manifest names itself (what it is built for is in its config, which
+        the caller checks if it must). Anything else is an error."""
+        if desc.media_type == MEDIA_MANIFEST:
+            return [desc]
+        if desc.media_type != MEDIA_INDEX:
+            raise BuildError(
+                f"{desc.digest} in {self.path} is neither an image index nor a manifest"
+            )
+        want = Platform.for_arch(arch).architecture
+        return [
+            child
+            for child in self.children(desc)
+            if child.platform is not None and child.platform.architecture == want
+        ]
+
     def reachable(self, desc: Descriptor) -> list[Descriptor]:
         """``desc`` and everything below it, depth first, each digest once."""
         seen: dict[str, Descriptor] = {}

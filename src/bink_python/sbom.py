@@ -45,7 +45,6 @@ from .distro import ARCHES, Distro
 from .dpkg import parse_stanzas
 from .errors import BuildError, UsageError
 from .layout import (
-    MEDIA_INDEX,
     MEDIA_MANIFEST,
     Descriptor,
     Layout,
@@ -489,15 +488,12 @@ def find_sbom(layout: Layout, subject_digest: str) -> bytes | None:
 
 def image_manifest_for(layout: Layout, tag: str, arch: str) -> Descriptor:
     """The manifest of ``arch`` in the index the layout names ``tag``."""
-    desc = layout.resolve(tag)
-    if desc.media_type == MEDIA_MANIFEST:
-        return desc
-    if desc.media_type != MEDIA_INDEX:
-        raise BuildError(f"ref {tag!r} in {layout.path} is neither an image index nor a manifest")
-    for child in layout.children(desc):
-        if child.platform is not None and child.platform.architecture == arch:
-            return child
-    raise UsageError(f"tag {tag} in {layout.path} has no {arch} image: build it with --arch {arch}")
+    found = layout.platform_manifests(layout.resolve(tag), arch)
+    if not found:
+        raise UsageError(
+            f"tag {tag} in {layout.path} has no {arch} image: build it with --arch {arch}"
+        )
+    return found[0]
 
 
 def read_sbom(layout: Layout, tag: str, arch: str) -> bytes:

@@ -24,7 +24,6 @@ from . import compression
 from .distro import ARCHES
 from .errors import BuildError
 from .layout import (
-    MEDIA_INDEX,
     MEDIA_MANIFEST,
     Descriptor,
     Layout,
@@ -117,19 +116,16 @@ def select_instance(layout: Layout, ref: str, arch: str, algorithm: str | None) 
     desc = layout.resolve(ref)
     if desc.media_type == MEDIA_MANIFEST:
         return desc
-    if desc.media_type != MEDIA_INDEX:
-        raise BuildError(f"{ref} in {layout.path} is neither an image index nor a manifest")
-    want = Platform.for_arch(arch)
-    found = []
-    for child in layout.children(desc):
-        if child.platform is None or child.platform.architecture != want.architecture:
-            continue
-        zstd = child.annotations.get(compression.ANNOTATION_ZSTD) == "true"
-        if algorithm is None or (algorithm == compression.ZSTD) == zstd:
-            found.append(child)
+    found = [
+        child
+        for child in layout.platform_manifests(desc, arch)
+        if algorithm is None
+        or (algorithm == compression.ZSTD)
+        == (child.annotations.get(compression.ANNOTATION_ZSTD) == "true")
+    ]
     if not found:
         which = f" {algorithm}" if algorithm else ""
-        raise BuildError(f"{ref} in {layout.path} has no {want}{which} image")
+        raise BuildError(f"{ref} in {layout.path} has no {Platform.for_arch(arch)}{which} image")
     return found[0]
 
 

@@ -143,6 +143,13 @@ def test_index_lists_gzip_instances_first_and_marks_zstd(tmp_path: Path) -> None
         manifest = layout.read_json(entry["digest"])
         want = ZSTD if entry.get("annotations") else GZIP
         assert [x["mediaType"] for x in manifest["layers"]] == [want]
+    # what every reader of a tag takes for a platform: its instances in index order
+    amd64 = layout.platform_manifests(index, "amd64")
+    assert [e.annotations.get(compression.ANNOTATION_ZSTD) for e in amd64] == [None, "true"]
+    assert {e.platform for e in amd64} == {built[1].descriptor.platform}
+    assert layout.platform_manifests(amd64[0], "arm64") == [amd64[0]]  # a manifest names itself
+    with pytest.raises(BuildError, match="neither an image index nor a manifest"):
+        layout.platform_manifests(built[0].config, "amd64")
     # the same inputs in another order give the same index
     again = build_index([b.descriptor for b in reversed(built)], {}, layout)
     assert again.digest == index.digest

@@ -126,16 +126,12 @@ def instances_for(layout: Layout, ref_or_digest: str, arch: str) -> tuple[Descri
         if got.architecture != want.architecture:
             raise VerifyError(f"{ref_or_digest} is a {got} image, not {want}")
         return (replace(desc, platform=got, annotations={}),)
-    if desc.media_type == MEDIA_INDEX:
-        found = tuple(
-            child
-            for child in layout.children(desc)
-            if child.platform is not None and child.platform.architecture == want.architecture
-        )
-        if found:
-            return found
+    if desc.media_type != MEDIA_INDEX:
+        raise VerifyError(f"{ref_or_digest} is neither an image index nor a manifest")
+    found = tuple(layout.platform_manifests(desc, arch))
+    if not found:
         raise VerifyError(f"{ref_or_digest} has no {want} image in {layout.path}")
-    raise VerifyError(f"{ref_or_digest} is neither an image index nor a manifest")
+    return found
 
 
 def target_for(layout: Layout, ref: str, expect: ImageDescription) -> Target:
