@@ -107,9 +107,12 @@ DISTROS: dict[tuple[str, str], Distro] = {
             "zlib1g",
             *_COMMON_BASE,
         ),
-        # llvm-bolt and merge-fdata for --enable-bolt (amd64 release builds of 3.12+)
+        # llvm-bolt and merge-fdata for --enable-bolt (amd64 release builds of 3.12+), by
+        # their real paths: llvm-bolt finds its instrumentation runtime next to itself
+        # (<its dir>/../lib/libbolt_rt_instr.a), so called as the /usr/bin/llvm-bolt-19
+        # symlink it looks in /usr/lib and the instrumented build fails
         build_packages=(*_BUILD_COMMON, "bolt-19"),
-        bolt_tools=("/usr/bin/llvm-bolt-19", "/usr/bin/merge-fdata-19"),
+        bolt_tools=("/usr/lib/llvm-19/bin/llvm-bolt", "/usr/lib/llvm-19/bin/merge-fdata"),
     ),
     ("debian", "12"): Distro(
         os="debian",

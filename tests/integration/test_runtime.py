@@ -14,6 +14,7 @@ import pytest
 from bench.sandbox import bwrap_argv
 
 from bink_python.binfmt import emulation_env, ensure_binfmt
+from bink_python.buildroot import BuildRootSpec, ensure_buildroot
 from bink_python.distro import ARCHES as ARCH_TABLE
 from bink_python.distro import get_distro, host_arch
 from bink_python.runtime import build_runtime
@@ -164,3 +165,16 @@ def test_runtime_runs_in_debian13_base(image_root: tuple[str, Path]) -> None:
     assert pip.returncode == 0, pip.stderr
     assert pip.stdout.startswith("pip ")
     assert "(python 3.13)" in pip.stdout
+
+
+def test_the_build_roots_bolt_tools_find_their_runtime(runtime_store: Store) -> None:
+    """--enable-bolt runs llvm-bolt with -instrument, which links the runtime it finds
+    next to itself (<its dir>/../lib/libbolt_rt_instr.a): the tools must be named by a
+    path where that holds (through /usr/bin/llvm-bolt-19, a symlink, it does not)."""
+    distro = get_distro("debian", "13")
+    root = ensure_buildroot(BuildRootSpec(distro, "amd64"), runtime_store)
+    llvm_bolt, merge_fdata = (Path(p) for p in distro.bolt_tools[:2])
+    for tool in (llvm_bolt, merge_fdata):
+        inside = root / tool.relative_to("/")
+        assert inside.is_file() and not inside.is_symlink(), tool
+    assert (root / llvm_bolt.parent.relative_to("/") / "../lib/libbolt_rt_instr.a").is_file()

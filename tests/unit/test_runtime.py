@@ -90,7 +90,7 @@ def test_bolt_only_when_asked_and_where_the_build_root_has_it() -> None:
     plan = plan_build(spec(bolt=True), build_host="amd64")
     assert plan.bolt
     assert "--enable-bolt" in plan.configure_args
-    assert "LLVM_BOLT=/usr/bin/llvm-bolt-19" in plan.configure_args
+    assert "LLVM_BOLT=/usr/lib/llvm-19/bin/llvm-bolt" in plan.configure_args
     assert "BOLT_BINARIES=$(BUILDPYTHON)" in plan.make_vars
     ubuntu = get_distro("ubuntu", "22.04")
     assert not ubuntu.bolt_tools
