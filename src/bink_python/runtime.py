@@ -576,14 +576,13 @@ def _extract_build_python(
     buildpy.mkdir()
     with tarfile.open(build_python.tarball) as tar:
         tar.extractall(buildpy, filter="tar")
-    # without its own pip: ensurepip (run by `make install` with the build Python)
-    # would find pip already installed and put nothing into the staging root
+    # without its site-packages: ensurepip (run by `make install` with the build Python)
+    # would find pip already installed and put nothing into the staging root; and the
+    # target's interpreter running the PGO profile task under qemu has the same prefix,
+    # so an existing /usr/local/.../site-packages (read-only here) would be on its
+    # sys.path, where test_pickle's clean-up gets EROFS, not ENOENT, and fails the build
     site = buildpy / PREFIX.lstrip("/") / "lib" / f"python{spec.minor()}" / "site-packages"
-    for item in site.iterdir() if site.is_dir() else []:
-        if item.is_dir() and not item.is_symlink():
-            shutil.rmtree(item)
-        else:
-            item.unlink()
+    shutil.rmtree(site, ignore_errors=True)
     (work / "config.site").write_text(CROSS_CONFIG_SITE)
     return ((buildpy / PREFIX.lstrip("/"), PREFIX),)
 
