@@ -12,7 +12,7 @@ gzip
     (zlib -6: about 20 MB/s), paid once per layer: blobs are cached per diff_id. zlib -9
     saves only 0.4% over -6, and zopfli is 12x slower than libdeflate -12 for less. The
     binding's version and the level are in every cache key. libdeflate compresses a
-    buffer, not a stream: the layer tar is mapped into memory (layers here are < 100 MB).
+    buffer, not a stream: the layer tar is mapped into memory (about 100 MB at most here).
 zstd
     The ``zstandard`` binding (pinned in pyproject: its bundled libzstd decides the
     bytes; Python has no zstd in the standard library before 3.14) at level
@@ -124,7 +124,7 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
     with open(source, "rb") as src, open(dest, "wb") as raw:
         writer = HashingWriter(raw)
         if name == GZIP:
-            with _mapped(src, size) as data:
+            with _mapped(src) as data:
                 source_hash.update(data)
                 writer.write(bytes(deflate.gzip_compress(data, GZIP_LEVEL)))
         else:
@@ -148,12 +148,16 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
 
 
 @contextmanager
-def _mapped(src: IO[bytes], size: int) -> Iterator[bytes | mmap.mmap]:
-    """The whole of ``src`` (``size`` bytes), mapped read-only (an empty file maps nothing)."""
-    if size == 0:
+def _mapped(src: IO[bytes]) -> Iterator[bytes | mmap.mmap]:
+    """The whole of the open file ``src``, mapped read-only (an empty file maps nothing).
+
+    Layer tars are written once and renamed into place, never changed in place; one
+    that grew since its diff_id was recorded hashes differently and is refused by the
+    caller."""
+    if os.fstat(src.fileno()).st_size == 0:
         yield b""
         return
-    with mmap.mmap(src.fileno(), size, access=mmap.ACCESS_READ) as data:
+    with mmap.mmap(src.fileno(), 0, access=mmap.ACCESS_READ) as data:
         yield data
 
 

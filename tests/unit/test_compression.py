@@ -110,12 +110,13 @@ def test_unknown_compression_and_media_type_are_refused(tmp_path: Path) -> None:
         compression.algorithm_of("application/vnd.oci.image.layer.v1.tar+xz")
 
 
-def test_zstd_tar_changed_after_build_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("algorithm", ["gzip", "zstd"])
+def test_a_tar_changed_after_build_is_refused(tmp_path: Path, algorithm: str) -> None:
     layer = _layer(tmp_path)
     with open(layer.tar, "ab") as handle:
         handle.write(b"\0" * 512)
     with pytest.raises(BuildError, match="not its recorded diff_id"):
-        compress_layer(layer, Store(tmp_path / "s"), "zstd")
+        compress_layer(layer, Store(tmp_path / "s"), algorithm)
 
 
 def test_index_lists_gzip_instances_first_and_marks_zstd(tmp_path: Path) -> None:
