@@ -389,6 +389,10 @@ def stage_breakdown(output: str) -> str:
     return "; ".join(f"{k}: {v} s" for k, v in seen.items())
 
 
+#: The store kinds a warm cache takes from the test cache (entries built there, same keys).
+_SEEDED_KINDS = ("bases", "runtimes", "buildroots", "ld-caches")
+
+
 def _warm_from_test_cache(ctx: Context, runner: Runner) -> None:
     """When no cold run left a warm cache, make one from the test cache's store (hard
     links: entries are never written in place, so the test cache is not modified): the
@@ -400,7 +404,7 @@ def _warm_from_test_cache(ctx: Context, runner: Runner) -> None:
     tmp = ctx.work / "warm-cache.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for kind in ("sha256", "bases", "runtimes", "buildroots", "ld-caches"):
+    for kind in ("sha256", *_SEEDED_KINDS):
         if (store / kind).is_dir():
             runner.run(["cp", "-al", store / kind, tmp / kind], "prepare", record=False)
     seed_cache(ctx, runner, tmp)
@@ -906,7 +910,7 @@ def _arm64_sizes(
 
 
 def _link_missing_entries(ctx: Context, runner: Runner) -> None:
-    for kind in ("bases", "runtimes", "buildroots", "ld-caches"):
+    for kind in _SEEDED_KINDS:
         src = ctx.test_cache / kind
         if not src.is_dir():
             continue
