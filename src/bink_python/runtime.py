@@ -40,9 +40,12 @@ from .elf import ElfError, ElfInfo, read_elf_of_arch
 from .errors import BuildError, FetchError, UsageError
 from .progress import SILENT, CPythonOutput, Progress, count_compiles
 from .runtime_contents import (
+    BUILTIN_MODULES,
     BYTECODE_INVALIDATION,
     PREFIX,
     REMOVED_STDLIB_MODULES,
+    builtin_modules_of,
+    check_builtin_modules,
     check_extensions,
     check_module_summary,
     check_packages,
@@ -55,12 +58,13 @@ from .runtime_contents import (
     packages_of,
     parse_module_summary,
     remove_unshipped,
+    setup_local,
 )
 from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 
 PROFILES = ("release", "fast")
 
@@ -234,6 +238,27 @@ def without_opt_level(cflags: list[str]) -> list[str]:
     return [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
 
 
+def without_testembed(makefile: str) -> str:
+    """The configured Makefile with ``Programs/_testembed`` out of ``build_all``.
+
+    ``_testembed`` runs CPython's own embedding tests (``test_embed``) and is never
+    installed, nor run by the PGO or BOLT profile task; linked like ``python3.X`` (the
+    whole core, ``-flto-partition=none``: one compiler process) it cost two of the six
+    whole-core LTO links of a release build, one per PGO phase. No I/O.
+    """
+    lines = makefile.split("\n")
+    for start, line in enumerate(lines):
+        if not line.startswith("build_all:"):
+            continue
+        end = start
+        while lines[end].endswith("\\") and end + 1 < len(lines):
+            end += 1
+        for i in range(start, end + 1):
+            lines[i] = re.sub(r"[ \t]+Programs/_testembed(?=[ \t\\]|$)", "", lines[i])
+        break
+    return "\n".join(lines)
+
+
 def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
     """The cache key: what was built and how. No I/O.
 
@@ -271,6 +296,7 @@ def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
             "bolt": plan.bolt,
             "bytecode": BYTECODE_INVALIDATION,
             "removed_modules": sorted(REMOVED_STDLIB_MODULES),
+            "builtin_modules": list(BUILTIN_MODULES),
             "buildroot": buildroot_key(root),
             "cross_config_site": CROSS_CONFIG_SITE if plan.cross else None,
         }
@@ -493,6 +519,7 @@ class _Compiler:
 
     version: str  # first line of ``cc --version``
     make_vars: tuple[str, ...]
+    builtin_modules: tuple[str, ...]  # the stdlib extension modules built into the core
 
 
 def _compile_and_package(
@@ -623,12 +650,27 @@ def _configure(job: _Job) -> _Compiler:
         f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
         *plan.make_vars,
     )
+    modules = job.work / "src" / "Modules"
+    bootstrap = modules / "Setup.bootstrap.in"
+    local = setup_local(
+        (modules / "Setup").read_text(),
+        bootstrap.read_text() if bootstrap.is_file() else "",
+        job.spec.version_tuple(),
+    )
+    # configure keeps an existing Setup.local and hands it to makesetup first
+    (modules / "Setup.local").write_text("\n".join(local) + "\n")
     job.inside(
         ["./configure", *plan.configure_args],
         f"configure ({job.subject})",
         env=dict(plan.configure_env),
     )
-    return _Compiler(version, make_vars)
+    makefile = job.work / "src" / "Makefile"
+    makefile.write_text(without_testembed(makefile.read_text()))
+    wanted = tuple(line.split()[0] for line in local[1:])
+    check_builtin_modules(
+        wanted, builtin_modules_of((modules / "config.c").read_text()), job.subject
+    )
+    return _Compiler(version, make_vars, wanted)
 
 
 def _dry_run(job: _Job, compiler: _Compiler) -> str:
@@ -737,6 +779,7 @@ def _record(
         "needed_libraries": lib_packages,
         "packages": sorted(set(lib_packages.values())),
         "extension_modules": sorted(extensions),
+        "builtin_modules": sorted(compiler.builtin_modules),
         "static_interpreter": True,
         "bolt": plan.bolt,
         "make_env": dict(plan.make_env),

@@ -83,6 +83,103 @@ REQUIRED_EXTENSIONS = frozenset(
     }
 )
 
+#: Stdlib extension modules compiled into the interpreter core (``Modules/Setup.local``)
+#: instead of loaded from lib-dynload, as Debian builds its python3.X: a start-up that
+#: imports ``asyncio``, ``json`` and ``subprocess`` dlopens a dozen small ``.so`` files
+#: otherwise (each with its own relocations and symbol look-ups), and a built-in module's
+#: calls into the core are direct calls that LTO and PGO can inline (``math`` for
+#: ``float``, ``_json`` for ``json.dumps``). Only modules that link no library beyond libc
+#: and libm: ``zlib``, ``binascii`` (CRC through zlib), ``pyexpat``, ``_ssl``, ``_decimal``
+#: and the rest of :data:`REQUIRED_EXTENSIONS` stay shared objects, so ``python3.X`` needs
+#: nothing a minimal base lacks. Each line comes from the version's own ``Modules/Setup``
+#: (its commented-out line for the module: the right sources and flags for that
+#: version); a module the version does not describe there, or already builds in, is
+#: skipped (:func:`setup_local`).
+BUILTIN_MODULES = (
+    "_asyncio",
+    "_bisect",
+    "_blake2",
+    "_contextvars",
+    "_csv",
+    "_datetime",
+    "_heapq",
+    "_json",
+    "_md5",
+    "_opcode",
+    "_pickle",
+    "_posixsubprocess",
+    "_random",
+    "_sha1",
+    "_sha2",
+    "_sha256",
+    "_sha512",
+    "_sha3",
+    "_socket",
+    "_struct",
+    "_typing",
+    "array",
+    "cmath",
+    "fcntl",
+    "grp",
+    "math",
+    "select",
+    "syslog",
+    "unicodedata",
+)
+
+#: Modules of :data:`BUILTIN_MODULES` left shared before a version: before 3.11 ``math``
+#: and ``cmath`` share ``_math.c``, whose object the shared ``cmath`` needs built with
+#: ``-fPIC`` and the built-in ``math`` without.
+_BUILTIN_SINCE = {"math": (3, 11), "cmath": (3, 11)}
+
+_SETUP_LINE_RE = re.compile(r"^#([A-Za-z_][A-Za-z0-9_]*)[ \t]+(\S.*)$")
+
+
+def setup_local(setup: str, bootstrap: str, version: tuple[int, int, int]) -> tuple[str, ...]:
+    """``Modules/Setup.local`` lines building :data:`BUILTIN_MODULES` into the core.
+
+    ``setup`` is the version's ``Modules/Setup`` (every optional module, commented
+    out), ``bootstrap`` its ``Modules/Setup.bootstrap.in`` (the modules always built
+    in; empty before 3.11). The first line is ``*static*``; the rest are the commented
+    lines of the wanted modules, uncommented, without trailing comments. No I/O.
+    """
+    always = {
+        line.split()[0].rsplit("@", 1)[-1]
+        for line in bootstrap.splitlines()
+        if line.strip() and not line.startswith(("#", "*"))
+    }
+    found: dict[str, str] = {}
+    for raw in setup.splitlines():
+        match = _SETUP_LINE_RE.match(raw)
+        if not match or match[1] not in BUILTIN_MODULES or match[1] in found:
+            continue
+        words = match[2].split("#", 1)[0].split()
+        if not words or not any(w.endswith(".c") for w in words):
+            continue
+        found[match[1]] = " ".join([match[1], *words])
+    lines = [
+        found[name]
+        for name in BUILTIN_MODULES
+        if name in found and name not in always and version[:2] >= _BUILTIN_SINCE.get(name, (0, 0))
+    ]
+    return ("*static*", *lines)
+
+
+def builtin_modules_of(config_c: str) -> set[str]:
+    """The built-in modules of a configured tree, from its ``Modules/config.c``."""
+    return set(re.findall(r"^extern PyObject\* PyInit_(\w+)\(void\);", config_c, re.M))
+
+
+def check_builtin_modules(wanted: Sequence[str], built_in: set[str], subject: str) -> None:
+    """Every module of Setup.local was built into the core."""
+    missing = sorted(set(wanted) - built_in)
+    if missing:
+        raise BuildError(
+            f"{subject}: modules meant to be built into the interpreter are not in "
+            f"Modules/config.c: {', '.join(missing)}"
+        )
+
+
 #: Packages present in every base (essential), allowed in NEEDED without being listed
 #: in ``Distro.runtime_packages``.
 ALWAYS_PRESENT_PACKAGES = frozenset({"libc6"})

@@ -515,3 +515,80 @@ def test_static_interpreter_check(tmp_path: Path) -> None:
         path.unlink()
     with pytest.raises(BuildError, match=re.escape("libpython3.13.so was not installed")):
         runtime_contents.check_static_interpreter(local, "3.13", _needed(python), log)
+
+
+SETUP_313 = """\
+# Modules that should always be present (POSIX and Windows):
+#_asyncio _asynciomodule.c
+#_json _json.c
+#math mathmodule.c
+#cmath cmathmodule.c
+#_sha2 sha2module.c -I$(srcdir)/Modules/_hacl/include Modules/_hacl/libHacl_Hash_SHA2.a
+#_typing _typingmodule.c
+#_decimal _decimal/_decimal.c
+#zlib  zlibmodule.c -lz
+# Some modules need to be built in with a comment such as this one:
+#_struct _struct.c   # the struct module
+"""
+BOOTSTRAP_313 = """\
+# bootstrap
+*static*
+_typing _typingmodule.c
+@MODULE_PWD_TRUE@pwd pwdmodule.c
+"""
+
+
+def test_setup_local_builds_in_the_wanted_modules_from_the_versions_own_lines() -> None:
+    lines = runtime_contents.setup_local(SETUP_313, BOOTSTRAP_313, (3, 13, 15))
+    assert lines == (
+        "*static*",
+        "_asyncio _asynciomodule.c",
+        "_json _json.c",
+        "_sha2 sha2module.c -I$(srcdir)/Modules/_hacl/include Modules/_hacl/libHacl_Hash_SHA2.a",
+        # trailing comment dropped; _typing already built in by Setup.bootstrap: skipped
+        "_struct _struct.c",
+        "cmath cmathmodule.c",
+        "math mathmodule.c",
+    )
+    # modules that link a system library stay shared objects
+    assert not any(line.startswith(("zlib", "_decimal")) for line in lines)
+    # before 3.11 math and cmath share _math.c: both stay shared
+    old = runtime_contents.setup_local(SETUP_313, "", (3, 10, 14))
+    assert "math mathmodule.c" not in old and "cmath cmathmodule.c" not in old
+    assert "_typing _typingmodule.c" in old  # no Setup.bootstrap before 3.11
+
+
+def test_builtin_modules_come_from_config_c_and_every_wanted_one_must_be_there() -> None:
+    config_c = (
+        "extern PyObject* PyInit__json(void);\n"
+        "extern PyObject* PyInit_math(void);\n"
+        "/* -- ADDMODULE MARKER 1 -- */\n"
+        '    {"_json", PyInit__json},\n'
+    )
+    built = runtime_contents.builtin_modules_of(config_c)
+    assert built == {"_json", "math"}
+    runtime_contents.check_builtin_modules(["_json", "math"], built, "CPython 3.13")
+    with pytest.raises(BuildError, match="select"):
+        runtime_contents.check_builtin_modules(["_json", "select"], built, "CPython 3.13")
+
+
+def test_testembed_leaves_build_all_and_nothing_else() -> None:
+    makefile = (
+        "all:\t\tbuild_all\n"
+        "build_all:\tcheck-clean-src $(BUILDPYTHON) platform sharedmods \\\n"
+        "\t\tgdbhooks Programs/_testembed scripts checksharedmods rundsymutil\n"
+        "\n"
+        "Programs/_testembed: Programs/_testembed.o $(LINK_PYTHON_DEPS)\n"
+        "\t$(LINKCC) -o $@ Programs/_testembed.o\n"
+        "test: Programs/_testembed\n"
+    )
+    out = runtime.without_testembed(makefile)
+    assert "\t\tgdbhooks scripts checksharedmods rundsymutil\n" in out
+    assert out.count("Programs/_testembed") == makefile.count("Programs/_testembed") - 1
+    # 3.9's rule, on one line
+    old = (
+        "build_all: check-clean-src $(BUILDPYTHON) oldsharedmods sharedmods gdbhooks "
+        "Programs/_testembed python-config\n"
+    )
+    assert runtime.without_testembed(old) == old.replace(" Programs/_testembed", "")
+    assert runtime.without_testembed("no such rule\n") == "no such rule\n"
