@@ -263,6 +263,7 @@ LABELS = {
     "reference": "reference (docker-library flags)",
     "ours-prebolt": "ours without BOLT",
     "ours-shared": "ours with the core in libpython3.13.so",
+    "ours-recipe3": "ours, recipe 3 (start-up modules in lib-dynload, PIE, no BOLT)",
 }
 
 
@@ -360,6 +361,18 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
             changes.append(
                 _geo("BOLT: without / with (>1: BOLT faster)", speed_data, names, *BOLT_PAIR)
             )
+        if "ours-recipe3" in have and "ours-prebolt" in have:
+            changes.append(
+                _geo(
+                    "built-in start-up modules with BOLT's link flags (non-PIE, "
+                    "--emit-relocs, -fno-reorder-blocks-and-partition): recipe 3 / recipe 4 "
+                    "without BOLT (>1: recipe 4 faster)",
+                    speed_data,
+                    names,
+                    "ours-recipe3",
+                    "ours-prebolt",
+                )
+            )
         if shared and static:
             changes.append(
                 _geo(
@@ -402,6 +415,15 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                     notes=(
                         "without BOLT: the release build's own `python.prebolt` (the executable "
                         "before llvm-bolt, same objects and profile)",
+                        *(
+                            (
+                                "recipe 3: the previous release runtime (same source, flags "
+                                "and PGO task; start-up modules in lib-dynload, a PIE "
+                                "executable, no BOLT)",
+                            )
+                            if "ours-recipe3" in have
+                            else ()
+                        ),
                         "core in libpython3.13.so: the same build's objects, python3.13 relinked "
                         "against libpython3.13.so as --enable-shared links it",
                         *notes,

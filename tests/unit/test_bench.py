@@ -318,6 +318,7 @@ def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
                 "reference": [1.2, 2.4],
                 "ours-prebolt": [1.05, 2.1],
                 "ours-shared": [1.1, 2.2],
+                "ours-recipe3": [1.26, 2.52],
             },
             "go": {
                 "ours": [1.0, 1.0],
@@ -325,6 +326,7 @@ def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
                 "reference": [1.2, 1.2],
                 "ours-prebolt": [1.05, 1.05],
                 "ours-shared": [1.1, 1.1],
+                "ours-recipe3": [1.26, 1.26],
             },
         },
         "startup": {"pass": {"ours": [0.01, 0.012], "debian": [0.011, 0.012]}},
@@ -337,6 +339,9 @@ def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
     changes = {f.label.split(":")[0]: f.values for f in by_key["10-changes"].ratios}
     assert changes["BOLT"] == pytest.approx((1.05, 1.05))
     assert changes["static core"] == pytest.approx((1.1 / 1.05, 1.1 / 1.05))
+    assert changes[
+        "built-in start-up modules with BOLT's link flags (non-PIE, --emit-relocs, -fno-reorder-blocks-and-partition)"
+    ] == pytest.approx((1.2, 1.2))
     startup = {f.label: f.values for f in by_key["9-startup"].ratios}
     assert startup["`pass`: debian / ours (>1: ours faster)"] == pytest.approx((1.1, 1.0))
 
