@@ -651,11 +651,13 @@ def _configure(job: _Job) -> _Compiler:
         *plan.make_vars,
     )
     modules = job.work / "src" / "Modules"
-    bootstrap = modules / "Setup.bootstrap.in"
+
+    def text(name: str) -> str:  # Setup.stdlib.in and Setup.bootstrap.in are 3.11+
+        path = modules / name
+        return path.read_text() if path.is_file() else ""
+
     local = setup_local(
-        (modules / "Setup").read_text(),
-        bootstrap.read_text() if bootstrap.is_file() else "",
-        job.spec.version_tuple(),
+        text("Setup.stdlib.in"), text("Setup"), text("Setup.bootstrap.in"), job.spec.version_tuple()
     )
     # configure keeps an existing Setup.local and hands it to makesetup first
     (modules / "Setup.local").write_text("\n".join(local) + "\n")

@@ -132,16 +132,24 @@ BUILTIN_MODULES = (
 #: ``-fPIC`` and the built-in ``math`` without.
 _BUILTIN_SINCE = {"math": (3, 11), "cmath": (3, 11)}
 
+#: A module line of ``Modules/Setup.stdlib.in`` (3.11+: the lines the build itself uses,
+#: behind configure's ``@MODULE_X_TRUE@`` switch) or a commented one of ``Modules/Setup``.
+_STDLIB_LINE_RE = re.compile(r"^@MODULE_[A-Z0-9_]+_TRUE@([A-Za-z_][A-Za-z0-9_]*)[ \t]+(\S.*)$")
 _SETUP_LINE_RE = re.compile(r"^#([A-Za-z_][A-Za-z0-9_]*)[ \t]+(\S.*)$")
 
 
-def setup_local(setup: str, bootstrap: str, version: tuple[int, int, int]) -> tuple[str, ...]:
+def setup_local(
+    stdlib: str, setup: str, bootstrap: str, version: tuple[int, int, int]
+) -> tuple[str, ...]:
     """``Modules/Setup.local`` lines building :data:`BUILTIN_MODULES` into the core.
 
-    ``setup`` is the version's ``Modules/Setup`` (every optional module, commented
-    out), ``bootstrap`` its ``Modules/Setup.bootstrap.in`` (the modules always built
-    in; empty before 3.11). The first line is ``*static*``; the rest are the commented
-    lines of the wanted modules, uncommented, without trailing comments. No I/O.
+    Each module's line is the version's own: from ``stdlib`` (its
+    ``Modules/Setup.stdlib.in``, 3.11+, where the build describes every stdlib module
+    with the sources and flags it compiles it with), else from ``setup`` (its
+    ``Modules/Setup``: every optional module as a commented-out line, the only
+    description before 3.11). ``bootstrap`` is its ``Modules/Setup.bootstrap.in`` (the
+    modules always built in; empty before 3.11): those are skipped. The first line is
+    ``*static*``; trailing comments are dropped. No I/O.
     """
     always = {
         line.split()[0].rsplit("@", 1)[-1]
@@ -149,14 +157,14 @@ def setup_local(setup: str, bootstrap: str, version: tuple[int, int, int]) -> tu
         if line.strip() and not line.startswith(("#", "*"))
     }
     found: dict[str, str] = {}
-    for raw in setup.splitlines():
-        match = _SETUP_LINE_RE.match(raw)
-        if not match or match[1] not in BUILTIN_MODULES or match[1] in found:
-            continue
-        words = match[2].split("#", 1)[0].split()
-        if not words or not any(w.endswith(".c") for w in words):
-            continue
-        found[match[1]] = " ".join([match[1], *words])
+    for text, pattern in ((stdlib, _STDLIB_LINE_RE), (setup, _SETUP_LINE_RE)):
+        for raw in text.splitlines():
+            match = pattern.match(raw)
+            if not match or match[1] not in BUILTIN_MODULES or match[1] in found:
+                continue
+            words = match[2].split("#", 1)[0].split()
+            if any(w.endswith(".c") for w in words):
+                found[match[1]] = " ".join([match[1], *words])
     lines = [
         found[name]
         for name in BUILTIN_MODULES

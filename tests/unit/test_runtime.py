@@ -538,8 +538,19 @@ _typing _typingmodule.c
 """
 
 
+STDLIB_313 = """\
+*@MODULE_BUILDTYPE@*
+@MODULE__JSON_TRUE@_json _json.c
+@MODULE__SHA2_TRUE@_sha2 sha2module.c
+@MODULE_ZLIB_TRUE@zlib zlibmodule.c
+"""
+
+
 def test_setup_local_builds_in_the_wanted_modules_from_the_versions_own_lines() -> None:
-    lines = runtime_contents.setup_local(SETUP_313, BOOTSTRAP_313, (3, 13, 15))
+    # Setup.stdlib.in's line wins (what the build uses); Setup's fills in the rest
+    lines = runtime_contents.setup_local(STDLIB_313, SETUP_313, BOOTSTRAP_313, (3, 13, 15))
+    assert "_sha2 sha2module.c" in lines
+    lines = runtime_contents.setup_local("", SETUP_313, BOOTSTRAP_313, (3, 13, 15))
     assert lines == (
         "*static*",
         "_asyncio _asynciomodule.c",
@@ -553,7 +564,7 @@ def test_setup_local_builds_in_the_wanted_modules_from_the_versions_own_lines() 
     # modules that link a system library stay shared objects
     assert not any(line.startswith(("zlib", "_decimal")) for line in lines)
     # before 3.11 math and cmath share _math.c: both stay shared
-    old = runtime_contents.setup_local(SETUP_313, "", (3, 10, 14))
+    old = runtime_contents.setup_local("", SETUP_313, "", (3, 10, 14))
     assert "math mathmodule.c" not in old and "cmath cmathmodule.c" not in old
     assert "_typing _typingmodule.c" in old  # no Setup.bootstrap before 3.11
 
