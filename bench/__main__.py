@@ -59,6 +59,8 @@ python -m bench --render-only                                  # RESULTS.md from
 Comparisons 7 (re-run with three interpreters), 9 and 10 put several interpreters in one
 root filesystem and are measured by `python -m bench.interpreters` (its exact command is in
 each section; `python -m bench.variants` makes the one-change-at-a-time runtimes).
+Comparison 11 reads the wall times of two finished release builds (one per arch) from
+their cache entries' records: `python -m bench.release_builds AMD64_ENTRY ARM64_ENTRY`.
 
 Each section below lists the exact commands its run executed (untimed preparation such as
 seeding the stand-in linkerd-await binaries or importing a base into buildah is left out).

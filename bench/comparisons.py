@@ -1077,6 +1077,13 @@ def _by_interpreters(ctx: Context) -> Outcome:
     )
 
 
+def _by_release_builds(ctx: Context) -> Outcome:
+    raise BenchError(
+        "read from two finished release builds by `python -m bench.release_builds` "
+        "(about an hour each here): see its docstring and the command in RESULTS.md"
+    )
+
+
 COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
     "assembly": ("8. Assembly overhead: one image vs `tar c | gzip -6`", run_assembly),
     "sizes": (
@@ -1101,6 +1108,12 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
         "10. The cost of each interpreter change on its own (static core, BOLT, frame pointers)",
         _by_interpreters,
     ),
+    # read from two finished release builds by bench/release_builds.py
+    "release-builds": (
+        "11. Release runtime build time: amd64 native vs arm64 cross-compiled, its PGO "
+        "profile run under qemu-user",
+        _by_release_builds,
+    ),
 }
 
 #: The order of RESULTS.md (the issue's numbering).
@@ -1114,4 +1127,5 @@ KEYS = {
     "8-assembly": "assembly",
     "9-startup": "startup",
     "10-changes": "changes",
+    "11-release-builds": "release-builds",
 }

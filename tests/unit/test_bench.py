@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from bench import comparisons, interpreters, patched, speed, variants
+from bench import comparisons, interpreters, patched, release_builds, speed, variants
 from bench.harness import (
     BenchError,
     Figure,
@@ -366,3 +366,40 @@ def test_runtime_variant_swaps_the_interpreter_and_drops_bytecode(tmp_path: Path
         stream = tar.extractfile("usr/local/bin/python3.13")
         assert stream is not None and stream.read() == b"shared!"
     assert names == ["usr/local/bin/python3.13", "usr/local/lib/python3.13/json/__init__.py"]
+
+
+def test_release_builds_compare_the_two_records_and_refuse_unlike_builds(tmp_path: Path) -> None:
+    def entry(name: str, **fields: object) -> Path:
+        record = {
+            "arch": "amd64",
+            "version": "3.13.15",
+            "recipe": 3,
+            "release": "13",
+            "key": name,
+            "profile": "release",
+            "pgo": True,
+            "lto": True,
+            "cross_compiled": False,
+            "build_seconds": 3000.0,
+            **fields,
+        }
+        path = tmp_path / name
+        path.mkdir()
+        (path / "record.json").write_text(json.dumps(record))
+        return path
+
+    amd64 = release_builds.read_entry(entry("a"))
+    arm64 = release_builds.read_entry(
+        entry("b", arch="arm64", cross_compiled=True, build_seconds=3600.0)
+    )
+    result = release_builds.outcome(amd64, arm64, "cmd")
+    assert result.key == "11-release-builds"
+    assert [f.values for f in result.figures] == [(3000.0,), (3600.0,)]
+    assert "under qemu-user" in result.figures[1].label
+    assert result.ratios[0].values == pytest.approx((1.2,))
+    with pytest.raises(BenchError, match="recipe"):
+        release_builds.outcome(amd64, {**arm64, "recipe": 4}, "cmd")
+    with pytest.raises(BenchError, match="without PGO"):
+        release_builds.outcome({**amd64, "pgo": False}, {**arm64, "pgo": False}, "cmd")
+    with pytest.raises(BenchError, match="not a release"):
+        release_builds.read_entry(entry("c", profile="fast"))
