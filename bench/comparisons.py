@@ -1108,6 +1108,10 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
         "10. The cost of each interpreter change on its own (static core, BOLT, frame pointers)",
         _by_interpreters,
     ),
+    "frame-pointers": (
+        "12. The cost of frame pointers: one build with and without them",
+        _by_interpreters,
+    ),
     # read from two finished release builds by bench/release_builds.py
     "release-builds": (
         "11. Release runtime build time: amd64 native vs arm64 cross-compiled, its PGO "
@@ -1128,4 +1132,5 @@ KEYS = {
     "9-startup": "startup",
     "10-changes": "changes",
     "11-release-builds": "release-builds",
+    "12-frame-pointers": "frame-pointers",
 }

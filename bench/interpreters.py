@@ -264,11 +264,16 @@ LABELS = {
     "ours-prebolt": "ours without BOLT",
     "ours-shared": "ours with the core in libpython3.13.so",
     "ours-recipe3": "ours, recipe 3 (start-up modules in lib-dynload, PIE, no BOLT)",
+    "ours-nofp": "ours without frame pointers",
 }
 
 
 def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
-    """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes."""
+    """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes;
+    or only 12-frame-pointers for a run of ours against ``ours-nofp``."""
+    speed_interps = set(next(iter(result.get("speed", {}).values()), {}))
+    if "ours-nofp" in speed_interps:
+        return [frame_pointers(result, commands)]
     out: list[Outcome] = []
     profile = result.get("ours_profile", "release")
     labels = {**LABELS, "ours": f"ours ({profile})"}
@@ -408,7 +413,7 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                     key="10-changes",
                     title="",
                     status="partial",
-                    reason="frame pointers not measured (no build without them finished)"
+                    reason="frame pointers are comparison 12 (the fast profile)"
                     + (f"; {why}" if partial else ""),
                     ratios=tuple(changes),
                     commands=tuple(commands),
@@ -468,6 +473,43 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
 
 
 BOLT_PAIR = ("ours-prebolt", "ours")
+
+
+def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
+    """12: the same build with and without frame pointers (its own comparison, so a run
+    at another profile does not replace comparisons 7 and 10)."""
+    data: dict[str, dict[str, list[float]]] = result["speed"]
+    names = list(data)
+    profile = result.get("ours_profile", "release")
+    figures = [
+        Figure(f"{name}: {LABELS.get(who, who)}", "ms", tuple(v * 1e3 for v in data[name][who]))
+        for name in names
+        for who in ("ours", "ours-nofp")
+    ]
+    ratios = [
+        ratio(
+            f"{name}: with / without (>1: frame pointers cost)",
+            data[name]["ours"],
+            data[name]["ours-nofp"],
+        )
+        for name in names
+    ]
+    ratios.append(_geo("geometric mean: with / without", data, names, "ours", "ours-nofp"))
+    return Outcome(
+        key="12-frame-pointers",
+        title="",
+        status="measured",
+        figures=tuple(figures),
+        ratios=tuple(ratios),
+        commands=tuple(commands),
+        notes=(
+            f"both are the {profile} runtime of the same recipe and source; the only "
+            "difference is -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer (3.12+)",
+            f"workloads: pyperformance's benchmark scripts ({', '.join(names)}), pyperf "
+            f"options `{result.get('pyperf')}`, the two interpreters interleaved per benchmark",
+            f"load average at the start {result['load_start']}, at the end {result['load_end']}",
+        ),
+    )
 
 
 def _geo(

@@ -403,3 +403,23 @@ def test_release_builds_compare_the_two_records_and_refuse_unlike_builds(tmp_pat
         release_builds.outcome({**amd64, "pgo": False}, {**arm64, "pgo": False}, "cmd")
     with pytest.raises(BenchError, match="not a release"):
         release_builds.read_entry(entry("c", profile="fast"))
+
+
+def test_a_frame_pointer_run_is_its_own_comparison() -> None:
+    result = {
+        "versions": {"ours": "3.13.15", "ours-nofp": "3.13.15"},
+        "ours_profile": "fast",
+        "pyperf": "--fast",
+        "load_start": [1.0, 1.0, 1.0],
+        "load_end": [1.0, 1.0, 1.0],
+        "speed": {
+            "nbody": {"ours": [1.1, 2.2], "ours-nofp": [1.0, 2.0]},
+            "go": {"ours": [1.0, 1.0], "ours-nofp": [1.0, 1.0]},
+        },
+        "startup": {"pass": {"ours": [0.01], "ours-nofp": [0.01]}},
+    }
+    (only,) = interpreters.outcomes(result, ["cmd"])
+    assert only.key == "12-frame-pointers"
+    ratios = {f.label: f.values for f in only.ratios}
+    assert ratios["geometric mean: with / without"] == pytest.approx((1.1**0.5, 1.1**0.5))
+    assert "12-frame-pointers" in comparisons.KEYS
