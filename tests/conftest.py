@@ -3,9 +3,10 @@
 Expensive artifacts (base root filesystems, compiled CPython runtimes, fetched
 tarballs) are built once and cached outside the clone, under
 ``$BINK_PYTHON_TEST_CACHE`` (default ``/var/tmp/bink-python-test-cache``), so repeated
-runs are quick. Integration tests are marked ``integration``; the few whose cold run
-alone would take a large part of CI's hour are also marked ``extended`` and run only
-with ``BINK_PYTHON_EXTENDED=1`` (``./scripts/test.sh`` says so when it skips them).
+runs are quick. Integration tests are marked ``integration``; one whose cold run alone
+would take too much of CI's hour would also be marked ``extended`` and run only with
+``BINK_PYTHON_EXTENDED=1`` (pytest's summary names the skip). None is today: the one
+release runtime compile (about half an hour) is part of the default suite.
 """
 
 from __future__ import annotations

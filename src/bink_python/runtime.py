@@ -42,6 +42,7 @@ from .progress import SILENT, CPythonOutput, Progress, count_compiles
 from .runtime_contents import (
     BUILTIN_MODULES,
     BYTECODE_INVALIDATION,
+    PIP_WINDOWS_FILES,
     PREFIX,
     REMOVED_STDLIB_MODULES,
     builtin_modules_of,
@@ -64,13 +65,17 @@ from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
-RECIPE_VERSION = 4
+RECIPE_VERSION = 5
 
 PROFILES = ("release", "fast")
 
 #: configure answers it cannot find out when cross-compiling (it cannot run the target's
 #: programs); the target is glibc Linux, where all of these hold.
 CROSS_CONFIG_SITE = "ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_buggy_getaddrinfo=no\n"
+
+#: GCC's profile-use flags of the PGO rebuild: configure's (``-fprofile-use
+#: -fprofile-correction``) and ``-fprofile-partial-training`` (see :func:`plan_build`).
+PGO_USE_FLAGS = ("-fprofile-use", "-fprofile-correction", "-fprofile-partial-training")
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
@@ -84,8 +89,8 @@ class RuntimeSpec:
     profile: str = "release"  # "release" | "fast"
     pgo: bool | None = None  # None: PGO for release builds (the cross builds' profile under qemu)
     #: BOLT after PGO (amd64 release builds of 3.12+ where the build root has llvm-bolt;
-    #: skipped where not). Off by default: not yet measured faster here (bench comparison
-    #: 10), and it links a non-PIE executable.
+    #: skipped where not). Off by default: measured 0.98x (slower) on 3.13 here (bench
+    #: comparison 10); it also needs -fno-reorder-blocks-and-partition and a non-PIE link.
     bolt: bool = False
 
     def minor(self) -> str:
@@ -188,6 +193,10 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         args += ["--without-static-libpython", "--disable-test-modules"]
     if pgo:
         args.append("--enable-optimizations")
+        # GCC optimises every function the profile task never ran for size, as cold code;
+        # CPython's task (`-m test --pgo`, 43 tests) misses much of what applications run,
+        # so those keep the -O3 they would get without a profile
+        make_vars.append(f"PGO_PROF_USE_FLAG={' '.join(PGO_USE_FLAGS)}")
     if lto:
         args.append("--with-lto")
     bolt = bool(
@@ -228,14 +237,20 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
     )
 
 
-def without_opt_level(cflags: list[str]) -> list[str]:
-    """dpkg-buildflags' CFLAGS without their optimisation level (Debian's ``-O2``).
+def interpreter_cflags(cflags: list[str]) -> list[str]:
+    """dpkg-buildflags' CFLAGS as Debian's own python3.X package uses them.
 
-    They reach the compiler line after CPython's own ``OPT`` (``-O3``), so the last ``-O``
-    would win and quietly build the interpreter at ``-O2``; CPython's level is kept. The
-    hardening flags stay.
+    Without their optimisation level (Debian's ``-O2``): they reach the compiler line
+    after CPython's own ``OPT`` (``-O3``), so the last ``-O`` would win and quietly build
+    the interpreter at ``-O2``; CPython's level is kept (Debian's package builds at
+    ``-O3`` too). And ``-fstack-protector`` for ``-fstack-protector-strong``, as Debian's
+    and Ubuntu's python3.X packages do: ``-strong`` puts a canary in every function with a
+    local array or an address-taken local, which is most of the interpreter's (bench
+    comparison 10). The other hardening flags stay (stack clash, control-flow protection,
+    format checks, RELRO).
     """
-    return [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
+    kept = [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
+    return ["-fstack-protector" if f == "-fstack-protector-strong" else f for f in kept]
 
 
 def without_testembed(makefile: str) -> str:
@@ -297,6 +312,7 @@ def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
             "bytecode": BYTECODE_INVALIDATION,
             "removed_modules": sorted(REMOVED_STDLIB_MODULES),
             "builtin_modules": list(BUILTIN_MODULES),
+            "pip_windows_files": PIP_WINDOWS_FILES,
             "buildroot": buildroot_key(root),
             "cross_config_site": CROSS_CONFIG_SITE if plan.cross else None,
         }
@@ -633,7 +649,7 @@ def _configure(job: _Job) -> _Compiler:
     """dpkg-buildflags plus the plan's flags (checked against the compiler), ./configure."""
     plan = job.plan
     dpkg_arch = ["dpkg-architecture", f"-a{job.spec.arch}", "-c", "dpkg-buildflags", "--get"]
-    cflags = without_opt_level(
+    cflags = interpreter_cflags(
         job.inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
     )
     ldflags = job.inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()

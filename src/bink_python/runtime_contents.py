@@ -91,10 +91,13 @@ REQUIRED_EXTENSIONS = frozenset(
 #: ``float``, ``_json`` for ``json.dumps``). Only modules that link no library beyond libc
 #: and libm: ``zlib``, ``binascii`` (CRC through zlib), ``pyexpat``, ``_ssl``, ``_decimal``
 #: and the rest of :data:`REQUIRED_EXTENSIONS` stay shared objects, so ``python3.X`` needs
-#: nothing a minimal base lacks. Each line comes from the version's own ``Modules/Setup``
-#: (its commented-out line for the module: the right sources and flags for that
-#: version); a module the version does not describe there, or already builds in, is
-#: skipped (:func:`setup_local`).
+#: nothing a minimal base lacks. A built-in module is in the image twice (``python3.X``
+#: and ``libpython3.X.so``), so ``unicodedata`` (0.7 MB, mostly tables, rarely imported at
+#: start-up) stays shared too, unlike Debian's. Each module's line is the version's own (its
+#: ``Modules/Setup.stdlib.in``, or ``Modules/Setup`` before 3.11: the right sources and
+#: flags for that version); a module the version does not describe, or already builds
+#: in, is skipped (:func:`setup_local`), and the build checks that every line it wrote
+#: reached ``Modules/config.c``.
 BUILTIN_MODULES = (
     "_asyncio",
     "_bisect",
@@ -124,7 +127,6 @@ BUILTIN_MODULES = (
     "math",
     "select",
     "syslog",
-    "unicodedata",
 )
 
 #: Modules of :data:`BUILTIN_MODULES` left shared before a version: before 3.11 ``math``
@@ -347,9 +349,18 @@ def check_pip(local: Path, minor: str) -> None:
         raise BuildError(f"pip3 starts with {first!r}, expected {expected!r}")
 
 
+#: Files of the bundled pip that only Windows runs: distlib's script launchers (``t64.exe``,
+#: ``w64-arm.exe``...), which pip uses to make console scripts on Windows; Debian's
+#: python3-pip leaves them out too.
+PIP_WINDOWS_FILES = "site-packages/pip/_vendor/distlib/*.exe"
+
+
 def remove_unshipped(local: Path, minor: str) -> None:
-    """Remove :data:`REMOVED_STDLIB_MODULES`, their commands and the test extension modules."""
+    """Remove :data:`REMOVED_STDLIB_MODULES`, their commands, the test extension modules
+    and :data:`PIP_WINDOWS_FILES`."""
     lib = local / "lib" / f"python{minor}"
+    for path in sorted(lib.glob(PIP_WINDOWS_FILES)):
+        path.unlink()
     dynload = lib / "lib-dynload"
     for name in REMOVED_STDLIB_MODULES:
         if (lib / name).is_dir():

@@ -2,8 +2,8 @@
 core linked into ``python3.13`` while ``libpython3.13.so`` ships, and stdlib bytecode that a
 process as uid 10000 on a read-only root filesystem imports without compiling anything.
 
-Built once (about 15 minutes of a 2-core machine) and kept in the shared test cache like
-the fast runtimes; every assertion reads the built bits, not the recipe.
+Built once (about 30 minutes of an idle 2-core machine) and kept in the shared test cache
+like the fast runtimes; every assertion reads the built bits, not the recipe.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from .fixtures_base import BaseFactory
 from .fixtures_runtime import RuntimeFactory
 
 pytestmark = [
+    # in the default suite: the one release (PGO+LTO) compile of a cold run, about half an
+    # hour of a 2-core machine; cached like the fast runtimes afterwards
     pytest.mark.integration,
-    # a PGO+LTO compile with the static core: past 45 minutes on a loaded 2-core machine,
-    # never yet finished in CI's budget (BINK_PYTHON_EXTENDED=1 runs it)
-    pytest.mark.extended,
     pytest.mark.skipif(host_arch() != "amd64", reason="builds the amd64 runtime natively"),
 ]
 
@@ -96,6 +95,22 @@ def test_sysconfig_shows_pgo_and_lto(
     # configure adds it for PGO builds with GCC: direct calls inside libpython too
     assert "-fno-semantic-interposition" in nodist, nodist
     assert "-fno-omit-frame-pointer" in config["CFLAGS"].split()
+
+
+def test_the_pgo_rebuild_compiled_the_core_with_the_profile(release: RuntimeResult) -> None:
+    """The compile lines of the build (its log, kept in the cache entry): the interpreter
+    loop was compiled with the profile, untrained functions kept at -O3, LTO."""
+    log = (release.tarball.parent / "build.log").read_text(errors="replace")
+    ceval = [
+        line
+        for line in log.splitlines()
+        if " -c " in line and line.rstrip().endswith("Python/ceval.c")
+    ]
+    assert ceval, "no compile of Python/ceval.c in the build log"
+    final = ceval[-1].split()  # the PGO rebuild's, after the instrumented one
+    for flag in ("-fprofile-use", "-fprofile-partial-training", "-flto", "-O3"):
+        assert flag in final, flag
+    assert "-fprofile-generate" in ceval[0].split()
 
 
 def test_removed_modules_are_gone(members: dict[str, tarfile.TarInfo]) -> None:

@@ -112,6 +112,15 @@ def test_native_arm64_host_builds_arm64_natively_with_pgo() -> None:
     assert "--build=aarch64-linux-gnu" in plan.configure_args
 
 
+def test_pgo_rebuild_keeps_untrained_functions_optimised_for_speed() -> None:
+    flags = "PGO_PROF_USE_FLAG=-fprofile-use -fprofile-correction -fprofile-partial-training"
+    assert flags in plan_build(spec(), build_host="amd64").make_vars
+    assert flags in plan_build(spec(arch="arm64"), build_host="amd64").make_vars  # qemu PGO
+    assert not [
+        v for v in plan_build(spec(profile="fast"), build_host="amd64").make_vars if "PGO" in v
+    ]
+
+
 def test_fast_profile_has_no_pgo_or_lto() -> None:
     plan = plan_build(spec(profile="fast"), build_host="amd64")
     assert not plan.pgo and not plan.lto
@@ -121,7 +130,7 @@ def test_fast_profile_has_no_pgo_or_lto() -> None:
         plan_build(spec(profile="fast", pgo=True), build_host="amd64")
 
 
-def test_dpkg_optimisation_level_is_dropped_and_hardening_kept() -> None:
+def test_dpkg_optimisation_level_is_dropped_and_debians_python_hardening_kept() -> None:
     dpkg = [
         "-g",
         "-O2",
@@ -132,11 +141,13 @@ def test_dpkg_optimisation_level_is_dropped_and_hardening_kept() -> None:
         "-Wformat",
         "-fcf-protection",
     ]
-    kept = runtime.without_opt_level(dpkg)
-    assert kept == [f for f in dpkg if f != "-O2"]
+    kept = runtime.interpreter_cflags(dpkg)
+    assert kept == [
+        "-fstack-protector" if f == "-fstack-protector-strong" else f for f in dpkg if f != "-O2"
+    ]
     for level in ("-O", "-O0", "-O3", "-Os", "-Og", "-Oz", "-Ofast"):
-        assert runtime.without_opt_level(["-g", level]) == ["-g"]
-    assert runtime.without_opt_level(["-Ofoo", "-Wl,-O1"]) == ["-Ofoo", "-Wl,-O1"]
+        assert runtime.interpreter_cflags(["-g", level]) == ["-g"]
+    assert runtime.interpreter_cflags(["-Ofoo", "-Wl,-O1"]) == ["-Ofoo", "-Wl,-O1"]
 
 
 def test_removed_modules_commands_and_test_extensions(tmp_path: Path) -> None:
@@ -152,6 +163,9 @@ def test_removed_modules_commands_and_test_extensions(tmp_path: Path) -> None:
         "lib/python3.13/lib-dynload/xxlimited_35.cpython-313-x86_64-linux-gnu.so",
         "lib/python3.13/lib-dynload/_ctypes_test.cpython-313-x86_64-linux-gnu.so",
         "lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so",
+        "lib/python3.13/site-packages/pip/_vendor/distlib/w64-arm.exe",
+        "lib/python3.13/site-packages/pip/_vendor/distlib/t64.exe",
+        "lib/python3.13/site-packages/pip/_vendor/distlib/scripts.py",
         "bin/idle3.13",
         "bin/python3.13",
     ):
@@ -170,6 +184,11 @@ def test_removed_modules_commands_and_test_extensions(tmp_path: Path) -> None:
         "lib/python3.13/json/__init__.py",
         "lib/python3.13/lib-dynload",
         "lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so",
+        "lib/python3.13/site-packages",
+        "lib/python3.13/site-packages/pip",
+        "lib/python3.13/site-packages/pip/_vendor",
+        "lib/python3.13/site-packages/pip/_vendor/distlib",
+        "lib/python3.13/site-packages/pip/_vendor/distlib/scripts.py",
     ]
     assert lib.is_dir()
     assert "_tkinter" in runtime_contents.REMOVED_STDLIB_MODULES
