@@ -481,8 +481,9 @@ def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
     data: dict[str, dict[str, list[float]]] = result["speed"]
     names = list(data)
     profile = result.get("ours_profile", "release")
+    labels = {**LABELS, "ours": f"ours ({profile})"}
     figures = [
-        Figure(f"{name}: {LABELS.get(who, who)}", "ms", tuple(v * 1e3 for v in data[name][who]))
+        Figure(f"{name}: {labels[who]}", "ms", tuple(v * 1e3 for v in data[name][who]))
         for name in names
         for who in ("ours", "ours-nofp")
     ]

@@ -423,3 +423,7 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
     ratios = {f.label: f.values for f in only.ratios}
     assert ratios["geometric mean: with / without"] == pytest.approx((1.1**0.5, 1.1**0.5))
     assert "12-frame-pointers" in comparisons.KEYS
+    assert [f.label for f in only.figures][:2] == [
+        "nbody: ours (fast)",
+        "nbody: ours without frame pointers",
+    ]
