@@ -265,6 +265,8 @@ LABELS = {
     "ours-shared": "ours with the core in libpython3.13.so",
     "ours-recipe3": "ours, recipe 3 (start-up modules in lib-dynload, PIE, no BOLT)",
     "ours-nofp": "ours without frame pointers",
+    "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
+    "-fstack-protector, -fprofile-partial-training)",
 }
 
 

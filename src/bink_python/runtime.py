@@ -40,13 +40,9 @@ from .elf import ElfError, ElfInfo, read_elf_of_arch
 from .errors import BuildError, FetchError, UsageError
 from .progress import SILENT, CPythonOutput, Progress, count_compiles
 from .runtime_contents import (
-    BUILTIN_MODULES,
     BYTECODE_INVALIDATION,
-    PIP_WINDOWS_FILES,
     PREFIX,
     REMOVED_STDLIB_MODULES,
-    builtin_modules_of,
-    check_builtin_modules,
     check_extensions,
     check_module_summary,
     check_packages,
@@ -59,23 +55,18 @@ from .runtime_contents import (
     packages_of,
     parse_module_summary,
     remove_unshipped,
-    setup_local,
 )
 from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
-RECIPE_VERSION = 5
+RECIPE_VERSION = 3
 
 PROFILES = ("release", "fast")
 
 #: configure answers it cannot find out when cross-compiling (it cannot run the target's
 #: programs); the target is glibc Linux, where all of these hold.
 CROSS_CONFIG_SITE = "ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_buggy_getaddrinfo=no\n"
-
-#: GCC's profile-use flags of the PGO rebuild: configure's (``-fprofile-use
-#: -fprofile-correction``) and ``-fprofile-partial-training`` (see :func:`plan_build`).
-PGO_USE_FLAGS = ("-fprofile-use", "-fprofile-correction", "-fprofile-partial-training")
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
@@ -193,10 +184,6 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         args += ["--without-static-libpython", "--disable-test-modules"]
     if pgo:
         args.append("--enable-optimizations")
-        # GCC optimises every function the profile task never ran for size, as cold code;
-        # CPython's task (`-m test --pgo`, 43 tests) misses much of what applications run,
-        # so those keep the -O3 they would get without a profile
-        make_vars.append(f"PGO_PROF_USE_FLAG={' '.join(PGO_USE_FLAGS)}")
     if lto:
         args.append("--with-lto")
     bolt = bool(
@@ -237,41 +224,14 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
     )
 
 
-def interpreter_cflags(cflags: list[str]) -> list[str]:
-    """dpkg-buildflags' CFLAGS as Debian's own python3.X package uses them.
+def without_opt_level(cflags: list[str]) -> list[str]:
+    """dpkg-buildflags' CFLAGS without their optimisation level (Debian's ``-O2``).
 
-    Without their optimisation level (Debian's ``-O2``): they reach the compiler line
-    after CPython's own ``OPT`` (``-O3``), so the last ``-O`` would win and quietly build
-    the interpreter at ``-O2``; CPython's level is kept (Debian's package builds at
-    ``-O3`` too). And ``-fstack-protector`` for ``-fstack-protector-strong``, as Debian's
-    and Ubuntu's python3.X packages do: ``-strong`` puts a canary in every function with a
-    local array or an address-taken local, which is most of the interpreter's (bench
-    comparison 10). The other hardening flags stay (stack clash, control-flow protection,
-    format checks, RELRO).
+    They reach the compiler line after CPython's own ``OPT`` (``-O3``), so the last ``-O``
+    would win and quietly build the interpreter at ``-O2``; CPython's level is kept. The
+    hardening flags stay.
     """
-    kept = [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
-    return ["-fstack-protector" if f == "-fstack-protector-strong" else f for f in kept]
-
-
-def without_testembed(makefile: str) -> str:
-    """The configured Makefile with ``Programs/_testembed`` out of ``build_all``.
-
-    ``_testembed`` runs CPython's own embedding tests (``test_embed``) and is never
-    installed, nor run by the PGO or BOLT profile task; linked like ``python3.X`` (the
-    whole core, ``-flto-partition=none``: one compiler process) it cost two of the six
-    whole-core LTO links of a release build, one per PGO phase. No I/O.
-    """
-    lines = makefile.split("\n")
-    for start, line in enumerate(lines):
-        if not line.startswith("build_all:"):
-            continue
-        end = start
-        while lines[end].endswith("\\") and end + 1 < len(lines):
-            end += 1
-        for i in range(start, end + 1):
-            lines[i] = re.sub(r"[ \t]+Programs/_testembed(?=[ \t\\]|$)", "", lines[i])
-        break
-    return "\n".join(lines)
+    return [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
 
 
 def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
@@ -311,8 +271,6 @@ def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
             "bolt": plan.bolt,
             "bytecode": BYTECODE_INVALIDATION,
             "removed_modules": sorted(REMOVED_STDLIB_MODULES),
-            "builtin_modules": list(BUILTIN_MODULES),
-            "pip_windows_files": PIP_WINDOWS_FILES,
             "buildroot": buildroot_key(root),
             "cross_config_site": CROSS_CONFIG_SITE if plan.cross else None,
         }
@@ -535,7 +493,6 @@ class _Compiler:
 
     version: str  # first line of ``cc --version``
     make_vars: tuple[str, ...]
-    builtin_modules: tuple[str, ...]  # the stdlib extension modules built into the core
 
 
 def _compile_and_package(
@@ -649,7 +606,7 @@ def _configure(job: _Job) -> _Compiler:
     """dpkg-buildflags plus the plan's flags (checked against the compiler), ./configure."""
     plan = job.plan
     dpkg_arch = ["dpkg-architecture", f"-a{job.spec.arch}", "-c", "dpkg-buildflags", "--get"]
-    cflags = interpreter_cflags(
+    cflags = without_opt_level(
         job.inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
     )
     ldflags = job.inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
@@ -666,29 +623,12 @@ def _configure(job: _Job) -> _Compiler:
         f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
         *plan.make_vars,
     )
-    modules = job.work / "src" / "Modules"
-
-    def text(name: str) -> str:  # Setup.stdlib.in and Setup.bootstrap.in are 3.11+
-        path = modules / name
-        return path.read_text() if path.is_file() else ""
-
-    local = setup_local(
-        text("Setup.stdlib.in"), text("Setup"), text("Setup.bootstrap.in"), job.spec.version_tuple()
-    )
-    # configure keeps an existing Setup.local and hands it to makesetup first
-    (modules / "Setup.local").write_text("\n".join(local) + "\n")
     job.inside(
         ["./configure", *plan.configure_args],
         f"configure ({job.subject})",
         env=dict(plan.configure_env),
     )
-    makefile = job.work / "src" / "Makefile"
-    makefile.write_text(without_testembed(makefile.read_text()))
-    wanted = tuple(line.split()[0] for line in local[1:])
-    check_builtin_modules(
-        wanted, builtin_modules_of((modules / "config.c").read_text()), job.subject
-    )
-    return _Compiler(version, make_vars, wanted)
+    return _Compiler(version, make_vars)
 
 
 def _dry_run(job: _Job, compiler: _Compiler) -> str:
@@ -797,7 +737,6 @@ def _record(
         "needed_libraries": lib_packages,
         "packages": sorted(set(lib_packages.values())),
         "extension_modules": sorted(extensions),
-        "builtin_modules": sorted(compiler.builtin_modules),
         "static_interpreter": True,
         "bolt": plan.bolt,
         "make_env": dict(plan.make_env),

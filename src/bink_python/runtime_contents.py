@@ -83,113 +83,6 @@ REQUIRED_EXTENSIONS = frozenset(
     }
 )
 
-#: Stdlib extension modules compiled into the interpreter core (``Modules/Setup.local``)
-#: instead of loaded from lib-dynload, as Debian builds its python3.X: a start-up that
-#: imports ``asyncio``, ``json`` and ``subprocess`` dlopens a dozen small ``.so`` files
-#: otherwise (each with its own relocations and symbol look-ups), and a built-in module's
-#: calls into the core are direct calls that LTO and PGO can inline (``math`` for
-#: ``float``, ``_json`` for ``json.dumps``). Only modules that link no library beyond libc
-#: and libm: ``zlib``, ``binascii`` (CRC through zlib), ``pyexpat``, ``_ssl``, ``_decimal``
-#: and the rest of :data:`REQUIRED_EXTENSIONS` stay shared objects, so ``python3.X`` needs
-#: nothing a minimal base lacks. A built-in module is in the image twice (``python3.X``
-#: and ``libpython3.X.so``), so ``unicodedata`` (0.7 MB, mostly tables, rarely imported at
-#: start-up) stays shared too, unlike Debian's. Each module's line is the version's own (its
-#: ``Modules/Setup.stdlib.in``, or ``Modules/Setup`` before 3.11: the right sources and
-#: flags for that version); a module the version does not describe, or already builds
-#: in, is skipped (:func:`setup_local`), and the build checks that every line it wrote
-#: reached ``Modules/config.c``.
-BUILTIN_MODULES = (
-    "_asyncio",
-    "_bisect",
-    "_blake2",
-    "_contextvars",
-    "_csv",
-    "_datetime",
-    "_heapq",
-    "_json",
-    "_md5",
-    "_opcode",
-    "_pickle",
-    "_posixsubprocess",
-    "_random",
-    "_sha1",
-    "_sha2",
-    "_sha256",
-    "_sha512",
-    "_sha3",
-    "_socket",
-    "_struct",
-    "_typing",
-    "array",
-    "cmath",
-    "fcntl",
-    "grp",
-    "math",
-    "select",
-    "syslog",
-)
-
-#: Modules of :data:`BUILTIN_MODULES` left shared before a version: before 3.11 ``math``
-#: and ``cmath`` share ``_math.c``, whose object the shared ``cmath`` needs built with
-#: ``-fPIC`` and the built-in ``math`` without.
-_BUILTIN_SINCE = {"math": (3, 11), "cmath": (3, 11)}
-
-#: A module line of ``Modules/Setup.stdlib.in`` (3.11+: the lines the build itself uses,
-#: behind configure's ``@MODULE_X_TRUE@`` switch) or a commented one of ``Modules/Setup``.
-_STDLIB_LINE_RE = re.compile(r"^@MODULE_[A-Z0-9_]+_TRUE@([A-Za-z_][A-Za-z0-9_]*)[ \t]+(\S.*)$")
-_SETUP_LINE_RE = re.compile(r"^#([A-Za-z_][A-Za-z0-9_]*)[ \t]+(\S.*)$")
-
-
-def setup_local(
-    stdlib: str, setup: str, bootstrap: str, version: tuple[int, int, int]
-) -> tuple[str, ...]:
-    """``Modules/Setup.local`` lines building :data:`BUILTIN_MODULES` into the core.
-
-    Each module's line is the version's own: from ``stdlib`` (its
-    ``Modules/Setup.stdlib.in``, 3.11+, where the build describes every stdlib module
-    with the sources and flags it compiles it with), else from ``setup`` (its
-    ``Modules/Setup``: every optional module as a commented-out line, the only
-    description before 3.11). ``bootstrap`` is its ``Modules/Setup.bootstrap.in`` (the
-    modules always built in; empty before 3.11): those are skipped. The first line is
-    ``*static*``; trailing comments are dropped. No I/O.
-    """
-    always = {
-        line.split()[0].rsplit("@", 1)[-1]
-        for line in bootstrap.splitlines()
-        if line.strip() and not line.startswith(("#", "*"))
-    }
-    found: dict[str, str] = {}
-    for text, pattern in ((stdlib, _STDLIB_LINE_RE), (setup, _SETUP_LINE_RE)):
-        for raw in text.splitlines():
-            match = pattern.match(raw)
-            if not match or match[1] not in BUILTIN_MODULES or match[1] in found:
-                continue
-            words = match[2].split("#", 1)[0].split()
-            if any(w.endswith(".c") for w in words):
-                found[match[1]] = " ".join([match[1], *words])
-    lines = [
-        found[name]
-        for name in BUILTIN_MODULES
-        if name in found and name not in always and version[:2] >= _BUILTIN_SINCE.get(name, (0, 0))
-    ]
-    return ("*static*", *lines)
-
-
-def builtin_modules_of(config_c: str) -> set[str]:
-    """The built-in modules of a configured tree, from its ``Modules/config.c``."""
-    return set(re.findall(r"^extern PyObject\* PyInit_(\w+)\(void\);", config_c, re.M))
-
-
-def check_builtin_modules(wanted: Sequence[str], built_in: set[str], subject: str) -> None:
-    """Every module of Setup.local was built into the core."""
-    missing = sorted(set(wanted) - built_in)
-    if missing:
-        raise BuildError(
-            f"{subject}: modules meant to be built into the interpreter are not in "
-            f"Modules/config.c: {', '.join(missing)}"
-        )
-
-
 #: Packages present in every base (essential), allowed in NEEDED without being listed
 #: in ``Distro.runtime_packages``.
 ALWAYS_PRESENT_PACKAGES = frozenset({"libc6"})
@@ -349,18 +242,9 @@ def check_pip(local: Path, minor: str) -> None:
         raise BuildError(f"pip3 starts with {first!r}, expected {expected!r}")
 
 
-#: Files of the bundled pip that only Windows runs: distlib's script launchers (``t64.exe``,
-#: ``w64-arm.exe``...), which pip uses to make console scripts on Windows; Debian's
-#: python3-pip leaves them out too.
-PIP_WINDOWS_FILES = "site-packages/pip/_vendor/distlib/*.exe"
-
-
 def remove_unshipped(local: Path, minor: str) -> None:
-    """Remove :data:`REMOVED_STDLIB_MODULES`, their commands, the test extension modules
-    and :data:`PIP_WINDOWS_FILES`."""
+    """Remove :data:`REMOVED_STDLIB_MODULES`, their commands and the test extension modules."""
     lib = local / "lib" / f"python{minor}"
-    for path in sorted(lib.glob(PIP_WINDOWS_FILES)):
-        path.unlink()
     dynload = lib / "lib-dynload"
     for name in REMOVED_STDLIB_MODULES:
         if (lib / name).is_dir():

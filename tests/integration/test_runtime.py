@@ -42,19 +42,12 @@ MODULES = (
     "decimal",
     "zoneinfo",
 )
-#: Built into the interpreter core (runtime_contents.BUILTIN_MODULES): a sample.
-BUILT_IN = frozenset({"_json", "math", "_socket", "select", "_struct", "_posixsubprocess"})
 CHECK = (
     f"import sys, {', '.join(MODULES)}; "
     "ssl.create_default_context(); sqlite3.connect(':memory:').execute('select 1'); "
     "ctypes.CDLL(None); lzma.compress(b'x'); bz2.compress(b'x'); zlib.compress(b'x'); "
     "uuid.uuid4(); decimal.Decimal('1.1'); zoneinfo.ZoneInfo('Europe/London'); "
     "print(sys.version.split()[0], sys.implementation._multiarch)"
-)
-
-BUILTIN_CHECK = (
-    "import sys, _json, math, _socket, select, _struct, _posixsubprocess; "
-    "print(*sorted(sys.builtin_module_names))"
 )
 
 
@@ -70,10 +63,6 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
         assert "--host=aarch64-linux-gnu" in record["configure_args"]
         assert record["compiler"].startswith("aarch64-linux-gnu-gcc")
     assert set(record["extension_modules"]) >= REQUIRED_EXTENSIONS
-    # the start-up modules are built into the core, as Debian builds them; the ones that
-    # link a system library stay in lib-dynload
-    assert set(record["builtin_modules"]) >= BUILT_IN
-    assert not set(record["extension_modules"]) & set(record["builtin_modules"])
     runtime_packages = set(get_distro("debian", "13").runtime_packages) | {"libc6"}
     assert {"libssl3t64", "libsqlite3-0", "libffi8"} <= set(record["packages"])
     assert set(record["packages"]) <= runtime_packages
@@ -89,9 +78,6 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
     names = set(members)
     assert all(n == "usr" or n == "usr/local" or n.startswith("usr/local/") for n in names)
     assert not [n for n in names if n.endswith(".pyo") or "libpython3.13.a" in n]
-    assert not [n for n in names if n.endswith(".exe")], "pip's Windows launchers shipped"
-    dynload = {n.rsplit("/", 1)[-1].split(".", 1)[0] for n in names if "/lib-dynload/" in n}
-    assert not dynload & BUILT_IN, "a built-in module also in lib-dynload"
     # stdlib bytecode ships (compiled by the build Python when cross-compiling), pip's not
     assert "usr/local/lib/python3.13/json/__pycache__/__init__.cpython-313.pyc" in names
     assert not [n for n in names if n.endswith(".pyc") and "/site-packages/" in n]
@@ -121,9 +107,8 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
     levels = [f for f in cflags.strip(" ',").split() if f.startswith("-O")]
     assert levels[-1] == "-O3", cflags
     assert "-O2" not in levels, cflags
-    for flag in ("-fstack-protector", "-fstack-clash-protection", "-fno-omit-frame-pointer"):
+    for flag in ("-fstack-protector-strong", "-fno-omit-frame-pointer"):
         assert flag in cflags.split(), cflags
-    assert "-fstack-protector-strong" not in cflags.split(), cflags  # Debian's python3.X's
 
 
 def test_arm64_has_every_extension_of_amd64(runtime_factory: RuntimeFactory) -> None:
@@ -172,16 +157,6 @@ def test_runtime_runs_in_debian13_base(image_root: tuple[str, Path]) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [CPYTHON_VERSION, ARCH_TABLE[arch]["gnu"]]
-    # the interpreter itself reports the built-in modules, and they import
-    builtin = subprocess.run(
-        [*run_in, "python3", "-c", BUILTIN_CHECK],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert builtin.returncode == 0, builtin.stderr
-    assert set(builtin.stdout.split()) >= BUILT_IN
     # pip itself, on both arches (arm64 through qemu with emulation_env's CPU model)
     pip_cmd = ["pip", "--version"]
     pip = subprocess.run(
