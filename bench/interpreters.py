@@ -431,8 +431,14 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                             if "ours-recipe3" in have
                             else ()
                         ),
-                        "core in libpython3.13.so: the same build's objects, python3.13 relinked "
-                        "against libpython3.13.so as --enable-shared links it",
+                        *(
+                            (
+                                "core in libpython3.13.so: the same build's objects, python3.13 "
+                                "relinked against libpython3.13.so as --enable-shared links it",
+                            )
+                            if shared
+                            else ()
+                        ),
                         *notes,
                     ),
                 )
