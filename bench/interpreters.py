@@ -307,24 +307,14 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
     speed_data: dict[str, dict[str, list[float]]] = result.get("speed", {})
     if speed_data:
         names = list(speed_data)
-        figures: list[Figure] = []
+        figures = _speed_figures(speed_data, names, ("ours", "debian", "reference"), labels)
         ratios: list[Figure] = []
-        for name in names:
-            for who in ("ours", "debian", "reference"):
-                if who in speed_data[name]:
-                    values = tuple(v * 1e3 for v in speed_data[name][who])
-                    figures.append(Figure(f"{name}: {labels[who]}", "ms", values))
         for other in ("debian", "reference"):
             if other not in speed_data[names[0]]:
                 continue
-            for name in names:
-                ratios.append(
-                    ratio(
-                        f"{name}: {other} / ours (>1: ours faster)",
-                        speed_data[name][other],
-                        speed_data[name]["ours"],
-                    )
-                )
+            ratios += _per_benchmark(
+                speed_data, names, other, "ours", f"{other} / ours (>1: ours faster)"
+            )
             ratios.append(_geo(f"geometric mean: {other} / ours", speed_data, names, other, "ours"))
         out.append(
             measured(
@@ -490,19 +480,10 @@ def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
     names = list(data)
     profile = result.get("ours_profile", "release")
     labels = {**LABELS, "ours": f"ours ({profile})"}
-    figures = [
-        Figure(f"{name}: {labels[who]}", "ms", tuple(v * 1e3 for v in data[name][who]))
-        for name in names
-        for who in ("ours", "ours-nofp")
-    ]
-    ratios = [
-        ratio(
-            f"{name}: with / without (>1: frame pointers cost)",
-            data[name]["ours"],
-            data[name]["ours-nofp"],
-        )
-        for name in names
-    ]
+    figures = _speed_figures(data, names, ("ours", "ours-nofp"), labels)
+    ratios = _per_benchmark(
+        data, names, "ours", "ours-nofp", "with / without (>1: frame pointers cost)"
+    )
     ratios.append(_geo("geometric mean: with / without", data, names, "ours", "ours-nofp"))
     return Outcome(
         key="12-frame-pointers",
@@ -519,6 +500,28 @@ def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
             f"load average at the start {result['load_start']}, at the end {result['load_end']}",
         ),
     )
+
+
+def _speed_figures(
+    data: dict[str, dict[str, list[float]]],
+    names: list[str],
+    who: Sequence[str],
+    labels: dict[str, str],
+) -> list[Figure]:
+    """Each benchmark's times (ms) for each interpreter of ``who`` that ran it."""
+    return [
+        Figure(f"{name}: {labels[w]}", "ms", tuple(v * 1e3 for v in data[name][w]))
+        for name in names
+        for w in who
+        if w in data[name]
+    ]
+
+
+def _per_benchmark(
+    data: dict[str, dict[str, list[float]]], names: list[str], num: str, den: str, what: str
+) -> list[Figure]:
+    """``num / den`` per run pair, one figure per benchmark, labelled ``<name>: <what>``."""
+    return [ratio(f"{name}: {what}", data[name][num], data[name][den]) for name in names]
 
 
 def _geo(
