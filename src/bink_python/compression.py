@@ -120,7 +120,6 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
     """
     check_algorithm(name)
     source_hash = hashlib.sha256()
-    size = source.stat().st_size
     with open(source, "rb") as src, open(dest, "wb") as raw:
         writer = HashingWriter(raw)
         if name == GZIP:
@@ -136,7 +135,7 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
             )
             with compressor.stream_writer(
                 writer,  # type: ignore[arg-type]
-                size=size,
+                size=os.fstat(src.fileno()).st_size,
                 closefd=False,
             ) as zst:
                 for chunk in iter(lambda: src.read(_CHUNK), b""):
