@@ -60,7 +60,8 @@ from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
-RECIPE_VERSION = 3
+#: (4 and 5 were candidates measured slower and never adopted: bench comparisons 7 and 10.)
+RECIPE_VERSION = 6
 
 PROFILES = ("release", "fast")
 
@@ -179,6 +180,11 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         # interpreter with $(BLDLIBRARY) (-L. -lpython3.X for shared builds); linking the
         # library's own objects instead is the non-shared build's link line
         make_vars.append("BLDLIBRARY=$(LIBRARY_OBJS)")
+        # ...and waits for those objects only, not for libpython3.X.so: the two links
+        # (each one compiler process under LTO, minutes long) run side by side instead of
+        # one after the other. build_all_edited puts the library in build_all. (A Makefile
+        # without LINK_PYTHON_DEPS, which 3.11 has, ignores it and keeps its serial links.)
+        make_vars.append("LINK_PYTHON_DEPS=$(LIBRARY_OBJS)")
     if version >= (3, 10, 0):
         # no libpython3.X.a built only to be deleted, no _testcapi, test package and the like
         args += ["--without-static-libpython", "--disable-test-modules"]
@@ -232,6 +238,38 @@ def without_opt_level(cflags: list[str]) -> list[str]:
     hardening flags stay.
     """
     return [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
+
+
+def build_all_edited(makefile: str) -> str:
+    """The configured Makefile's ``build_all`` without ``Programs/_testembed`` and with
+    ``$(LIBRARY_DEPS)`` (``libpython3.X.so``, ``libpython3.so``) beside ``$(BUILDPYTHON)``.
+
+    ``_testembed`` runs CPython's own embedding tests (``test_embed``) and is never
+    installed, nor run by the PGO profile task (``-m test --pgo``); linked like the
+    interpreter (the whole core; under LTO one compiler process) it cost two serial
+    whole-core links of a release build, one per PGO phase. The libraries are named
+    because the interpreter no longer depends on them (``LINK_PYTHON_DEPS``, see
+    plan_build) and must still be built and installed (a Makefile before 3.11 has no
+    ``LIBRARY_DEPS``: there it is empty, and the interpreter still depends on them).
+    Raises BuildError without a ``build_all`` rule. No I/O.
+    """
+    lines = makefile.split("\n")
+    for start, line in enumerate(lines):
+        if not line.startswith("build_all:"):
+            continue
+        end = start
+        while lines[end].endswith("\\") and end + 1 < len(lines):
+            end += 1
+        for i in range(start, end + 1):
+            lines[i] = re.sub(r"[ \t]+Programs/_testembed(?=[ \t\\]|$)", "", lines[i])
+        rule = lines[start : end + 1]
+        if not any("$(LIBRARY_DEPS)" in part for part in rule):
+            libs = "$(BUILDPYTHON) $(LIBRARY_DEPS)"
+            lines[start] = lines[start].replace("$(BUILDPYTHON)", libs, 1)
+            if "$(LIBRARY_DEPS)" not in lines[start]:
+                raise BuildError("the configured Makefile's build_all has no $(BUILDPYTHON)")
+        return "\n".join(lines)
+    raise BuildError("the configured Makefile has no build_all rule")
 
 
 def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
@@ -628,6 +666,8 @@ def _configure(job: _Job) -> _Compiler:
         f"configure ({job.subject})",
         env=dict(plan.configure_env),
     )
+    makefile = job.work / "src" / "Makefile"
+    makefile.write_text(build_all_edited(makefile.read_text()))
     return _Compiler(version, make_vars)
 
 

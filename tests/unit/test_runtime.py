@@ -75,14 +75,58 @@ def test_static_core_link_per_version() -> None:
     for version in ("3.9.25", "3.10.22", "3.11.17", "3.12.15", "3.13.15", "3.14.8"):
         plan = plan_build(spec(version=version), build_host="amd64")
         assert "BLDLIBRARY=$(LIBRARY_OBJS)" in plan.make_vars, version
+        # the interpreter waits for the objects it links, not for libpython3.X.so
+        assert "LINK_PYTHON_DEPS=$(LIBRARY_OBJS)" in plan.make_vars, version
         assert "--enable-static-libpython-for-interpreter" not in plan.configure_args
     plan = plan_build(spec(version="3.15.0"), build_host="amd64")
     assert "--enable-static-libpython-for-interpreter" in plan.configure_args
-    assert not [v for v in plan.make_vars if v.startswith("BLDLIBRARY=")]
+    # 3.15 links libpython3.15.a, so its LINK_PYTHON_DEPS (the archive) must stay
+    assert not [v for v in plan.make_vars if v.startswith(("BLDLIBRARY=", "LINK_PYTHON_DEPS="))]
     # 3.9's configure has neither option (and --enable-option-checking=fatal)
     old = plan_build(spec(version="3.9.25"), build_host="amd64").configure_args
     assert "--without-static-libpython" not in old
     assert "--disable-test-modules" not in old
+
+
+#: build_all as CPython 3.13's and 3.11's Makefile.pre.in spell it, with a neighbour rule
+BUILD_ALL_313 = (
+    ".PHONY: build_all\n"
+    "build_all:\tcheck-clean-src check-app-store-compliance $(BUILDPYTHON) platform sharedmods \\\n"
+    "\t\tgdbhooks Programs/_testembed scripts checksharedmods rundsymutil\n"
+    "\n"
+    "Programs/_testembed: Programs/_testembed.o $(LINK_PYTHON_DEPS)\n"
+    "\t$(LINKCC) -o $@ Programs/_testembed.o $(LINK_PYTHON_OBJS)\n"
+    "regen-stdlib-module-names: all Programs/_testembed\n"
+)
+BUILD_ALL_311 = (
+    "build_all:\tcheck-clean-src $(BUILDPYTHON) platform oldsharedmods sharedmods \\\n"
+    "\t\tgdbhooks Programs/_testembed python-config\n"
+)
+
+
+def test_build_all_links_the_library_and_not_testembed() -> None:
+    out = runtime.build_all_edited(BUILD_ALL_313)
+    lines = out.split("\n")
+    assert lines[1] == (
+        "build_all:\tcheck-clean-src check-app-store-compliance $(BUILDPYTHON) $(LIBRARY_DEPS) "
+        "platform sharedmods \\"
+    )
+    assert lines[2] == "\t\tgdbhooks scripts checksharedmods rundsymutil"
+    # only build_all changed: _testembed's own rule and other users of it stay
+    assert lines[3:] == BUILD_ALL_313.split("\n")[3:]
+    assert runtime.build_all_edited(out) == out  # idempotent
+    old = runtime.build_all_edited(BUILD_ALL_311)
+    assert old == (
+        "build_all:\tcheck-clean-src $(BUILDPYTHON) $(LIBRARY_DEPS) platform oldsharedmods "
+        "sharedmods \\\n\t\tgdbhooks python-config\n"
+    )
+
+
+def test_build_all_edit_refuses_a_makefile_it_does_not_know() -> None:
+    with pytest.raises(BuildError, match="no build_all rule"):
+        runtime.build_all_edited("all: python\n")
+    with pytest.raises(BuildError, match="no \\$\\(BUILDPYTHON\\)"):
+        runtime.build_all_edited("build_all: python sharedmods\n")
 
 
 def test_bolt_only_when_asked_and_where_the_build_root_has_it() -> None:
