@@ -302,6 +302,11 @@ def test_find_base_matches_arch_variant_and_packages(tmp_path: Path) -> None:
     assert comparisons.find_base(tmp_path, "arm64").parent.name == "arm"
     with pytest.raises(BenchError, match="no Debian 13 arm64 distroless"):
         comparisons.find_base(tmp_path, "arm64", "distroless")
+    # the security rebuild starts without the changed base, so it times building it
+    assert comparisons.drop_bases_with(tmp_path, "less") == ["extra"]
+    assert sorted(p.name for p in (tmp_path / "bases").iterdir()) == ["arm", "plain"]
+    with pytest.raises(BenchError, match="extra"):
+        comparisons.find_base(tmp_path, "amd64", extra=("less",))
 
 
 def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
