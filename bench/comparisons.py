@@ -527,8 +527,9 @@ def run_security(ctx: Context) -> Outcome:
             "not measured",
             reason="smoke mode: the changed base is an mmdebstrap build (minutes)",
         )
-    _ensure_warm(ctx)
     runner = ctx.runner
+    _warm_from_test_cache(ctx, runner)
+    _ensure_warm(ctx)
     ctxdir = context_dir(ctx, ctx.warm_cache)
     ours: list[float] = []
     ref: list[float] = []
