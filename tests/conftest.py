@@ -6,7 +6,7 @@ tarballs) are built once and cached outside the clone, under
 runs are quick. Integration tests are marked ``integration``; one whose cold run alone
 would take too much of CI's hour would also be marked ``extended`` and run only with
 ``BINK_PYTHON_EXTENDED=1`` (pytest's summary names the skip). None is today: the one
-release runtime compile (35 to 40 minutes) is part of the default suite.
+release runtime compile (about 12 minutes) is part of the default suite.
 """
 
 from __future__ import annotations

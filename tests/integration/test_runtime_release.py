@@ -2,7 +2,7 @@
 core linked into ``python3.13`` while ``libpython3.13.so`` ships, and stdlib bytecode that a
 process as uid 10000 on a read-only root filesystem imports without compiling anything.
 
-Built once (35 to 40 minutes of an idle 2-core machine) and kept in the shared test cache
+Built once (about 12 minutes of an idle 2-core machine) and kept in the shared test cache
 like the fast runtimes; every assertion reads the built bits, not the recipe.
 """
 
@@ -27,7 +27,7 @@ from .fixtures_base import BaseFactory
 from .fixtures_runtime import RuntimeFactory
 
 pytestmark = [
-    # in the default suite: the one release (PGO+LTO) compile of a cold run, 35 to 40
+    # in the default suite: the one release (PGO+LTO) compile of a cold run, about 12
     # minutes of a 2-core machine; cached like the fast runtimes afterwards
     pytest.mark.integration,
     pytest.mark.skipif(host_arch() != "amd64", reason="builds the amd64 runtime natively"),
