@@ -341,7 +341,7 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                         else ()
                     ),
                     f"load average at the start {result['load_start']}, at the end "
-                    f"{result['load_end']} (other engineers' builds shared the 2 cores)",
+                    f"{result['load_end']}",
                 ),
             )
         )
