@@ -281,10 +281,9 @@ def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
     from ``build_host``, the arch the compiler ran on. That is the only trace of the
     build machine: no host name, CPU model or kernel, so any runner of that arch
     computes the same key. A native arm64 build (an arm64 runner: PGO, native
-    toolchain, arm64 build root) and an arm64 build cross-compiled on amd64 (no
-    PGO today, cross toolchain, amd64 build root) are different builds and get
-    different keys: one is never taken for the other. Even once cross builds get
-    PGO under qemu, their compiler and build root still differ, so the keys must.
+    toolchain, arm64 build root) and an arm64 build cross-compiled on amd64 (its
+    PGO profile run under qemu-user, cross toolchain, amd64 build root) are different
+    builds and get different keys: one is never taken for the other.
     """
     plan = plan_build(spec, build_host)
     root = BuildRootSpec(spec.distro, plan.host_arch)
