@@ -8,7 +8,9 @@ like the fast runtimes; every assertion reads the built bits, not the recipe.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 import subprocess
 import tarfile
@@ -17,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 from bench.sandbox import bwrap_argv
+from elftools.elf.elffile import ELFFile
 
 from bink_python.distro import host_arch
 from bink_python.elf import read_elf_file
@@ -78,14 +81,18 @@ def test_interpreter_core_is_static_and_libpython_ships(
     assert record["pgo"] is True and record["lto"] is True
 
 
-def test_sysconfig_shows_pgo_and_lto(
-    release: RuntimeResult, members: dict[str, tarfile.TarInfo]
-) -> None:
+@pytest.fixture(scope="module")
+def build_vars(release: RuntimeResult) -> dict[str, str]:
+    """The runtime's sysconfig build variables (its ``_sysconfigdata`` module)."""
     name = f"{LIB}/_sysconfigdata__linux_x86_64-linux-gnu.py"
     text = _read(release, name).decode()
     namespace: dict[str, dict[str, str]] = {}
     exec(compile(text, name, "exec"), namespace)  # the module only assigns a dict
-    config = namespace["build_time_vars"]
+    return namespace["build_time_vars"]
+
+
+def test_sysconfig_shows_pgo_and_lto(build_vars: dict[str, str]) -> None:
+    config = build_vars
     for arg in ("--enable-optimizations", "--with-lto", "--enable-shared"):
         assert arg in config["CONFIG_ARGS"], config["CONFIG_ARGS"]
     # the profile-use flags reach make on its command line (profile-opt), not the Makefile
@@ -95,6 +102,35 @@ def test_sysconfig_shows_pgo_and_lto(
     # configure adds it for PGO builds with GCC: direct calls inside libpython too
     assert "-fno-semantic-interposition" in nodist, nodist
     assert "-fno-omit-frame-pointer" in config["CFLAGS"].split()
+
+
+#: x86-64's stack-protector canary load: ``mov %fs:0x28,<reg>`` (glibc's guard in the TCB).
+CANARY_LOAD = re.compile(
+    rb"\x64[\x48\x4c]\x8b[\x04\x0c\x14\x1c\x24\x2c\x34\x3c]\x25\x28\x00\x00\x00"
+)
+
+
+def test_the_interpreter_has_debians_stack_protector_level(
+    release: RuntimeResult, build_vars: dict[str, str]
+) -> None:
+    """-fstack-protector on CPython's own compile lines, as Debian's python3.X: canaries in
+    a few dozen functions (the ones with character arrays), none in the eval loop. With
+    dpkg-buildflags' -strong the same build had about 1600, the eval loop among them.
+    Extensions built against the runtime keep -strong (sysconfig's CFLAGS)."""
+    data = _read(release, "usr/local/bin/python3.13")
+    elf = ELFFile(io.BytesIO(data))
+    text = elf.get_section_by_name(".text")
+    assert text is not None
+    code = text.data()
+    assert 0 < len(CANARY_LOAD.findall(code)) < 200
+    dynsym = elf.get_section_by_name(".dynsym")
+    (symbol,) = dynsym.get_symbol_by_name("_PyEval_EvalFrameDefault")  # type: ignore[union-attr]
+    start = symbol["st_value"] - text["sh_addr"]
+    loop = code[start : start + symbol["st_size"]]
+    assert len(loop) > 10_000
+    assert not CANARY_LOAD.search(loop)
+    assert "-fstack-protector-strong" in build_vars["CFLAGS"].split()
+    assert build_vars["PY_CFLAGS_NODIST"].split().count("-fstack-protector") == 1
 
 
 def test_the_pgo_rebuild_compiled_the_core_with_the_profile(release: RuntimeResult) -> None:

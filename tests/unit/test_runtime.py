@@ -220,6 +220,16 @@ def test_removed_modules_commands_and_test_extensions(tmp_path: Path) -> None:
     assert set(runtime_contents.REMOVED_STDLIB_MODULES) >= runtime_contents.EXTENSIONS_NOT_BUILT
 
 
+def test_interpreter_gets_plain_stack_protector_and_user_extensions_keep_strong() -> None:
+    for version in ("3.9.25", "3.13.15", "3.15.0"):
+        for profile in ("release", "fast"):
+            for arch in ("amd64", "arm64"):
+                plan = plan_build(spec(version=version, profile=profile, arch=arch), "amd64")
+                # CPython's own compile lines only: not in sysconfig's CFLAGS
+                assert "CFLAGS_NODIST=-fstack-protector" in plan.make_vars
+                assert not [f for f in plan.extra_cflags if f.startswith("-fstack-protector")]
+
+
 def test_frame_pointers_only_from_312() -> None:
     assert plan_build(spec(version="3.11.17"), build_host="amd64").extra_cflags == ()
     assert plan_build(spec(version="3.12.15"), build_host="amd64").extra_cflags
