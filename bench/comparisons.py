@@ -1130,6 +1130,11 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
         "12. The cost of frame pointers: one build with and without them",
         _by_interpreters,
     ),
+    "choices": (
+        "13. Build choices where ours differed from Debian's python3.13, each on its own: the "
+        "stack protector's level, built-in start-up modules",
+        _by_interpreters,
+    ),
     # read from two finished release builds by bench/release_builds.py
     "release-builds": (
         "11. Release runtime build time: amd64 native vs arm64 cross-compiled, its PGO "
@@ -1151,4 +1156,5 @@ KEYS = {
     "10-changes": "changes",
     "11-release-builds": "release-builds",
     "12-frame-pointers": "frame-pointers",
+    "13-choices": "choices",
 }

@@ -265,18 +265,23 @@ LABELS = {
     "ours-shared": "ours with the core in libpython3.13.so",
     "ours-recipe3": "ours, recipe 3 (start-up modules in lib-dynload, PIE, no BOLT)",
     "ours-nofp": "ours without frame pointers",
+    "ours-sp-strong": "ours with -fstack-protector-strong (recipe 6)",
+    "ours-builtins": "ours with the start-up modules built into the core",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
 
 
 def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
-    """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes;
-    or only 12-frame-pointers for a run of ours against ``ours-nofp``."""
+    """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes,
+    13-choices (when an interpreter of :data:`CHOICES` ran); or only 12-frame-pointers
+    for a run of ours against ``ours-nofp``."""
     speed_interps = set(next(iter(result.get("speed", {}).values()), {}))
     if "ours-nofp" in speed_interps:
         return [frame_pointers(result, commands)]
     out: list[Outcome] = []
+    if speed_interps & set(CHOICES):
+        out.append(choices(result, commands))
     profile = result.get("ours_profile", "release")
     labels = {**LABELS, "ours": f"ours ({profile})"}
     if result.get("reference_is_relink"):
@@ -497,6 +502,58 @@ def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
             "difference is -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer (3.12+)",
             f"workloads: pyperformance's benchmark scripts ({', '.join(names)}), pyperf "
             f"options `{result.get('pyperf')}`, the two interpreters interleaved per benchmark",
+            f"load average at the start {result['load_start']}, at the end {result['load_end']}",
+        ),
+    )
+
+
+#: 13: an interpreter measured beside ours that differs from it in one build choice, and
+#: which way round its ratio is taken: (numerator, denominator, label). Every ratio reads >1
+#: when the faster side is the one Debian's python3.13 has.
+CHOICES = {
+    "ours-sp-strong": (
+        "ours-sp-strong",
+        "ours",
+        "-fstack-protector-strong / -fstack-protector (>1: -fstack-protector faster)",
+    ),
+    "ours-builtins": (
+        "ours",
+        "ours-builtins",
+        "start-up modules shared / built in (>1: built in faster)",
+    ),
+}
+
+
+def choices(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
+    """13: ours against the same recipe with one build choice changed (the stack
+    protector's level, start-up modules built into the core): speed and, where it ran,
+    start-up as uid 10000."""
+    data: dict[str, dict[str, list[float]]] = result["speed"]
+    names = list(data)
+    have = [w for w in CHOICES if w in data[names[0]]]
+    figures = _speed_figures(data, names, ("ours", *have), LABELS)
+    ratios: list[Figure] = []
+    startup_data: dict[str, dict[str, list[float]]] = result.get("startup", {})
+    for other in have:
+        num, den, what = CHOICES[other]
+        ratios += _per_benchmark(data, names, num, den, what)
+        ratios.append(_geo(f"geometric mean: {what}", data, names, num, den))
+        for label, per in startup_data.items():
+            if num in per and den in per:
+                ratios.append(ratio(f"`{label}` as uid 10000: {what}", per[num], per[den]))
+    return Outcome(
+        key="13-choices",
+        title="",
+        status="measured",
+        figures=tuple(figures),
+        ratios=tuple(ratios),
+        commands=tuple(commands),
+        notes=(
+            *(f"{LABELS.get(n, n)}: {v}" for n, v in result["versions"].items() if n != "debian"),
+            "each candidate is ours (the same source, PGO task and flags) with the one named "
+            "change; start-up figures are medians of comparison 9's samples",
+            f"workloads: pyperformance's benchmark scripts ({', '.join(names)}), pyperf "
+            f"options `{result.get('pyperf')}`, interleaved with the runs of comparison 7",
             f"load average at the start {result['load_start']}, at the end {result['load_end']}",
         ),
     )

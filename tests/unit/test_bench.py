@@ -432,3 +432,37 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
         "nbody: ours (fast)",
         "nbody: ours without frame pointers",
     ]
+
+
+def test_a_run_with_build_choices_adds_their_comparison_beside_the_speed_one() -> None:
+    result = {
+        "versions": {"ours": "3.13.15", "ours-sp-strong": "3.13.15", "ours-builtins": "3.13.15"},
+        "pyperf": "--fast",
+        "load_start": [1.0, 1.0, 1.0],
+        "load_end": [1.0, 1.0, 1.0],
+        "speed": {
+            "nbody": {
+                "ours": [1.0, 2.0],
+                "ours-sp-strong": [1.1, 2.2],
+                "ours-builtins": [0.5, 1.0],
+            },
+            "go": {"ours": [1.0, 1.0], "ours-sp-strong": [1.0, 1.0], "ours-builtins": [1.0, 1.0]},
+        },
+        "startup": {"imports": {"ours": [0.07, 0.07, 0.08], "ours-builtins": [0.06, 0.07, 0.07]}},
+    }
+    built, speed, startup = interpreters.outcomes(result, ["cmd"])
+    assert (built.key, speed.key, startup.key) == ("13-choices", "7-speed", "9-startup")
+    assert "13-choices" in comparisons.KEYS
+    ratios = {f.label: f.values for f in built.ratios}
+    # both read >1 when the choice Debian's python3.13 has is the faster one
+    strong = interpreters.CHOICES["ours-sp-strong"][2]
+    builtin = interpreters.CHOICES["ours-builtins"][2]
+    assert ratios[f"geometric mean: {strong}"] == pytest.approx((1.1**0.5, 1.1**0.5))
+    assert ratios[f"geometric mean: {builtin}"] == pytest.approx((2**0.5, 2**0.5))
+    assert ratios[f"`imports` as uid 10000: {builtin}"] == pytest.approx(
+        (0.07 / 0.06, 1.0, 0.08 / 0.07)
+    )
+    assert f"`imports` as uid 10000: {strong}" not in ratios  # it ran no start-up
+    assert "nbody: ours with -fstack-protector-strong (recipe 6)" in [
+        f.label for f in built.figures
+    ]
