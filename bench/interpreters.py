@@ -490,18 +490,43 @@ def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
         data, names, "ours", "ours-nofp", "with / without (>1: frame pointers cost)"
     )
     ratios.append(_geo("geometric mean: with / without", data, names, "ours", "ours-nofp"))
+    return _side_by_side(
+        "12-frame-pointers",
+        result,
+        commands,
+        figures,
+        ratios,
+        (
+            f"both are the {profile} runtime of the same recipe and source; the only "
+            "difference is -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer (3.12+)",
+        ),
+        "the two interpreters interleaved per benchmark",
+    )
+
+
+def _side_by_side(
+    key: str,
+    result: dict[str, Any],
+    commands: Sequence[str],
+    figures: Sequence[Figure],
+    ratios: Sequence[Figure],
+    notes: Sequence[str],
+    interleaved: str,
+) -> Outcome:
+    """A measured outcome of interpreters run side by side: ``notes``, then the
+    workloads (how they were ``interleaved``) and the load averages."""
+    names = list(result["speed"])
     return Outcome(
-        key="12-frame-pointers",
+        key=key,
         title="",
         status="measured",
         figures=tuple(figures),
         ratios=tuple(ratios),
         commands=tuple(commands),
         notes=(
-            f"both are the {profile} runtime of the same recipe and source; the only "
-            "difference is -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer (3.12+)",
+            *notes,
             f"workloads: pyperformance's benchmark scripts ({', '.join(names)}), pyperf "
-            f"options `{result.get('pyperf')}`, the two interpreters interleaved per benchmark",
+            f"options `{result.get('pyperf')}`, {interleaved}",
             f"load average at the start {result['load_start']}, at the end {result['load_end']}",
         ),
     )
@@ -541,21 +566,18 @@ def choices(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
         for label, per in startup_data.items():
             if num in per and den in per:
                 ratios.append(ratio(f"`{label}` as uid 10000: {what}", per[num], per[den]))
-    return Outcome(
-        key="13-choices",
-        title="",
-        status="measured",
-        figures=tuple(figures),
-        ratios=tuple(ratios),
-        commands=tuple(commands),
-        notes=(
+    return _side_by_side(
+        "13-choices",
+        result,
+        commands,
+        figures,
+        ratios,
+        (
             *(f"{LABELS.get(n, n)}: {v}" for n, v in result["versions"].items() if n != "debian"),
             "each candidate is ours (the same source, PGO task and flags) with the one named "
             "change; start-up figures are medians of comparison 9's samples",
-            f"workloads: pyperformance's benchmark scripts ({', '.join(names)}), pyperf "
-            f"options `{result.get('pyperf')}`, interleaved with the runs of comparison 7",
-            f"load average at the start {result['load_start']}, at the end {result['load_end']}",
         ),
+        "interleaved with the runs of comparison 7",
     )
 
 

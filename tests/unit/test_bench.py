@@ -8,6 +8,7 @@ import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bench import comparisons, interpreters, patched, release_builds, speed, variants
@@ -309,14 +310,24 @@ def test_find_base_matches_arch_variant_and_packages(tmp_path: Path) -> None:
         comparisons.find_base(tmp_path, "amd64", extra=("less",))
 
 
-def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
-
-    result = {
-        "versions": {"ours": "3.13.15", "debian": "3.13.5", "reference": "3.13.15"},
+def interpreters_run(speed: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """A bench.interpreters result: ``speed`` (name -> interpreter -> samples) and the
+    fields every run has; the interpreters' versions from the first benchmark."""
+    who = next(iter(speed.values()))
+    return {
+        "versions": dict.fromkeys(who, "3.13.x"),
         "pyperf": "--fast",
         "load_start": [1.0, 1.0, 1.0],
         "load_end": [1.0, 1.0, 1.0],
-        "speed": {
+        "speed": speed,
+        **more,
+    }
+
+
+def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
+    result = interpreters_run(
+        versions={"ours": "3.13.15", "debian": "3.13.5", "reference": "3.13.15"},
+        speed={
             "nbody": {
                 "ours": [1.0, 2.0],
                 "debian": [1.1, 2.2],
@@ -334,8 +345,8 @@ def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
                 "ours-recipe3": [1.26, 1.26],
             },
         },
-        "startup": {"pass": {"ours": [0.01, 0.012], "debian": [0.011, 0.012]}},
-    }
+        startup={"pass": {"ours": [0.01, 0.012], "debian": [0.011, 0.012]}},
+    )
     by_key = {o.key: o for o in interpreters.outcomes(result, ["cmd"])}
     assert set(by_key) == {"7-speed", "9-startup", "10-changes"}
     geo = {f.label: f.values for f in by_key["7-speed"].ratios}
@@ -411,18 +422,14 @@ def test_release_builds_compare_the_two_records_and_refuse_unlike_builds(tmp_pat
 
 
 def test_a_frame_pointer_run_is_its_own_comparison() -> None:
-    result = {
-        "versions": {"ours": "3.13.15", "ours-nofp": "3.13.15"},
-        "ours_profile": "fast",
-        "pyperf": "--fast",
-        "load_start": [1.0, 1.0, 1.0],
-        "load_end": [1.0, 1.0, 1.0],
-        "speed": {
+    result = interpreters_run(
+        {
             "nbody": {"ours": [1.1, 2.2], "ours-nofp": [1.0, 2.0]},
             "go": {"ours": [1.0, 1.0], "ours-nofp": [1.0, 1.0]},
         },
-        "startup": {"pass": {"ours": [0.01], "ours-nofp": [0.01]}},
-    }
+        ours_profile="fast",
+        startup={"pass": {"ours": [0.01], "ours-nofp": [0.01]}},
+    )
     (only,) = interpreters.outcomes(result, ["cmd"])
     assert only.key == "12-frame-pointers"
     ratios = {f.label: f.values for f in only.ratios}
@@ -435,12 +442,8 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
 
 
 def test_a_run_with_build_choices_adds_their_comparison_beside_the_speed_one() -> None:
-    result = {
-        "versions": {"ours": "3.13.15", "ours-sp-strong": "3.13.15", "ours-builtins": "3.13.15"},
-        "pyperf": "--fast",
-        "load_start": [1.0, 1.0, 1.0],
-        "load_end": [1.0, 1.0, 1.0],
-        "speed": {
+    result = interpreters_run(
+        {
             "nbody": {
                 "ours": [1.0, 2.0],
                 "ours-sp-strong": [1.1, 2.2],
@@ -448,8 +451,8 @@ def test_a_run_with_build_choices_adds_their_comparison_beside_the_speed_one() -
             },
             "go": {"ours": [1.0, 1.0], "ours-sp-strong": [1.0, 1.0], "ours-builtins": [1.0, 1.0]},
         },
-        "startup": {"imports": {"ours": [0.07, 0.07, 0.08], "ours-builtins": [0.06, 0.07, 0.07]}},
-    }
+        startup={"imports": {"ours": [0.07, 0.07, 0.08], "ours-builtins": [0.06, 0.07, 0.07]}},
+    )
     built, speed, startup = interpreters.outcomes(result, ["cmd"])
     assert (built.key, speed.key, startup.key) == ("13-choices", "7-speed", "9-startup")
     assert "13-choices" in comparisons.KEYS
