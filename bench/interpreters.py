@@ -267,6 +267,7 @@ LABELS = {
     "ours-nofp": "ours without frame pointers",
     "ours-sp-strong": "ours with -fstack-protector-strong (recipe 6)",
     "ours-builtins": "ours with the start-up modules built into the core",
+    "ours-nopie": "ours with a non-PIE python3.13",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
@@ -541,6 +542,7 @@ CHOICES = {
         "ours",
         "-fstack-protector-strong / -fstack-protector (>1: -fstack-protector faster)",
     ),
+    "ours-nopie": ("ours", "ours-nopie", "PIE / non-PIE python3.13 (>1: non-PIE faster)"),
     "ours-builtins": (
         "ours",
         "ours-builtins",
@@ -551,8 +553,8 @@ CHOICES = {
 
 def choices(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
     """13: ours against the same recipe with one build choice changed (the stack
-    protector's level, start-up modules built into the core): speed and, where it ran,
-    start-up as uid 10000."""
+    protector's level, start-up modules built into the core, a non-PIE executable): speed
+    and, where it ran, start-up as uid 10000."""
     data: dict[str, dict[str, list[float]]] = result["speed"]
     names = list(data)
     have = [w for w in CHOICES if w in data[names[0]]]
