@@ -282,10 +282,11 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
         return [frame_pointers(result, commands)]
     out: list[Outcome] = []
     if speed_interps & set(CHOICES):
+        built = choices(result, commands)
         if not {"debian", "reference"} <= speed_interps:
             # without both, comparisons 7 and 9 would lose figures they have
-            return [choices(result, commands)]
-        out.append(choices(result, commands))
+            return [built]
+        out.append(built)
     profile = result.get("ours_profile", "release")
     labels = {**LABELS, "ours": f"ours ({profile})"}
     if result.get("reference_is_relink"):
