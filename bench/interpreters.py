@@ -275,18 +275,18 @@ LABELS = {
 
 def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
     """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes,
-    13-choices (when an interpreter of :data:`CHOICES` ran; only 13 when Debian's or the
-    reference did not); or only 12-frame-pointers for a run of ours against ``ours-nofp``."""
+    12-frame-pointers (when ``ours-nofp`` ran), 13-choices (when an interpreter of
+    :data:`CHOICES` ran). A run of 12 or 13 without both Debian's python3.13 and the
+    reference records only those."""
     speed_interps = set(next(iter(result.get("speed", {}).values()), {}))
-    if "ours-nofp" in speed_interps:
-        return [frame_pointers(result, commands)]
     out: list[Outcome] = []
+    if "ours-nofp" in speed_interps:
+        out.append(frame_pointers(result, commands))
     if speed_interps & set(CHOICES):
-        built = choices(result, commands)
-        if not {"debian", "reference"} <= speed_interps:
-            # without both, comparisons 7 and 9 would lose figures they have
-            return [built]
-        out.append(built)
+        out.append(choices(result, commands))
+    if out and not {"debian", "reference"} <= speed_interps:
+        # without both, comparisons 7 and 9 would lose figures they have
+        return out
     profile = result.get("ours_profile", "release")
     labels = {**LABELS, "ours": f"ours ({profile})"}
     if result.get("reference_is_relink"):
@@ -485,16 +485,32 @@ BOLT_PAIR = ("ours-prebolt", "ours")
 
 def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
     """12: the same build with and without frame pointers (its own comparison, so a run
-    at another profile does not replace comparisons 7 and 10)."""
+    at another profile does not replace comparisons 7 and 10); where Debian's python3.13
+    ran beside them, each of the two against it."""
     data: dict[str, dict[str, list[float]]] = result["speed"]
     names = list(data)
     profile = result.get("ours_profile", "release")
     labels = {**LABELS, "ours": f"ours ({profile})"}
-    figures = _speed_figures(data, names, ("ours", "ours-nofp"), labels)
+    debian = "debian" in data[names[0]]
+    figures = _speed_figures(
+        data, names, ("ours", "ours-nofp", *(("debian",) if debian else ())), labels
+    )
     ratios = _per_benchmark(
         data, names, "ours", "ours-nofp", "with / without (>1: frame pointers cost)"
     )
     ratios.append(_geo("geometric mean: with / without", data, names, "ours", "ours-nofp"))
+    if debian:
+        # where the speed bar against Debian's python3.13 would stand without them
+        for who in ("ours", "ours-nofp"):
+            ratios.append(
+                _geo(
+                    f"geometric mean: debian / {who} (>1: {who} faster)",
+                    data,
+                    names,
+                    "debian",
+                    who,
+                )
+            )
     return _side_by_side(
         "12-frame-pointers",
         result,

@@ -441,6 +441,32 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
     ]
 
 
+def test_frame_pointers_measured_beside_debian_and_the_choices_keep_every_comparison() -> None:
+    per = {
+        "ours": [1.0, 1.0],
+        "ours-nofp": [0.9, 0.9],
+        "ours-nopie": [1.0, 1.0],
+        "debian": [0.95, 0.95],
+        "reference": [1.1, 1.1],
+    }
+    result = interpreters_run({"nbody": per, "go": per})
+    by_key = {o.key: o for o in interpreters.outcomes(result, ["cmd"])}
+    assert set(by_key) == {"12-frame-pointers", "13-choices", "7-speed"}
+    fp = {f.label: f.values for f in by_key["12-frame-pointers"].ratios}
+    assert fp["geometric mean: with / without"] == pytest.approx((1 / 0.9, 1 / 0.9))
+    assert fp["geometric mean: debian / ours (>1: ours faster)"] == pytest.approx((0.95, 0.95))
+    assert fp["geometric mean: debian / ours-nofp (>1: ours-nofp faster)"] == pytest.approx(
+        (0.95 / 0.9, 0.95 / 0.9)
+    )
+    assert "nbody: Debian python3.13" in [f.label for f in by_key["12-frame-pointers"].figures]
+    # comparison 7 is ours against Debian and the reference only
+    assert not any("nofp" in f.label for f in by_key["7-speed"].figures)
+    # without the reference, comparison 7 keeps its figures
+    no_ref = {n: {k: v for k, v in per.items() if k != "reference"} for n in ("nbody", "go")}
+    keys = [o.key for o in interpreters.outcomes(interpreters_run(no_ref), ["cmd"])]
+    assert keys == ["12-frame-pointers", "13-choices"]
+
+
 def test_a_run_with_build_choices_records_comparison_13() -> None:
     result = interpreters_run(
         {
