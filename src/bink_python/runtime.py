@@ -61,8 +61,9 @@ from .tarball import is_elf, write_tree_tar_file
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
 #: (4 and 5 were candidates measured slower and never adopted: bench comparisons 7 and 10.
-#: 7: the interpreter's own compile lines get -fstack-protector: bench comparison 13.)
-RECIPE_VERSION = 7
+#: 7: the interpreter's own compile lines get -fstack-protector: bench comparison 13.
+#: 8: and dpkg-buildflags' CPPFLAGS: -D_FORTIFY_SOURCE=2, as Debian's python3.X.)
+RECIPE_VERSION = 8
 
 PROFILES = ("release", "fast")
 
@@ -656,6 +657,10 @@ def _configure(job: _Job) -> _Compiler:
         job.inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
     )
     ldflags = job.inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
+    # -D_FORTIFY_SOURCE=2 (glibc's checked memcpy, snprintf and the like) and -Wdate-time,
+    # as Debian builds its own python3.X; on CPython's own compile lines only
+    # (PY_CPPFLAGS), not in sysconfig's CFLAGS for users' extensions
+    cppflags = job.inside([*dpkg_arch, "CPPFLAGS"], "dpkg-buildflags", logged=False).split()
     cc = f"{job.target_gnu}-gcc"
     if plan.extra_cflags:
         check = [cc, "-Werror", *plan.extra_cflags, "-x", "c", "-c", "/dev/null"]
@@ -667,6 +672,7 @@ def _configure(job: _Job) -> _Compiler:
     make_vars = (
         f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
         f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
+        *([f"CPPFLAGS={' '.join(cppflags)}"] if cppflags else []),
         *plan.make_vars,
     )
     job.inside(

@@ -3,6 +3,7 @@ a Debian 13 base of their architecture (arm64 through qemu-user binfmt)."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import tarfile
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from bench.sandbox import bwrap_argv
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from bink_python.binfmt import emulation_env, ensure_binfmt
 from bink_python.buildroot import BuildRootSpec, ensure_buildroot
@@ -109,6 +112,16 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
     assert "-O2" not in levels, cflags
     for flag in ("-fstack-protector-strong", "-fno-omit-frame-pointer"):
         assert flag in cflags.split(), cflags
+    # dpkg-buildflags' CPPFLAGS (-D_FORTIFY_SOURCE=2) reached CPython's compile lines: the
+    # interpreter calls glibc's checked functions, as Debian's python3.13 does (recipe 7,
+    # without them, called none)
+    with tarfile.open(result.tarball) as tar:
+        stream = tar.extractfile("usr/local/bin/python3.13")
+        assert stream is not None
+        dynsym = ELFFile(io.BytesIO(stream.read())).get_section_by_name(".dynsym")
+    assert isinstance(dynsym, SymbolTableSection)
+    checked = {s.name for s in dynsym.iter_symbols() if s.name.endswith("_chk")}
+    assert {"__memcpy_chk", "__snprintf_chk"} <= checked, sorted(checked)
 
 
 def test_arm64_has_every_extension_of_amd64(runtime_factory: RuntimeFactory) -> None:
