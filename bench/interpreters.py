@@ -268,6 +268,7 @@ LABELS = {
     "ours-sp-strong": "ours with -fstack-protector-strong (recipe 6)",
     "ours-builtins": "ours with the start-up modules built into the core",
     "ours-nopie": "ours with a non-PIE python3.13",
+    "ours-fortify": "ours with -D_FORTIFY_SOURCE=2 (recipe 8)",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
@@ -568,12 +569,18 @@ CHOICES = {
         "ours-builtins",
         "start-up modules shared / built in (>1: built in faster)",
     ),
+    "ours-fortify": (
+        "ours",
+        "ours-fortify",
+        "without / with -D_FORTIFY_SOURCE=2 (>1: with it faster)",
+    ),
 }
 
 
 def choices(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
     """13: ours against the same recipe with one build choice changed (the stack
-    protector's level, start-up modules built into the core, a non-PIE executable): speed
+    protector's level, start-up modules built into the core, a non-PIE executable,
+    _FORTIFY_SOURCE): speed
     and, where it ran, start-up as uid 10000."""
     data: dict[str, dict[str, list[float]]] = result["speed"]
     names = list(data)
