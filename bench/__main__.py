@@ -27,6 +27,7 @@ from .comparisons import BENCH_DIR, COMPARISONS, KEYS, Context
 from .harness import (
     BenchError,
     Outcome,
+    latest_results,
     load_results,
     machine,
     render_markdown,
@@ -56,9 +57,10 @@ python -m bench --smoke                                        # CI smoke mode: 
 python -m bench --render-only                                  # RESULTS.md from the results file
 ```
 
-Comparisons 7 (re-run with three interpreters), 9 and 10 put several interpreters in one
-root filesystem and are measured by `python -m bench.interpreters` (its exact command is in
-each section; `python -m bench.variants` makes the one-change-at-a-time runtimes).
+Comparisons 7, 9, 10, 12 and 13 put several interpreters in one root filesystem and are
+measured by `python -m bench.interpreters` (its exact command is in each section; the
+one-change-at-a-time runtimes are release builds of a recipe with that one change, or made
+from a build's own objects by `python -m bench.variants`).
 Comparison 11 reads the wall times of two finished release builds (one per arch) from
 their cache entries' records: `python -m bench.release_builds AMD64_ENTRY ARM64_ENTRY`.
 
@@ -141,7 +143,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--render-only",
         action="store_true",
-        help="only regenerate RESULTS.md from the results file of the day",
+        help="only regenerate RESULTS.md from the newest results file",
     )
     parser.add_argument(
         "--results-dir",
@@ -176,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = out_dir / "results" / f"{today()}.json"
     markdown = out_dir / "RESULTS.md"
     if args.render_only:
-        write_outputs(results, markdown, load_results(results))
+        # the newest results file: a day without a run has none of its own
+        shown = latest_results(results.parent) or results
+        write_outputs(shown, markdown, load_results(shown))
         return 0
     ctx = Context(
         work=work.resolve(),

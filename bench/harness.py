@@ -250,6 +250,21 @@ def load_results(path: Path) -> dict[str, Any]:
     return {}
 
 
+def latest_results(results_dir: Path) -> Path | None:
+    """The newest results file (``<date>.json``, not a run's own ``<date>-<what>.json``)
+    in ``results_dir``, or None."""
+    found = sorted(p for p in results_dir.glob("*.json") if len(p.stem) == 10 and _is_date(p.stem))
+    return found[-1] if found else None
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def save_results(
     path: Path,
     *,
@@ -257,8 +272,10 @@ def save_results(
     settings: Mapping[str, Any],
     outcomes: Sequence[Outcome],
 ) -> dict[str, Any]:
-    """Merge ``outcomes`` into the results file of the day (other comparisons kept)."""
-    data = load_results(path)
+    """Merge ``outcomes`` into the results file of the day (other comparisons kept; the
+    day's first run starts from the newest earlier file's, so RESULTS.md keeps them)."""
+    earlier = None if path.exists() else latest_results(path.parent)
+    data = load_results(earlier or path)
     by_key = {o["key"]: o for o in data.get("comparisons", [])}
     for outcome in outcomes:
         entry = outcome.to_json()

@@ -17,6 +17,7 @@ from bench.harness import (
     Figure,
     Outcome,
     Runner,
+    latest_results,
     machine,
     ratio,
     render_markdown,
@@ -82,6 +83,26 @@ def test_save_results_merges_comparisons_and_markdown_lists_all(tmp_path: Path) 
     assert "| ours / floor | **1.50x** |" in text
     assert "python -m bench --only assembly" in text
     assert "2 cores" in text
+
+
+def test_a_days_first_run_keeps_the_comparisons_of_the_newest_earlier_file(
+    tmp_path: Path,
+) -> None:
+    results = tmp_path / "results"
+    older = Outcome("2-cold", "2. C", "not measured", reason="no time")
+    newer = Outcome("4-noop", "4. N", "not measured", reason="later")
+    save_results(results / "2026-01-01.json", machine_info={}, settings={}, outcomes=[older])
+    save_results(results / "2026-01-02.json", machine_info={}, settings={}, outcomes=[newer])
+    # a run's own raw output sorts after its day's file but is not a results file
+    (results / "2026-01-02-interpreters.json").write_text("{}")
+    assert latest_results(results) == results / "2026-01-02.json"
+    today = Outcome("8-assembly", "8. A", "not measured", reason="today")
+    data = save_results(results / "2026-01-03.json", machine_info={}, settings={}, outcomes=[today])
+    assert [c["key"] for c in data["comparisons"]] == ["2-cold", "4-noop", "8-assembly"]
+    # the earlier files are left as they were
+    assert len(json.loads((results / "2026-01-02.json").read_text())["comparisons"]) == 2
+    assert latest_results(results) == results / "2026-01-03.json"
+    assert latest_results(tmp_path / "none") is None
 
 
 def test_outcome_json_round_trip() -> None:
