@@ -1132,7 +1132,8 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
     ),
     "choices": (
         "13. Build choices where ours differed from Debian's python3.13, each on its own: the "
-        "stack protector's level, built-in start-up modules, a PIE executable",
+        "stack protector's level, built-in start-up modules, a PIE executable, "
+        "_FORTIFY_SOURCE",
         _by_interpreters,
     ),
     # read from two finished release builds by bench/release_builds.py
