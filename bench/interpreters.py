@@ -416,8 +416,7 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                     key="10-changes",
                     title="",
                     status="partial",
-                    reason="frame pointers are comparison 12 (the fast profile)"
-                    + (f"; {why}" if partial else ""),
+                    reason="frame pointers are comparison 12" + (f"; {why}" if partial else ""),
                     ratios=tuple(changes),
                     commands=tuple(commands),
                     notes=(
