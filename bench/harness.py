@@ -253,16 +253,8 @@ def load_results(path: Path) -> dict[str, Any]:
 def latest_results(results_dir: Path) -> Path | None:
     """The newest results file (``<date>.json``, not a run's own ``<date>-<what>.json``)
     in ``results_dir``, or None."""
-    found = sorted(p for p in results_dir.glob("*.json") if len(p.stem) == 10 and _is_date(p.stem))
+    found = sorted(results_dir.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].json"))
     return found[-1] if found else None
-
-
-def _is_date(text: str) -> bool:
-    try:
-        datetime.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 def save_results(

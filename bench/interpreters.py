@@ -579,8 +579,7 @@ CHOICES = {
 def choices(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
     """13: ours against the same recipe with one build choice changed (the stack
     protector's level, start-up modules built into the core, a non-PIE executable,
-    _FORTIFY_SOURCE): speed
-    and, where it ran, start-up as uid 10000."""
+    _FORTIFY_SOURCE): speed and, where it ran, start-up as uid 10000."""
     data: dict[str, dict[str, list[float]]] = result["speed"]
     names = list(data)
     have = [w for w in CHOICES if w in data[names[0]]]

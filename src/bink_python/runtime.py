@@ -653,14 +653,16 @@ def _configure(job: _Job) -> _Compiler:
     """dpkg-buildflags plus the plan's flags (checked against the compiler), ./configure."""
     plan = job.plan
     dpkg_arch = ["dpkg-architecture", f"-a{job.spec.arch}", "-c", "dpkg-buildflags", "--get"]
-    cflags = without_opt_level(
-        job.inside([*dpkg_arch, "CFLAGS"], "dpkg-buildflags", logged=False).split()
-    )
-    ldflags = job.inside([*dpkg_arch, "LDFLAGS"], "dpkg-buildflags", logged=False).split()
+
+    def buildflags(name: str) -> list[str]:
+        return job.inside([*dpkg_arch, name], "dpkg-buildflags", logged=False).split()
+
+    cflags = without_opt_level(buildflags("CFLAGS"))
+    ldflags = buildflags("LDFLAGS")
     # -D_FORTIFY_SOURCE=2 (glibc's checked memcpy, snprintf and the like) and -Wdate-time,
     # as Debian builds its own python3.X; on CPython's own compile lines only
     # (PY_CPPFLAGS), not in sysconfig's CFLAGS for users' extensions
-    cppflags = job.inside([*dpkg_arch, "CPPFLAGS"], "dpkg-buildflags", logged=False).split()
+    cppflags = buildflags("CPPFLAGS")
     cc = f"{job.target_gnu}-gcc"
     if plan.extra_cflags:
         check = [cc, "-Werror", *plan.extra_cflags, "-x", "c", "-c", "/dev/null"]
