@@ -1095,6 +1095,13 @@ def _by_interpreters(ctx: Context) -> Outcome:
     )
 
 
+def _by_instructions(ctx: Context) -> Outcome:
+    raise BenchError(
+        "measured by `python -m bench.instructions` (callgrind in one root filesystem): see "
+        "its docstring and the command in RESULTS.md"
+    )
+
+
 def _by_release_builds(ctx: Context) -> Outcome:
     raise BenchError(
         "read from two finished release builds by `python -m bench.release_builds` "
@@ -1136,6 +1143,11 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
         "_FORTIFY_SOURCE",
         _by_interpreters,
     ),
+    "instructions": (
+        "14. Instructions executed (callgrind): ours vs Debian's python3.13 and build "
+        "candidates, where the work differs",
+        _by_instructions,
+    ),
     # read from two finished release builds by bench/release_builds.py
     "release-builds": (
         "11. Release runtime build time: amd64 native vs arm64 cross-compiled, its PGO "
@@ -1158,4 +1170,5 @@ KEYS = {
     "11-release-builds": "release-builds",
     "12-frame-pointers": "frame-pointers",
     "13-choices": "choices",
+    "14-instructions": "instructions",
 }

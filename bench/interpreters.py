@@ -30,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,11 @@ def sh(argv: list[str], **kw: object) -> str:
 BINDS: list[tuple[str, str]] = []
 
 
-def bwrap(root: Path, *, user: bool, writable: bool) -> list[str]:
+def bwrap(
+    root: Path, *, user: bool, writable: bool, env: dict[str, str] | None = None
+) -> list[str]:
     home = "/home/apps" if user else "/root"
-    return bwrap_argv(root, writable=writable, user=user, home=home, binds=BINDS)
+    return bwrap_argv(root, writable=writable, user=user, home=home, env=env, binds=BINDS)
 
 
 def main() -> int:
@@ -110,33 +113,14 @@ def main() -> int:
     args = parser.parse_args()
 
     args.work.mkdir(parents=True, exist_ok=True)
-    pythons: dict[str, str] = {}
-    # the base rootfs is a plain tar: unpacked into a container from scratch
-    ctr = sh(["buildah", "from", "scratch"]).strip()
-    try:
-        sh(["buildah", "add", ctr, str(args.base), "/"])
-        if args.debian:
-            sh(speed.install_debian_python(ctr))
-            pythons["debian"] = DEBIAN
-        for i, spec in enumerate(args.interp):
-            name, _, tar = spec.partition("=")
-            dest = "/" if i == 0 else f"/opt/{name}"
-            if "::" in tar:
-                tree, _, exe = tar.partition("::")
-                BINDS.append((tree, dest))
-                pythons[name] = f"{dest}/{exe}"
-                continue
-            sh(["buildah", "add", ctr, tar, dest])
-            pythons[name] = f"{'' if i == 0 else dest}/usr/local/bin/python3.13"
-        for item in args.bind:
-            host, _, inside = item.partition("=")
-            BINDS.append((host, inside))
+    for item in args.bind:
+        host, _, inside = item.partition("=")
+        BINDS.append((host, inside))
+    with interpreter_container(args.base, args.interp, debian=args.debian) as (ctr, pythons):
         wheels = speed.fetch_wheels(Runner(args.work / "logs"), args.work / "wheels")
         site = speed.unpack(wheels, Path(tempfile.mkdtemp(dir=args.work)) / "site")
         sh(["buildah", "copy", ctr, str(site), "/bench/site"])
-        root = Path(sh(["buildah", "mount", ctr]).strip())
-        for _, inside in BINDS:  # mount points for the binds
-            (root / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        root = mount(ctr)
         result: dict[str, object] = {
             "pythons": pythons,
             "versions": {
@@ -161,10 +145,49 @@ def main() -> int:
         if args.record:
             command = "python -m bench.interpreters " + " ".join(sys.argv[1:])
             record(args.out, args.record, args.record.parent.parent / "RESULTS.md", [command])
+    return 0
+
+
+@contextmanager
+def interpreter_container(
+    base: Path, interps: Sequence[str], *, debian: bool, packages: Sequence[str] = ()
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A buildah container of the base rootfs ``base`` (a plain tar) with the interpreters:
+    Debian's python3.13 installed with apt when ``debian`` (with ``packages``), the first of
+    ``interps`` (``NAME=RUNTIME.tar``, or ``NAME=DIR::EXE`` for a build tree, added to
+    :data:`BINDS`) unpacked at ``/``, every other one under ``/opt/NAME``. Yields the
+    container and each interpreter's path inside; removes the container afterwards."""
+    pythons: dict[str, str] = {}
+    ctr = sh(["buildah", "from", "scratch"]).strip()
+    try:
+        sh(["buildah", "add", ctr, str(base), "/"])
+        wanted = (*(("python3.13",) if debian else ()), *packages)
+        if wanted:
+            sh(speed.apt_install(ctr, wanted))
+        if debian:
+            pythons["debian"] = DEBIAN
+        for i, spec in enumerate(interps):
+            name, _, tar = spec.partition("=")
+            dest = "/" if i == 0 else f"/opt/{name}"
+            if "::" in tar:
+                tree, _, exe = tar.partition("::")
+                BINDS.append((tree, dest))
+                pythons[name] = f"{dest}/{exe}"
+                continue
+            sh(["buildah", "add", ctr, tar, dest])
+            pythons[name] = f"{'' if i == 0 else dest}/usr/local/bin/python3.13"
+        yield ctr, pythons
     finally:
         subprocess.run(["buildah", "umount", ctr], check=False, capture_output=True)
         subprocess.run(["buildah", "rm", ctr], check=False, capture_output=True)
-    return 0
+
+
+def mount(ctr: str) -> Path:
+    """The root of the container ``ctr``, with a mount point for each of :data:`BINDS`."""
+    root = Path(sh(["buildah", "mount", ctr]).strip())
+    for _, inside in BINDS:
+        (root / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    return root
 
 
 def _load() -> tuple[float, float, float]:
@@ -645,7 +668,10 @@ def _geo(
 
 
 def _runs(result: dict[str, Any]) -> int:
-    """Runs of the speed comparison, else samples of the start-up one."""
+    """Runs of the speed comparison, else samples of the start-up one (or the result's own
+    ``runs``)."""
+    if "runs" in result:
+        return int(result["runs"])
     for part in ("speed", "startup"):
         data = result.get(part) or {}
         for per in data.values():
@@ -660,11 +686,14 @@ def record(
     markdown: Path,
     commands: Sequence[str],
     notes: dict[str, Sequence[str]] | None = None,
+    make: Callable[[dict[str, Any], Sequence[str]], list[Outcome]] | None = None,
 ) -> None:
     """Merge the outcomes of ``result_json`` into ``results`` and render ``markdown``;
-    ``notes`` adds lines to the outcome of each key (what was measured beside the run)."""
+    ``notes`` adds lines to the outcome of each key (what was measured beside the run).
+    ``make`` turns the result into outcomes (default :func:`outcomes`)."""
     from .__main__ import write_outputs
 
+    make = make or outcomes
     result = json.loads(result_json.read_text())
     load = result.get("load_start", [])
     data = save_results(
@@ -678,7 +707,7 @@ def record(
         },
         outcomes=[
             replace(o, notes=(*o.notes, *(notes or {}).get(o.key, ())))
-            for o in outcomes(result, commands)
+            for o in make(result, commands)
         ],
     )
     write_outputs(results, markdown, data)

@@ -137,6 +137,11 @@ PYTHONS = {"ours": "/usr/local/bin/python3.13", "debian": "/usr/bin/python3.13"}
 
 def install_debian_python(ctr: str) -> list[str]:
     """The buildah argv that installs Debian's python3.13 in the container ``ctr``."""
+    return apt_install(ctr, ("python3.13",))
+
+
+def apt_install(ctr: str, packages: Sequence[str]) -> list[str]:
+    """The buildah argv that installs Debian's ``packages`` with apt in the container ``ctr``."""
     return [
         "buildah",
         "run",
@@ -148,7 +153,7 @@ def install_debian_python(ctr: str) -> list[str]:
         "--",
         "sh",
         "-c",
-        "apt-get update && apt-get install -y --no-install-recommends python3.13",
+        "apt-get update && apt-get install -y --no-install-recommends " + shlex.join(packages),
     ]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import comparisons, interpreters, patched, release_builds, speed, variants
+from bench import comparisons, instructions, interpreters, patched, release_builds, speed, variants
 from bench.harness import (
     BenchError,
     Figure,
@@ -524,3 +524,49 @@ def test_a_run_with_build_choices_records_comparison_13() -> None:
     }
     keys = [o.key for o in interpreters.outcomes(interpreters_run(both), ["cmd"])]
     assert keys == ["13-choices", "7-speed"]
+
+
+ANNOTATE = """\
+--------------------------------------------------------------------------------
+Ir
+--------------------------------------------------------------------------------
+1,000,000 (100.0%)  PROGRAM TOTALS
+
+--------------------------------------------------------------------------------
+Ir                 file:function
+--------------------------------------------------------------------------------
+400,000 (40.00%)  ???:_PyEval_EvalFrameDefault [/usr/local/bin/python3.13]
+ 50,000 ( 5.00%)  ???:_PyEval_EvalFrameDefault'2 [/usr/local/bin/python3.13]
+ 30,000 ( 3.00%)  ???:_PyEval_EvalFrameDefaultX [/usr/local/bin/python3.13]
+200,000 (20.00%)  ???:0x00000000001f4980 [/usr/local/lib/libpython3.13.so.1.0]
+100,000 (10.00%)  ???:memcpy [/usr/lib/x86_64-linux-gnu/libc.so.6]
+"""
+
+
+def test_instruction_counts_from_callgrind_annotate() -> None:
+    counts = instructions.parse_annotate(ANNOTATE, core=("/usr/local/bin/python3.13", "libpython"))
+    # the eval loop's recursion levels count, a longer name that starts with it does not
+    assert counts == {"total": 1_000_000, "core": 680_000, "eval": 450_000}
+    with pytest.raises(ValueError, match="PROGRAM TOTALS"):
+        instructions.parse_annotate("no totals here", core=("python3.13",))
+
+
+def test_instruction_outcome_takes_every_interpreter_against_ours() -> None:
+    result = {
+        "versions": {"ours": "3.13.15", "debian": "3.13.5"},
+        "runs": 1,
+        "instructions": {
+            "kernels": {
+                "ours": {"total": 110, "core": 100, "eval": 50},
+                "debian": {"total": 99, "core": 90, "eval": 40},
+            }
+        },
+    }
+    (outcome,) = instructions.outcomes(result, ["cmd"])
+    assert outcome.key == "14-instructions"
+    got = {f.label: f.values for f in outcome.ratios}
+    assert got["`kernels`, the whole process: debian / ours (>1: ours executes fewer)"] == (0.9,)
+    assert got[
+        "`kernels`, _PyEval_EvalFrameDefault: debian / ours (>1: ours executes fewer)"
+    ] == pytest.approx((0.8,))
+    assert len(outcome.figures) == 6
