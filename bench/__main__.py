@@ -63,6 +63,8 @@ one-change-at-a-time runtimes are release builds of a recipe with that one chang
 from a build's own objects by `python -m bench.variants`).
 Comparison 11 reads the wall times of two finished release builds (one per arch) from
 their cache entries' records: `python -m bench.release_builds AMD64_ENTRY ARM64_ENTRY`.
+Comparison 14 counts instructions under callgrind in the same kind of root filesystem:
+`python -m bench.instructions` (its command is in its section).
 
 Each section below lists the exact commands its run executed (untimed preparation such as
 seeding the stand-in linkerd-await binaries or importing a base into buildah is left out).

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -152,6 +153,16 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                             (counts[part] / per["ours"][part],),
                         )
                     )
+        # the speed bar's direction for each candidate (the whole process only)
+        for who, counts in per.items():
+            if who not in ("ours", "debian") and "debian" in per:
+                ratios.append(
+                    Figure(
+                        f"`{label}`, the whole process: debian / {who} (>1: {who} executes fewer)",
+                        "x",
+                        (per["debian"]["total"] / counts["total"],),
+                    )
+                )
     return [
         Outcome(
             key="14-instructions",
@@ -168,7 +179,9 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                 "valgrind --tool=callgrind (Debian 13's valgrind) as root in the shared root "
                 "filesystem, PYTHONHASHSEED=0; counts are instructions, not time, and do not "
                 "depend on the machine's load: one run",
-                "the interpreter's own code: its executable and any libpython3.13.so",
+                "the interpreter's own code: its executable and any libpython3.13.so (Debian's "
+                "executable also holds the extension modules it builds in, _json among them, "
+                "which ours load from lib-dynload: compare the whole process across builds)",
             ),
         )
     ]
@@ -193,7 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for n, p in pythons.items()
             },
             "runs": 1,
+            "load_start": list(os.getloadavg()),
             "instructions": measure(root, pythons),
+            "load_end": list(os.getloadavg()),
         }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     if args.record:

@@ -292,6 +292,8 @@ LABELS = {
     "ours-builtins": "ours with the start-up modules built into the core",
     "ours-nopie": "ours with a non-PIE python3.13",
     "ours-fortify": "ours with -D_FORTIFY_SOURCE=2 (recipe 8)",
+    "ours-ltopart": "ours with GCC's default LTO partitioning (Debian's), not =none",
+    "ours-3.13.5": "ours built from CPython 3.13.5 (Debian's version)",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
@@ -702,8 +704,14 @@ def record(
         settings={
             "runs": _runs(result),
             "profile": result.get("ours_profile", "release"),
-            "load_average_at_start": [round(x, 2) for x in load],
-            "load_average_at_end": [round(x, 2) for x in result.get("load_end", [])],
+            **(
+                {
+                    "load_average_at_start": [round(x, 2) for x in load],
+                    "load_average_at_end": [round(x, 2) for x in result["load_end"]],
+                }
+                if "load_end" in result
+                else {}
+            ),
         },
         outcomes=[
             replace(o, notes=(*o.notes, *(notes or {}).get(o.key, ())))
