@@ -31,7 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from .harness import Figure, Outcome
-from .interpreters import IMPORTS, LABELS, bwrap, interpreter_container, mount, record, sh
+from .interpreters import (
+    IMPORTS,
+    LABELS,
+    bwrap,
+    interpreter_container,
+    mount,
+    record,
+    sh,
+    versions,
+)
 
 #: The pure-Python workload: deterministic (PYTHONHASHSEED=0), about 0.2 s without valgrind.
 KERNELS = """
@@ -144,7 +153,6 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
                         (counts[part] / 1e6,),
                     )
                 )
-            for who, counts in per.items():
                 if who != "ours" and "ours" in per:
                     ratios.append(
                         Figure(
@@ -201,10 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = mount(ctr)
         result: dict[str, Any] = {
             "pythons": pythons,
-            "versions": {
-                n: sh([*bwrap(root, user=False, writable=False), p, "-VV"]).strip()
-                for n, p in pythons.items()
-            },
+            "versions": versions(root, pythons),
             "runs": 1,
             "load_start": list(os.getloadavg()),
             "instructions": measure(root, pythons),

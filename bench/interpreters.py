@@ -123,10 +123,7 @@ def main() -> int:
         root = mount(ctr)
         result: dict[str, object] = {
             "pythons": pythons,
-            "versions": {
-                n: sh([*bwrap(root, user=False, writable=False), p, "-VV"]).strip()
-                for n, p in pythons.items()
-            },
+            "versions": versions(root, pythons),
             "load_start": list(_load()),
             "reference_is_relink": args.reference_is_relink,
             "ours_profile": args.ours_profile,
@@ -180,6 +177,14 @@ def interpreter_container(
     finally:
         subprocess.run(["buildah", "umount", ctr], check=False, capture_output=True)
         subprocess.run(["buildah", "rm", ctr], check=False, capture_output=True)
+
+
+def versions(root: Path, pythons: dict[str, str]) -> dict[str, str]:
+    """Each interpreter's ``-VV`` (version, build date, compiler), run in ``root``."""
+    return {
+        n: sh([*bwrap(root, user=False, writable=False), p, "-VV"]).strip()
+        for n, p in pythons.items()
+    }
 
 
 def mount(ctr: str) -> Path:
@@ -697,7 +702,6 @@ def record(
 
     make = make or outcomes
     result = json.loads(result_json.read_text())
-    load = result.get("load_start", [])
     data = save_results(
         results,
         machine_info=machine(),
@@ -706,7 +710,7 @@ def record(
             "profile": result.get("ours_profile", "release"),
             **(
                 {
-                    "load_average_at_start": [round(x, 2) for x in load],
+                    "load_average_at_start": [round(x, 2) for x in result["load_start"]],
                     "load_average_at_end": [round(x, 2) for x in result["load_end"]],
                 }
                 if "load_end" in result
