@@ -299,6 +299,8 @@ LABELS = {
     "ours-fortify": "ours with -D_FORTIFY_SOURCE=2 (recipe 8)",
     "ours-ltopart": "ours with GCC's default LTO partitioning (Debian's), not =none",
     "ours-3.13.5": "ours built from CPython 3.13.5 (Debian's version)",
+    "ours-pgoext": "ours trained on the whole test suite (--pgo-extended), not --pgo's 43 tests",
+    "ours-static": "ours built without --enable-shared (Debian's static build: no -fPIC core)",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
