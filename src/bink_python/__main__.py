@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Sequence
 from types import FrameType
 
+from . import proc
 from .cli import build_parser
 from .errors import INTERNAL_EXIT, INTERRUPT_EXIT, BinkError, host_error
 from .store import select_cache_root
@@ -33,7 +34,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     """
     first = not _received
     _received.append(signal.Signals(signum).name)
-    if first:
+    if first and not proc.hold_interrupt():  # held while a child starts: spawn raises it
         raise KeyboardInterrupt
 
 

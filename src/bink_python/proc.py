@@ -187,6 +187,33 @@ def stop_all(grace: float = STOP_GRACE) -> None:
         thread.join()
 
 
+#: True while the main thread starts a child and registers it (spawn): a Ctrl-C or
+#: SIGTERM that lands there is held (``_held``) and raised once the child is guarded, so
+#: it cannot leave the child running. Signal handlers run in the main thread only.
+_starting = False
+_held = False
+
+
+def hold_interrupt() -> bool:
+    """For the signal handler: True when the main thread is starting a child, in which case
+    the interrupt is held and :func:`spawn` raises it once the child can be stopped."""
+    global _held
+    if _starting:
+        _held = True
+    return _starting
+
+
+def _guarded(main: bool) -> None:
+    """The child is registered (or was never started): raise a held interrupt."""
+    global _starting, _held
+    if not main:
+        return
+    _starting = False
+    if _held:
+        _held = False
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def _registered(popen: subprocess.Popen[bytes]) -> Iterator[None]:
     with _lock:
@@ -253,6 +280,10 @@ def spawn(
     full_env = dict(os.environ) if keep_env else {}
     if env:
         full_env.update(env)
+    global _starting
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        _starting = True
     try:
         popen = subprocess.Popen(
             argv,
@@ -263,10 +294,14 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
         )
-    except FileNotFoundError as exc:
-        raise ToolError(f"{argv[0]} not found: install it") from exc
+    except BaseException as exc:
+        _guarded(main)  # a held interrupt wins over the start's own error
+        if isinstance(exc, FileNotFoundError):
+            raise ToolError(f"{argv[0]} not found: install it") from exc
+        raise
     with _registered(popen):
         try:
+            _guarded(main)
             # a cancel() racing with the start above must not miss this child
             if _cancel.is_set() and not cleanup:
                 _stop(popen)

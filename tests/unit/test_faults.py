@@ -190,6 +190,16 @@ _DRIVER = textwrap.dedent(
     from bink_python.__main__ import main
 
     mode, marker = sys.argv[1], Path(sys.argv[2])
+    if mode == "startrace":
+        import signal, subprocess
+
+        class RacingPopen(subprocess.Popen):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                # a Ctrl-C landing after the child started, before spawn guards it
+                os.kill(os.getpid(), signal.SIGINT)
+
+        subprocess.Popen = RacingPopen
 
     def handler(args):
         if mode == "oserror":
@@ -236,6 +246,27 @@ def test_sigterm_and_ctrl_c_stop_children_and_run_cleanups(
     assert driver.returncode == code, err
     assert (tmp_path / "marker").read_text() == "cleaned"
     assert _wait_gone([child], 2) == []
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_between_starting_a_child_and_guarding_it_still_stops_the_child(
+    tmp_path: Path,
+) -> None:
+    driver = _driver(tmp_path, "startrace")
+    child_file = tmp_path / "marker.child"
+    try:
+        _, err = driver.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        # the orphaned child holds the driver's pipes open: stop it, then fail
+        if child_file.exists() and child_file.read_text().strip():
+            os.kill(int(child_file.read_text()), signal.SIGKILL)
+        driver.kill()
+        driver.communicate()
+        pytest.fail("the child started before the Ctrl-C outlived the driver")
+    assert driver.returncode == 130, err
+    assert (tmp_path / "marker").read_text() == "cleaned"
+    if child_file.exists() and child_file.read_text().strip():
+        assert _wait_gone([int(child_file.read_text())], 2) == []
     assert "Traceback" not in err
 
 
