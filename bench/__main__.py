@@ -60,7 +60,9 @@ python -m bench --render-only                                  # RESULTS.md from
 Comparisons 7, 9, 10, 12 and 13 put several interpreters in one root filesystem and are
 measured by `python -m bench.interpreters` (its exact command is in each section; the
 one-change-at-a-time runtimes are release builds of a recipe with that one change, or made
-from a build's own objects by `python -m bench.variants`).
+from a build's own objects by `python -m bench.variants`); their `reference=` runtime is
+made by `python -m bench.reference_runtime --base ROOTFS.tar --out REF.tar` (the reference
+Dockerfile at `PROFILE=release`, its `/usr/local` as a tar).
 Comparison 11 reads the wall times of two finished release builds (one per arch) from
 their cache entries' records: `python -m bench.release_builds AMD64_ENTRY ARM64_ENTRY`.
 Comparison 14 counts instructions under callgrind in the same kind of root filesystem:

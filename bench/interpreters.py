@@ -301,6 +301,8 @@ LABELS = {
     "ours-3.13.5": "ours built from CPython 3.13.5 (Debian's version)",
     "ours-pgoext": "ours trained on the whole test suite (--pgo-extended), not --pgo's 43 tests",
     "ours-static": "ours built without --enable-shared (Debian's static build: no -fPIC core)",
+    "ours-pde": "ours with a position-dependent python3.13 (core recompiled -fno-pie, -no-pie)",
+    "ours-pdenofp": "ours with a position-dependent python3.13 and no frame pointers",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
