@@ -183,15 +183,19 @@ def test_cleanup_failure_never_replaces_the_real_error() -> None:
 
 _DRIVER = textwrap.dedent(
     """
-    import os, sys, errno, time
+    import os, signal, sys, errno, time
     from pathlib import Path
     import bink_python.cli as cli
     from bink_python import proc
     from bink_python.__main__ import main
 
+    # Ctrl-C reaches the driver as it reaches a command in a terminal, even when this test
+    # run inherited SIGINT ignored (a background job of a non-interactive shell), which
+    # the CLI leaves ignored, as it should
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     mode, marker = sys.argv[1], Path(sys.argv[2])
     if mode == "startrace":
-        import signal, subprocess
+        import subprocess
 
         class RacingPopen(subprocess.Popen):
             def __init__(self, *args, **kwargs):
