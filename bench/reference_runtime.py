@@ -13,25 +13,29 @@ About 25 minutes of a 2-core machine for the release profile. The build's log is
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
+from .__main__ import DEFAULT_TEST_CACHE
 from .comparisons import BASE_IMAGE, REF_IMAGE, Context, bud_argv, context_dir, import_image
 from .harness import BenchError
-
-TEST_CACHE = Path("/var/tmp/bink-python-test-cache")
 
 
 def build(base: Path, out: Path, profile: str, work: Path) -> None:
     ctx = Context(
-        work=work, smoke=False, runs=1, cap=0.0, profile=profile, test_cache=TEST_CACHE, bink=""
+        work=work,
+        smoke=False,
+        runs=1,
+        cap=0.0,
+        profile=profile,
+        test_cache=DEFAULT_TEST_CACHE,
+        bink="",
     )
     runner = ctx.runner
     base_image = f"{BASE_IMAGE}:debian13-amd64"
     import_image(runner, base, base_image, "amd64")
     image = f"{REF_IMAGE}:amd64-{profile}"
-    ctxdir = context_dir(ctx, TEST_CACHE / "store")
+    ctxdir = context_dir(ctx, DEFAULT_TEST_CACHE)
     runner.run(bud_argv(ctxdir, base_image, image, profile), f"reference-{profile}")
     ctr = runner.output(["buildah", "from", image]).strip()
     try:
@@ -39,9 +43,8 @@ def build(base: Path, out: Path, profile: str, work: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tar: list[str | Path] = ["tar", "--sort=name", "--numeric-owner", "-C", root, "-cf", out]
         runner.run([*tar, "usr/local"], f"reference-{profile}", record=False)
-    finally:
-        subprocess.run(["buildah", "umount", ctr], check=False, capture_output=True)
-        subprocess.run(["buildah", "rm", ctr], check=False, capture_output=True)
+    finally:  # buildah rm unmounts the container first
+        runner.run(["buildah", "rm", ctr], "cleanup", record=False, check=False)
 
 
 def main(argv: list[str] | None = None) -> int:
