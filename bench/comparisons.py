@@ -1143,6 +1143,11 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
         "_FORTIFY_SOURCE",
         _by_interpreters,
     ),
+    "eval-loop-gcse": (
+        "15. The eval loop's file without GCSE (GCC's advice for computed-goto dispatch): "
+        "recipe 9 against recipe 8",
+        _by_interpreters,
+    ),
     "instructions": (
         "14. Instructions executed (callgrind): ours vs Debian's python3.13 and build "
         "candidates, where the work differs",
@@ -1171,4 +1176,5 @@ KEYS = {
     "12-frame-pointers": "frame-pointers",
     "13-choices": "choices",
     "14-instructions": "instructions",
+    "15-eval-loop-gcse": "eval-loop-gcse",
 }

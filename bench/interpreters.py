@@ -32,7 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +303,7 @@ LABELS = {
     "ours-static": "ours built without --enable-shared (Debian's static build: no -fPIC core)",
     "ours-pde": "ours with a position-dependent python3.13 (core recompiled -fno-pie, -no-pie)",
     "ours-pdenofp": "ours with a position-dependent python3.13 and no frame pointers",
+    "ours-gcse": "ours with GCSE in the eval loop's file (recipe 8)",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
@@ -310,13 +311,12 @@ LABELS = {
 
 def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
     """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes,
-    12-frame-pointers (when ``ours-nofp`` ran), 13-choices (when an interpreter of
-    :data:`CHOICES` ran). A run of 12 or 13 without both Debian's python3.13 and the
-    reference records only those."""
+    12-frame-pointers and 15-eval-loop-gcse (when their interpreter of :data:`ONE_CHANGE`
+    ran), 13-choices (when an interpreter of :data:`CHOICES` ran). A run of 12, 13 or 15
+    without both Debian's python3.13 and the reference records only those."""
     speed_interps = set(next(iter(result.get("speed", {}).values()), {}))
     out: list[Outcome] = []
-    if "ours-nofp" in speed_interps:
-        out.append(frame_pointers(result, commands))
+    out += [one_change(other, result, commands) for other in ONE_CHANGE if other in speed_interps]
     if speed_interps & set(CHOICES):
         out.append(choices(result, commands))
     if out and not {"debian", "reference"} <= speed_interps:
@@ -517,25 +517,68 @@ def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
 BOLT_PAIR = ("ours-prebolt", "ours")
 
 
-def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
-    """12: the same build with and without frame pointers (its own comparison, so a run
-    at another profile does not replace comparisons 7 and 10); where Debian's python3.13
-    ran beside them, each of the two against it."""
+@dataclass(frozen=True)
+class OneChange:
+    """A comparison of its own: ours against the same recipe and source with one change
+    (so a run of it does not replace comparisons 7 and 10). ``ratio`` is taken
+    ``numerator / denominator`` of the two; ``note`` may name ``{profile}``."""
+
+    key: str
+    numerator: str
+    denominator: str
+    ratio: str  # "with / without"
+    reading: str  # "(>1: frame pointers cost)"
+    note: str
+
+
+#: The one-change comparisons, by the interpreter measured beside ours.
+ONE_CHANGE = {
+    "ours-nofp": OneChange(
+        "12-frame-pointers",
+        "ours",
+        "ours-nofp",
+        "with / without",
+        "(>1: frame pointers cost)",
+        "both are the {profile} runtime of the same recipe and source; the only difference "
+        "is -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer (3.12+)",
+    ),
+    "ours-gcse": OneChange(
+        "15-eval-loop-gcse",
+        "ours-gcse",
+        "ours",
+        "with / without GCSE in the eval loop's file",
+        "(>1: without faster)",
+        "both are the {profile} runtime of the same source and flags; the only difference is "
+        "-fno-gcse on Python/ceval.c's compile lines (recipe 9; the other is recipe 8)",
+    ),
+}
+
+
+def one_change(other: str, result: dict[str, Any], commands: Sequence[str]) -> Outcome:
+    """12, 15: ours and ``other`` (:data:`ONE_CHANGE`), per benchmark and as a geometric
+    mean, and at start-up where it ran; where Debian's python3.13 ran beside them, each
+    of the two against it (where the speed bar would stand with the change)."""
+    change = ONE_CHANGE[other]
     data: dict[str, dict[str, list[float]]] = result["speed"]
     names = list(data)
     profile = result.get("ours_profile", "release")
     labels = {**LABELS, "ours": f"ours ({profile})"}
     debian = "debian" in data[names[0]]
-    figures = _speed_figures(
-        data, names, ("ours", "ours-nofp", *(("debian",) if debian else ())), labels
-    )
-    ratios = _per_benchmark(
-        data, names, "ours", "ours-nofp", "with / without (>1: frame pointers cost)"
-    )
-    ratios.append(_geo("geometric mean: with / without", data, names, "ours", "ours-nofp"))
+    pair = (change.numerator, change.denominator)
+    figures = _speed_figures(data, names, ("ours", other, *(("debian",) if debian else ())), labels)
+    ratios = _per_benchmark(data, names, *pair, f"{change.ratio} {change.reading}")
+    ratios.append(_geo(f"geometric mean: {change.ratio}", data, names, *pair))
+    for label, per in result.get("startup", {}).items():
+        if all(who in per for who in pair):
+            ratios.append(
+                ratio(
+                    f"`{label}` as uid 10000: {change.ratio} {change.reading}",
+                    per[change.numerator],
+                    per[change.denominator],
+                )
+            )
     if debian:
-        # where the speed bar against Debian's python3.13 would stand without them
-        for who in ("ours", "ours-nofp"):
+        for who in ("ours", other):
             ratios.append(
                 _geo(
                     f"geometric mean: debian / {who} (>1: {who} faster)",
@@ -546,16 +589,13 @@ def frame_pointers(result: dict[str, Any], commands: Sequence[str]) -> Outcome:
                 )
             )
     return _side_by_side(
-        "12-frame-pointers",
+        change.key,
         result,
         commands,
         figures,
         ratios,
-        (
-            f"both are the {profile} runtime of the same recipe and source; the only "
-            "difference is -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer (3.12+)",
-        ),
-        "the two interpreters interleaved per benchmark",
+        (change.note.format(profile=profile),),
+        "the interpreters interleaved per benchmark",
     )
 
 

@@ -147,6 +147,10 @@ def test_the_pgo_rebuild_compiled_the_core_with_the_profile(release: RuntimeResu
     for flag in ("-fprofile-use", "-flto", "-O3"):
         assert flag in final, flag
     assert "-fprofile-generate" in ceval[0].split()
+    # the eval loop's file alone without GCSE (EVAL_LOOP_CFLAGS), in both phases
+    assert "-fno-gcse" in ceval[0].split() and "-fno-gcse" in final
+    others = [line for line in log.splitlines() if line.rstrip().endswith("Python/pystate.c")]
+    assert others and not [line for line in others if "-fno-gcse" in line.split()]
 
 
 def test_removed_modules_are_gone(members: dict[str, tarfile.TarInfo]) -> None:

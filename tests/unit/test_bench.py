@@ -462,6 +462,31 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
     ]
 
 
+def test_a_run_beside_recipe_8_records_the_eval_loop_without_gcse_on_its_own() -> None:
+    per = {"ours": [1.0, 1.0], "ours-gcse": [1.1, 1.21], "debian": [1.05, 1.1]}
+    result = interpreters_run(
+        {"nbody": per, "go": per},
+        startup={"imports": {"ours": [0.07, 0.08], "ours-gcse": [0.07, 0.08], "debian": [0.07]}},
+    )
+    (only,) = interpreters.outcomes(result, ["cmd"])  # 7 and 9 keep theirs: no reference
+    assert only.key == "15-eval-loop-gcse" and only.key in comparisons.KEYS
+    ratios = {f.label: f.values for f in only.ratios}
+    what = "with / without GCSE in the eval loop's file"
+    assert ratios[f"geometric mean: {what}"] == pytest.approx((1.1, 1.21))
+    assert ratios[f"nbody: {what} (>1: without faster)"] == pytest.approx((1.1, 1.21))
+    assert ratios[f"`imports` as uid 10000: {what} (>1: without faster)"] == pytest.approx(
+        (1.0, 1.0)
+    )
+    assert ratios["geometric mean: debian / ours (>1: ours faster)"] == pytest.approx((1.05, 1.1))
+    assert ratios["geometric mean: debian / ours-gcse (>1: ours-gcse faster)"] == pytest.approx(
+        (1.05 / 1.1, 1.1 / 1.21)
+    )
+    assert "nbody: ours with GCSE in the eval loop's file (recipe 8)" in [
+        f.label for f in only.figures
+    ]
+    assert "-fno-gcse" in only.notes[0]
+
+
 def test_frame_pointers_measured_beside_debian_and_the_choices_keep_every_comparison() -> None:
     per = {
         "ours": [1.0, 1.0],

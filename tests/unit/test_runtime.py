@@ -230,6 +230,76 @@ def test_interpreter_gets_plain_stack_protector_and_user_extensions_keep_strong(
                 assert not [f for f in plan.extra_cflags if f.startswith("-fstack-protector")]
 
 
+def test_eval_loop_file_alone_gets_no_gcse_on_amd64() -> None:
+    for version in ("3.9.25", "3.13.15", "3.15.0"):
+        for profile in ("release", "fast"):
+            for host in ("amd64", "arm64"):
+                plan = plan_build(spec(version=version, profile=profile), host)
+                assert plan.eval_loop_cflags == ("-fno-gcse",)
+                assert "-fno-gcse" not in " ".join([*plan.extra_cflags, *plan.make_vars])
+                # arm64's registers hold the loop's values: GCSE stays on
+                assert not plan_build(
+                    spec(version=version, profile=profile, arch="arm64"), host
+                ).eval_loop_cflags
+    assert runtime.eval_loop_rule(()) == ""
+    assert runtime.eval_loop_rule(("-fno-gcse",)) == (
+        "\nPython/ceval.o: PY_CFLAGS_NODIST += -fno-gcse\n"
+    )
+    # the flag is part of what was built: another one is another runtime
+    other = replace(plan_build(spec(), "amd64"), eval_loop_cflags=())
+    assert other != plan_build(spec(), "amd64")
+
+
+#: CPython's Makefile as far as the eval loop's compile line goes: its variables, the
+#: suffix rule, and profile-opt's sub-make with CFLAGS_NODIST on its command line.
+CEVAL_MAKEFILE = (
+    "CONFIGURE_CFLAGS_NODIST=-std=c11\n"
+    "PY_CFLAGS_NODIST=$(CONFIGURE_CFLAGS_NODIST) $(CFLAGS_NODIST) -I$(srcdir)/Include/internal\n"
+    "PY_STDMODULE_CFLAGS= $(PY_CFLAGS) $(PY_CFLAGS_NODIST) $(PY_CPPFLAGS) $(CFLAGSFORSHARED)\n"
+    "PY_CORE_CFLAGS=\t$(PY_STDMODULE_CFLAGS) -DPy_BUILD_CORE\n"
+    "srcdir=.\n"
+    "profile-opt:\n"
+    '\t$(MAKE) objs CFLAGS_NODIST="$(CFLAGS_NODIST) -fprofile-use"\n'
+    "objs: Python/ceval.o Python/pystate.o\n"
+    ".c.o:\n"
+    "\techo $(CC) -c $(PY_CORE_CFLAGS) -o $@ $<\n"
+)
+
+
+def test_eval_loop_rule_reaches_its_compile_line_only_in_both_pgo_phases(
+    tmp_path: Path,
+) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("needs make")
+    (tmp_path / "Python").mkdir()
+    for name in ("ceval.c", "pystate.c"):
+        (tmp_path / "Python" / name).write_text("int x;\n")
+    makefile = tmp_path / "Makefile"
+    makefile.write_text(CEVAL_MAKEFILE + runtime.eval_loop_rule(runtime.EVAL_LOOP_CFLAGS["amd64"]))
+
+    def lines(*args: str) -> dict[str, str]:
+        out = subprocess.run(
+            [make, "-s", "--no-print-directory", "-C", str(tmp_path), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return {line.split()[-1]: line for line in out.splitlines() if line.startswith("cc ")}
+
+    # the profile-use phase: the sub-make's command-line CFLAGS_NODIST does not drop it
+    used = lines("profile-opt", "CFLAGS_NODIST=-fstack-protector")
+    ceval = used["Python/ceval.c"].split()
+    # after the build's own flags, so it wins over any -fgcse among them
+    assert ceval.index("-fno-gcse") > ceval.index("-fprofile-use") > ceval.index("-std=c11")
+    assert "-fno-gcse" not in used["Python/pystate.c"]
+    assert "-fprofile-use" in used["Python/pystate.c"]
+    # a plain build (the fast profile)
+    plain = lines("objs", "CFLAGS_NODIST=-fstack-protector")
+    assert "-fno-gcse" in plain["Python/ceval.c"]
+    assert "-fno-gcse" not in plain["Python/pystate.c"]
+
+
 def test_frame_pointers_only_from_312() -> None:
     assert plan_build(spec(version="3.11.17"), build_host="amd64").extra_cflags == ()
     assert plan_build(spec(version="3.12.15"), build_host="amd64").extra_cflags
