@@ -304,6 +304,7 @@ LABELS = {
     "ours-pde": "ours with a position-dependent python3.13 (core recompiled -fno-pie, -no-pie)",
     "ours-pdenofp": "ours with a position-dependent python3.13 and no frame pointers",
     "ours-gcse": "ours with GCSE in the eval loop's file (recipe 8)",
+    "ours-nogcse": "ours with -fno-gcse on the eval loop's file (recipe 9)",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
