@@ -57,7 +57,7 @@ python -m bench --smoke                                        # CI smoke mode: 
 python -m bench --render-only                                  # RESULTS.md from the results file
 ```
 
-Comparisons 7, 9, 10, 12 and 13 put several interpreters in one root filesystem and are
+Comparisons 7, 9, 10, 12, 13 and 15 put several interpreters in one root filesystem and are
 measured by `python -m bench.interpreters` (its exact command is in each section; the
 one-change-at-a-time runtimes are release builds of a recipe with that one change, or made
 from a build's own objects by `python -m bench.variants`); their `reference=` runtime is
