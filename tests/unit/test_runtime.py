@@ -245,14 +245,20 @@ def test_eval_loop_file_alone_gets_no_gcse_on_amd64() -> None:
     assert runtime.eval_loop_rule(("-fno-gcse",)) == (
         "\nPython/ceval.o: PY_CFLAGS_NODIST += -fno-gcse\n"
     )
-    # the flag is part of what was built: another one is another runtime
-    other = replace(plan_build(spec(), "amd64"), eval_loop_cflags=())
-    assert other != plan_build(spec(), "amd64")
+
+
+def test_the_eval_loop_flags_are_in_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    amd64, arm64 = runtime_key(spec(), "amd64"), runtime_key(spec(arch="arm64"), "amd64")
+    monkeypatch.setitem(runtime.EVAL_LOOP_CFLAGS, "amd64", ("-fno-gcse", "-fno-tree-pre"))
+    # another flag on the loop's file is another runtime; arm64's build is untouched
+    assert runtime_key(spec(), "amd64") != amd64
+    assert runtime_key(spec(arch="arm64"), "amd64") == arm64
 
 
 #: CPython's Makefile as far as the eval loop's compile line goes: its variables, the
 #: suffix rule, and profile-opt's sub-make with CFLAGS_NODIST on its command line.
 CEVAL_MAKEFILE = (
+    "CC=cc\n"
     "CONFIGURE_CFLAGS_NODIST=-std=c11\n"
     "PY_CFLAGS_NODIST=$(CONFIGURE_CFLAGS_NODIST) $(CFLAGS_NODIST) -I$(srcdir)/Include/internal\n"
     "PY_STDMODULE_CFLAGS= $(PY_CFLAGS) $(PY_CFLAGS_NODIST) $(PY_CPPFLAGS) $(CFLAGSFORSHARED)\n"
