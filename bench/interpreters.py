@@ -174,8 +174,7 @@ def interpreter_container(
             sh(["buildah", "add", ctr, tar, dest])
             pythons[name] = f"{'' if i == 0 else dest}/usr/local/bin/python3.13"
         yield ctr, pythons
-    finally:
-        subprocess.run(["buildah", "umount", ctr], check=False, capture_output=True)
+    finally:  # buildah rm unmounts the container first, as bench.reference_runtime relies on
         subprocess.run(["buildah", "rm", ctr], check=False, capture_output=True)
 
 
