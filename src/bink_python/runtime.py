@@ -43,10 +43,13 @@ from .runtime_contents import (
     BYTECODE_INVALIDATION,
     PREFIX,
     REMOVED_STDLIB_MODULES,
+    STABLE_ABI_LIBRARY,
+    STABLE_ABI_RUNPATH,
     check_extensions,
     check_module_summary,
     check_packages,
     check_pip,
+    check_runpaths,
     check_static_interpreter,
     clean_tree,
     compile_bytecode,
@@ -63,8 +66,10 @@ from .tarball import is_elf, write_tree_tar_file
 #: (4 and 5 were candidates measured slower and never adopted: bench comparisons 7 and 10.
 #: 7: the interpreter's own compile lines get -fstack-protector: bench comparison 13.
 #: 8: and dpkg-buildflags' CPPFLAGS: -D_FORTIFY_SOURCE=2, as Debian's python3.X.
-#: 9: the eval loop's file compiled with -fno-gcse (EVAL_LOOP_CFLAGS).)
-RECIPE_VERSION = 9
+#: 9: the eval loop's file compiled with -fno-gcse (EVAL_LOOP_CFLAGS).
+#: 10: a RUNPATH on libpython3.so only (STABLE_ABI_RUNPATH_RULE), not on every ELF file
+#: and in sysconfig's LDSHARED.)
+RECIPE_VERSION = 10
 
 PROFILES = ("release", "fast")
 
@@ -85,6 +90,17 @@ CROSS_CONFIG_SITE = "ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_bug
 #: versions' loops dispatch the same way and get it too.
 EVAL_LOOP_OBJECT = "Python/ceval.o"
 EVAL_LOOP_CFLAGS = {"amd64": ("-fno-gcse",)}
+
+#: libpython3.so's RUNPATH (see STABLE_ABI_RUNPATH), set on its link line only: a
+#: target-specific BLDSHARED, ``private`` so that libpython3.X.so, linked as its
+#: prerequisite, does not inherit it. Not in LDFLAGS, which reach every link and, through
+#: the environment make exports to the sysconfig step, sysconfig's LDSHARED, so every
+#: extension users build would carry it too. (``$$``: make's escape; the single quotes
+#: keep the shell from expanding $ORIGIN.)
+STABLE_ABI_RUNPATH_RULE = (
+    f"\n{STABLE_ABI_LIBRARY}: private BLDSHARED += "
+    f"-Wl,-rpath,'{STABLE_ABI_RUNPATH.replace('$', '$$')}'\n"
+)
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
@@ -147,7 +163,6 @@ class BuildPlan:
     configure_args: tuple[str, ...]
     configure_env: tuple[tuple[str, str], ...]
     extra_cflags: tuple[str, ...]  # appended to dpkg-buildflags CFLAGS
-    extra_ldflags: tuple[str, ...]  # appended to dpkg-buildflags LDFLAGS
     make_vars: tuple[str, ...] = ()  # more VAR=value arguments of make and make install
     make_env: tuple[tuple[str, str], ...] = ()  # environment of make (qemu-user's CPU model)
     bolt: bool = False
@@ -239,8 +254,6 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
     cflags: list[str] = []
     if version >= (3, 12, 0):
         cflags += ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
-    # '$$' is make's escape; the single quotes keep the shell from expanding $ORIGIN
-    ldflags = ["-Wl,-rpath='$$ORIGIN/../lib'"]
     return BuildPlan(
         host_arch=host,
         cross=cross,
@@ -249,7 +262,6 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         configure_args=tuple(args),
         configure_env=tuple(env),
         extra_cflags=tuple(cflags),
-        extra_ldflags=tuple(ldflags),
         make_vars=tuple(make_vars),
         make_env=tuple(make_env),
         bolt=bolt,
@@ -343,7 +355,6 @@ def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
             "configure_args": list(plan.configure_args),
             "configure_env": [list(pair) for pair in plan.configure_env],
             "extra_cflags": list(plan.extra_cflags),
-            "extra_ldflags": list(plan.extra_ldflags),
             "make_vars": list(plan.make_vars),
             "make_env": [list(pair) for pair in plan.make_env],
             "bolt": plan.bolt,
@@ -611,6 +622,7 @@ def _compile_and_package(
         check_pip(job.local, spec.minor())
         python = job.local / "bin" / f"python{spec.minor()}"
         check_static_interpreter(job.local, spec.minor(), elves[python].needed, log)
+        check_runpaths(elves, job.local, log)
         bytecode = _compile_bytecode(job)
         extensions = extension_modules(job.local, spec.minor())
         native = build_python.record.get("extension_modules", []) if build_python else []
@@ -706,7 +718,7 @@ def _configure(job: _Job) -> _Compiler:
     version = job.inside([cc, "--version"], f"{cc} --version", logged=False).splitlines()[0]
     make_vars = (
         f"EXTRA_CFLAGS={' '.join([*cflags, *plan.extra_cflags])}",
-        f"LDFLAGS={' '.join([*ldflags, *plan.extra_ldflags])}",
+        f"LDFLAGS={' '.join(ldflags)}",
         *([f"CPPFLAGS={' '.join(cppflags)}"] if cppflags else []),
         *plan.make_vars,
     )
@@ -716,7 +728,11 @@ def _configure(job: _Job) -> _Compiler:
         env=dict(plan.configure_env),
     )
     makefile = job.work / "src" / "Makefile"
-    edited = build_all_edited(makefile.read_text()) + eval_loop_rule(plan.eval_loop_cflags)
+    edited = (
+        build_all_edited(makefile.read_text())
+        + eval_loop_rule(plan.eval_loop_cflags)
+        + STABLE_ABI_RUNPATH_RULE
+    )
     makefile.write_text(edited)
     return _Compiler(version, make_vars)
 

@@ -19,15 +19,26 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .distro import ARCHES, Distro
+from .elf import ElfInfo
 from .errors import BuildError
 
 #: Where a runtime is installed (the runtime tarball's paths start with ``usr/local/``).
 PREFIX = "/usr/local"
+
+#: The one shipped ELF file with a RUNPATH, and its RUNPATH: libpython3.so (the stable
+#: ABI's library) NEEDS libpython3.X.so from its own directory, which is not among the
+#: loader's default directories, and a distroless image has no /etc/ld.so.cache. Nothing
+#: else needs one: python3.X carries the interpreter core (no libpython ``NEEDED``), and
+#: the extension modules link the base's libraries only; there ``$ORIGIN/../lib`` (the
+#: reference Dockerfile's LDFLAGS, recipes 1 to 9) is lib-dynload/../lib, a directory
+#: that does not exist, searched first for each of them.
+STABLE_ABI_LIBRARY = "libpython3.so"
+STABLE_ABI_RUNPATH = "$ORIGIN"
 
 #: Directories removed from the installed tree wherever they are (reference cleanup).
 REMOVED_DIRS = frozenset({"test", "tests", "idle_test"})
@@ -272,6 +283,22 @@ def check_static_interpreter(local: Path, minor: str, needed: Sequence[str], log
         )
     if not list((local / "lib").glob(f"libpython{minor}*.so*")):
         raise BuildError(f"lib/libpython{minor}.so was not installed; full log: {log}")
+
+
+def check_runpaths(elves: Mapping[Path, ElfInfo], local: Path, log: Path) -> None:
+    """Of the runtime's ELF files (``elves``, under ``local``), only lib/libpython3.so has
+    a search path, :data:`STABLE_ABI_RUNPATH`, and none an ``RPATH``."""
+    wrong = []
+    for path, info in sorted(elves.items()):
+        rel = path.relative_to(local).as_posix()
+        want = (STABLE_ABI_RUNPATH,) if rel == f"lib/{STABLE_ABI_LIBRARY}" else ()
+        if info.runpath != want or info.rpath:
+            wrong.append(f"{rel} (RUNPATH {list(info.runpath)}, RPATH {list(info.rpath)})")
+    if wrong:
+        raise BuildError(
+            f"library search paths other than lib/{STABLE_ABI_LIBRARY}'s RUNPATH "
+            f"{STABLE_ABI_RUNPATH}: {', '.join(wrong)}; full log: {log}"
+        )
 
 
 def compile_bytecode(

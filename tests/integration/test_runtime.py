@@ -20,6 +20,7 @@ from bink_python.binfmt import emulation_env, ensure_binfmt
 from bink_python.buildroot import BuildRootSpec, ensure_buildroot
 from bink_python.distro import ARCHES as ARCH_TABLE
 from bink_python.distro import get_distro, host_arch
+from bink_python.elf import read_elf
 from bink_python.runtime import build_runtime
 from bink_python.runtime_contents import REQUIRED_EXTENSIONS
 from bink_python.store import Store
@@ -50,6 +51,9 @@ CHECK = (
     "ssl.create_default_context(); sqlite3.connect(':memory:').execute('select 1'); "
     "ctypes.CDLL(None); lzma.compress(b'x'); bz2.compress(b'x'); zlib.compress(b'x'); "
     "uuid.uuid4(); decimal.Decimal('1.1'); zoneinfo.ZoneInfo('Europe/London'); "
+    # the base's loader cache predates the runtime: libpython3.13.so is found through
+    # libpython3.so's RUNPATH, as in a distroless image (which has no cache)
+    "ctypes.CDLL('/usr/local/lib/libpython3.so'); "
     "print(sys.version.split()[0], sys.implementation._multiarch)"
 )
 
@@ -81,6 +85,14 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
         stream = tar.extractfile("usr/local/bin/python3.13")
         assert stream is not None
         interpreter = stream.read()
+        # every ELF file's library search paths, as the loader reads them
+        search_paths = {}
+        for member in tar.getmembers():
+            stream = tar.extractfile(member) if member.isfile() else None
+            data = stream.read() if stream is not None else b""
+            if data[:4] == b"\x7fELF":
+                info = read_elf(data)
+                search_paths[member.name] = (info.runpath, info.rpath)
     names = set(members)
     assert all(n == "usr" or n == "usr/local" or n.startswith("usr/local/") for n in names)
     assert not [n for n in names if n.endswith(".pyo") or "libpython3.13.a" in n]
@@ -122,6 +134,16 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
     assert isinstance(dynsym, SymbolTableSection)
     checked = {s.name for s in dynsym.iter_symbols() if s.name.endswith("_chk")}
     assert {"__memcpy_chk", "__snprintf_chk"} <= checked, sorted(checked)
+
+    # libpython3.so alone has a RUNPATH, for libpython3.13.so beside it; the extension
+    # modules none (recipe 9's $ORIGIN/../lib was lib-dynload/../lib, which does not
+    # exist), nor does sysconfig's LDSHARED give one to the extensions users build
+    assert len(search_paths) > 50
+    with_paths = {name: paths for name, paths in search_paths.items() if paths != ((), ())}
+    assert with_paths == {"usr/local/lib/libpython3.so": (("$ORIGIN",), ())}
+    for name in ("LDSHARED", "BLDSHARED", "LDFLAGS", "PY_LDFLAGS", "PY_CORE_LDFLAGS"):
+        line = next(ln for ln in sysconfig_text.splitlines() if ln.strip().startswith(f"'{name}':"))
+        assert "rpath" not in line and "ORIGIN" not in line, line
 
 
 def test_arm64_has_every_extension_of_amd64(runtime_factory: RuntimeFactory) -> None:

@@ -17,7 +17,7 @@ import pytest
 from bink_python import runtime, runtime_contents
 from bink_python.buildroot import BuildRootSpec, buildroot_key
 from bink_python.distro import get_distro
-from bink_python.elf import read_elf_file
+from bink_python.elf import ElfInfo, read_elf_file
 from bink_python.errors import BuildError, FetchError, UsageError
 from bink_python.runtime import RuntimeSpec, plan_build, runtime_key
 from bink_python.store import Store, write_json
@@ -49,7 +49,8 @@ def test_release_native_plan_has_reference_flags() -> None:
     ):
         assert flag in plan.configure_args
     assert plan.extra_cflags == ("-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer")
-    assert plan.extra_ldflags == ("-Wl,-rpath='$$ORIGIN/../lib'",)
+    # no library search path for every link (STABLE_ABI_RUNPATH_RULE sets libpython3.so's)
+    assert not [v for v in (*plan.make_vars, *plan.configure_args) if "rpath" in v]
     # the interpreter core is linked into python3.13 from libpython's own objects
     assert "BLDLIBRARY=$(LIBRARY_OBJS)" in plan.make_vars
     assert plan.make_env == ()
@@ -304,6 +305,91 @@ def test_eval_loop_rule_reaches_its_compile_line_only_in_both_pgo_phases(
     plain = lines("objs", "CFLAGS_NODIST=-fstack-protector")
     assert "-fno-gcse" in plain["Python/ceval.c"]
     assert "-fno-gcse" not in plain["Python/pystate.c"]
+
+
+#: CPython's Makefile as far as its links go: the variables, the libraries' rules (their
+#: link lines as CPython's), profile-opt's sub-make with LDFLAGS_NODIST on its command line.
+LINK_MAKEFILE = (
+    "CC=cc\n"
+    "PY_LDFLAGS=$(CONFIGURE_LDFLAGS) $(LDFLAGS)\n"
+    "PY_LDFLAGS_NODIST=$(CONFIGURE_LDFLAGS_NODIST) $(LDFLAGS_NODIST)\n"
+    "PY_CORE_LDFLAGS=$(PY_LDFLAGS) $(PY_LDFLAGS_NODIST)\n"
+    "BLDSHARED=\t$(CC) -shared $(PY_CORE_LDFLAGS)\n"
+    "NO_AS_NEEDED=\t-Wl,--no-as-needed\n"
+    "LDVERSION=\t3.13\n"
+    "INSTSONAME=\tlibpython$(LDVERSION).so.1.0\n"
+    "profile-opt:\n"
+    '\t$(MAKE) build_all LDFLAGS_NODIST="$(LDFLAGS_NODIST) -Wl,-O1"\n'
+    "build_all: python3.13 libpython3.so _ssl.so\n"
+    "python3.13:\n"
+    "\t$(CC) $(PY_CORE_LDFLAGS) -o $@ main.c core.c\n"
+    "libpython$(LDVERSION).so:\n"
+    "\t$(BLDSHARED) -fPIC -Wl,-h$(INSTSONAME) -o $(INSTSONAME) core.c\n"
+    "\tln -sf $(INSTSONAME) $@\n"
+    "libpython3.so: libpython$(LDVERSION).so\n"
+    "\t$(BLDSHARED) $(NO_AS_NEEDED) -o $@ -Wl,-h$@ $^\n"
+    "_ssl.so:\n"
+    "\t$(BLDSHARED) -fPIC -o $@ ext.c\n"
+)
+
+
+def test_only_libpython3_so_gets_a_runpath(tmp_path: Path) -> None:
+    make, cc = shutil.which("make"), shutil.which("cc")
+    if make is None or cc is None:
+        pytest.skip("needs make and cc")
+    (tmp_path / "core.c").write_text("int core(void) { return 0; }\n")
+    (tmp_path / "main.c").write_text("int core(void);\nint main(void) { return core(); }\n")
+    (tmp_path / "ext.c").write_text("int ext(void) { return 1; }\n")
+    (tmp_path / "Makefile").write_text(LINK_MAKEFILE + runtime.STABLE_ABI_RUNPATH_RULE)
+    # the release build's path: libpython3.13.so is linked as libpython3.so's prerequisite,
+    # where a target-specific variable without `private` would reach it too
+    subprocess.run(
+        [make, "-s", "-C", str(tmp_path), "profile-opt", "LDFLAGS=-Wl,-z,relro"],
+        check=True,
+        capture_output=True,
+    )
+
+    def runpath(name: str) -> tuple[str, ...]:
+        info = read_elf_file(tmp_path / name)
+        assert info is not None and not info.rpath
+        return info.runpath
+
+    # $ORIGIN literally, through make's escape and the shell's quotes
+    assert runpath("libpython3.so") == ("$ORIGIN",)
+    for name in ("libpython3.13.so.1.0", "python3.13", "_ssl.so"):
+        assert runpath(name) == (), name
+    # and the library it is for is found through it, from anywhere
+    out = subprocess.run(
+        ["ldd", str(tmp_path / "libpython3.so")], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"libpython3.13.so.1.0 => {tmp_path}/libpython3.13.so.1.0" in out, out
+
+
+def test_runpath_check() -> None:
+    local, log = Path("/stage/usr/local"), Path("/build.log")
+
+    def elf(runpath: tuple[str, ...] = (), rpath: tuple[str, ...] = ()) -> ElfInfo:
+        return ElfInfo(elf_class=2, machine=62, type=3, runpath=runpath, rpath=rpath)
+
+    good = {
+        local / "bin/python3.13": elf(),
+        local / "lib/libpython3.13.so.1.0": elf(),
+        local / "lib/libpython3.so": elf(("$ORIGIN",)),
+        local / "lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so": elf(),
+    }
+    runtime_contents.check_runpaths(good, local, log)
+    ssl = local / "lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so"
+    for path, info in (
+        # recipe 9's LDFLAGS: every file searched $ORIGIN/../lib
+        (ssl, elf(("$ORIGIN/../lib",))),
+        (local / "bin/python3.13", elf(("$ORIGIN/../lib",))),
+        # an RPATH is inherited by what a file loads: never
+        (local / "lib/libpython3.13.so.1.0", elf(rpath=("$ORIGIN",))),
+        # libpython3.so without its own: libpython3.13.so unfound in a distroless image
+        (local / "lib/libpython3.so", elf()),
+    ):
+        with pytest.raises(BuildError, match=re.escape(path.relative_to(local).as_posix())):
+            runtime_contents.check_runpaths({**good, path: info}, local, log)
 
 
 def test_frame_pointers_only_from_312() -> None:
