@@ -9,6 +9,7 @@ machine's configured Debian mirror and checked against the python.org sha256.
 from __future__ import annotations
 
 import shutil
+import tarfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from bink_python import mirrors
 from bink_python.build import BuildOptions
-from bink_python.distro import get_distro
+from bink_python.distro import ARCHES, get_distro
 from bink_python.progress import Progress
 from bink_python.runtime import RuntimeResult, RuntimeSpec, build_runtime
 from bink_python.store import Store, sha256_file
@@ -41,6 +42,23 @@ def fast_build_options(output: Path, arches: tuple[str, ...] = ()) -> BuildOptio
 
 
 RuntimeFactory = Callable[..., RuntimeResult]
+
+
+def runtime_member(tarball: Path, name: str) -> bytes:
+    """The file ``name`` (``usr/local/...``) of a runtime tarball."""
+    with tarfile.open(tarball) as tar:
+        stream = tar.extractfile(name)
+        assert stream is not None, name
+        return stream.read()
+
+
+def sysconfig_vars(tarball: Path, arch: str) -> dict[str, str]:
+    """A 3.13 runtime's sysconfig build variables (its ``_sysconfigdata`` module, run)."""
+    name = f"usr/local/lib/python3.13/_sysconfigdata__linux_{ARCHES[arch]['gnu']}.py"
+    namespace: dict[str, dict[str, str]] = {}
+    # the module only assigns a dict
+    exec(compile(runtime_member(tarball, name).decode(), name, "exec"), namespace)
+    return namespace["build_time_vars"]
 
 
 def debian_source(test_cache_root: Path, version: str, sha256: str) -> Path:

@@ -27,7 +27,7 @@ from bink_python.runtime import RuntimeResult
 from bink_python.runtime_contents import REMOVED_STDLIB_MODULES
 
 from .fixtures_base import BaseFactory
-from .fixtures_runtime import RuntimeFactory
+from .fixtures_runtime import RuntimeFactory, runtime_member, sysconfig_vars
 
 pytestmark = [
     # in the default suite: the one release (PGO+LTO) compile of a cold run, about 12
@@ -55,18 +55,11 @@ def members(release: RuntimeResult) -> dict[str, tarfile.TarInfo]:
         return {m.name: m for m in tar.getmembers()}
 
 
-def _read(release: RuntimeResult, name: str) -> bytes:
-    with tarfile.open(release.tarball) as tar:
-        stream = tar.extractfile(name)
-        assert stream is not None, name
-        return stream.read()
-
-
 def test_interpreter_core_is_static_and_libpython_ships(
     release: RuntimeResult, members: dict[str, tarfile.TarInfo], tmp_path: Path
 ) -> None:
     python = tmp_path / "python3.13"
-    python.write_bytes(_read(release, "usr/local/bin/python3.13"))
+    python.write_bytes(runtime_member(release.tarball, "usr/local/bin/python3.13"))
     info = read_elf_file(python)
     assert info is not None
     needed = info.needed
@@ -84,11 +77,7 @@ def test_interpreter_core_is_static_and_libpython_ships(
 @pytest.fixture(scope="module")
 def build_vars(release: RuntimeResult) -> dict[str, str]:
     """The runtime's sysconfig build variables (its ``_sysconfigdata`` module)."""
-    name = f"{LIB}/_sysconfigdata__linux_x86_64-linux-gnu.py"
-    text = _read(release, name).decode()
-    namespace: dict[str, dict[str, str]] = {}
-    exec(compile(text, name, "exec"), namespace)  # the module only assigns a dict
-    return namespace["build_time_vars"]
+    return sysconfig_vars(release.tarball, "amd64")
 
 
 def test_sysconfig_shows_pgo_and_lto(build_vars: dict[str, str]) -> None:
@@ -117,7 +106,7 @@ def test_the_interpreter_has_debians_stack_protector_level(
     a few dozen functions (the ones with character arrays), none in the eval loop. With
     dpkg-buildflags' -strong the same build had about 1600, the eval loop among them.
     Extensions built against the runtime keep -strong (sysconfig's CFLAGS)."""
-    data = _read(release, "usr/local/bin/python3.13")
+    data = runtime_member(release.tarball, "usr/local/bin/python3.13")
     elf = ELFFile(io.BytesIO(data))
     text = elf.get_section_by_name(".text")
     assert text is not None
