@@ -24,6 +24,7 @@ packages=(
   shellcheck          # actionlint checks the workflows' run: scripts with it (tests)
   binutils binutils-aarch64-linux-gnu
   gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # stand-in ELF binaries (tests, examples)
+  make                # the unit tests that run CPython-shaped Makefile rules
   xz-utils ca-certificates curl
   zstd                # bench 6: unpack time of zstd layers (the CLI a node-side tool would use)
   gpg                 # signs the simulated Ubuntu archive with a throwaway key (tests)
