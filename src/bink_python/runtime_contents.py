@@ -4,8 +4,9 @@
 reference images (tests, bytecode, static libraries), the modules the images leave out
 (:data:`REMOVED_STDLIB_MODULES`) are removed, the unversioned command links made, pip's
 scripts must run this runtime's interpreter, ``python3.X`` must carry the interpreter
-core (no ``NEEDED`` libpython) while ``libpython3.X.so`` ships, and the standard
-library's bytecode is compiled afresh, reproducibly (:func:`compile_bytecode`).
+core (no ``NEEDED`` libpython) while ``libpython3.X.so`` ships, only ``libpython3.so``
+may have a library search path (:func:`check_runpaths`), and the standard library's
+bytecode is compiled afresh, reproducibly (:func:`compile_bytecode`).
 
 CPython's build reports the stdlib extension modules it could not build; every one
 the images promise (:data:`REQUIRED_EXTENSIONS`) must be in lib-dynload. The shared
@@ -296,8 +297,8 @@ def check_runpaths(elves: Mapping[Path, ElfInfo], local: Path, log: Path) -> Non
             wrong.append(f"{rel} (RUNPATH {list(info.runpath)}, RPATH {list(info.rpath)})")
     if wrong:
         raise BuildError(
-            f"library search paths other than lib/{STABLE_ABI_LIBRARY}'s RUNPATH "
-            f"{STABLE_ABI_RUNPATH}: {', '.join(wrong)}; full log: {log}"
+            f"library search paths not as built (lib/{STABLE_ABI_LIBRARY} alone has one, "
+            f"RUNPATH {STABLE_ABI_RUNPATH}): {', '.join(wrong)}; full log: {log}"
         )
 
 
