@@ -273,12 +273,22 @@ CEVAL_MAKEFILE = (
 )
 
 
-def test_eval_loop_rule_reaches_its_compile_line_only_in_both_pgo_phases(
-    tmp_path: Path,
-) -> None:
+def _make(directory: Path, *args: str) -> str:
+    """What ``make -s`` in ``directory`` printed; skips the test where there is no make."""
     make = shutil.which("make")
     if make is None:
         pytest.skip("needs make")
+    return subprocess.run(
+        [make, "-s", "--no-print-directory", "-C", str(directory), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def test_eval_loop_rule_reaches_its_compile_line_only_in_both_pgo_phases(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "Python").mkdir()
     for name in ("ceval.c", "pystate.c"):
         (tmp_path / "Python" / name).write_text("int x;\n")
@@ -286,12 +296,7 @@ def test_eval_loop_rule_reaches_its_compile_line_only_in_both_pgo_phases(
     makefile.write_text(CEVAL_MAKEFILE + runtime.eval_loop_rule(runtime.EVAL_LOOP_CFLAGS["amd64"]))
 
     def lines(*args: str) -> dict[str, str]:
-        out = subprocess.run(
-            [make, "-s", "--no-print-directory", "-C", str(tmp_path), *args],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        out = _make(tmp_path, *args)
         return {line.split()[-1]: line for line in out.splitlines() if line.startswith("cc ")}
 
     # the profile-use phase: the sub-make's command-line CFLAGS_NODIST does not drop it
@@ -334,20 +339,15 @@ LINK_MAKEFILE = (
 
 
 def test_only_libpython3_so_gets_a_runpath(tmp_path: Path) -> None:
-    make, cc = shutil.which("make"), shutil.which("cc")
-    if make is None or cc is None:
-        pytest.skip("needs make and cc")
+    if shutil.which("cc") is None:
+        pytest.skip("needs cc")
     (tmp_path / "core.c").write_text("int core(void) { return 0; }\n")
     (tmp_path / "main.c").write_text("int core(void);\nint main(void) { return core(); }\n")
     (tmp_path / "ext.c").write_text("int ext(void) { return 1; }\n")
     (tmp_path / "Makefile").write_text(LINK_MAKEFILE + runtime.STABLE_ABI_RUNPATH_RULE)
     # the release build's path: libpython3.13.so is linked as libpython3.so's prerequisite,
     # where a target-specific variable without `private` would reach it too
-    subprocess.run(
-        [make, "-s", "-C", str(tmp_path), "profile-opt", "LDFLAGS=-Wl,-z,relro"],
-        check=True,
-        capture_output=True,
-    )
+    _make(tmp_path, "profile-opt", "LDFLAGS=-Wl,-z,relro")
 
     def runpath(name: str) -> tuple[str, ...]:
         info = read_elf_file(tmp_path / name)
