@@ -1148,6 +1148,10 @@ COMPARISONS: dict[str, tuple[str, Callable[[Context], Outcome]]] = {
         "recipe 9 against recipe 8",
         _by_interpreters,
     ),
+    "compiler": (
+        "16. The compiler: clang 19 against GCC 14, the same recipe otherwise",
+        _by_interpreters,
+    ),
     "instructions": (
         "14. Instructions executed (callgrind): ours vs Debian's python3.13 and build "
         "candidates, where the work differs",
@@ -1177,4 +1181,5 @@ KEYS = {
     "13-choices": "choices",
     "14-instructions": "instructions",
     "15-eval-loop-gcse": "eval-loop-gcse",
+    "16-compiler": "compiler",
 }

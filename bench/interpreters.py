@@ -304,6 +304,8 @@ LABELS = {
     "ours-pdenofp": "ours with a position-dependent python3.13 and no frame pointers",
     "ours-gcse": "ours with GCSE in the eval loop's file (recipe 8)",
     "ours-nogcse": "ours with -fno-gcse on the eval loop's file (recipe 9)",
+    "ours-clang": "ours built with clang 19 (full LTO), not GCC 14",
+    "ours-clang-thin": "ours built with clang 19 (ThinLTO, CPython's default for clang)",
     "ours-candidate": "candidate recipe, not adopted (built-in start-up modules, "
     "-fstack-protector, -fprofile-partial-training)",
 }
@@ -311,9 +313,10 @@ LABELS = {
 
 def outcomes(result: dict[str, Any], commands: Sequence[str]) -> list[Outcome]:
     """RESULTS.md entries: 7-speed (ours vs Debian and the reference), 9-startup, 10-changes,
-    12-frame-pointers and 15-eval-loop-gcse (when their interpreter of :data:`ONE_CHANGE`
-    ran), 13-choices (when an interpreter of :data:`CHOICES` ran). A run of 12, 13 or 15
-    without both Debian's python3.13 and the reference records only those."""
+    12-frame-pointers, 15-eval-loop-gcse and 16-compiler (when their interpreter of
+    :data:`ONE_CHANGE` ran), 13-choices (when an interpreter of :data:`CHOICES` ran). A run
+    of 12, 13, 15 or 16 without both Debian's python3.13 and the reference records only
+    those."""
     speed_interps = set(next(iter(result.get("speed", {}).values()), {}))
     out: list[Outcome] = []
     out += [one_change(other, result, commands) for other in ONE_CHANGE if other in speed_interps]
@@ -550,6 +553,18 @@ ONE_CHANGE = {
         "(>1: without faster)",
         "both are the {profile} runtime of the same source and flags; the only difference is "
         "-fno-gcse on Python/ceval.c's compile lines (recipe 9; the other is recipe 8)",
+    ),
+    "ours-clang": OneChange(
+        "16-compiler",
+        "ours",
+        "ours-clang",
+        "GCC / clang",
+        "(>1: clang faster)",
+        "both are the {profile} runtime of the same source, configure arguments and "
+        "dpkg-buildflags (frame pointers, -fstack-protector, _FORTIFY_SOURCE), PGO on the "
+        "same task; the other is built by clang 19 (CC=/usr/lib/llvm-19/bin/clang, its "
+        "llvm-profdata and llvm-ar; no -fno-gcse, a GCC option) in a build root with "
+        "clang-19, llvm-19 and libclang-rt-19-dev added",
     ),
 }
 

@@ -462,6 +462,22 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
     ]
 
 
+def test_a_run_beside_a_clang_build_records_the_compiler_on_its_own() -> None:
+    per = {"ours": [1.0, 1.2], "ours-clang": [1.1, 1.0], "debian": [1.0, 1.0]}
+    result = interpreters_run({"nbody": per, "go": per})
+    (only,) = interpreters.outcomes(result, ["cmd"])  # 7 and 9 keep theirs: no reference
+    assert only.key == "16-compiler" and only.key in comparisons.KEYS
+    ratios = {f.label: f.values for f in only.ratios}
+    assert ratios["geometric mean: GCC / clang"] == pytest.approx((1.0 / 1.1, 1.2))
+    assert ratios["nbody: GCC / clang (>1: clang faster)"] == pytest.approx((1.0 / 1.1, 1.2))
+    assert ratios["geometric mean: debian / ours-clang (>1: ours-clang faster)"] == (
+        pytest.approx((1.0 / 1.1, 1.0))
+    )
+    assert "nbody: ours built with clang 19 (full LTO), not GCC 14" in {
+        f.label for f in only.figures
+    }
+
+
 def test_a_run_beside_recipe_8_records_the_eval_loop_without_gcse_on_its_own() -> None:
     per = {"ours": [1.0, 1.0], "ours-gcse": [1.1, 1.21], "debian": [1.05, 1.1]}
     result = interpreters_run(
