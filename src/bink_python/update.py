@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+from tomlkit.container import OutOfOrderTableProxy
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, String, Table
 from tomlkit.toml_document import TOMLDocument
@@ -407,8 +408,11 @@ def rewrite_toml(
             raise ConfigError(f"images.toml: no [[tag]] named {name!r} with a python key")
         _set_string(table, "python", value)
     comps = doc.get("components")
+    # tomlkit keeps [components.*] tables split by a [[tag]] in place, behind a proxy
+    if not isinstance(comps, Table | OutOfOrderTableProxy):
+        comps = None
     for name, value in components.items():
-        table = comps.get(name) if isinstance(comps, Table) else None
+        table = comps.get(name) if comps is not None else None
         if not isinstance(table, Table) or "version" not in table:
             raise ConfigError(f"images.toml: no [components.{name}] table with a version key")
         _set_string(table, "version", value)
