@@ -109,6 +109,9 @@ def test_fast_runtime_tarball_and_record(runtime_factory: RuntimeFactory, arch: 
         member = members[f"usr/local/bin/{link}"]
         assert member.issym() and member.linkname == target
     assert "usr/local/lib/libpython3.13.so.1.0" in names
+    # CPython's own headers ship, so a derived image that installs a compiler can build
+    # C extensions (the images have no compiler and no system headers: no-build-tools)
+    assert {f"usr/local/include/python3.13/{h}" for h in ("Python.h", "pyconfig.h")} <= names
     assert all(m.uid == 0 and m.gid == 0 for m in members.values())
 
     # the compiler flags the interpreter was built with (its sysconfig data): CPython's -O3
