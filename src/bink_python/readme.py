@@ -77,7 +77,7 @@ def distroless(family: Family) -> str:
         return "_No distroless tags at the moment._"
     lines = [
         "**Evaluation, not stable.** These tags carry CPython, its runtime libraries, the "
-        "components (linkerd-await), the CA store, `tzdata` and `netbase` only: no shell, "
+        "additional components listed below, the CA store, `tzdata` and `netbase` only: no shell, "
         f"no package manager, and they run as user `{family.user.name}` "
         f"(`{family.user.uid}:{family.user.gid}`) by default. Their contents may change "
         "between builds while we evaluate them.",
