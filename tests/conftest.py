@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .integration import background
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -28,10 +30,27 @@ def test_cache_root() -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``extended`` tests run only when ``BINK_PYTHON_EXTENDED=1`` asks for them."""
+    """The tests of what the background builder makes run last, in its order (more of
+    their build overlaps the other tests); ``extended`` tests run only when
+    ``BINK_PYTHON_EXTENDED=1`` asks for them."""
+    last = [job.module for job in background.JOBS.values()]
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        return last.index(module) + 1 if module in last else 0
+
+    items.sort(key=rank)  # stable: every other test keeps its place
     if os.environ.get("BINK_PYTHON_EXTENDED") == "1":
         return
     skip = pytest.mark.skip(reason="extended: set BINK_PYTHON_EXTENDED=1 to run it")
     for item in items:
         if "extended" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """What the background builder built, and how long it took."""
+    for line in config.stash.get(background.REPORT, []):
+        terminalreporter.write_line(line)

@@ -8,6 +8,7 @@ machine's configured Debian mirror and checked against the python.org sha256.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 import urllib.request
@@ -70,7 +71,7 @@ def debian_source(test_cache_root: Path, version: str, sha256: str) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     url = f"{mirrors.debian_mirror()}/pool/main/p/python{minor}/{name}"
-    tmp = path.with_suffix(".part")
+    tmp = path.with_name(f".{name}.{os.getpid()}.part")  # the background builder may race us
     with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
         shutil.copyfileobj(response, out)
     actual = sha256_file(tmp)
@@ -90,19 +91,31 @@ def runtime_store(test_cache_root: Path) -> Store:
     return Store(test_cache_root / "store")
 
 
+def build_test_runtime(
+    test_cache_root: Path,
+    arch: str,
+    profile: str,
+    progress: Progress | None = None,
+    *,
+    version: str = CPYTHON_VERSION,
+    sha256: str = CPYTHON_SHA256,
+) -> RuntimeResult:
+    """The Debian 13 runtime of CPython ``version`` for ``arch`` and ``profile``, in the
+    test store (a cache hit once built; waits for another process building the same entry)."""
+    source = debian_source(test_cache_root, version, sha256)
+    spec = RuntimeSpec(version, sha256, get_distro("debian", "13"), arch, profile)
+    store = Store(test_cache_root / "store")
+    return build_runtime(spec, source, store, epoch=TEST_EPOCH, progress=progress or Progress())
+
+
 @pytest.fixture(scope="session")
-def runtime_factory(cpython_source: Path, runtime_store: Store) -> RuntimeFactory:
+def runtime_factory(test_cache_root: Path) -> RuntimeFactory:
     """``runtime_factory(arch, profile="fast")``: the Debian 13 CPython 3.13.15 runtime."""
     built: dict[tuple[str, str], RuntimeResult] = {}
 
     def factory(arch: str, profile: str = "fast") -> RuntimeResult:
         if (arch, profile) not in built:
-            spec = RuntimeSpec(
-                CPYTHON_VERSION, CPYTHON_SHA256, get_distro("debian", "13"), arch, profile
-            )
-            built[(arch, profile)] = build_runtime(
-                spec, cpython_source, runtime_store, epoch=TEST_EPOCH, progress=Progress()
-            )
+            built[(arch, profile)] = build_test_runtime(test_cache_root, arch, profile)
         return built[(arch, profile)]
 
     return factory

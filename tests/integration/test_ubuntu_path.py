@@ -16,9 +16,7 @@ under the keys of a real Ubuntu build.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import sys
 import tarfile
 from collections.abc import Iterator
@@ -28,54 +26,16 @@ import pytest
 
 from bink_python.layout import Layout
 
-from .fixtures_cli import fast_build, run_ok
-from .ubuntu_archive import UbuntuArchive, serving
+from .fixtures_cli import run_ok
+from .ubuntu_archive import IMAGE_ARCHIVES, UbuntuArchive, build_ubuntu_family, serving
 
-# a build root, two bases (arm64 under qemu) and two runtimes from the simulated archive:
-# 32 minutes cold on a 2-core machine busy with three other builds (load 6-9), seconds
-# warm (everything is kept in the test cache's ubuntu-sim/store)
+# a build root, two bases (arm64 under qemu) and two runtimes from the simulated archive,
+# kept in the test cache's ubuntu-sim/store; on a cold run the suite's background builder
+# makes them while other tests run (tests/integration/background.py)
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"
-
-#: What the images name in their apt sources (stable, so the bases' keys are too).
-IMAGE_ARCHIVES = {
-    "BINK_PYTHON_IMAGE_UBUNTU_ARCHIVE": "http://archive.ubuntu-sim.invalid/ubuntu",
-    "BINK_PYTHON_IMAGE_UBUNTU_SECURITY": "http://security.ubuntu-sim.invalid/ubuntu",
-    "BINK_PYTHON_IMAGE_UBUNTU_PORTS": "http://ports.ubuntu-sim.invalid/ubuntu-ports",
-}
-
-FAMILY = """\
-[family]
-registry = "ghcr.io/binkhq/python"
-title = "Bink Python"
-description = "Python base image for Kubernetes workloads"
-source = "https://github.com/binkhq/python"
-vendor = "Bink"
-licenses = "PSF-2.0"
-arches = ["amd64", "arm64"]
-components = ["linkerd-await"]
-
-[family.user]
-name = "apps"
-uid = 10000
-gid = 10000
-home = "/home/apps"
-
-[components.linkerd-await]
-version = "0.3.3"
-path = "/usr/local/bin/linkerd-await"
-homepage = "https://github.com/linkerd/linkerd-await"
-
-[[tag]]
-name = "3.13"
-python = "3.13.15"
-os = "ubuntu"
-release = "22.04"
-eol = "2029-04"
-status = "supported"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -87,45 +47,16 @@ def ubuntu_archive(test_cache_root: Path) -> Iterator[UbuntuArchive]:
 @pytest.fixture(scope="module")
 def ubuntu_build(
     ubuntu_archive: UbuntuArchive, test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, dict[str, str], str]:
+) -> tuple[Path, dict[str, str]]:
     out = tmp_path_factory.mktemp("ubuntu")
-    config = out / "images.toml"
-    config.write_text(FAMILY)
-    shutil.copy(EXAMPLE / "images.lock", out / "images.lock")
-    env = dict(os.environ)
-    env.pop("SOURCE_DATE_EPOCH", None)
-    env.update(ubuntu_archive.environ())
-    env.update(IMAGE_ARCHIVES)
-    env["BINK_PYTHON_CACHE"] = str(test_cache_root / "ubuntu-sim" / "store")
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    cli = [sys.executable, "-m", "bink_python"]
-    for arch, cc in (("amd64", "gcc"), ("arm64", "aarch64-linux-gnu-gcc")):
-        binary = out / f"linkerd-await-{arch}"
-        run_ok(
-            [cc, "-static", "-O2", "-o", str(binary), str(EXAMPLE / "linkerd-await-standin.c")], env
-        )
-        run_ok(
-            [
-                *cli,
-                "cache",
-                "add",
-                "--config",
-                str(config),
-                "--for",
-                f"linkerd-await:0.3.3:{arch}",
-                str(binary),
-            ],
-            env,
-        )
-    proc = fast_build(config, out / "oci", env)  # verified once, by the test below
-    return out, env, proc.stderr
+    return out, build_ubuntu_family(ubuntu_archive, test_cache_root, out)
 
 
 def test_ubuntu_image_builds_and_verifies_for_both_arches(
-    ubuntu_build: tuple[Path, dict[str, str], str], ubuntu_archive: UbuntuArchive
+    ubuntu_build: tuple[Path, dict[str, str]], ubuntu_archive: UbuntuArchive
 ) -> None:
     """`verify`, as a user runs it, on both images (arm64 under qemu): every check."""
-    out, env, _ = ubuntu_build
+    out, env = ubuntu_build
     layout = Layout(out / "oci")
     index = json.loads(layout.read_blob(layout.resolve("3.13").digest))
     arches = sorted(m["platform"]["architecture"] for m in index["manifests"])
@@ -166,11 +97,11 @@ def _base_keys(layout: Layout) -> dict[str, str]:
 
 
 def test_ubuntu_base_came_from_the_archive_layout(
-    ubuntu_build: tuple[Path, dict[str, str], str], test_cache_root: Path
+    ubuntu_build: tuple[Path, dict[str, str]], test_cache_root: Path
 ) -> None:
     """Each arch's base resolved the three jammy suites at its own address (amd64:
     archive, arm64: ports), and its apt sources name the image archives."""
-    out, _, _ = ubuntu_build
+    out, _ = ubuntu_build
     store = test_cache_root / "ubuntu-sim" / "store" / "bases"
     keys = _base_keys(Layout(out / "oci"))
     assert sorted(keys) == ["amd64", "arm64"]

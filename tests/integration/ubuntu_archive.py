@@ -24,6 +24,7 @@ across sessions); pool files accumulate there too.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import http.server
@@ -32,6 +33,7 @@ import lzma
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import urllib.parse
@@ -41,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bink_python import mirrors
+
+from .fixtures_cli import fast_build, run_ok
 
 #: Simulated suite -> the Debian suite it is filled from (and which mirror has it).
 SUITES = {
@@ -125,11 +129,20 @@ def _release(suite: str, arch: str, files: dict[str, bytes]) -> bytes:
 
 
 def build_archive(root: Path) -> Path:
-    """Make (once) the simulated archive's indexes, key and InRelease files under ``root``."""
+    """Make (once) the simulated archive's indexes, key and InRelease files under ``root``.
+
+    Serialized across processes: two archives made at once would each sign with a key of
+    its own, and a base resolved against the loser's would not verify."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        return _build_archive_locked(root)
+
+
+def _build_archive_locked(root: Path) -> Path:
     done = root / "complete.json"
     if done.is_file() and json.loads(done.read_text()).get("layout") == LAYOUT_VERSION:
         return root
-    root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
     try:
         home = work / "gnupg"
@@ -223,7 +236,7 @@ def serving(root: Path) -> Iterator[UbuntuArchive]:
             if not path.is_file():
                 data = _fetch(f"{_upstream(which)}/{urllib.parse.quote(rel)}")
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{threading.get_ident()}")
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
                 tmp.write_bytes(data)
                 os.replace(tmp, path)
             return path
@@ -262,3 +275,68 @@ def serving(root: Path) -> Iterator[UbuntuArchive]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+#: What the images name in their apt sources (stable, so the bases' keys are too).
+IMAGE_ARCHIVES = {
+    "BINK_PYTHON_IMAGE_UBUNTU_ARCHIVE": "http://archive.ubuntu-sim.invalid/ubuntu",
+    "BINK_PYTHON_IMAGE_UBUNTU_SECURITY": "http://security.ubuntu-sim.invalid/ubuntu",
+    "BINK_PYTHON_IMAGE_UBUNTU_PORTS": "http://ports.ubuntu-sim.invalid/ubuntu-ports",
+}
+
+#: The family of the Ubuntu path: the offline example's 3.13 tag on Ubuntu 22.04.
+FAMILY = """\
+[family]
+registry = "ghcr.io/binkhq/python"
+title = "Bink Python"
+description = "Python base image for Kubernetes workloads"
+source = "https://github.com/binkhq/python"
+vendor = "Bink"
+licenses = "PSF-2.0"
+arches = ["amd64", "arm64"]
+components = ["linkerd-await"]
+
+[family.user]
+name = "apps"
+uid = 10000
+gid = 10000
+home = "/home/apps"
+
+[components.linkerd-await]
+version = "0.3.3"
+path = "/usr/local/bin/linkerd-await"
+homepage = "https://github.com/linkerd/linkerd-await"
+
+[[tag]]
+name = "3.13"
+python = "3.13.15"
+os = "ubuntu"
+release = "22.04"
+eol = "2029-04"
+status = "supported"
+"""
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline"
+
+
+def build_ubuntu_family(archive: UbuntuArchive, test_cache_root: Path, out: Path) -> dict[str, str]:
+    """Build the Ubuntu family into ``out/oci`` (fast profile, not verified) with the CLI,
+    as a user does, in the store ``ubuntu-sim/store``; returns the environment it used."""
+    config = out / "images.toml"
+    config.write_text(FAMILY)
+    shutil.copy(EXAMPLE / "images.lock", out / "images.lock")
+    env = dict(os.environ)
+    env.pop("SOURCE_DATE_EPOCH", None)
+    env.update(archive.environ())
+    env.update(IMAGE_ARCHIVES)
+    env["BINK_PYTHON_CACHE"] = str(test_cache_root / "ubuntu-sim" / "store")
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    cli = [sys.executable, "-m", "bink_python"]
+    for arch, cc in (("amd64", "gcc"), ("arm64", "aarch64-linux-gnu-gcc")):
+        binary = out / f"linkerd-await-{arch}"
+        standin = str(EXAMPLE / "linkerd-await-standin.c")
+        run_ok([cc, "-static", "-O2", "-o", str(binary), standin], env)
+        add = ["cache", "add", "--config", str(config), "--for", f"linkerd-await:0.3.3:{arch}"]
+        run_ok([*cli, *add, str(binary)], env)
+    fast_build(config, out / "oci", env)
+    return env
