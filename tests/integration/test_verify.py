@@ -437,7 +437,8 @@ def test_broken_image_fails_exactly_its_check(
 ) -> None:
     case, report = broken_reports[name]
     failed = {c.name: c for c in report.failed}
-    assert set(failed) == case.failing, report.checks
+    details = {c.name: f"{c.detail}\n{c.output[-3000:]}" for c in report.failed}
+    assert set(failed) == case.failing, details
     assert case.message in failed[case.check].detail, failed[case.check]
 
 
