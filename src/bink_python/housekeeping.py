@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import re
 import tarfile
@@ -33,23 +32,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import assert_never
 
 from .config import Family
 from .errors import BinkError
 from .fetch import cache_verify
 from .lockfile import Lock, cpython_name
-from .store import read_json, sha256_file
+from .store import ENTRY_KINDS, RUNTIMES, EntryKind, Keep, read_json
 
 #: Keyed kinds of the Store, in report order.
-KEYED = (
-    "bases",
-    "runtimes",
-    "buildroots",
-    "gzip-layers",
-    "zstd-layers",
-    "files-layers",
-    "ld-caches",
-)
+KEYED = tuple(kind.name for kind in ENTRY_KINDS)
 #: Every kind the report names, in order ("tmp": partial entries of any kind).
 KINDS = ("sha256", *KEYED, "work", "logs", "verify-pycache", "tmp", "other")
 
@@ -201,45 +193,19 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
         items.append(Item(kind, path, _disk_size(path, seen), _mtime(path), needed, busy))
 
     # needed first, so hard links shared with other entries are counted there
+    kept_entries = _kept_newest(root, need)
     keep_layers: set[str] = set()
-    newest: dict[tuple[str, ...], tuple[float, Path]] = {}
-    for kind in ("bases", "buildroots"):
-        folder = root / kind
-        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if entry.name.startswith(".") or not entry.is_dir():
-                continue
-            if kind == "bases":
-                rec = _record(entry, "record.json")
-                spec: tuple[str, ...] = (
-                    kind,
-                    str(rec.get("os")),
-                    str(rec.get("release")),
-                    str(rec.get("arch")),
-                    str(rec.get("variant")),
-                )
-                wanted = spec[1:] in need.base_specs
-            else:
-                rec = _record(entry, "buildroot.json")
-                spec = (kind, str(rec.get("os")), str(rec.get("release")))
-                spec += (str(rec.get("host_arch")),)
-                wanted = spec[1:3] in need.buildroot_specs
-            if wanted:
-                stamp = _mtime(entry)
-                if spec not in newest or newest[spec][0] < stamp:
-                    newest[spec] = (stamp, entry)
-    kept_entries = {path for _, path in newest.values()}
     for path in kept_entries:
         rec = _record(path, "record.json")
         if rec.get("sha256"):
             keep_layers.add(f"sha256:{rec['sha256']}")
-    runtime_dir = root / "runtimes"
     for key in need.runtimes:
-        rec = _record(runtime_dir / key, "record.json")
+        rec = _record(root / RUNTIMES.name / key, "record.json")
         if rec.get("sha256"):
             keep_layers.add(f"sha256:{rec['sha256']}")
 
-    for kind in KEYED:
-        folder = root / kind
+    for keyed in ENTRY_KINDS:
+        folder = root / keyed.name
         if not folder.is_dir():
             continue
         for entry in sorted(folder.iterdir()):
@@ -251,18 +217,8 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
             busy = not _lock_free(folder / f".use-{entry.name}")  # a build is using it
-            if kind in ("bases", "buildroots"):
-                needed = entry in kept_entries
-            elif kind == "runtimes":
-                needed = entry.name in need.runtimes
-            elif kind in ("gzip-layers", "zstd-layers"):
-                needed = str(_record(entry, "meta.json").get("diff_id")) in keep_layers
-            elif kind == "ld-caches":  # the loader cache of a kept base and runtime
-                meta = _record(entry, "meta.json")
-                needed = {str(meta.get("base")), str(meta.get("runtime"))} <= keep_layers
-            else:
-                needed = _files_layer_needed(entry / "layer.tar", need.sha256)
-            add(kind, entry, needed=needed, busy=busy)
+            needed = _needed(keyed, entry, need, kept_entries, keep_layers)
+            add(keyed.name, entry, needed=needed, busy=busy)
 
     sha_dir = root / "sha256"
     if sha_dir.is_dir():
@@ -293,6 +249,51 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
         if entry.name not in known:
             add("other", entry, needed=True)  # not ours to remove
     return items
+
+
+def _kept_newest(root: Path, need: Needs) -> set[Path]:
+    """The newest base and build root of each spec the family needs."""
+    newest: dict[tuple[str, ...], tuple[float, Path]] = {}
+    for kind in ENTRY_KINDS:
+        if kind.keep not in (Keep.NEWEST_BASE, Keep.NEWEST_BUILDROOT):
+            continue
+        folder = root / kind.name
+        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            rec = _record(entry, kind.record)
+            if kind.keep is Keep.NEWEST_BASE:
+                fields = ("os", "release", "arch", "variant")
+                spec = tuple(str(rec.get(f)) for f in fields)
+                wanted = spec in need.base_specs
+            else:
+                spec = tuple(str(rec.get(f)) for f in ("os", "release", "host_arch"))
+                wanted = spec[:2] in need.buildroot_specs
+            if wanted:
+                stamp = _mtime(entry)
+                if (kind.name, *spec) not in newest or newest[(kind.name, *spec)][0] < stamp:
+                    newest[(kind.name, *spec)] = (stamp, entry)
+    return {path for _, path in newest.values()}
+
+
+def _needed(
+    kind: EntryKind, entry: Path, need: Needs, kept_entries: set[Path], keep_layers: set[str]
+) -> bool:
+    """Whether the family needs ``entry``, by what keeps its kind alive."""
+    match kind.keep:
+        case Keep.NEWEST_BASE | Keep.NEWEST_BUILDROOT:
+            return entry in kept_entries
+        case Keep.RUNTIME_KEY:
+            return entry.name in need.runtimes
+        case Keep.KEPT_LAYER:
+            return str(_record(entry, kind.record).get("diff_id")) in keep_layers
+        case Keep.KEPT_BASE_AND_RUNTIME:
+            meta = _record(entry, kind.record)
+            return {str(meta.get("base")), str(meta.get("runtime"))} <= keep_layers
+        case Keep.PINNED_FILES:
+            return _files_layer_needed(entry / "layer.tar", need.sha256)
+        case _:
+            assert_never(kind.keep)
 
 
 def _files_layer_needed(tar: Path, pinned: frozenset[str]) -> bool:
@@ -441,39 +442,18 @@ def _lock_of(item: Item, root: Path) -> Path | None:
 def verify_entries(root: Path) -> list[str]:
     """Every complete cache entry whose content does not match its record: one line each.
 
-    Fetched inputs against their sha256 name; bases and runtimes against the
-    sha256 and size in ``record.json``; gzip layers against ``meta.json``; an entry
-    missing its record or payload is incomplete (entries are renamed into place
-    only once complete, so this is corruption, not a build in progress).
+    Fetched inputs against their sha256 name; every registered kind of keyed entry
+    by its own check (store.ENTRY_KINDS); an entry missing its record or payload is
+    incomplete (entries are renamed into place only once complete, so this is
+    corruption, not a build in progress).
     """
     bad = [f"{e.path}: content does not match its sha256" for e in cache_verify(root)]
-    checks = {
-        "bases": ("record.json", "rootfs.tar", "sha256", "size"),
-        "runtimes": ("record.json", "runtime.tar", "sha256", "size"),
-        "gzip-layers": ("meta.json", "layer.tar.gz", "digest", "size"),
-    }
-    for kind, (meta_name, payload, hash_field, size_field) in checks.items():
-        folder = root / kind
+    for kind in ENTRY_KINDS:
+        folder = root / kind.name
         if not folder.is_dir():
             continue
         for entry in sorted(folder.iterdir()):
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
-            try:
-                meta = json.loads((entry / meta_name).read_text())
-                expected = str(meta[hash_field]).removeprefix("sha256:")
-                size = meta.get(size_field)
-            except (OSError, ValueError, KeyError, TypeError):
-                bad.append(f"{entry}: {meta_name} missing or unreadable")
-                continue
-            target = entry / payload
-            try:
-                actual_size = target.stat().st_size
-            except FileNotFoundError:
-                bad.append(f"{entry}: {payload} missing")
-                continue
-            if isinstance(size, int) and size != actual_size:
-                bad.append(f"{entry}: {payload} is {actual_size} bytes, recorded {size}")
-            elif sha256_file(target) != expected:
-                bad.append(f"{entry}: {payload} does not match its recorded sha256")
+            bad.extend(kind.problems(entry))
     return bad

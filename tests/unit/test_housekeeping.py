@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bink_python import housekeeping
 from bink_python import store as store_mod
 from bink_python.__main__ import main
 from bink_python.build import runtime_spec
@@ -250,3 +251,99 @@ def test_cache_dir_is_the_root_for_every_stage(tmp_path: Path, family_dir: Path)
         assert store_mod.cache_root() == (tmp_path / "mine").resolve()
     finally:
         store_mod.select_cache_root(None)
+
+
+def _sound_entry_of_every_kind(root: Path) -> dict[str, Path]:
+    """One complete, needed entry of every registered kind (the needs they answer to)."""
+    import hashlib
+    import io
+    import tarfile
+
+    pinned = b"a pinned input"
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        info = tarfile.TarInfo("input")
+        info.size = len(pinned)
+        archive.addfile(info, io.BytesIO(pinned))
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    base = {"os": "debian", "release": "13", "arch": "amd64", "variant": "regular"}
+    made = {
+        "bases": _payload_entry(root, "bases", "b" * 32, "rootfs.tar", b"base", 1, **base),
+        "runtimes": _payload_entry(root, "runtimes", "r" * 32, "runtime.tar", b"rt", 1),
+        "buildroots": _entry(
+            root,
+            "buildroots",
+            "c" * 32,
+            {"buildroot.json": b'{"os": "debian", "release": "13"}'},
+            1,
+        ),
+    }
+    (made["buildroots"] / "root" / "usr" / "bin").mkdir(parents=True)
+    base_id, runtime_id = f"sha256:{sha(b'base')}", f"sha256:{sha(b'rt')}"
+    for kind, blob in (("gzip-layers", "layer.tar.gz"), ("zstd-layers", "layer.tar.zst")):
+        meta = {"diff_id": base_id, "digest": f"sha256:{sha(b'z')}", "size": 1}
+        made[kind] = _entry(
+            root, kind, "d" * 32, {blob: b"z", "meta.json": json.dumps(meta).encode()}, 1
+        )
+    files_meta = json.dumps({"diff_id": f"sha256:{sha(tar.getvalue())}"}).encode()
+    made["files-layers"] = _entry(
+        root, "files-layers", "e" * 32, {"layer.tar": tar.getvalue(), "meta.json": files_meta}, 1
+    )
+    ld_meta = json.dumps({"base": base_id, "runtime": runtime_id, "arch": "amd64"}).encode()
+    made["ld-caches"] = _entry(
+        root,
+        "ld-caches",
+        "f" * 32,
+        {"ld.so.cache": b"glibc-ld.so.cache1.1 and the rest", "meta.json": ld_meta},
+        1,
+    )
+    assert set(made) == {kind.name for kind in store_mod.ENTRY_KINDS}
+    (root / "sha256").mkdir()
+    (root / "sha256" / sha(pinned)).write_bytes(pinned)
+    return made
+
+
+def test_verify_names_a_corrupt_entry_of_every_kind(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    made = _sound_entry_of_every_kind(root)
+    assert verify_entries(root) == []
+    corrupt = {
+        "bases": "rootfs.tar",
+        "runtimes": "runtime.tar",
+        "gzip-layers": "layer.tar.gz",
+        "zstd-layers": "layer.tar.zst",
+        "files-layers": "layer.tar",
+        "ld-caches": "ld.so.cache",
+    }
+    for kind, name in corrupt.items():
+        path = made[kind] / name
+        path.write_bytes(bytes(b ^ 0xFF for b in path.read_bytes()))  # same size, other bytes
+    shutil.rmtree(made["buildroots"] / "root" / "usr")
+    bad = verify_entries(root)
+    for kind, entry in made.items():
+        assert sum(line.startswith(f"{entry}:") for line in bad) == 1, (kind, bad)
+    assert len(bad) == len(made)
+
+
+def test_prune_keeps_the_needed_entry_of_every_kind(tmp_path: Path) -> None:
+    import hashlib
+
+    root = tmp_path / "cache"
+    made = _sound_entry_of_every_kind(root)
+    need = housekeeping.Needs(
+        sha256=frozenset({hashlib.sha256(b"a pinned input").hexdigest()}),
+        runtimes=frozenset({"r" * 32}),
+        base_specs=frozenset({("debian", "13", "amd64", "regular")}),
+        buildroot_specs=frozenset({("debian", "13")}),
+    )
+    items = inventory(root, need)
+    assert {i.kind for i in items if i.needed} >= set(made)
+    doomed = {i.path for i in select(items, older_than=None, max_bytes=0, now=time.time())}
+    assert not doomed & set(made.values())
+    # without the needs, every one of them may go
+    items = inventory(root, None)
+    doomed = {i.path for i in select(items, older_than=None, max_bytes=0, now=time.time())}
+    assert set(made.values()) <= doomed
