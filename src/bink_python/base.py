@@ -199,11 +199,18 @@ def image_sources(
 
 
 def image_apt_sources(distro: Distro, arch: str, mirror: str | None = None) -> str:
-    """The ``/etc/apt/sources.list`` a regular image of (distro, arch) gets, as configured
-    now (image archive settings, else the build mirror): what the base writes and what
-    verify's ``apt-sources`` check expects."""
-    in_image, _ = image_sources(distro, arch, archive_sources(distro, arch, mirror))
-    return sources_list(distro, in_image)
+    """The ``/etc/apt/sources.list`` a regular image of (distro, arch) built from
+    ``mirror`` gets, as configured now (image archive settings, else the build mirror):
+    what the base writes and what verify's ``apt-sources`` check expects."""
+    return _image_apt_list(distro, arch, archive_sources(distro, arch, mirror))[0]
+
+
+def _image_apt_list(
+    distro: Distro, arch: str, build: list[ArchiveSource]
+) -> tuple[str, tuple[str, ...]]:
+    """The image's sources.list for the ``build`` sources, and the settings left unset."""
+    in_image, unset = image_sources(distro, arch, build)
+    return sources_list(distro, in_image), unset
 
 
 def sources_list(distro: Distro, sources: list[ArchiveSource]) -> str:
@@ -450,8 +457,7 @@ def build_base(
     """
     spec.validate()
     sources = archive_sources(spec.distro, spec.arch, mirror)
-    in_image, unset = image_sources(spec.distro, spec.arch, sources)
-    apt_list = sources_list(spec.distro, in_image)
+    apt_list, unset = _image_apt_list(spec.distro, spec.arch, sources)
     state = mirror_state(sources)
     parts = key_parts(spec, mirror_state=state, epoch=epoch, apt_sources=apt_list)
     key = cache_key(parts)

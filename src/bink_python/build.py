@@ -444,7 +444,9 @@ def build_family(
         for arch in tag.arches:
             if not options.arches or arch in options.arches:
                 plan.append((tag, arch))
-                images[(tag.name, arch)] = describe_image(family, tag, arch, error=BuildError)
+                images[(tag.name, arch)] = describe_image(
+                    family, tag, arch, error=BuildError, mirror=options.mirror
+                )
     if not plan:
         raise UsageError("nothing to build: no selected tag has the requested architecture")
     partial = partial_plan(tags, options)

@@ -531,11 +531,14 @@ def _verify_layout(
     *,
     as_json: bool = False,
     to_stdout: bool = False,
+    mirror: str | None = None,
 ) -> None:
     """Run every check on every image; print the table (or JSON); raise on failures."""
     from .verify import verify_layout
 
-    report = verify_layout(layout, family, tags, arches=tuple(arches) or None, progress=progress)
+    report = verify_layout(
+        layout, family, tags, arches=tuple(arches) or None, progress=progress, mirror=mirror
+    )
     _show_report(report, progress, as_json=as_json, to_stdout=to_stdout)
     report.raise_for_failures()
 
@@ -578,7 +581,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             )
     # a partial layout (build --arch) holds only its arches: verify those by default
     arches = (args.arch,) if args.arch else partial_arches(layout)
-    _verify_layout(layout, family, tags, arches, _progress(args), as_json=args.json, to_stdout=True)
+    progress = _progress(args)
+    _verify_layout(
+        layout,
+        family,
+        tags,
+        arches,
+        progress,
+        as_json=args.json,
+        to_stdout=True,
+        mirror=args.mirror,
+    )
     return 0
 
 
@@ -813,6 +826,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--layout", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
     p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
+    p.add_argument(
+        "--mirror", metavar="URL", help="the archive mirror the images were built from (build's)"
+    )
     p.add_argument("--json", action="store_true", help="results as JSON")
     p.set_defaults(func=_cmd_verify)
 

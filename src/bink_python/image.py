@@ -9,6 +9,8 @@ itself:
   the base's cache key (:attr:`ImageDescription.base_spec`);
 - **assemble** writes its ``env``, ``cmd``, ``default_user`` and :meth:`labels` into the
   image config (``build.py``);
+- **base** writes the apt sources it names (:meth:`ImageDescription.apt_sources`,
+  from the build's ``--mirror`` when one is given);
 - **verify** expects exactly those (``bink_python.verify``).
 
 Changing ``[family.user]`` in images.toml therefore changes the built base, its key,
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .assemble import image_labels, rfc3339
-from .base import BaseSpec
+from .base import BaseSpec, image_apt_sources
 from .config import Family, Tag, User
 from .distro import ARCHES, Distro, check_arch
 from .errors import BinkError, ConfigError
@@ -56,6 +58,8 @@ class ImageDescription:
     source: str
     licenses: str
     vendor: str
+    #: the build's archive mirror (``--mirror``); None: the machine's configuration
+    mirror: str | None = None
 
     @property
     def distroless(self) -> bool:
@@ -93,6 +97,11 @@ class ImageDescription:
         """The base this image is built on (the user is part of it and of its key)."""
         return BaseSpec(distro=self.distro, arch=self.arch, variant=self.variant, user=self.user)
 
+    def apt_sources(self) -> str:
+        """The ``/etc/apt/sources.list`` of a regular image (image archive settings, else
+        the build mirror, ``--mirror`` included): what the base writes, what verify expects."""
+        return image_apt_sources(self.distro, self.arch, self.mirror)
+
     def labels(self, *, epoch: int, revision: str) -> dict[str, str]:
         """The labels (and manifest annotations) of the image built at ``epoch``."""
         flavour = " (distroless, evaluation)" if self.distroless else ""
@@ -117,9 +126,15 @@ class ImageDescription:
 
 
 def describe_image(
-    family: Family, tag: Tag, arch: str, *, error: type[BinkError] = ConfigError
+    family: Family,
+    tag: Tag,
+    arch: str,
+    *,
+    error: type[BinkError] = ConfigError,
+    mirror: str | None = None,
 ) -> ImageDescription:
-    """The description of ``tag``'s ``arch`` image (``error`` for an unknown arch)."""
+    """The description of ``tag``'s ``arch`` image (``error`` for an unknown arch), built
+    from the archive ``mirror`` (None: the machine's configuration)."""
     check_arch(arch, error)
     return ImageDescription(
         tag=tag.name,
@@ -136,4 +151,5 @@ def describe_image(
         source=family.source,
         licenses=family.licenses,
         vendor=family.vendor,
+        mirror=mirror,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,47 @@ def test_described_images_are_byte_identical_to_before(tmp_path: Path) -> None:
         labels = describe_image(family, tag, "amd64").labels(epoch=epoch, revision="r")
         got[(tag.name, "index")] = build_index(manifests, labels, layout).digest
     assert got == GOLDEN
+
+
+def test_a_build_from_a_mirror_writes_and_expects_that_mirror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``build --mirror URL``: the description carries the mirror, the base writes the
+    list the description names, and verify's apt-sources check expects that list."""
+    from bink_python import mirrors
+    from bink_python.verify.static import check_apt_sources
+
+    for name in mirrors.IMAGE_ARCHIVE_ENV.values():  # unset: images name the build mirror
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BINK_PYTHON_DEBIAN_MIRROR", "http://127.0.0.1:9/machine/debian")
+    monkeypatch.setenv("BINK_PYTHON_DEBIAN_SECURITY_MIRROR", "http://127.0.0.1:9/machine/sec")
+    family = load_family(write_images_toml(tmp_path, images_toml()))
+    tag = family.tag("3.13")
+    mirror = "http://127.0.0.1:9/company/debian"
+    image = describe_image(family, tag, "amd64", mirror=mirror)
+    assert image.mirror == mirror
+    assert f"deb {mirror} trixie main\n" in image.apt_sources()
+    assert mirror not in describe_image(family, tag, "amd64").apt_sources()
+
+    # the base built from that mirror writes exactly the description's list
+    def fake_regular(
+        spec: base.BaseSpec, sources: object, state: object, work: Path, **_: object
+    ) -> tuple[Path, dict[str, dict[str, str]]]:
+        tree = work / "tree"
+        (tree / "etc/apt").mkdir(parents=True)
+        return tree, {}
+
+    monkeypatch.setattr(base, "mirror_state", lambda sources: dict(STATE))
+    monkeypatch.setattr(base, "_build_regular", fake_regular)
+    built = base.build_base(image.base_spec, Store(tmp_path / "cache"), epoch=1, mirror=mirror)
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(["tar", "-xf", str(built.rootfs), "-C", str(root)], check=True)
+    assert (root / "etc/apt/sources.list").read_text() == image.apt_sources()
+
+    # verify expects it from the description that carries the mirror, and only from that
+    probe = _probe(image, root, {}, {})
+    assert check_apt_sources(probe) == "3 suites (trixie, trixie-updates, trixie-security)"
+    machine = describe_image(family, tag, "amd64")
+    with pytest.raises(CheckFailed, match="company"):
+        check_apt_sources(_probe(machine, root, {}, {}))

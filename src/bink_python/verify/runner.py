@@ -194,8 +194,10 @@ def verify_layout(
     checks: Sequence[str] | None = None,
     workdir: Path | None = None,
     progress: Progress = SILENT,
+    mirror: str | None = None,
 ) -> VerifyReport:
-    """Verify every arch image of every tag named in ``layout`` (by the tag's name ref).
+    """Verify every arch image of every tag named in ``layout`` (by the tag's name ref),
+    built from the archive ``mirror`` (None: the machine's configuration).
 
     Returns the report; call ``report.raise_for_failures()`` after showing it.
     """
@@ -208,9 +210,8 @@ def verify_layout(
         for arch in arches or tag.arches or family.arches:
             if arch not in tag.arches and tag.arches:
                 continue
-            targets.append(
-                target_for(lay, tag.name, describe_image(family, tag, arch, error=VerifyError))
-            )
+            expect = describe_image(family, tag, arch, error=VerifyError, mirror=mirror)
+            targets.append(target_for(lay, tag.name, expect))
     if not targets:
         raise VerifyError("nothing to verify: no tag/arch selected")
     return verify_targets(lay.path, targets, checks=checks, workdir=workdir, progress=progress)

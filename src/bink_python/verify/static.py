@@ -213,12 +213,10 @@ def check_distroless(p: Probe) -> str:
     static=True,
 )
 def check_apt_sources(p: Probe) -> str:
-    from ..base import image_apt_sources
-
     e = p.expect
     if e.distroless:
         raise NotApplicable("distroless images have no apt")
-    want = image_apt_sources(e.distro, e.arch)
+    want = e.apt_sources()
     have = read_text_in_root(p.root, "/etc/apt/sources.list")
     extra = []
     lists = resolve_in_root(p.root, "/etc/apt/sources.list.d")
