@@ -18,6 +18,7 @@ from typing import Any
 from .compression import ALGORITHMS
 from .distro import ARCHES, DISTROS, Distro, get_distro
 from .errors import ConfigError
+from .versions import parse_cpython_version, version_tuple
 
 CONFIG_ENV = "BINK_PYTHON_CONFIG"
 DEFAULT_CONFIG = "images.toml"
@@ -26,7 +27,6 @@ STATUSES = ("supported", "eol", "evaluation", "deprecated")
 VARIANTS = ("regular", "distroless")
 BUILDABLE_STATUSES = ("supported", "eol", "evaluation")
 
-_VERSION_RE = re.compile(r"^(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?P<pre>(a|b|rc)\d+)?$")
 _COMPONENT_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 _TAG_RE = re.compile(r"^(?P<minor>\d+\.\d+)(?:-(?P<suffix>[a-z0-9]+))?$")
 _MONTH_RE = re.compile(r"^(?P<year>\d{4})-(?P<month>\d{2})$")
@@ -170,19 +170,6 @@ class Family:
         """Every exact CPython version a buildable tag needs, sorted by version."""
         versions = {t.python for t in self.tags if t.buildable and t.python}
         return tuple(sorted(versions, key=version_tuple))
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    match = _VERSION_RE.match(version)
-    if not match:
-        return (0,)
-    pre = match["pre"]
-    pre_rank = (
-        (0, 0)
-        if not pre
-        else ({"a": -3, "b": -2, "rc": -1}[pre.rstrip("0123456789")], int(re.sub(r"\D", "", pre)))
-    )
-    return (int(match["major"]), int(match["minor"]), int(match["patch"]), *pre_rank)
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -337,7 +324,9 @@ def _parse_tag(
     if status == "deprecated":
         ctx.keys(table, where, {"name", "status"}, {"note", "python"})
         python = table.get("python")
-        if python is not None and (not isinstance(python, str) or not _VERSION_RE.match(python)):
+        if python is not None and (
+            not isinstance(python, str) or parse_cpython_version(python) is None
+        ):
             raise ctx.fail(f"{where}: field 'python'", f"expected X.Y.Z, got {python!r}")
         note = table.get("note", "")
         if not isinstance(note, str):
@@ -346,13 +335,13 @@ def _parse_tag(
 
     ctx.keys(table, where, _TAG_REQUIRED_BUILDABLE, _TAG_OPTIONAL)
     python = ctx.string(table, "python", where)
-    match = _VERSION_RE.match(python)
-    if not match:
+    parsed = parse_cpython_version(python)
+    if parsed is None:
         raise ctx.fail(
             f"{where}: field 'python'", f"expected an exact version X.Y.Z, got {python!r}"
         )
     minor = name.split("-", 1)[0]
-    if f"{match['major']}.{match['minor']}" != minor:
+    if parsed.minor_name != minor:
         raise ctx.fail(
             f"{where}: field 'python'",
             f"CPython {python} does not belong to tag minor {minor} (expected {minor}.N)",

@@ -61,6 +61,7 @@ from .runtime_contents import (
 )
 from .store import Store, cache_key, read_json, sha256_file, write_json
 from .tarball import is_elf, write_tree_tar_file
+from .versions import parse_cpython_version
 
 #: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
 #: (4 and 5 were candidates measured slower and never adopted: bench comparisons 7 and 10.
@@ -102,8 +103,6 @@ STABLE_ABI_RUNPATH_RULE = (
     f"-Wl,-rpath,'{STABLE_ABI_RUNPATH.replace('$', '$$')}'\n"
 )
 
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
-
 
 @dataclass(frozen=True)
 class RuntimeSpec:
@@ -123,10 +122,10 @@ class RuntimeSpec:
         return ".".join(self.version.split(".")[:2])
 
     def version_tuple(self) -> tuple[int, int, int]:
-        match = _VERSION_RE.match(self.version)
-        if not match:
+        parsed = parse_cpython_version(self.version)
+        if parsed is None:
             raise UsageError(f"bad CPython version {self.version!r}: expected X.Y.Z, e.g. 3.13.15")
-        return int(match[1]), int(match[2]), int(match[3])
+        return parsed.major, parsed.minor, parsed.patch
 
     def validate(self) -> None:
         self.version_tuple()

@@ -44,12 +44,13 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, String, Table
 from tomlkit.toml_document import TOMLDocument
 
-from .config import BUILDABLE_STATUSES, Family, load_family, version_tuple
+from .config import BUILDABLE_STATUSES, Family, load_family
 from .errors import BinkError, ConfigError, FetchError
 from .fetch import Cache, FetchSettings, download, fetch_artifact, fetch_bytes
 from .lockfile import Artifact, Lock, component_artifact, python_org_url, sync_lock
 from .progress import SILENT, Progress
 from .store import atomic_write_text
+from .versions import version_tuple
 
 GITHUB_API_ENV = "BINK_PYTHON_GITHUB_API_URL"
 GITHUB_API_DEFAULT = "https://api.github.com"

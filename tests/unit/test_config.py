@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from bink_python.config import YearMonth, load_family
-from bink_python.errors import ConfigError
+from bink_python.distro import get_distro
+from bink_python.errors import ConfigError, UsageError
+from bink_python.runtime import RuntimeSpec
 from tests.family_toml import TAG_3_13_DISTROLESS, images_toml, write_images_toml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -340,3 +342,41 @@ def test_config_from_environment(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert '"tag": "3.13-distroless"' in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("python", "exact"),
+    [
+        ("3.13.16", True),
+        ("3.13.0", True),
+        ("3.13.16rc1", False),
+        ("3.13.0a2", False),
+        ("3.13.0b1", False),
+        ("3.13.16\\n", False),  # TOML escape: a trailing newline in the value
+        ("3.13", False),
+        ("3.13.16.1", False),
+        (" 3.13.16", False),
+    ],
+)
+def test_images_toml_and_the_runtime_agree_on_cpython_versions(
+    tmp_path: Path, python: str, exact: bool
+) -> None:
+    """What images.toml accepts for a tag's python is exactly what the runtime builds."""
+
+    text = images_toml().replace('python = "3.13.15"', f'python = "{python}"')
+    try:
+        family = load_family(write_images_toml(tmp_path, text))
+    except ConfigError:
+        config_accepts = False
+    else:
+        config_accepts = True
+        assert family.tag("3.13").version == python
+    value = python.replace("\\n", "\n")
+    spec = RuntimeSpec(value, "0" * 64, get_distro("debian", "13"), "amd64", "fast")
+    try:
+        spec.validate()
+    except UsageError:
+        runtime_accepts = False
+    else:
+        runtime_accepts = True
+    assert config_accepts == runtime_accepts == exact

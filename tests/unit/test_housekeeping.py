@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -255,10 +258,6 @@ def test_cache_dir_is_the_root_for_every_stage(tmp_path: Path, family_dir: Path)
 
 def _sound_entry_of_every_kind(root: Path) -> dict[str, Path]:
     """One complete, needed entry of every registered kind (the needs they answer to)."""
-    import hashlib
-    import io
-    import tarfile
-
     pinned = b"a pinned input"
     tar = io.BytesIO()
     with tarfile.open(fileobj=tar, mode="w") as archive:
@@ -329,8 +328,6 @@ def test_verify_names_a_corrupt_entry_of_every_kind(tmp_path: Path) -> None:
 
 
 def test_prune_keeps_the_needed_entry_of_every_kind(tmp_path: Path) -> None:
-    import hashlib
-
     root = tmp_path / "cache"
     made = _sound_entry_of_every_kind(root)
     need = housekeeping.Needs(

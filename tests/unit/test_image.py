@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import base
+from bink_python import base, mirrors
 from bink_python.assemble import ImageSpec, LayerSource, build_image
 from bink_python.base import base_key
 from bink_python.config import load_family
@@ -21,7 +21,7 @@ from bink_python.layout import Layout
 from bink_python.store import Store
 from bink_python.tarball import write_tree_tar_file
 from bink_python.verify.registry import CheckFailed, Probe
-from bink_python.verify.static import check_image_config, static_user_problems
+from bink_python.verify.static import check_apt_sources, check_image_config, static_user_problems
 
 from ..family_toml import TAG_3_13_DISTROLESS, USER_TABLE, images_toml, write_images_toml
 
@@ -177,8 +177,6 @@ def test_a_build_from_a_mirror_writes_and_expects_that_mirror(
 ) -> None:
     """``build --mirror URL``: the description carries the mirror, the base writes the
     list the description names, and verify's apt-sources check expects that list."""
-    from bink_python import mirrors
-    from bink_python.verify.static import check_apt_sources
 
     for name in mirrors.IMAGE_ARCHIVE_ENV.values():  # unset: images name the build mirror
         monkeypatch.delenv(name, raising=False)
