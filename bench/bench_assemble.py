@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bink_python import tarball
-from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
-from bink_python.layout import Layout
-from bink_python.store import Store
+from bink_python.image.assemble import ImageSpec, LayerSource, build_image, rfc3339
+from bink_python.oci import tarball
+from bink_python.oci.layout import Layout
+from bink_python.store.store import Store
 
 EPOCH = 1_767_225_600
 T = TypeVar("T")

@@ -17,10 +17,10 @@ import json
 import time
 from pathlib import Path
 
-from bink_python.distro import get_distro
-from bink_python.progress import Progress
-from bink_python.runtime import RuntimeSpec, build_runtime
-from bink_python.store import Store
+from bink_python.host.distro import get_distro
+from bink_python.host.progress import Progress
+from bink_python.runtime.runtime import RuntimeSpec, build_runtime
+from bink_python.store.store import Store
 
 VERSION = "3.13.15"
 SHA256 = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"

@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bink_python import compression, tarball
-from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
-from bink_python.distro import get_distro
-from bink_python.layout import Layout
-from bink_python.sizes import image_sizes
-from bink_python.store import Store, sha256_file
+from bink_python.host.distro import get_distro
+from bink_python.image.assemble import ImageSpec, LayerSource, build_image, rfc3339
+from bink_python.image.sizes import image_sizes
+from bink_python.oci import compression, tarball
+from bink_python.oci.layout import Layout
+from bink_python.store.store import Store, sha256_file
 
 from . import speed
 from .harness import BenchError, Figure, Outcome, Runner, ratio

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bink_python import build
 from bink_python.__main__ import main as bink_main
-from bink_python.base import BaseSpec
-from bink_python.image import ImageDescription
+from bink_python.base.spec import BaseSpec
+from bink_python.image.description import ImageDescription
+from bink_python.pipeline import build
 
 
 def with_extra_packages(extra: tuple[str, ...]) -> None:

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bink_python.buildroot import root_mounts
+from bink_python.runtime.buildroot import root_mounts
 
 
 def bwrap_argv(

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bink_python.store import sha256_file
+from bink_python.store.store import sha256_file
 
 from .harness import BenchError, Runner
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bink_python.config import User
+from bink_python.family.config import User
 
 #: The family user of every test family (the published family's user).
 TEST_USER = User("apps", 10000, 10000, "/home/apps")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bink_python.assemble import ImageSpec, LayerFile, build_image, build_index, files_layer
-from bink_python.layout import Layout
-from bink_python.store import Store
+from bink_python.image.assemble import ImageSpec, LayerFile, build_image, build_index, files_layer
+from bink_python.oci.layout import Layout
+from bink_python.store.store import Store
 
 EPOCH = 1767225600
 

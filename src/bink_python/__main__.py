@@ -18,10 +18,10 @@ import traceback
 from collections.abc import Sequence
 from types import FrameType
 
-from . import proc
-from .cli import build_parser
+from .cli.commands import build_parser
 from .errors import INTERNAL_EXIT, INTERRUPT_EXIT, BinkError, host_error
-from .store import select_cache_root
+from .host import proc
+from .store.store import select_cache_root
 
 _received: list[str] = []
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.base import BaseResult, BaseSpec, build_base
-from bink_python.distro import get_distro
-from bink_python.progress import Progress
-from bink_python.store import Store
+from bink_python.base.base import BaseResult, build_base
+from bink_python.base.spec import BaseSpec
+from bink_python.host.distro import get_distro
+from bink_python.host.progress import Progress
+from bink_python.store.store import Store
 
 from ..family_toml import TEST_USER
 

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import build
-from bink_python.base import BaseSpec
-from bink_python.build import build_family
-from bink_python.config import load_family
-from bink_python.fetch import cache_add
-from bink_python.image import ImageDescription
-from bink_python.layout import Layout
-from bink_python.lockfile import Lock
-from bink_python.progress import Progress
-from bink_python.store import Store
+from bink_python.base.spec import BaseSpec
+from bink_python.family.config import load_family
+from bink_python.host.progress import Progress
+from bink_python.image.description import ImageDescription
+from bink_python.inputs.fetch import cache_add
+from bink_python.inputs.lockfile import Lock
+from bink_python.oci.layout import Layout
+from bink_python.pipeline import build
+from bink_python.pipeline.build import build_family
+from bink_python.store.store import Store
 
 from .fixtures_runtime import debian_source, fast_build_options
 from .fixtures_verify import EXAMPLE

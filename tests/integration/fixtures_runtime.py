@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import mirrors
-from bink_python.build import BuildOptions
-from bink_python.distro import ARCHES, get_distro
-from bink_python.progress import Progress
-from bink_python.runtime import RuntimeResult, RuntimeSpec, build_runtime
-from bink_python.store import Store, sha256_file
+from bink_python.host import mirrors
+from bink_python.host.distro import ARCHES, get_distro
+from bink_python.host.progress import Progress
+from bink_python.pipeline.build import BuildOptions
+from bink_python.runtime.runtime import RuntimeResult, RuntimeSpec, build_runtime
+from bink_python.store.store import Store, sha256_file
 
 CPYTHON_VERSION = "3.13.15"
 CPYTHON_SHA256 = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.build import build_family
-from bink_python.config import Family, load_family
-from bink_python.fetch import cache_add
-from bink_python.imagerun import Buildah
-from bink_python.layout import Descriptor, Layout
-from bink_python.lockfile import Lock
-from bink_python.progress import Progress
-from bink_python.store import Store
+from bink_python.family.config import Family, load_family
+from bink_python.host.progress import Progress
+from bink_python.inputs.fetch import cache_add
+from bink_python.inputs.lockfile import Lock
+from bink_python.oci.layout import Descriptor, Layout
+from bink_python.pipeline.build import build_family
+from bink_python.store.store import Store
+from bink_python.verify.imagerun import Buildah
 
 from .fixtures_runtime import fast_build_options
 

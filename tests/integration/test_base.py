@@ -17,21 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.base import (
+from bink_python.base.base import (
     BaseResult,
-    BaseSpec,
     archive_sources,
     build_base,
     image_sources,
     sources_list,
 )
-from bink_python.binfmt import BINFMT_DIR, ensure_binfmt
-from bink_python.distro import ARCHES as DISTRO_ARCHES
-from bink_python.distro import get_distro
-from bink_python.distroless import DISTROLESS_FORBIDDEN
+from bink_python.base.distroless import DISTROLESS_FORBIDDEN
+from bink_python.base.spec import BaseSpec
 from bink_python.errors import BuildError, ToolError
-from bink_python.proc import run
-from bink_python.store import Store, sha256_file
+from bink_python.host.binfmt import BINFMT_DIR, ensure_binfmt
+from bink_python.host.distro import ARCHES as DISTRO_ARCHES
+from bink_python.host.distro import get_distro
+from bink_python.host.proc import run
+from bink_python.store.store import Store, sha256_file
 
 from ..family_toml import TEST_USER
 from .fixtures_base import BASE_TEST_EPOCH, BaseFactory

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bink_python.layout import Layout, partial_arches
-from bink_python.publish import push, remote_digest
+from bink_python.oci.layout import Layout, partial_arches
+from bink_python.publish.publish import push, remote_digest
 
 from .fixtures_cli import fast_build, run_ok
 from .fixtures_runtime import TEST_EPOCH

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import compression
-from bink_python.assemble import (
+from bink_python.image.assemble import (
     ImageSpec,
     LayerFile,
     build_image,
@@ -24,9 +23,10 @@ from bink_python.assemble import (
     files_layer,
     rfc3339,
 )
-from bink_python.imagerun import Buildah, buildah_session
-from bink_python.layout import Layout
-from bink_python.store import Store
+from bink_python.oci import compression
+from bink_python.oci.layout import Layout
+from bink_python.store.store import Store
+from bink_python.verify.imagerun import Buildah, buildah_session
 
 from .registry import LocalRegistry
 
@@ -152,13 +152,13 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
     cached in the test store) writes both instances, and verify passes on each: the zstd
     one is unpacked by buildah, and the distroless removals keep TLS, imports, pip working.
     """
-    from bink_python.build import build_family
-    from bink_python.config import load_family
     from bink_python.errors import VerifyError
-    from bink_python.fetch import cache_add
-    from bink_python.image import describe_image
-    from bink_python.lockfile import Lock
-    from bink_python.progress import Progress
+    from bink_python.family.config import load_family
+    from bink_python.host.progress import Progress
+    from bink_python.image.description import describe_image
+    from bink_python.inputs.fetch import cache_add
+    from bink_python.inputs.lockfile import Lock
+    from bink_python.pipeline.build import build_family
     from bink_python.verify import Target, verify_targets
 
     from .fixtures_runtime import fast_build_options

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.layout import Layout, blob_ok
+from bink_python.oci.layout import Layout, blob_ok
 
 from .fixtures_runtime import TEST_EPOCH
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.config import load_family
-from bink_python.fetch import Cache, FetchSettings, cache_verify, fetch_artifact
-from bink_python.lockfile import Lock
-from bink_python.progress import Progress
-from bink_python.update import run_lock
+from bink_python.family.config import load_family
+from bink_python.host.progress import Progress
+from bink_python.inputs.fetch import Cache, FetchSettings, cache_verify, fetch_artifact
+from bink_python.inputs.lockfile import Lock
+from bink_python.inputs.update import run_lock
 from tests.family_toml import images_toml, write_images_toml
 
 SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"

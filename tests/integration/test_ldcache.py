@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.assemble import LayerSource
-from bink_python.ldcache import ld_cache
-from bink_python.store import Store
+from bink_python.image.assemble import LayerSource
+from bink_python.image.ldcache import ld_cache
+from bink_python.store.store import Store
 
 from .fixtures_base import BaseFactory
 from .fixtures_runtime import RuntimeFactory

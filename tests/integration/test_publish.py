@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import tarball
-from bink_python.assemble import (
+from bink_python.cli.ci import published_outputs
+from bink_python.errors import PublishError, UsageError, VerifyError
+from bink_python.host.progress import Progress, Step
+from bink_python.image.assemble import (
     ImageSpec,
     LayerFile,
     LayerSource,
@@ -32,12 +34,10 @@ from bink_python.assemble import (
     image_labels,
     rfc3339,
 )
-from bink_python.ci import published_outputs
-from bink_python.errors import PublishError, UsageError, VerifyError
-from bink_python.layout import Descriptor, Layout
-from bink_python.progress import Progress, Step
-from bink_python.publish import TagMove, export, push, remote_digest
-from bink_python.store import Store
+from bink_python.oci import tarball
+from bink_python.oci.layout import Descriptor, Layout
+from bink_python.publish.publish import TagMove, export, push, remote_digest
+from bink_python.store.store import Store
 
 from .registry import LocalRegistry, free_port, htpasswd_line, running_registry
 

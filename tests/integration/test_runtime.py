@@ -16,14 +16,14 @@ from bench.sandbox import bwrap_argv
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from bink_python.binfmt import emulation_env, ensure_binfmt
-from bink_python.buildroot import BuildRootSpec, ensure_buildroot
-from bink_python.distro import ARCHES as ARCH_TABLE
-from bink_python.distro import get_distro, host_arch
-from bink_python.elf import read_elf
-from bink_python.runtime import build_runtime
-from bink_python.runtime_contents import REQUIRED_EXTENSIONS
-from bink_python.store import Store
+from bink_python.host.binfmt import emulation_env, ensure_binfmt
+from bink_python.host.distro import ARCHES as ARCH_TABLE
+from bink_python.host.distro import get_distro, host_arch
+from bink_python.runtime.buildroot import BuildRootSpec, ensure_buildroot
+from bink_python.runtime.contents import REQUIRED_EXTENSIONS
+from bink_python.runtime.elf import read_elf
+from bink_python.runtime.runtime import build_runtime
+from bink_python.store.store import Store
 
 from .fixtures_base import BaseFactory
 from .fixtures_runtime import CPYTHON_VERSION, TEST_EPOCH, RuntimeFactory, sysconfig_vars

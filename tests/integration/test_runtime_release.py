@@ -21,10 +21,10 @@ import pytest
 from bench.sandbox import bwrap_argv
 from elftools.elf.elffile import ELFFile
 
-from bink_python.distro import host_arch
-from bink_python.elf import read_elf_file
-from bink_python.runtime import RuntimeResult
-from bink_python.runtime_contents import REMOVED_STDLIB_MODULES
+from bink_python.host.distro import host_arch
+from bink_python.runtime.contents import REMOVED_STDLIB_MODULES
+from bink_python.runtime.elf import read_elf_file
+from bink_python.runtime.runtime import RuntimeResult
 
 from .fixtures_base import BaseFactory
 from .fixtures_runtime import RuntimeFactory, runtime_member, sysconfig_vars

@@ -13,11 +13,11 @@ import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from bink_python import sbom
-from bink_python.assemble import ImageSpec, LayerSource, build_image
-from bink_python.distro import get_distro
-from bink_python.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, sha256_digest
-from bink_python.store import Store
+from bink_python.host.distro import get_distro
+from bink_python.image import sbom
+from bink_python.image.assemble import ImageSpec, LayerSource, build_image
+from bink_python.oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, sha256_digest
+from bink_python.store.store import Store
 
 from .fixtures_base import BaseFactory
 from .fixtures_verify import GoodLayout

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.layout import Layout
+from bink_python.oci.layout import Layout
 
 from .fixtures_cli import run_ok
 from .ubuntu_archive import IMAGE_ARCHIVES, UbuntuArchive, build_ubuntu_family, serving

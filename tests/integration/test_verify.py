@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from bink_python.compression import MEDIA_TYPES, ZSTD, open_layer
-from bink_python.image import describe_image
-from bink_python.imagerun import Buildah
-from bink_python.layout import MEDIA_MANIFEST, Descriptor, Layout
+from bink_python.image.description import describe_image
+from bink_python.oci.compression import MEDIA_TYPES, ZSTD, open_layer
+from bink_python.oci.layout import MEDIA_MANIFEST, Descriptor, Layout
 from bink_python.verify import (
     CHECKS,
     ImageReport,
@@ -25,6 +24,7 @@ from bink_python.verify import (
     verify_layout,
     verify_targets,
 )
+from bink_python.verify.imagerun import Buildah
 
 from .fixtures_verify import GoodLayout, derive_image
 

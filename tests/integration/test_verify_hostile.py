@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.elf import ELF_MAGIC, MAX_ELF_BYTES
-from bink_python.image import describe_image
-from bink_python.imagerun import Buildah
-from bink_python.rootfs import MAX_TEXT
+from bink_python.image.description import describe_image
+from bink_python.oci.rootfs import MAX_TEXT
+from bink_python.runtime.elf import ELF_MAGIC, MAX_ELF_BYTES
 from bink_python.verify import CHECKS, ImageReport, Target, verify_targets
+from bink_python.verify.imagerun import Buildah
 from bink_python.verify.inimage import probe_wheel
 from bink_python.verify.registry import PYCACHE
 

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bink_python import mirrors
+from bink_python.host import mirrors
 
 from .fixtures_cli import fast_build, run_ok
 

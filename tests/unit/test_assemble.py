@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import tarball
-from bink_python.assemble import (
+from bink_python.errors import BuildError
+from bink_python.image.assemble import (
     LABEL_EOL,
     ImageSpec,
     LayerFile,
@@ -24,8 +24,8 @@ from bink_python.assemble import (
     image_labels,
     rfc3339,
 )
-from bink_python.errors import BuildError
-from bink_python.layout import (
+from bink_python.oci import tarball
+from bink_python.oci.layout import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
     MEDIA_LAYER_GZIP,
@@ -34,7 +34,7 @@ from bink_python.layout import (
     Layout,
     canonical_json,
 )
-from bink_python.store import Store
+from bink_python.store.store import Store
 
 EPOCH = 1_760_000_000
 

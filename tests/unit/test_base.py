@@ -12,19 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import base, distroless, mirrors
-from bink_python.base import (
+from bink_python.base import base, distroless
+from bink_python.base.base import (
     ArchiveSource,
-    BaseSpec,
     archive_sources,
     base_key,
     mirror_state,
 )
-from bink_python.distro import get_distro
-from bink_python.distroless import distroless_closure
-from bink_python.dpkg import package_records, parse_status
+from bink_python.base.distroless import distroless_closure
+from bink_python.base.dpkg import package_records, parse_status
+from bink_python.base.spec import BaseSpec
 from bink_python.errors import BuildError, ToolError
-from bink_python.store import Store, cache_key
+from bink_python.host import mirrors
+from bink_python.host.distro import get_distro
+from bink_python.store.store import Store, cache_key
 
 from ..family_toml import TEST_USER
 

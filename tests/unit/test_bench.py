@@ -24,13 +24,14 @@ from bench.harness import (
     save_results,
 )
 
-from bink_python import build, tarball
-from bink_python.assemble import ImageSpec, LayerSource, build_image, rfc3339
-from bink_python.config import load_family
 from bink_python.errors import BuildError
-from bink_python.image import describe_image
-from bink_python.layout import Layout
-from bink_python.store import Store
+from bink_python.family.config import load_family
+from bink_python.image.assemble import ImageSpec, LayerSource, build_image, rfc3339
+from bink_python.image.description import describe_image
+from bink_python.oci import tarball
+from bink_python.oci.layout import Layout
+from bink_python.pipeline import build
+from bink_python.store.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline" / "images.toml"
 
@@ -296,7 +297,7 @@ def test_stage_breakdown_from_progress_lines() -> None:
 
 
 def test_find_base_matches_arch_variant_and_packages(tmp_path: Path) -> None:
-    from bink_python.distro import get_distro
+    from bink_python.host.distro import get_distro
 
     runtime = sorted(get_distro("debian", "13").runtime_packages)
 

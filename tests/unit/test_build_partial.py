@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.build import BuildOptions, check_output, partial_plan
-from bink_python.config import load_family
 from bink_python.errors import BuildError, PublishError
-from bink_python.layout import MEDIA_INDEX, Descriptor, Layout, mark_partial, partial_arches
-from bink_python.publish import push
+from bink_python.family.config import load_family
+from bink_python.oci.layout import MEDIA_INDEX, Descriptor, Layout, mark_partial, partial_arches
+from bink_python.pipeline.build import BuildOptions, check_output, partial_plan
+from bink_python.publish.publish import push
 from tests.family_toml import images_toml, write_images_toml
 
 AMD64_ONLY_TAG = """
@@ -75,7 +75,7 @@ def test_runtime_hosts_option(monkeypatch: pytest.MonkeyPatch) -> None:
     """`build --runtime-host ARCH=HOST`: named arches as given, the others this machine."""
     import platform
 
-    from bink_python.cli import _runtime_hosts
+    from bink_python.cli.commands import _runtime_hosts
     from bink_python.errors import UsageError
 
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")

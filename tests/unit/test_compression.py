@@ -11,11 +11,11 @@ import deflate
 import pytest
 import zstandard
 
-from bink_python import compression, tarball
-from bink_python.assemble import LayerSource, build_image, build_index, compress_layer
 from bink_python.errors import BuildError
-from bink_python.layout import Layout
-from bink_python.store import Store
+from bink_python.image.assemble import LayerSource, build_image, build_index, compress_layer
+from bink_python.oci import compression, tarball
+from bink_python.oci.layout import Layout
+from bink_python.store.store import Store
 
 from .test_assemble import EPOCH, _spec
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.config import YearMonth, load_family
-from bink_python.distro import get_distro
 from bink_python.errors import ConfigError, UsageError
-from bink_python.runtime import RuntimeSpec
+from bink_python.family.config import YearMonth, load_family
+from bink_python.host.distro import get_distro
+from bink_python.runtime.runtime import RuntimeSpec
 from tests.family_toml import TAG_3_13_DISTROLESS, images_toml, write_images_toml
 
 REPO = Path(__file__).resolve().parents[2]

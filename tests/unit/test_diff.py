@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bink_python.__main__ import main
-from bink_python.diff import compare_debian_versions, diff_images
+from bink_python.image.diff import compare_debian_versions, diff_images
 from tests.small_images import BASE, make_image, stanza
 
 

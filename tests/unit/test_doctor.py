@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bink_python import doctor
 from bink_python.errors import ToolError
+from bink_python.host import doctor
 from tests.httpserver import refused_url, running
 
 REQUIRED_TOOLS = ("mmdebstrap", "arch-test", "bwrap", "skopeo", "buildah")

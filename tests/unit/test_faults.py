@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import proc
-from bink_python.build import _run_parallel
 from bink_python.errors import BuildError, ToolError, cleanup
+from bink_python.host import proc
+from bink_python.pipeline.build import _run_parallel
 
 
 def _alive(pid: int) -> bool:
@@ -185,8 +185,8 @@ _DRIVER = textwrap.dedent(
     """
     import os, signal, sys, errno, time
     from pathlib import Path
-    import bink_python.cli as cli
-    from bink_python import proc
+    import bink_python.cli.commands as cli
+    from bink_python.host import proc
     from bink_python.__main__ import main
 
     # Ctrl-C reaches the driver as it reaches a command in a terminal, even when this test
@@ -298,7 +298,7 @@ def test_unexpected_exception_is_one_line_and_debug_shows_the_traceback(tmp_path
 def test_buildah_storage_of_a_killed_verify_is_removed_by_the_next_session(
     tmp_path: Path,
 ) -> None:
-    from bink_python.imagerun import remove_dead_sessions
+    from bink_python.verify.imagerun import remove_dead_sessions
 
     gone = subprocess.Popen(["true"])
     gone.wait()

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from bink_python.errors import FetchError, PolicyError
-from bink_python.fetch import (
+from bink_python.host.progress import Progress
+from bink_python.inputs.fetch import (
     Cache,
     FetchSettings,
     cache_add,
@@ -28,9 +29,8 @@ from bink_python.fetch import (
     fetch_bytes,
     resolve_url,
 )
-from bink_python.housekeeping import inventory, needs, remove, select
-from bink_python.lockfile import Artifact, Lock
-from bink_python.progress import Progress
+from bink_python.inputs.lockfile import Artifact, Lock
+from bink_python.pipeline.housekeeping import inventory, needs, remove, select
 from tests.httpserver import TestServer, refused_url, running
 
 FAST = FetchSettings(timeout=1.0, attempts=2, backoff=0.0)
@@ -224,8 +224,8 @@ def test_concurrent_fetches_of_one_artifact_both_succeed(server: TestServer, cac
 FETCH_SCRIPT = """
 import sys
 from pathlib import Path
-from bink_python.fetch import Cache, FetchSettings, fetch_artifact
-from bink_python.lockfile import Artifact
+from bink_python.inputs.fetch import Cache, FetchSettings, fetch_artifact
+from bink_python.inputs.lockfile import Artifact
 art = Artifact(name="a", kind="cpython", version="1", filename="f", urls=(sys.argv[2],),
                sha256=sys.argv[3], size=int(sys.argv[4]))
 path = fetch_artifact(art, Cache(Path(sys.argv[1])), settings=FetchSettings(timeout=5))

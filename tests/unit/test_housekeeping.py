@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import housekeeping
-from bink_python import store as store_mod
 from bink_python.__main__ import main
-from bink_python.build import runtime_spec
-from bink_python.config import load_family
-from bink_python.distro import host_arch
-from bink_python.housekeeping import inventory, needs, parse_size, select, verify_entries
-from bink_python.lockfile import Lock
-from bink_python.runtime import runtime_key
-from bink_python.store import sha256_file
+from bink_python.family.config import load_family
+from bink_python.host.distro import host_arch
+from bink_python.inputs.lockfile import Lock
+from bink_python.pipeline import housekeeping
+from bink_python.pipeline.build import runtime_spec
+from bink_python.pipeline.housekeeping import inventory, needs, parse_size, select, verify_entries
+from bink_python.runtime.runtime import runtime_key
+from bink_python.store import store as store_mod
+from bink_python.store.store import sha256_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline"
 DAY = 86400.0
@@ -169,7 +169,7 @@ def test_prune_never_removes_an_entry_a_build_is_using(tmp_path: Path, family_di
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from bink_python.store import Store; "
+            "import sys, time; from pathlib import Path; from bink_python.store.store import Store; "
             "store = Store(Path(sys.argv[1])); found = store.lookup('bases', sys.argv[2]); "
             "print('using' if found else 'absent', flush=True); time.sleep(60)",
             str(root),

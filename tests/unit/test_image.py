@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import base, mirrors
-from bink_python.assemble import ImageSpec, LayerSource, build_image
-from bink_python.base import base_key
-from bink_python.config import load_family
-from bink_python.image import IMAGE_CMD, ImageDescription, describe_image
-from bink_python.imagerun import Container
-from bink_python.layout import Layout
-from bink_python.store import Store
-from bink_python.tarball import write_tree_tar_file
+from bink_python.base import base
+from bink_python.base.base import base_key
+from bink_python.base.spec import BaseSpec
+from bink_python.family.config import load_family
+from bink_python.host import mirrors
+from bink_python.image.assemble import ImageSpec, LayerSource, build_image
+from bink_python.image.description import IMAGE_CMD, ImageDescription, describe_image
+from bink_python.oci.layout import Layout
+from bink_python.oci.tarball import write_tree_tar_file
+from bink_python.store.store import Store
+from bink_python.verify.imagerun import Container
 from bink_python.verify.registry import CheckFailed, Probe
 from bink_python.verify.static import check_apt_sources, check_image_config, static_user_problems
 
@@ -141,7 +143,7 @@ GOLDEN = {
 
 
 def test_described_images_are_byte_identical_to_before(tmp_path: Path) -> None:
-    from bink_python.assemble import build_index, rfc3339
+    from bink_python.image.assemble import build_index, rfc3339
 
     epoch = 1_767_225_600
     family = load_family(Path(__file__).resolve().parents[2] / "examples/offline/images.toml")
@@ -192,7 +194,7 @@ def test_a_build_from_a_mirror_writes_and_expects_that_mirror(
 
     # the base built from that mirror writes exactly the description's list
     def fake_regular(
-        spec: base.BaseSpec, sources: object, state: object, work: Path, **_: object
+        spec: BaseSpec, sources: object, state: object, work: Path, **_: object
     ) -> tuple[Path, dict[str, dict[str, str]]]:
         tree = work / "tree"
         (tree / "etc/apt").mkdir(parents=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bink_python.errors import BuildError
-from bink_python.layout import (
+from bink_python.oci.layout import (
     ANNOTATION_REF_NAME,
     MEDIA_CONFIG,
     MEDIA_INDEX,
@@ -234,7 +234,7 @@ def test_copy_refs_holds_the_lock_from_the_first_blob_to_index_json(tmp_path: Pa
                         [
                             sys.executable,
                             "-c",
-                            "import sys; from bink_python.layout import Layout; "
+                            "import sys; from bink_python.oci.layout import Layout; "
                             "print(Layout(sys.argv[1]).prune())",
                             str(out_dir),
                         ],

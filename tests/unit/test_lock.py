@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.config import load_family
 from bink_python.errors import ConfigError, FetchError, PolicyError
-from bink_python.fetch import Cache, FetchSettings, fetch_artifact
-from bink_python.lockfile import Lock, parse_pin, require_pinned, sync_lock
-from bink_python.update import run_lock
+from bink_python.family.config import load_family
+from bink_python.inputs.fetch import Cache, FetchSettings, fetch_artifact
+from bink_python.inputs.lockfile import Lock, parse_pin, require_pinned, sync_lock
+from bink_python.inputs.update import run_lock
 from tests.family_toml import images_toml, write_images_toml
 from tests.httpserver import TestServer, running
 
@@ -243,7 +243,7 @@ def test_lock_tofu_when_shasum_missing(
 
 def test_source_date_epoch_is_settled_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
     from bink_python.errors import UsageError
-    from bink_python.lockfile import source_date_epoch
+    from bink_python.inputs.lockfile import source_date_epoch
 
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     assert source_date_epoch(None, fallback=lambda: 7) == 7

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import matrix, readme
-from bink_python.config import Family, load_family
 from bink_python.errors import ConfigError, PolicyError, UsageError
-from bink_python.policy import check_buildable, select_tags
+from bink_python.family import matrix
+from bink_python.family.config import Family, load_family
+from bink_python.family.policy import check_buildable, select_tags
+from bink_python.publish import readme
 
 REPO = Path(__file__).resolve().parents[2]
 

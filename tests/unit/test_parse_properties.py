@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bink_python.__main__ import main
-from bink_python.config import load_family, parse_family
 from bink_python.errors import ConfigError
-from bink_python.lockfile import Lock
+from bink_python.family.config import load_family, parse_family
+from bink_python.inputs.lockfile import Lock
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline"
 TOML_TEXT = (EXAMPLE / "images.toml").read_text()

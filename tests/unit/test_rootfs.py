@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bink_python.rootfs import (
+from bink_python.oci.rootfs import (
     canonical_in_root,
     lexists_in_root,
     make_dir_in_root,

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import runtime, runtime_contents
-from bink_python.buildroot import BuildRootSpec, buildroot_key
-from bink_python.distro import get_distro
-from bink_python.elf import ElfInfo, read_elf_file
 from bink_python.errors import BuildError, FetchError, UsageError
-from bink_python.runtime import RuntimeSpec, plan_build, runtime_key
-from bink_python.store import Store, write_json
+from bink_python.host.distro import get_distro
+from bink_python.runtime import contents as runtime_contents
+from bink_python.runtime import runtime
+from bink_python.runtime.buildroot import BuildRootSpec, buildroot_key
+from bink_python.runtime.elf import ElfInfo, read_elf_file
+from bink_python.runtime.runtime import RuntimeSpec, plan_build, runtime_key
+from bink_python.store.store import Store, write_json
 
 SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
 DEBIAN13 = get_distro("debian", "13")

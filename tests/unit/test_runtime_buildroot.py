@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bink_python.buildroot import BuildRootSpec, apt_sources, buildroot_key
-from bink_python.distro import get_distro
+from bink_python.host.distro import get_distro
+from bink_python.runtime.buildroot import BuildRootSpec, apt_sources, buildroot_key
 
 
 def test_debian_root_uses_one_archive_for_every_arch() -> None:
@@ -34,8 +34,8 @@ def test_buildroot_key_depends_on_release_and_host() -> None:
 
 
 def test_buildroot_store_key_follows_the_archive_state_but_the_runtime_key_does_not() -> None:
-    from bink_python.buildroot import buildroot_store_key
-    from bink_python.runtime import RuntimeSpec, runtime_key
+    from bink_python.runtime.buildroot import buildroot_store_key
+    from bink_python.runtime.runtime import RuntimeSpec, runtime_key
 
     spec = BuildRootSpec(get_distro("debian", "13"), "amd64")
     monday = {"http://archive/debian": "a" * 64}

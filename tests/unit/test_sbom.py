@@ -14,11 +14,11 @@ import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from bink_python import licenses, sbom
-from bink_python.distro import DISTROS
-from bink_python.dpkg import parse_stanzas
+from bink_python.base.dpkg import parse_stanzas
 from bink_python.errors import BuildError
-from bink_python.layout import (
+from bink_python.host.distro import DISTROS
+from bink_python.image import licenses, sbom
+from bink_python.oci.layout import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
     MEDIA_LAYER_GZIP,

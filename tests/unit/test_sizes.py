@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import tarball
 from bink_python.__main__ import main
-from bink_python.assemble import LayerSource, build_image, build_index
-from bink_python.build import BuildSummary, image_row
 from bink_python.errors import BuildError
-from bink_python.layout import Layout
-from bink_python.sizes import image_sizes
+from bink_python.image.assemble import LayerSource, build_image, build_index
+from bink_python.image.sizes import image_sizes
+from bink_python.oci import tarball
+from bink_python.oci.layout import Layout
+from bink_python.pipeline.build import BuildSummary, image_row
 
 from .test_assemble import EPOCH, _spec
 
@@ -31,7 +31,7 @@ def _tar(tmp: Path, name: str, files: dict[str, int]) -> LayerSource:
 @pytest.fixture
 def family_layout(tmp_path: Path) -> tuple[Layout, dict[str, list[object]]]:
     """Two tags (3.12, 3.13) on one base, gzip and zstd instances, amd64."""
-    from bink_python.store import Store
+    from bink_python.store.store import Store
 
     store = Store(tmp_path / "store")
     layout = Layout(tmp_path / "oci").init()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bink_python import slim
-from bink_python.base import BaseSpec, _mmdebstrap_command
-from bink_python.distro import get_distro
+from bink_python.base import slim
+from bink_python.base.base import _mmdebstrap_command
+from bink_python.base.spec import BaseSpec
+from bink_python.host.distro import get_distro
 
 from ..family_toml import TEST_USER
 

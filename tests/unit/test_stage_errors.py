@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bink_python.errors import BuildError, PublishError, VerifyError, reported_as
-from bink_python.layout import Layout
-from bink_python.publish import export, plan_push
+from bink_python.oci.layout import Layout
+from bink_python.publish.publish import export, plan_push
 from bink_python.verify import manifest_for, verify_targets
 
 

@@ -11,17 +11,18 @@ from typing import Any
 
 import pytest
 
-from bink_python.config import load_family
 from bink_python.errors import ConfigError, FetchError
-from bink_python.fetch import FetchSettings
-from bink_python.lockfile import Lock
-from bink_python.update import (
+from bink_python.family.config import Family, load_family
+from bink_python.inputs.fetch import FetchSettings
+from bink_python.inputs.lockfile import Lock
+from bink_python.inputs.update import (
     parse_python_releases,
     parse_shasum,
     parse_source_file,
     rewrite_toml,
     run_update,
 )
+from bink_python.publish.readme import readme_path, write_readme
 from tests.httpserver import TestServer, running
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,7 +148,7 @@ def workdir(tmp_path: Path) -> Path:
 def test_update_rewrites_toml_lock_and_readme(upstream: TestServer, workdir: Path) -> None:
     toml_before = (workdir / "images.toml").read_text()
     family = load_family(workdir / "images.toml")
-    result = run_update(family, settings=FAST)
+    result = run_update(family, settings=FAST, write_readme=write_family_readme)
     assert [str(c) for c in result.changes] == [
         "CPython 3.13: 3.13.16 -> 3.13.17",
         "linkerd-await: 0.3.3 -> 0.3.4",
@@ -241,3 +242,8 @@ def test_rewrite_toml_keeps_comments_and_other_tables() -> None:
     split = '[[tag]]\nname = "3.13"\n[components.x]\nversion = "1"\n[[tag]]\nname = "3.12"\n'
     with pytest.raises(ConfigError, match="split by other tables"):
         rewrite_toml(split, {}, {})
+
+
+def write_family_readme(family: Family) -> bool:
+    """What ``bink-python update`` passes: the README beside images.toml."""
+    return write_readme(family, readme_path(family))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bink_python.errors import ConfigError
-from bink_python.update import NewTag, rewrite_toml
+from bink_python.inputs.update import NewTag, rewrite_toml
 
 REPO = Path(__file__).resolve().parents[2]
 

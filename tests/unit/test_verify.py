@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.config import Family, Tag, User, YearMonth
-from bink_python.elf import ElfError, read_elf, read_elf_file
 from bink_python.errors import VerifyError
-from bink_python.image import describe_image
-from bink_python.imagerun import RunResult
-from bink_python.rootfs import resolve_in_root
+from bink_python.family.config import Family, Tag, User, YearMonth
+from bink_python.image.description import describe_image
+from bink_python.oci.rootfs import resolve_in_root
+from bink_python.runtime.elf import ElfError, read_elf, read_elf_file
 from bink_python.verify import (
     CHECKS,
     CheckResult,
@@ -29,13 +28,14 @@ from bink_python.verify import (
     runner,
     unresolved_needed,
 )
+from bink_python.verify.imagerun import RunResult
 from bink_python.verify.registry import CheckFailed, Probe
 
 C_SOURCE = "int main(void) { return 0; }\n"
 
 
 def _family(tmp_path: Path) -> Family:
-    from bink_python.config import Component
+    from bink_python.family.config import Component
 
     tag = Tag(
         name="3.13-distroless",
@@ -323,7 +323,7 @@ def test_checks_registry_and_readme_section() -> None:
 
 
 def test_read_elf_of_arch_names_the_wrong_machine(tmp_path: Path) -> None:
-    from bink_python.elf import read_elf_of_arch
+    from bink_python.runtime.elf import read_elf_of_arch
 
     prog = _compile(tmp_path, "gcc", "prog")
     assert read_elf_of_arch(prog, "amd64").machine == 62

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bink_python import elf
-from bink_python.elf import ELF_MAGIC, ElfError, read_elf_file
-from bink_python.imagerun import kill_rooted_at, processes_rooted_at, symlinked_setup_paths
-from bink_python.rootfs import create_file, make_dir_in_root, read_bounded, read_text_in_root
+from bink_python.oci.rootfs import create_file, make_dir_in_root, read_bounded, read_text_in_root
+from bink_python.runtime import elf
+from bink_python.runtime.elf import ELF_MAGIC, ElfError, read_elf_file
+from bink_python.verify.imagerun import kill_rooted_at, processes_rooted_at, symlinked_setup_paths
 from bink_python.verify.loader import library_dirs
 from bink_python.verify.pycache import save_pycache, seed_pycache
 

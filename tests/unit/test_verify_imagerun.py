@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bink_python import imagerun
-from bink_python.imagerun import RunResult
+from bink_python.verify import imagerun
+from bink_python.verify.imagerun import RunResult
 
 
 def test_buildah_noise_is_stripped_from_command_output() -> None:

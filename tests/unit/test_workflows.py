@@ -15,7 +15,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML, a dependency of spdx-tools
 
 from bink_python.__main__ import main
-from bink_python.cli import build_parser
+from bink_python.cli.commands import build_parser
 from bink_python.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -396,10 +396,10 @@ def test_image_job_restores_exactly_what_each_runtime_job_built(
     """The runtime job builds each arch natively on that arch's runner and saves its
     cache under the key it prints there; the image job, on amd64, must print the same
     key for both arches, and its build must look up that same key (never compile)."""
-    from bink_python.build import runtime_spec
-    from bink_python.config import load_family
-    from bink_python.lockfile import Lock
-    from bink_python.runtime import runtime_key
+    from bink_python.family.config import load_family
+    from bink_python.inputs.lockfile import Lock
+    from bink_python.pipeline.build import runtime_spec
+    from bink_python.runtime.runtime import runtime_key
 
     release = _load(WORKFLOWS / "release.yml")
     image_runner = release["jobs"]["image"]["runs-on"]
@@ -421,7 +421,7 @@ def test_image_job_restores_exactly_what_each_runtime_job_built(
         "Build (bases, images, index, SBOMs; every arch verified before the ref moves)",
         common,
     )
-    from bink_python.cli import _runtime_hosts
+    from bink_python.cli.commands import _runtime_hosts
 
     args = build_parser().parse_args(build)
     assert args.cached_runtimes, "the image job must never compile a runtime itself"

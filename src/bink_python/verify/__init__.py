@@ -1,9 +1,9 @@
 """The ``verify`` stage: prove every image of every arch works before it is published.
 
 Each image (one tag, one arch) is taken from the OCI layout into a private buildah
-storage (:mod:`bink_python.imagerun`), mounted on the host, and put through the
+storage (:mod:`bink_python.verify.imagerun`), mounted on the host, and put through the
 named checks of :data:`CHECKS`, comparing it with its
-:class:`~bink_python.image.ImageDescription` -- the same description, made once from
+:class:`~bink_python.image.description.ImageDescription` -- the same description, made once from
 images.toml, that built the base and wrote the image config (so nothing here
 hard-codes the user, ``PATH``, ``LANG`` or ``Cmd``). The package's rooms:
 
@@ -22,8 +22,8 @@ hard-codes the user, ``PATH``, ``LANG`` or ``Cmd``). The package's rooms:
   ``raise_for_failures()`` raising :class:`~bink_python.errors.VerifyError`)
 
 verify treats the image as untrusted: paths inside it are resolved with
-:mod:`bink_python.rootfs`, never by the host following the image's symlinks; its
-files are read bounded and without blocking (:func:`~bink_python.rootfs.read_bounded`);
+:mod:`bink_python.oci.rootfs`, never by the host following the image's symlinks; its
+files are read bounded and without blocking (:func:`~bink_python.oci.rootfs.read_bounded`);
 the host writes only the scratch and bytecode directories, made afresh inside the
 container's copy; the image's programs run as the family's unprivileged user.
 """

@@ -15,10 +15,10 @@ import stat
 import zipfile
 from pathlib import Path
 
-from ..distro import ARCHES, LDCONFIG
-from ..elf import ElfError, read_elf_of_arch
-from ..rootfs import create_file, make_dir_in_root
-from ..runtime_contents import REMOVED_STDLIB_MODULES
+from ..host.distro import ARCHES, LDCONFIG
+from ..oci.rootfs import create_file, make_dir_in_root
+from ..runtime.contents import REMOVED_STDLIB_MODULES
+from ..runtime.elf import ElfError, read_elf_of_arch
 from .registry import CheckFailed, NotApplicable, Probe, check, last_line, listing
 from .static import static_user_problems
 

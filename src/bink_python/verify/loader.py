@@ -2,7 +2,7 @@
 
 Like ``ld.so``: ``RUNPATH`` (else ``RPATH``) with ``$ORIGIN``, then ld.so.conf (only
 when ``/etc/ld.so.cache`` exists), then the default directories; every candidate is
-resolved inside the image (:mod:`bink_python.rootfs`) and must be an ELF file of the
+resolved inside the image (:mod:`bink_python.oci.rootfs`) and must be an ELF file of the
 image's machine.
 """
 
@@ -13,8 +13,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from ..elf import ET_DYN, ET_EXEC, ElfError, read_elf_file
-from ..rootfs import read_text_in_root, resolve_in_root
+from ..oci.rootfs import read_text_in_root, resolve_in_root
+from ..runtime.elf import ET_DYN, ET_EXEC, ElfError, read_elf_file
 
 
 def image_paths(root: Path) -> Iterator[tuple[str, Path]]:

@@ -6,7 +6,7 @@ modules once per image costs minutes, so the directory is saved on the host per
 runtime (the layers above the base) and seeded into the next container.
 
 What the image's programs wrote is untrusted: saving finds the directory again inside
-the root (:func:`~bink_python.rootfs.resolve_in_root`), walks it without following a
+the root (:func:`~bink_python.oci.rootfs.resolve_in_root`), walks it without following a
 symlink, and copies only regular ``*.pyc`` files (opened ``O_NOFOLLOW``), within
 :data:`MAX_FILES` and :data:`MAX_BYTES`: a hostile image can neither make the host
 read outside its root nor fill the host's disk.
@@ -23,8 +23,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ..rootfs import read_bounded, resolve_in_root
-from ..store import cache_root
+from ..oci.rootfs import read_bounded, resolve_in_root
+from ..store.store import cache_root
 
 #: At most this many bytecode files, and bytes in all, are saved per runtime.
 MAX_FILES = 20000
@@ -48,7 +48,7 @@ def host_pycache(manifest: dict[str, Any]) -> Path | None:
 
 def seed_pycache(host: Path | None, target: Path, *, owner: tuple[int, int]) -> None:
     """Seed the in-image bytecode directory ``target`` (made inside the image's root
-    with :func:`~bink_python.rootfs.make_dir_in_root`, fresh and world-writable, before
+    with :func:`~bink_python.oci.rootfs.make_dir_in_root`, fresh and world-writable, before
     anything ran in the container) from ``host``; the copies belong to ``owner``
     (uid, gid: the user the probes run as, so they can add to them)."""
     if host is not None and host.is_dir():

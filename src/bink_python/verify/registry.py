@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..binfmt import emulation_env
-from ..image import ImageDescription
-from ..imagerun import Container, RunResult, symlinked_setup_paths
-from ..layout import Descriptor, Layout
-from ..rootfs import resolve_in_root
+from ..host.binfmt import emulation_env
+from ..image.description import ImageDescription
+from ..oci.layout import Descriptor, Layout
+from ..oci.rootfs import resolve_in_root
 from . import probes
+from .imagerun import Container, RunResult, symlinked_setup_paths
 
 
 class CheckFailed(Exception):

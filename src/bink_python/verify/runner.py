@@ -9,16 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..binfmt import ensure_binfmt
-from ..config import Family, Tag
 from ..errors import VerifyError, reported_as
-from ..image import ImageDescription, describe_image
-from ..imagerun import Buildah, buildah_session, image_container
-from ..layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
-from ..proc import Cancelled
-from ..progress import SILENT, Progress
-from ..rootfs import make_dir_in_root
+from ..family.config import Family, Tag
+from ..host.binfmt import ensure_binfmt
+from ..host.proc import Cancelled
+from ..host.progress import SILENT, Progress
+from ..image.description import ImageDescription, describe_image
+from ..oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
+from ..oci.rootfs import make_dir_in_root
 from . import inimage, static
+from .imagerun import Buildah, buildah_session, image_container
 from .pycache import host_pycache, save_pycache, seed_pycache
 from .registry import PYCACHE, REGISTRY, Check, CheckFailed, NotApplicable, Probe
 from .report import FAIL, PASS, SKIP, CheckResult, ImageReport, VerifyReport

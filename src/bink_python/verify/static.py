@@ -7,8 +7,8 @@ import re
 import stat
 from pathlib import Path, PurePosixPath
 
-from ..compression import UNPACK_ERRORS, algorithm_of, uncompressed_digest
-from ..rootfs import MAX_TEXT, lexists_in_root, read_bounded, read_text_in_root, resolve_in_root
+from ..oci.compression import UNPACK_ERRORS, algorithm_of, uncompressed_digest
+from ..oci.rootfs import MAX_TEXT, lexists_in_root, read_bounded, read_text_in_root, resolve_in_root
 from .loader import image_paths, unresolved_needed
 from .registry import CheckFailed, NotApplicable, Probe, check, listing
 

@@ -1,0 +1,1 @@
+"""Base root filesystems (regular and distroless), built with mmdebstrap and slimmed."""

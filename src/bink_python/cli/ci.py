@@ -1,0 +1,108 @@
+"""``bink-python ci``: the release workflow's glue, as commands tested here.
+
+Each step of ``.github/workflows/release.yml`` runs one ``bink-python`` command; the
+parts that were shell and jq live here:
+
+* ``ci plan`` - the plan job's outputs: ``runtimes`` (one entry per CPython version,
+  OS release and arch, with the native runner of that arch) and ``tags`` (one entry
+  per buildable tag), as ``name=<compact JSON>`` lines for ``$GITHUB_OUTPUT``;
+* ``ci published REGISTRY TAG`` - the publish job's "what would change": the digest
+  the layout's tag names and whether the registry's tag already names it, as
+  ``index=`` and ``changed=`` lines (``changed=false``: nothing to push, sign or attest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..family.config import Tag, config_path, load_family
+from ..family.matrix import RUNNERS
+from ..family.policy import check_buildable, select_tags, system_clock
+from ..oci.layout import Layout
+from ..publish.publish import parse_destination, remote_digest
+
+
+def plan_outputs(tags: Sequence[Tag]) -> dict[str, str]:
+    """The plan job's outputs for ``tags`` (already policy-checked), compact JSON."""
+    runtimes: list[dict[str, str]] = []
+    entries: list[dict[str, str]] = []
+    for tag in tags:
+        os_name, release = str(tag.os), str(tag.release)
+        entry = {"tag": tag.name, "python": tag.version, "os": os_name, "release": release}
+        if entry not in entries:
+            entries.append(entry)
+        for arch in tag.arches:
+            runtime = {
+                "python": tag.version,
+                "os": os_name,
+                "release": release,
+                "arch": arch,
+                "runner": RUNNERS[arch],
+            }
+            if runtime not in runtimes:
+                runtimes.append(runtime)
+
+    def compact(include: list[dict[str, str]]) -> str:
+        key = lambda e: tuple(sorted(e.items()))  # noqa: E731
+        return json.dumps({"include": sorted(include, key=key)}, separators=(",", ":"))
+
+    return {"runtimes": compact(runtimes), "tags": compact(entries)}
+
+
+def published_outputs(
+    layout_path: Path, registry: str, tag: str, *, tls_verify: bool = True
+) -> dict[str, str]:
+    """``index`` (the layout's digest for ``tag``) and ``changed`` (registry differs)."""
+    repo = parse_destination(registry)
+    layout = Layout(layout_path)
+    layout.check_marker()
+    index = layout.resolve(tag).digest
+    remote = remote_digest(repo, tag, tls_verify=tls_verify)
+    return {"index": index, "changed": "false" if remote == index else "true"}
+
+
+def _print(outputs: dict[str, str]) -> None:
+    for name, value in outputs.items():
+        print(f"{name}={value}")
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    family = load_family(config_path(args.config))
+    tags = select_tags(family, args.tags)
+    result = check_buildable(tags, today=system_clock(), allow_eol=args.allow_eol, explicit=False)
+    _print(plan_outputs(result.tags))
+    return 0
+
+
+def _cmd_published(args: argparse.Namespace) -> int:
+    _print(
+        published_outputs(Path(args.layout), args.registry, args.tag, tls_verify=not args.insecure)
+    )
+    return 0
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Registrar for :mod:`bink_python.cli.commands`: ``bink-python ci plan|published``."""
+    p = sub.add_parser("ci", help="the release workflow's steps (plan, published)")
+    ci_sub = p.add_subparsers(dest="ci_command", metavar="ACTION", parser_class=type(p))
+    ci_sub.required = True
+    q = ci_sub.add_parser(
+        "plan", parents=[common], help="runtimes and tags to build, as GitHub outputs"
+    )
+    q.add_argument("tags", nargs="*", metavar="TAG", help="tag names or patterns (default: all)")
+    q.add_argument("--allow-eol", action="store_true", help="include tags past EOL")
+    q.set_defaults(func=_cmd_plan)
+    q = ci_sub.add_parser(
+        "published",
+        parents=[common],
+        help="the layout's digest of a tag and whether the registry already has it",
+    )
+    q.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT]/REPO")
+    q.add_argument("tag", metavar="TAG")
+    q.add_argument("--layout", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
+    q.add_argument("--insecure", action="store_true", help="plain HTTP / no TLS verification")
+    q.set_defaults(func=_cmd_published)

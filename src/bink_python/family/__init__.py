@@ -1,0 +1,1 @@
+"""The family as images.toml describes it: tags, policy, versions, the CI matrix."""

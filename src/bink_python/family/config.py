@@ -1,0 +1,480 @@
+"""images.toml: the family of images as immutable, validated data.
+
+``load_family(path)`` parses and validates the file and returns a frozen
+``Family``. Every rule violation raises ``ConfigError`` with one line naming the
+file, the tag and field, and what was expected. Nothing downstream re-validates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..host.distro import ARCHES, DISTROS, Distro, get_distro
+from ..oci.compression import ALGORITHMS
+from .versions import parse_cpython_version, version_tuple
+
+CONFIG_ENV = "BINK_PYTHON_CONFIG"
+DEFAULT_CONFIG = "images.toml"
+
+STATUSES = ("supported", "eol", "evaluation", "deprecated")
+VARIANTS = ("regular", "distroless")
+BUILDABLE_STATUSES = ("supported", "eol", "evaluation")
+
+_COMPONENT_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+_TAG_RE = re.compile(r"^(?P<minor>\d+\.\d+)(?:-(?P<suffix>[a-z0-9]+))?$")
+_MONTH_RE = re.compile(r"^(?P<year>\d{4})-(?P<month>\d{2})$")
+_REGISTRY_RE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+@dataclass(frozen=True, order=True)
+class YearMonth:
+    """A month (the precision of an EOL date)."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> YearMonth:
+        match = _MONTH_RE.match(text)
+        if not match:
+            raise ValueError("expected YYYY-MM")
+        year, month = int(match["year"]), int(match["month"])
+        if not 1 <= month <= 12:
+            raise ValueError(f"month {month:02d} is not a real month (01-12)")
+        return cls(year, month)
+
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date(self.year, self.month, 1)
+
+    @property
+    def end(self) -> dt.date:
+        """The first day after this month: from this day on the month has passed."""
+        if self.month == 12:
+            return dt.date(self.year + 1, 1, 1)
+        return dt.date(self.year, self.month + 1, 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    def human(self) -> str:
+        """As the README shows it, e.g. ``April 2029``."""
+        return self.first_day.strftime("%B %Y")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    version: str
+    path: str
+    homepage: str
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    status: str
+    python: str | None = None
+    os: str | None = None
+    release: str | None = None
+    variant: str = "regular"
+    eol: YearMonth | None = None
+    arches: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def minor(self) -> str:
+        return self.name.split("-", 1)[0]
+
+    @property
+    def buildable(self) -> bool:
+        return self.status in BUILDABLE_STATUSES
+
+    @property
+    def suffix(self) -> str:
+        """``-distroless`` for distroless tags, else empty."""
+        return "" if "-" not in self.name else "-" + self.name.split("-", 1)[1]
+
+    @property
+    def distro(self) -> Distro:
+        if self.os is None or self.release is None:
+            raise ConfigError(f"tag {self.name} has no base OS (it is {self.status})")
+        return get_distro(self.os, self.release)
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Names the tag is published under: minor and full version (``3.13``, ``3.13.16``)."""
+        if self.python is None:
+            return (self.name,)
+        return (self.name, f"{self.python}{self.suffix}")
+
+    @property
+    def version(self) -> str:
+        if self.python is None:
+            raise ConfigError(f"tag {self.name} has no CPython version (it is {self.status})")
+        return self.python
+
+
+@dataclass(frozen=True)
+class Family:
+    path: Path
+    registry: str
+    title: str
+    description: str
+    source: str
+    vendor: str
+    licenses: str
+    arches: tuple[str, ...]
+    user: User
+    components: tuple[Component, ...]
+    tags: tuple[Tag, ...]
+    #: Layer compression of every image: one instance per entry, the first is the one
+    #: clients that do not choose by compression take ("gzip", "zstd" or both).
+    compression: tuple[str, ...] = ("gzip",)
+
+    def component(self, name: str) -> Component:
+        for comp in self.components:
+            if comp.name == name:
+                return comp
+        raise ConfigError(f"{self.path}: no component {name!r}")
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name("images.lock")
+
+    def tag(self, name: str) -> Tag:
+        for tag in self.tags:
+            if tag.name == name:
+                return tag
+        raise ConfigError(f"{self.path}: no tag {name!r}")
+
+    @property
+    def python_versions(self) -> tuple[str, ...]:
+        """Every exact CPython version a buildable tag needs, sorted by version."""
+        versions = {t.python for t in self.tags if t.buildable and t.python}
+        return tuple(sorted(versions, key=version_tuple))
+
+
+def config_path(cli_value: str | None) -> Path:
+    """``--config`` option, else ``$BINK_PYTHON_CONFIG``, else ``./images.toml``."""
+    return Path(cli_value or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+class _Ctx:
+    """Builds one-line error messages that name the file and where in it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {where}: {message}")
+
+    def table(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected a table, got {type(value).__name__}")
+        return value
+
+    def keys(
+        self, table: dict[str, Any], where: str, required: set[str], optional: set[str]
+    ) -> None:
+        unknown = sorted(set(table) - required - optional)
+        if unknown:
+            allowed = ", ".join(sorted(required | optional))
+            raise self.fail(where, f"unknown key {unknown[0]!r} (allowed: {allowed})")
+        missing = sorted(required - set(table))
+        if missing:
+            raise self.fail(where, f"missing required key {missing[0]!r}")
+
+    def string(self, table: dict[str, Any], key: str, where: str) -> str:
+        value = table[key]
+        if not isinstance(value, str) or not value:
+            raise self.fail(
+                f"{where}: field {key!r}", f"expected a non-empty string, got {value!r}"
+            )
+        return value
+
+    def integer(self, table: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int:
+        value = table[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise self.fail(
+                f"{where}: field {key!r}", f"expected an integer {lo}-{hi}, got {value!r}"
+            )
+        return value
+
+    def strings(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = table[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{where}: field {key!r}", f"expected a list of strings, got {value!r}")
+        if len(set(value)) != len(value):
+            raise self.fail(f"{where}: field {key!r}", f"duplicate entries in {value!r}")
+        return tuple(value)
+
+
+def _arches(ctx: _Ctx, table: dict[str, Any], where: str) -> tuple[str, ...]:
+    arches = ctx.strings(table, "arches", where)
+    if not arches:
+        raise ctx.fail(f"{where}: field 'arches'", "expected at least one architecture")
+    for arch in arches:
+        if arch not in ARCHES:
+            raise ctx.fail(
+                f"{where}: field 'arches'",
+                f"unknown architecture {arch!r} (expected one of {', '.join(ARCHES)})",
+            )
+    return arches
+
+
+def _parse_user(ctx: _Ctx, raw: Any) -> User:
+    where = "[family.user]"
+    table = ctx.table(raw, where)
+    ctx.keys(table, where, {"name", "uid", "gid", "home"}, set())
+    name = ctx.string(table, "name", where)
+    if not _USER_RE.match(name):
+        raise ctx.fail(f"{where}: field 'name'", f"expected a POSIX user name, got {name!r}")
+    home = ctx.string(table, "home", where)
+    if not home.startswith("/"):
+        raise ctx.fail(f"{where}: field 'home'", f"expected an absolute path, got {home!r}")
+    return User(
+        name=name,
+        uid=ctx.integer(table, "uid", where, 1, 65533),
+        gid=ctx.integer(table, "gid", where, 1, 65533),
+        home=home,
+    )
+
+
+def _parse_components(ctx: _Ctx, raw: Any) -> dict[str, Component]:
+    table = ctx.table(raw, "[components]")
+    components: dict[str, Component] = {}
+    for name, value in table.items():
+        where = f"component {name!r}"
+        entry = ctx.table(value, where)
+        ctx.keys(entry, where, {"version", "path", "homepage"}, set())
+        version = ctx.string(entry, "version", where)
+        if not _COMPONENT_VERSION_RE.match(version):
+            raise ctx.fail(f"{where}: field 'version'", f"expected X.Y.Z, got {version!r}")
+        path = ctx.string(entry, "path", where)
+        if not path.startswith("/"):
+            raise ctx.fail(f"{where}: field 'path'", f"expected an absolute path, got {path!r}")
+        components[name] = Component(name, version, path, ctx.string(entry, "homepage", where))
+    return components
+
+
+def _parse_compression(ctx: _Ctx, fam: dict[str, Any]) -> tuple[str, ...]:
+    """``compression = ["gzip"]`` (default), ``["zstd"]`` or ``["gzip", "zstd"]``."""
+    where = "[family]: field 'compression'"
+    value = ctx.strings(fam, "compression", "[family]")
+    if not value:
+        raise ctx.fail(where, 'expected at least one of "gzip", "zstd"')
+    for name in value:
+        if name not in ALGORITHMS:
+            raise ctx.fail(where, f"unknown compression {name!r} (expected gzip or zstd)")
+    if len(value) > 1 and value[0] != "gzip":
+        raise ctx.fail(
+            where,
+            "list gzip first: clients that cannot choose by compression take the first "
+            'instance of their platform (expected ["gzip", "zstd"])',
+        )
+    return value
+
+
+_TAG_REQUIRED_BUILDABLE = {"name", "python", "os", "release", "eol", "status"}
+_TAG_OPTIONAL = {"variant", "arches", "components", "note"}
+
+
+def _parse_tag(
+    ctx: _Ctx,
+    raw: Any,
+    index: int,
+    family_arches: tuple[str, ...],
+    default_components: tuple[str, ...],
+    components: dict[str, Component],
+) -> Tag:
+    table = ctx.table(raw, f"[[tag]] #{index + 1}")
+    if "name" not in table:
+        raise ctx.fail(f"[[tag]] #{index + 1}", "missing required key 'name'")
+    name = table["name"]
+    if not isinstance(name, str) or not _TAG_RE.match(name):
+        raise ctx.fail(
+            f"[[tag]] #{index + 1}: field 'name'",
+            "expected MAJOR.MINOR or MAJOR.MINOR-SUFFIX (e.g. 3.13, 3.13-distroless), "
+            f"got {name!r}",
+        )
+    where = f"tag {name!r}"
+    status = table.get("status")
+    if status not in STATUSES:
+        raise ctx.fail(
+            f"{where}: field 'status'", f"expected one of {', '.join(STATUSES)}, got {status!r}"
+        )
+    if status == "deprecated":
+        ctx.keys(table, where, {"name", "status"}, {"note", "python"})
+        python = table.get("python")
+        if python is not None and (
+            not isinstance(python, str) or parse_cpython_version(python) is None
+        ):
+            raise ctx.fail(f"{where}: field 'python'", f"expected X.Y.Z, got {python!r}")
+        note = table.get("note", "")
+        if not isinstance(note, str):
+            raise ctx.fail(f"{where}: field 'note'", f"expected a string, got {note!r}")
+        return Tag(name=name, status=status, python=python, note=note)
+
+    ctx.keys(table, where, _TAG_REQUIRED_BUILDABLE, _TAG_OPTIONAL)
+    python = ctx.string(table, "python", where)
+    parsed = parse_cpython_version(python)
+    if parsed is None:
+        raise ctx.fail(
+            f"{where}: field 'python'", f"expected an exact version X.Y.Z, got {python!r}"
+        )
+    minor = name.split("-", 1)[0]
+    if parsed.minor_name != minor:
+        raise ctx.fail(
+            f"{where}: field 'python'",
+            f"CPython {python} does not belong to tag minor {minor} (expected {minor}.N)",
+        )
+    os_name = ctx.string(table, "os", where)
+    release = table["release"]
+    if not isinstance(release, str):
+        raise ctx.fail(
+            f"{where}: field 'release'", f'expected a string such as "13", got {release!r}'
+        )
+    if (os_name, release) not in DISTROS:
+        known = ", ".join(f"{o} {r}" for o, r in DISTROS)
+        raise ctx.fail(
+            f"{where}: field 'os'",
+            f"unsupported base OS {os_name} {release} (expected one of {known})",
+        )
+    eol_text = table["eol"]
+    try:
+        if not isinstance(eol_text, str):
+            raise ValueError("expected a string YYYY-MM")
+        eol = YearMonth.parse(eol_text)
+    except ValueError as exc:
+        raise ctx.fail(f"{where}: field 'eol'", f"{exc}, got {eol_text!r}") from None
+    variant = table.get("variant", "regular")
+    if variant not in VARIANTS:
+        raise ctx.fail(
+            f"{where}: field 'variant'", f"expected one of {', '.join(VARIANTS)}, got {variant!r}"
+        )
+    suffix = name.split("-", 1)[1] if "-" in name else ""
+    if variant == "distroless" and suffix != "distroless":
+        raise ctx.fail(
+            f"{where}: field 'variant'", "a distroless tag's name must end in -distroless"
+        )
+    if variant == "regular" and suffix:
+        raise ctx.fail(
+            f"{where}: field 'name'",
+            f"suffix -{suffix} needs variant distroless or status deprecated",
+        )
+    arches = _arches(ctx, table, where) if "arches" in table else family_arches
+    for arch in arches:
+        if arch not in family_arches:
+            raise ctx.fail(
+                f"{where}: field 'arches'", f"{arch!r} is not one of the family's arches"
+            )
+    tag_components = (
+        ctx.strings(table, "components", where) if "components" in table else default_components
+    )
+    for comp in tag_components:
+        if comp not in components:
+            raise ctx.fail(
+                f"{where}: field 'components'",
+                f"unknown component {comp!r} (declare it under [components])",
+            )
+    note = table.get("note", "")
+    if not isinstance(note, str):
+        raise ctx.fail(f"{where}: field 'note'", f"expected a string, got {note!r}")
+    return Tag(
+        name=name,
+        status=status,
+        python=python,
+        os=os_name,
+        release=release,
+        variant=variant,
+        eol=eol,
+        arches=arches,
+        components=tag_components,
+        note=note,
+    )
+
+
+def parse_family(data: dict[str, Any], path: Path) -> Family:
+    ctx = _Ctx(path)
+    ctx.keys(data, "top level", {"family", "tag"}, {"components"})
+    fam = ctx.table(data["family"], "[family]")
+    ctx.keys(
+        fam,
+        "[family]",
+        {"registry", "title", "description", "source", "vendor", "licenses", "arches", "user"},
+        {"components", "compression"},
+    )
+    registry = ctx.string(fam, "registry", "[family]")
+    if not _REGISTRY_RE.match(registry):
+        raise ctx.fail(
+            "[family]: field 'registry'",
+            f"expected HOST/PATH (e.g. ghcr.io/org/name), got {registry!r}",
+        )
+    arches = _arches(ctx, fam, "[family]")
+    components = _parse_components(ctx, data.get("components", {}))
+    default_components = ctx.strings(fam, "components", "[family]") if "components" in fam else ()
+    for comp in default_components:
+        if comp not in components:
+            raise ctx.fail(
+                "[family]: field 'components'",
+                f"unknown component {comp!r} (declare it under [components])",
+            )
+    raw_tags = data["tag"]
+    if not isinstance(raw_tags, list) or not raw_tags:
+        raise ctx.fail("[[tag]]", "expected at least one [[tag]] table")
+    tags: list[Tag] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_tags):
+        tag = _parse_tag(ctx, raw, index, arches, default_components, components)
+        if tag.name in seen:
+            raise ctx.fail(f"tag {tag.name!r}", "duplicate tag name (each tag is declared once)")
+        seen.add(tag.name)
+        tags.append(tag)
+    compression = _parse_compression(ctx, fam) if "compression" in fam else ("gzip",)
+    return Family(
+        path=path,
+        registry=registry,
+        title=ctx.string(fam, "title", "[family]"),
+        description=ctx.string(fam, "description", "[family]"),
+        source=ctx.string(fam, "source", "[family]"),
+        vendor=ctx.string(fam, "vendor", "[family]"),
+        licenses=ctx.string(fam, "licenses", "[family]"),
+        arches=arches,
+        user=_parse_user(ctx, fam["user"]),
+        components=tuple(components.values()),
+        tags=tuple(tags),
+        compression=compression,
+    )
+
+
+def load_family(path: Path) -> Family:
+    """Read and validate images.toml."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (give --config PATH or set {CONFIG_ENV})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_family(data, path)

@@ -1,0 +1,1 @@
+"""The host machine: arches, distributions and archives, tools, mounts, qemu, progress."""

@@ -1,0 +1,187 @@
+"""What each supported distribution release is: suite, keyring, and package sets.
+
+This is the one place that names distribution packages. The base stage installs
+``runtime_packages`` (the shared libraries CPython's extension modules link);
+the runtime stage installs ``build_packages`` in its build root. The runtime
+record (ELF ``NEEDED`` mapped to packages) is checked against
+``runtime_packages`` so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+from ..errors import BinkError, ConfigError, ToolError
+
+
+@dataclass(frozen=True)
+class Distro:
+    os: str  # "debian" | "ubuntu"
+    release: str  # "13", "12", "22.04"
+    suite: str  # "trixie", "bookworm", "jammy"
+    keyring: str  # path of the archive keyring on the host
+    components: tuple[str, ...]
+    runtime_packages: tuple[str, ...]
+    build_packages: tuple[str, ...]
+    #: llvm-bolt and merge-fdata in the build root (from ``build_packages``), or none
+    bolt_tools: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """Human name, e.g. ``Debian 13`` or ``Ubuntu 22.04``."""
+        return f"{self.os.capitalize()} {self.release}"
+
+    @property
+    def ident(self) -> str:
+        """Short identifier used in cache keys and file names, e.g. ``debian13``."""
+        return f"{self.os}{self.release}"
+
+
+_COMMON_BASE = ("ca-certificates", "tzdata", "netbase")
+
+# Build dependencies of CPython's stdlib extension modules (docker-library/python's
+# list without tk: the images ship no GUI toolkit).
+_BUILD_COMMON = (
+    "build-essential",
+    "pkg-config",
+    "dpkg-dev",
+    "file",
+    "xz-utils",
+    "ca-certificates",
+    "libbz2-dev",
+    "libffi-dev",
+    "libgdbm-dev",
+    "libgdbm-compat-dev",
+    "liblzma-dev",
+    "libncurses-dev",
+    "libreadline-dev",
+    "libsqlite3-dev",
+    "libssl-dev",
+    "uuid-dev",
+    "libexpat1-dev",
+    "zlib1g-dev",
+    "libzstd-dev",
+)
+
+# Runtime libraries under their pre-64-bit-time_t names (Debian 12, Ubuntu 22.04).
+_RUNTIME_PRE_T64 = (
+    "libbz2-1.0",
+    "libexpat1",
+    "libffi8",
+    "libgdbm6",
+    "libgdbm-compat4",
+    "liblzma5",
+    "libncursesw6",
+    "libreadline8",
+    "libsqlite3-0",
+    "libssl3",
+    "libtinfo6",
+    "libuuid1",
+    "libzstd1",
+    "zlib1g",
+    *_COMMON_BASE,
+)
+
+DISTROS: dict[tuple[str, str], Distro] = {
+    ("debian", "13"): Distro(
+        os="debian",
+        release="13",
+        suite="trixie",
+        keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
+        components=("main",),
+        runtime_packages=(
+            "libbz2-1.0",
+            "libexpat1",
+            "libffi8",
+            "libgdbm6t64",
+            "libgdbm-compat4t64",
+            "liblzma5",
+            "libncursesw6",
+            "libreadline8t64",
+            "libsqlite3-0",
+            "libssl3t64",
+            "libtinfo6",
+            "libuuid1",
+            "libzstd1",
+            "zlib1g",
+            *_COMMON_BASE,
+        ),
+        # llvm-bolt and merge-fdata for --enable-bolt (amd64 release builds of 3.12+), by
+        # their real paths: llvm-bolt finds its instrumentation runtime next to itself
+        # (<its dir>/../lib/libbolt_rt_instr.a), so called as the /usr/bin/llvm-bolt-19
+        # symlink it looks in /usr/lib and the instrumented build fails
+        build_packages=(*_BUILD_COMMON, "bolt-19"),
+        bolt_tools=("/usr/lib/llvm-19/bin/llvm-bolt", "/usr/lib/llvm-19/bin/merge-fdata"),
+    ),
+    ("debian", "12"): Distro(
+        os="debian",
+        release="12",
+        suite="bookworm",
+        keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
+        components=("main",),
+        runtime_packages=_RUNTIME_PRE_T64,
+        build_packages=_BUILD_COMMON,
+    ),
+    ("ubuntu", "22.04"): Distro(
+        os="ubuntu",
+        release="22.04",
+        suite="jammy",
+        keyring="/usr/share/keyrings/ubuntu-archive-keyring.gpg",
+        components=("main", "universe"),
+        runtime_packages=_RUNTIME_PRE_T64,
+        build_packages=_BUILD_COMMON,
+    ),
+}
+
+
+def get_distro(os_name: str, release: str) -> Distro:
+    try:
+        return DISTROS[(os_name, release)]
+    except KeyError:
+        known = ", ".join(f"{o} {r}" for o, r in DISTROS)
+        raise ConfigError(
+            f"unsupported base OS {os_name} {release}: expected one of {known}"
+        ) from None
+
+
+#: The dynamic loader's cache tool in every image we build (Debian and Ubuntu, merged /usr).
+LDCONFIG = "/usr/sbin/ldconfig"
+
+#: Architectures of the family, in Debian's naming, with their other names: OCI
+#: platform, GNU triplet, ELF ``e_machine`` (number and name), and the kernel's machine
+#: name (``uname -m``, ``platform.machine()``; also qemu's name for it).
+ARCHES: dict[str, dict[str, str]] = {
+    "amd64": {
+        "oci": "amd64",
+        "variant": "",
+        "gnu": "x86_64-linux-gnu",
+        "elf_machine": "62",
+        "elf_name": "x86-64",
+        "qemu": "x86_64",
+    },
+    "arm64": {
+        "oci": "arm64",
+        "variant": "v8",
+        "gnu": "aarch64-linux-gnu",
+        "elf_machine": "183",
+        "elf_name": "AArch64",
+        "qemu": "aarch64",
+    },
+}
+
+
+def check_arch(arch: str, error: type[BinkError], what: str = "arch") -> None:
+    """Raise ``error("unknown WHAT 'ARCH': expected one of ...")`` unless ``arch`` is in ARCHES."""
+    if arch not in ARCHES:
+        raise error(f"unknown {what} {arch!r}: expected one of {', '.join(ARCHES)}")
+
+
+def host_arch() -> str:
+    """This machine's architecture in Debian's naming (``amd64`` or ``arm64``)."""
+    machine = platform.machine().lower()
+    for arch, names in ARCHES.items():
+        if machine in (arch, names["qemu"]):
+            return arch
+    known = ", ".join(names["qemu"] for names in ARCHES.values())
+    raise ToolError(f"unsupported host architecture {machine}: expected one of {known}")

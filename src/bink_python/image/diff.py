@@ -1,0 +1,593 @@
+"""``bink-python diff OLD NEW``: what changed between two builds of a tag.
+
+OLD and NEW are image references in skopeo's transport syntax: ``oci:DIR:REF`` (an OCI
+layout, read in place), ``docker://HOST/REPO:TAG`` or any other transport skopeo knows
+(copied with ``skopeo copy`` into a temporary OCI layout first; an image in Docker's
+manifest format is converted to OCI by skopeo, so its digests are the converted ones).
+
+Per platform the report compares:
+
+* the Debian packages (added, removed, upgraded or downgraded, with versions): from the
+  SBOM referrer an OCI layout carries (``sbom.find_sbom``), else from the dpkg status in
+  the image's layers (``var/lib/dpkg/status``, or ``var/lib/dpkg/status.d/*`` in
+  distroless images), read layer by layer with whiteouts applied;
+* the Python version (``PYTHON_VERSION``, else the ``org.opencontainers.image.version``
+  label);
+* the components (layers whose history says ``bink-python component NAME VERSION``):
+  version and the sha256 of each file; CPython's source sha256 when an SBOM says it;
+* the image config: environment, user, entrypoint/cmd, labels;
+* the layers: digest and compressed size, position by position, with their role (base,
+  runtime, component) from the image history.
+
+:func:`diff_images` returns a :class:`DiffReport` (``text()`` for people, ``to_json()``
+for tools); the CLI exits 0 when nothing changed and 1 when something did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from ..base import dpkg
+from ..errors import FetchError, UsageError
+from ..host.proc import require_tool, run
+from ..oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout
+from . import sbom
+
+_DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
+_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+_COMPONENT = re.compile(r"^bink-python component (\S+) (\S+)")
+_STATUS = "var/lib/dpkg/status"
+_STATUS_D = "var/lib/dpkg/status.d/"
+
+
+# --------------------------------------------------------------------------- Debian versions
+
+
+def _order(char: str) -> int:
+    """dpkg's sort weight of one non-digit character (``~`` before everything)."""
+    if char == "~":
+        return -1
+    if char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    while a or b:
+        na = re.match(r"\D*", a)[0]  # type: ignore[index]
+        nb = re.match(r"\D*", b)[0]  # type: ignore[index]
+        for ca, cb in zip(na.ljust(len(nb), "\0"), nb.ljust(len(na), "\0"), strict=True):
+            wa = 0 if ca == "\0" else _order(ca)
+            wb = 0 if cb == "\0" else _order(cb)
+            if wa != wb:
+                return -1 if wa < wb else 1
+        a, b = a[len(na) :], b[len(nb) :]
+        da = re.match(r"\d*", a)[0]  # type: ignore[index]
+        db = re.match(r"\d*", b)[0]  # type: ignore[index]
+        if int(da or 0) != int(db or 0):
+            return -1 if int(da or 0) < int(db or 0) else 1
+        a, b = a[len(da) :], b[len(db) :]
+    return 0
+
+
+def compare_debian_versions(a: str, b: str) -> int:
+    """-1, 0 or 1 as Debian orders versions ``[epoch:]upstream[-revision]`` (dpkg's rules)."""
+
+    def split(v: str) -> tuple[int, str, str]:
+        epoch, _, rest = v.rpartition(":") if ":" in v else ("0", "", v)
+        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+        return int(epoch or 0), upstream, revision
+
+    ea, ua, ra = split(a)
+    eb, ub, rb = split(b)
+    if ea != eb:
+        return -1 if ea < eb else 1
+    return _compare_part(ua, ub) or _compare_part(ra, rb)
+
+
+# --------------------------------------------------------------------------- what an image is
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    digest: str
+    size: int
+    role: str  # "base", "runtime", "component linkerd-await", or "layer"
+
+
+@dataclass(frozen=True)
+class ComponentFacts:
+    version: str
+    files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256
+    sha256: str = ""  # the SBOM's checksum of the component's source or binary
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Everything the diff compares of one image (one platform)."""
+
+    platform: str
+    digest: str
+    python: str
+    packages: Mapping[str, str]  # "name" (or "name:arch" for foreign ones) -> version
+    packages_from: str  # "sbom" or "dpkg status"
+    components: Mapping[str, ComponentFacts]
+    config: Mapping[str, str]  # "env PATH", "user", "cmd", "label org...." -> value
+    layers: tuple[LayerFacts, ...]
+
+
+def _platform_of(desc: Descriptor, config: Mapping[str, Any]) -> str:
+    if desc.platform is not None:
+        return str(desc.platform)
+    parts = [config.get("os", "linux"), config.get("architecture", "?"), config.get("variant")]
+    return "/".join(str(p) for p in parts if p)
+
+
+def _role(created_by: str) -> str:
+    match = _COMPONENT.match(created_by)
+    if match:
+        return f"component {match[1]}"
+    words = created_by.split()
+    if len(words) > 1 and words[0] == "bink-python":
+        return words[1]
+    return "layer"
+
+
+def _open_tar(layout: Layout, desc: Descriptor) -> Iterator[tarfile.TarFile]:
+    """The layer blob as a streamed tar (gzip, zstd or uncompressed)."""
+    path = layout.blob_path(desc.digest)
+    if desc.media_type.endswith("+zstd") or desc.media_type.endswith(".zstd"):
+        zstd = require_tool("zstd")
+        with subprocess.Popen([zstd, "-dc", str(path)], stdout=subprocess.PIPE) as proc:
+            stream: IO[bytes] = proc.stdout  # type: ignore[assignment]
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                yield tar
+        return
+    with tarfile.open(path, mode="r|*") as tar:
+        yield tar
+
+
+def _norm(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return name.lstrip("/").rstrip("/")
+
+
+def _scan_layers(
+    layout: Layout, layers: Sequence[Descriptor], roles: Sequence[str], *, dpkg: bool
+) -> tuple[dict[str, bytes], dict[str, dict[str, str]]]:
+    """dpkg status files (with ``dpkg``) and the files of component layers, whiteouts applied.
+
+    Returns ``({status path: bytes}, {component: {"/path": sha256}})``.
+    """
+    status: dict[str, bytes] = {}
+    components: dict[str, dict[str, str]] = {}
+    for desc, role in zip(layers, roles, strict=True):
+        component = role.removeprefix("component ") if role.startswith("component ") else None
+        if component is None and not dpkg:
+            continue
+        files: dict[str, str] = {}
+        for tar in _open_tar(layout, desc):
+            for member in tar:
+                name = _norm(member.name)
+                base = PurePosixPath(name)
+                if base.name == ".wh..wh..opq":
+                    parent = str(base.parent)
+                    for key in [k for k in status if k.startswith(parent + "/")]:
+                        del status[key]
+                    continue
+                if base.name.startswith(".wh."):
+                    gone = str(base.parent / base.name.removeprefix(".wh."))
+                    for key in [k for k in status if k == gone or k.startswith(gone + "/")]:
+                        del status[key]
+                    continue
+                wanted = name == _STATUS or (
+                    name.startswith(_STATUS_D) and not name.endswith(".md5sums")
+                )
+                if dpkg and wanted and member.isfile():
+                    handle = tar.extractfile(member)
+                    status[name] = handle.read() if handle is not None else b""
+                elif component is not None and member.isfile():
+                    handle = tar.extractfile(member)
+                    data = handle.read() if handle is not None else b""
+                    files["/" + name] = hashlib.sha256(data).hexdigest()
+        if component is not None:
+            components[component] = files
+    return status, components
+
+
+def _packages_from_status(status: Mapping[str, bytes]) -> dict[str, str]:
+    stanzas = []
+    for path in sorted(status):
+        stanzas += dpkg.parse_stanzas(status[path].decode("utf-8", "replace"))
+    return _package_map(
+        (s["Package"], s.get("Architecture", ""), s.get("Version", "")) for s in stanzas
+    )
+
+
+def _package_map(
+    items: Iterator[tuple[str, str, str]] | list[tuple[str, str, str]],
+) -> dict[str, str]:
+    """``{name: version}``; a package installed for several arches is keyed ``name:arch``."""
+    rows = list(items)
+    counts: dict[str, int] = {}
+    for name, _, _ in rows:
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        (f"{name}:{arch}" if counts[name] > 1 else name): version for name, arch, version in rows
+    }
+
+
+def _sbom_facts(data: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """Packages ``{name: version}`` and component checksums ``{name: sha256}`` of an SBOM."""
+    doc = json.loads(data)
+    rows: list[tuple[str, str, str]] = []
+    checksums: dict[str, str] = {}
+    for pkg in doc.get("packages", []):
+        purls = [
+            ref.get("referenceLocator", "")
+            for ref in pkg.get("externalRefs", [])
+            if ref.get("referenceType") == "purl"
+        ]
+        purl = purls[0] if purls else ""
+        if purl.startswith("pkg:deb/"):
+            arch = re.search(r"[?&]arch=([^&]+)", purl)
+            rows.append((pkg["name"], arch[1] if arch else "", pkg.get("versionInfo", "")))
+        elif pkg.get("primaryPackagePurpose") != "CONTAINER":
+            sums = [c["checksumValue"] for c in pkg.get("checksums", [])]
+            checksums[pkg["name"]] = sums[0] if sums else ""
+    return _package_map(rows), checksums
+
+
+def image_facts(layout: Layout, desc: Descriptor) -> ImageFacts:
+    """What :func:`diff_images` compares, read from one image manifest of a layout."""
+    manifest = layout.read_json(desc.digest)
+    config = layout.read_json(manifest["config"]["digest"])
+    inner = config.get("config") or {}
+    layers = [Descriptor.from_json(x) for x in manifest.get("layers", [])]
+    history = [h for h in config.get("history", []) if not h.get("empty_layer")]
+    roles = [
+        _role(str(history[i].get("created_by", ""))) if i < len(history) else "layer"
+        for i in range(len(layers))
+    ]
+    found = sbom.find_sbom(layout, desc.digest)
+    status, component_files = _scan_layers(layout, layers, roles, dpkg=found is None)
+    if found is not None:
+        packages, checksums = _sbom_facts(found)
+        packages_from = "sbom"
+    else:
+        packages, checksums = _packages_from_status(status), {}
+        packages_from = "dpkg status"
+    env = dict(item.partition("=")[::2] for item in inner.get("Env") or [])
+    labels = inner.get("Labels") or {}
+    python = env.get("PYTHON_VERSION") or labels.get("org.opencontainers.image.version", "")
+    components: dict[str, ComponentFacts] = {}
+    for h in history:
+        match = _COMPONENT.match(str(h.get("created_by", "")))
+        if match:
+            components[match[1]] = ComponentFacts(
+                match[2], component_files.get(match[1], {}), checksums.get(match[1], "")
+            )
+    if "cpython" in checksums or python:
+        components["cpython"] = ComponentFacts(python, {}, checksums.get("cpython", ""))
+    settings: dict[str, str] = {f"env {k}": v for k, v in env.items()}
+    settings["user"] = str(inner.get("User", "") or "")
+    for key in ("Entrypoint", "Cmd", "WorkingDir"):
+        if inner.get(key):
+            settings[key.lower()] = json.dumps(inner[key])
+    settings.update({f"label {k}": str(v) for k, v in labels.items()})
+    return ImageFacts(
+        platform=_platform_of(desc, config),
+        digest=desc.digest,
+        python=python,
+        packages=packages,
+        packages_from=packages_from,
+        components=components,
+        config=settings,
+        layers=tuple(LayerFacts(x.digest, x.size, r) for x, r in zip(layers, roles, strict=True)),
+    )
+
+
+# --------------------------------------------------------------------------- reaching images
+
+
+def open_image(
+    ref: str, scratch: Path, *, arch: str | None = None, tls_verify: bool = True
+) -> tuple[Layout, Descriptor]:
+    """The layout and top descriptor (index or manifest) of an image reference.
+
+    ``oci:DIR[:REF]`` is read in place; any other transport is copied with ``skopeo
+    copy`` into an OCI layout under ``scratch`` (only ``arch`` when given).
+    """
+    if ref.startswith("oci:"):
+        path, _, name = ref.removeprefix("oci:").partition(":")
+        layout = Layout(Path(path))
+        if not (layout.path / "index.json").is_file():
+            raise UsageError(f"{ref}: {path} is not an OCI layout (no index.json)")
+        refs = {k: v for k, v in layout.refs().items() if not sbom.is_sbom_ref(k)}
+        if not name:
+            if len(refs) != 1:
+                raise UsageError(f"{ref}: name the image (oci:{path}:TAG); refs: {sorted(refs)}")
+            name = next(iter(refs))
+        if name not in refs:
+            raise UsageError(f"{ref}: no ref {name!r} in {path} (refs: {', '.join(sorted(refs))})")
+        return layout, refs[name]
+    if ":" not in ref:
+        raise UsageError(f"{ref}: expected a skopeo image reference, e.g. docker://HOST/REPO:TAG")
+    dest = scratch / hashlib.sha256(ref.encode()).hexdigest()[:16]
+    args = ["copy", "--quiet", f"--src-tls-verify={str(tls_verify).lower()}"]
+    args += [f"--override-arch={arch}"] if arch else ["--all"]
+    run(
+        [require_tool("skopeo"), *args, ref, f"oci:{dest}:image"],
+        error=FetchError,
+        what=f"skopeo copy {ref}",
+    )
+    layout = Layout(dest)
+    return layout, layout.resolve("image")
+
+
+def _images(layout: Layout, top: Descriptor) -> list[Descriptor]:
+    if top.media_type in (MEDIA_INDEX, _DOCKER_INDEX):
+        return [
+            d
+            for d in layout.children(top)
+            if d.media_type in (MEDIA_MANIFEST, _DOCKER_MANIFEST)
+            and (d.platform is None or d.platform.os != "unknown")  # attestation manifests
+        ]
+    return [top]
+
+
+# --------------------------------------------------------------------------- the diff
+
+
+@dataclass(frozen=True)
+class Change:
+    what: str  # "package", "python", "component", "config", "layer"
+    name: str
+    old: str | None  # None: added
+    new: str | None  # None: removed
+    note: str = ""  # "upgraded" / "downgraded" for packages, a layer's role
+
+    def to_json(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {"name": self.name, "old": self.old, "new": self.new}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class PlatformDiff:
+    platform: str
+    old: ImageFacts | None
+    new: ImageFacts | None
+    changes: tuple[Change, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes) or self.old is None or self.new is None
+
+
+def _mapping_changes(what: str, old: Mapping[str, str], new: Mapping[str, str]) -> list[Change]:
+    out = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key), new.get(key)
+        if a != b:
+            note = ""
+            if what == "package" and a is not None and b is not None:
+                note = "upgraded" if compare_debian_versions(a, b) < 0 else "downgraded"
+            out.append(Change(what, key, a, b, note))
+    return out
+
+
+def compare(old: ImageFacts, new: ImageFacts) -> tuple[Change, ...]:
+    changes: list[Change] = []
+    if old.python != new.python:
+        changes.append(Change("python", "python", old.python, new.python))
+    changes += _mapping_changes("package", old.packages, new.packages)
+    for name in sorted(old.components.keys() | new.components.keys()):
+        a, b = old.components.get(name), new.components.get(name)
+        if a is None or b is None or a.version != b.version:
+            changes.append(
+                Change("component", name, a.version if a else None, b.version if b else None)
+            )
+        if a is not None and b is not None and a.sha256 and b.sha256 and a.sha256 != b.sha256:
+            changes.append(Change("component", f"{name} sha256", a.sha256, b.sha256))
+        files = _mapping_changes("component", a.files if a else {}, b.files if b else {})
+        changes += [Change("component", f"{name} {c.name}", c.old, c.new) for c in files]
+    changes += _mapping_changes("config", old.config, new.config)
+    for i in range(max(len(old.layers), len(new.layers))):
+        a_l = old.layers[i] if i < len(old.layers) else None
+        b_l = new.layers[i] if i < len(new.layers) else None
+        if a_l is None or b_l is None or a_l.digest != b_l.digest:
+            either = b_l or a_l
+            role = either.role if either is not None else "layer"
+            changes.append(
+                Change(
+                    "layer",
+                    f"{i} {role}",
+                    f"{a_l.digest} {a_l.size}" if a_l else None,
+                    f"{b_l.digest} {b_l.size}" if b_l else None,
+                )
+            )
+    return tuple(changes)
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    old_ref: str
+    new_ref: str
+    platforms: tuple[PlatformDiff, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(p.changed for p in self.platforms)
+
+    def to_json(self) -> dict[str, Any]:
+        out = []
+        for p in self.platforms:
+            entry: dict[str, Any] = {
+                "platform": p.platform,
+                "changed": p.changed,
+                "old_digest": p.old.digest if p.old else None,
+                "new_digest": p.new.digest if p.new else None,
+                "python": {
+                    "old": p.old.python if p.old else None,
+                    "new": p.new.python if p.new else None,
+                },
+                "packages_from": {
+                    "old": p.old.packages_from if p.old else None,
+                    "new": p.new.packages_from if p.new else None,
+                },
+            }
+            pk = [c for c in p.changes if c.what == "package"]
+            entry["packages"] = {
+                "added": [{"name": c.name, "version": c.new} for c in pk if c.old is None],
+                "removed": [{"name": c.name, "version": c.old} for c in pk if c.new is None],
+                "upgraded": [c.to_json() for c in pk if c.note == "upgraded"],
+                "downgraded": [c.to_json() for c in pk if c.note == "downgraded"],
+            }
+            for what, key in (("component", "components"), ("config", "config")):
+                entry[key] = [c.to_json() for c in p.changes if c.what == what]
+            entry["layers"] = [
+                {
+                    "layer": c.name,
+                    "old": _layer_json(c.old),
+                    "new": _layer_json(c.new),
+                }
+                for c in p.changes
+                if c.what == "layer"
+            ]
+            out.append(entry)
+        return {"old": self.old_ref, "new": self.new_ref, "changed": self.changed, "platforms": out}
+
+    def text(self) -> str:
+        lines = [f"diff {self.old_ref} {self.new_ref}"]
+        for p in self.platforms:
+            if p.old is None or p.new is None:
+                side = "only in NEW" if p.old is None else "only in OLD"
+                lines.append(f"{p.platform}: {side} ({(p.new or p.old).digest})")  # type: ignore[union-attr]
+                continue
+            if not p.changes:
+                lines.append(f"{p.platform}: no change ({p.new.digest})")
+                continue
+            lines.append(f"{p.platform}: {p.old.digest} -> {p.new.digest}")
+            if p.old.python != p.new.python:
+                lines.append(f"  python: {p.old.python} -> {p.new.python}")
+            pk = [c for c in p.changes if c.what == "package"]
+            counts = (
+                f"{sum(c.old is None for c in pk)} added, {sum(c.new is None for c in pk)} "
+                f"removed, {sum(c.note == 'upgraded' for c in pk)} upgraded, "
+                f"{sum(c.note == 'downgraded' for c in pk)} downgraded"
+            )
+            lines.append(f"  packages ({p.new.packages_from}): {counts}")
+            for c in pk:
+                if c.old is None:
+                    lines.append(f"    + {c.name} {c.new}")
+                elif c.new is None:
+                    lines.append(f"    - {c.name} {c.old}")
+                else:
+                    lines.append(f"    ~ {c.name} {c.old} -> {c.new} ({c.note})")
+            for what, title in (("component", "components"), ("config", "config")):
+                items = [c for c in p.changes if c.what == what]
+                if items:
+                    lines.append(f"  {title}:")
+                    lines += [f"    {_line(c)}" for c in items]
+            layers = [c for c in p.changes if c.what == "layer"]
+            same = len(p.new.layers) - sum(c.new is not None for c in layers)
+            lines.append(f"  layers: {len(layers)} changed, {same} unchanged")
+            for c in layers:
+                lines.append(f"    {c.name}: {_layer_text(c.old)} -> {_layer_text(c.new)}")
+        verdict = "changed" if self.changed else "no change"
+        lines.append(verdict)
+        return "\n".join(lines) + "\n"
+
+
+def _line(c: Change) -> str:
+    if c.old is None:
+        return f"+ {c.name} {c.new}"
+    if c.new is None:
+        return f"- {c.name} {c.old}"
+    return f"~ {c.name}: {c.old} -> {c.new}"
+
+
+def _layer_json(value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    digest, size = value.split()
+    return {"digest": digest, "size": int(size)}
+
+
+def _layer_text(value: str | None) -> str:
+    if value is None:
+        return "(none)"
+    digest, size = value.split()
+    n = int(size)
+    return f"{digest[:19]} {n / 1e6:.1f} MB" if n >= 100_000 else f"{digest[:19]} {n} B"
+
+
+def diff_images(
+    old_ref: str,
+    new_ref: str,
+    *,
+    arch: str | None = None,
+    tls_verify: bool = True,
+) -> DiffReport:
+    """Compare two images (every platform, or only ``arch``)."""
+    with tempfile.TemporaryDirectory(prefix="bink-python-diff-") as tmp:
+        facts: list[dict[str, ImageFacts]] = []
+        for ref in (old_ref, new_ref):
+            layout, top = open_image(ref, Path(tmp), arch=arch, tls_verify=tls_verify)
+            found = {}
+            for desc in _images(layout, top):
+                image = image_facts(layout, desc)
+                if arch is None or image.platform.split("/")[1] == arch:
+                    found[image.platform] = image
+            if not found:
+                raise UsageError(f"{ref} has no image for {arch or 'any platform'}")
+            facts.append(found)
+    platforms = []
+    for name in sorted(facts[0].keys() | facts[1].keys()):
+        a, b = facts[0].get(name), facts[1].get(name)
+        changes = compare(a, b) if a is not None and b is not None else ()
+        platforms.append(PlatformDiff(name, a, b, changes))
+    return DiffReport(old_ref, new_ref, tuple(platforms))
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    report = diff_images(args.old, args.new, arch=args.arch, tls_verify=not args.insecure)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        sys.stdout.write(report.text())
+    return 1 if report.changed else 0
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Registrar for :mod:`bink_python.cli.commands`: ``bink-python diff OLD NEW``."""
+    from ..host.distro import ARCHES
+
+    p = sub.add_parser(
+        "diff",
+        parents=[common],
+        help="what changed between two images (exit 0: no change, 1: changes)",
+    )
+    p.add_argument("old", metavar="OLD", help="oci:DIR:TAG, docker://HOST/REPO:TAG, ...")
+    p.add_argument("new", metavar="NEW", help="the image to compare OLD with")
+    p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.add_argument("--insecure", action="store_true", help="registries over plain HTTP / no TLS")
+    p.set_defaults(func=_cmd_diff)

@@ -1,0 +1,541 @@
+"""The fetch cache: every external artifact, content addressed and verified.
+
+Layout under the cache root (``store.cache_root()``)::
+
+    sha256/<hex>              a verified artifact; its name is its sha256
+    sha256/.lock-<hex>        flock serializing fetchers of one artifact
+    sha256/.tmp-<hex>-<rand>  a download in progress; never read, removed by prune
+
+``fetch_artifact(artifact, cache)`` is the one way later stages obtain an external
+input: it refuses unpinned artifacts (``PolicyError``), re-hashes a cached file
+before returning it (a file that no longer matches is removed and fetched again;
+hashing a 25 MB tarball costs a fraction of a second, against a build of minutes),
+and otherwise downloads it: each URL in order, bounded retries with timeouts,
+streamed to a temporary file in the same directory, size and sha256 checked, fsync,
+atomic rename. The hash is what is trusted, never the host. ``offline=True`` never
+opens a connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import http.client
+import os
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import BinkError, FetchError
+from ..host import mirrors
+from ..host.progress import SILENT, Progress
+from ..store.store import fsync_dir, sha256_file
+from .lockfile import DEBIAN_SCHEME, Artifact, Lock, require_pinned
+
+CHUNK = 1 << 16
+USER_AGENT = "bink-python (+https://github.com/binkhq/python)"
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Network behaviour: per-read timeout, attempts per URL, pause between attempts."""
+
+    timeout: float = 30.0
+    attempts: int = 3
+    backoff: float = 1.0
+    debian_mirror: str | None = None
+
+    @classmethod
+    def from_env(cls) -> FetchSettings:
+        """Defaults, overridable by ``$BINK_PYTHON_FETCH_TIMEOUT`` / ``_ATTEMPTS``."""
+        timeout = os.environ.get("BINK_PYTHON_FETCH_TIMEOUT")
+        attempts = os.environ.get("BINK_PYTHON_FETCH_ATTEMPTS")
+        try:
+            return cls(
+                timeout=float(timeout) if timeout else cls.timeout,
+                attempts=max(1, int(attempts)) if attempts else cls.attempts,
+            )
+        except ValueError:
+            raise FetchError(
+                "BINK_PYTHON_FETCH_TIMEOUT / BINK_PYTHON_FETCH_ATTEMPTS must be numbers"
+            ) from None
+
+
+DEFAULT_SETTINGS = FetchSettings()
+
+
+class _UrlFailed(Exception):
+    """One URL failed; ``retry`` says whether trying it again may help."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
+def resolve_url(url: str, settings: FetchSettings | None = None) -> str:
+    """A lock URL as a network URL (``debian:<path>`` -> the machine's Debian mirror)."""
+    settings = settings or FetchSettings.from_env()
+    if url.startswith(DEBIAN_SCHEME):
+        return f"{mirrors.debian_mirror(settings.debian_mirror)}/{url[len(DEBIAN_SCHEME) :]}"
+    return url
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+class _Meter:
+    """Download progress: a live line on a terminal, one summary line otherwise."""
+
+    def __init__(self, progress: Progress, what: str, total: int | None) -> None:
+        self.progress = progress
+        self.what = what
+        self.total = total
+        self.done = 0
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.progress.interactive:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-6)
+        total = f"/{_human(self.total)}" if self.total else ""
+        self.progress.note(self.what, f"{_human(self.done)}{total}  {_human(rate)}/s")
+
+    def finish(self, url: str) -> None:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        self.progress.note(self.what, None)
+        self.progress.info(
+            f"    fetched {self.what} ({_human(self.done)}, {_human(self.done / elapsed)}/s) "
+            f"from {url}"
+        )
+
+
+def _describe(exc: BaseException) -> tuple[str, bool]:
+    """A short reason for a network failure, and whether a retry may help."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}", exc.code >= 500 or exc.code == 429
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, socket.gaierror):
+            return f"cannot resolve host ({reason.strerror})", False
+        if isinstance(reason, TimeoutError | socket.timeout):
+            return "timed out", True
+        if isinstance(reason, OSError) and reason.strerror:
+            return reason.strerror.lower(), True
+        return str(reason), True
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out", True
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"truncated body ({len(exc.partial)} more bytes before the connection closed)", True
+    if isinstance(exc, http.client.HTTPException | ConnectionError):
+        return f"connection failed ({type(exc).__name__})", True
+    if isinstance(exc, OSError):
+        return (exc.strerror or str(exc)).lower(), True
+    return str(exc), True
+
+
+@contextlib.contextmanager
+def _open(url: str, settings: FetchSettings) -> Iterator[http.client.HTTPResponse]:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        response = urllib.request.urlopen(request, timeout=settings.timeout)
+    except (OSError, http.client.HTTPException) as exc:
+        reason, retry = _describe(exc)
+        raise _UrlFailed(reason, retry=retry) from None
+    with response:
+        yield response
+
+
+def _try_urls(
+    urls: Sequence[str],
+    settings: FetchSettings,
+    what: str,
+    attempt_one: Callable[[str], Path | bytes],
+) -> tuple[str, Path | bytes]:
+    failures: list[str] = []
+    for url in urls:
+        try:
+            real = resolve_url(url, settings)
+        except BinkError as exc:
+            failures.append(f"{url}: {exc}")
+            continue
+        for attempt in range(1, settings.attempts + 1):
+            try:
+                return url, attempt_one(real)
+            except _UrlFailed as exc:
+                if not exc.retry or attempt == settings.attempts:
+                    suffix = f" after {attempt} attempts" if attempt > 1 else ""
+                    failures.append(f"{url}: {exc.reason}{suffix}")
+                    break
+                time.sleep(settings.backoff * attempt)
+    raise FetchError(f"cannot fetch {what}: " + "; ".join(failures))
+
+
+def fetch_bytes(
+    urls: Sequence[str],
+    *,
+    what: str,
+    offline: bool = False,
+    settings: FetchSettings | None = None,
+    max_bytes: int = 16 << 20,
+) -> bytes:
+    """A small document (API JSON, checksum file), trying ``urls`` in order."""
+    settings = settings or FetchSettings.from_env()
+    if offline:
+        raise FetchError(f"cannot fetch {what}: --offline given (no network access)")
+
+    def small(url: str) -> bytes:
+        with _open(url, settings) as response:
+            try:
+                data = response.read(max_bytes + 1)
+            except (OSError, http.client.HTTPException) as exc:
+                reason, retry = _describe(exc)
+                raise _UrlFailed(reason, retry=retry) from None
+        if len(data) > max_bytes:
+            raise _UrlFailed(f"response larger than {max_bytes} bytes", retry=False)
+        return data
+
+    _, data = _try_urls(urls, settings, what, small)
+    assert isinstance(data, bytes)
+    return data
+
+
+# ---------------------------------------------------------------- the cache
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    sha256: str
+    size: int
+    path: Path
+
+
+class Cache:
+    """Content-addressed files under ``<root>/sha256``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / "sha256"
+
+    def _ensure(self) -> Path:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FetchError(
+                f"cache directory {self.dir} is not writable: {exc.strerror}"
+            ) from None
+        return self.dir
+
+    def path(self, sha256: str) -> Path:
+        return self.dir / sha256
+
+    @contextlib.contextmanager
+    def locked(self, sha256: str) -> Iterator[None]:
+        """Serialize fetchers of one artifact across threads and processes."""
+        lock_path = self._ensure() / f".lock-{sha256}"
+        with open(lock_path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def entries(self) -> list[CacheEntry]:
+        if not self.dir.is_dir():
+            return []
+        found = []
+        for path in sorted(self.dir.iterdir()):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            found.append(CacheEntry(path.name, path.stat().st_size, path))
+        return found
+
+    def verified(self, sha256: str) -> Path | None:
+        """The entry if present and intact; a tampered entry is removed (and None)."""
+        path = self.path(sha256)
+        if not path.is_file():
+            return None
+        if sha256_file(path) == sha256:
+            return path
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return None
+
+    def temp(self, label: str) -> tuple[BinaryIO, Path]:
+        fd, name = tempfile.mkstemp(prefix=f".tmp-{label}-", dir=self._ensure())
+        return os.fdopen(fd, "wb"), Path(name)
+
+    def commit(self, tmp: Path, sha256: str) -> Path:
+        """Move a verified temporary file into place (atomic, durable)."""
+        final = self.path(sha256)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+        fsync_dir(self.dir)
+        return final
+
+    def add_file(self, source: Path) -> CacheEntry:
+        """Copy a local file into the cache (hash while copying)."""
+        digest = hashlib.sha256()
+        handle, tmp = self.temp("add")
+        size = 0
+        try:
+            with handle, open(source, "rb") as src:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    size += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            sha = digest.hexdigest()
+            with self.locked(sha):
+                path = self.commit(tmp, sha)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return CacheEntry(sha, size, path)
+
+
+def as_cache(cache: Cache | Path) -> Cache:
+    return cache if isinstance(cache, Cache) else Cache(cache)
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def download(
+    urls: Sequence[str],
+    cache: Cache | Path,
+    *,
+    what: str,
+    sha256: str | None,
+    size: int | None = None,
+    settings: FetchSettings | None = None,
+    progress: Progress = SILENT,
+) -> CacheEntry:
+    """Download into the cache, verifying ``size``/``sha256`` when given.
+
+    With ``sha256=None`` the bytes are trusted on first use: the caller pins what
+    it gets. A wrong size or hash fails that URL (the next one is tried); nothing
+    unverified ever gets an entry's name.
+    """
+    settings = settings or FetchSettings.from_env()
+    store = as_cache(cache)
+    label = sha256 or "new"
+
+    def big(url: str) -> Path:
+        handle, tmp = store.temp(label)
+        try:
+            with handle:
+                got_sha, got_size = _stream(url, handle, size, what, settings, progress)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if size is not None and got_size != size:
+                raise _UrlFailed(f"size {got_size} bytes, expected {size}", retry=False)
+            if sha256 is not None and got_sha != sha256:
+                raise _UrlFailed(f"sha256 {got_sha}, expected {sha256}", retry=False)
+            return store.commit(tmp, got_sha)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    _, path = _try_urls(urls, settings, what, big)
+    assert isinstance(path, Path)
+    return CacheEntry(path.name, path.stat().st_size, path)
+
+
+def _stream(
+    url: str,
+    out: BinaryIO,
+    size: int | None,
+    what: str,
+    settings: FetchSettings,
+    progress: Progress,
+) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    with _open(url, settings) as response:
+        length_header = response.headers.get("Content-Length")
+        length = int(length_header) if length_header and length_header.isdigit() else None
+        if size is not None and length is not None and length != size:
+            raise _UrlFailed(f"size {length} bytes (Content-Length), expected {size}", retry=False)
+        meter = _Meter(progress, what, length or size)
+        got = 0
+        try:
+            while True:
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    break
+                got += len(chunk)
+                if size is not None and got > size:
+                    raise _UrlFailed(f"more than the expected {size} bytes", retry=False)
+                digest.update(chunk)
+                out.write(chunk)
+                meter.update(len(chunk))
+        except (OSError, http.client.HTTPException) as exc:
+            reason, retry = _describe(exc)
+            raise _UrlFailed(reason, retry=retry) from None
+        if length is not None and got != length:
+            raise _UrlFailed(f"truncated body ({got} of {length} bytes)", retry=True)
+    meter.finish(url)
+    return digest.hexdigest(), got
+
+
+def fetch_artifact(
+    artifact: Artifact,
+    cache: Cache | Path,
+    *,
+    offline: bool = False,
+    progress: Progress = SILENT,
+    settings: FetchSettings | None = None,
+) -> Path:
+    """The verified file of a pinned artifact (``<cache>/sha256/<hex>``)."""
+    settings = settings or FetchSettings.from_env()
+    sha = require_pinned(artifact)
+    store = as_cache(cache)
+    with store.locked(sha):
+        had = store.path(sha).is_file()
+        path = store.verified(sha)
+        if path is not None:
+            if artifact.size is not None and path.stat().st_size != artifact.size:
+                raise FetchError(
+                    f"{artifact.name}: cached file matches sha256 {sha} but images.lock says "
+                    f"size {artifact.size}; the lock is inconsistent: re-run `bink-python lock`"
+                )
+            return path
+        if had:
+            progress.warn(
+                f"cache entry {store.path(sha)} for {artifact.name} was corrupted; refetching"
+            )
+        if offline:
+            raise FetchError(
+                f"{artifact.name} ({artifact.filename}) is not in the cache {store.dir} and "
+                "--offline was given: seed it with "
+                f"`bink-python cache add FILE --for {artifact.name}`"
+            )
+        entry = download(
+            artifact.urls,
+            store,
+            what=artifact.name,
+            sha256=sha,
+            size=artifact.size,
+            settings=settings,
+            progress=progress,
+        )
+        return entry.path
+
+
+def fetch(
+    lock: Lock,
+    name: str,
+    cache: Cache | Path,
+    *,
+    offline: bool = False,
+    progress: Progress = SILENT,
+    settings: FetchSettings | None = None,
+) -> Path:
+    """``fetch_artifact`` by lock artifact name (e.g. ``cpython:3.13.16``)."""
+    settings = settings or FetchSettings.from_env()
+    return fetch_artifact(
+        lock.entry(name), cache, offline=offline, progress=progress, settings=settings
+    )
+
+
+# ---------------------------------------------------------------- cache commands
+
+
+@dataclass(frozen=True)
+class Added:
+    entry: CacheEntry
+    source: Path
+    artifacts: tuple[str, ...]
+    pinned: bool = False
+
+
+def cache_add(
+    files: Iterable[Path],
+    cache: Cache | Path,
+    *,
+    lock_path: Path,
+    for_: str | None = None,
+) -> list[Added]:
+    """Seed the cache from local files; with ``for_``, pin or verify that artifact.
+
+    A file named for an unpinned artifact pins it in the lock (its sha256 and
+    size); for a pinned artifact it must match the pin, else nothing is added.
+    """
+    store = as_cache(cache)
+    paths = list(files)
+    if not paths:
+        raise FetchError("cache add: give at least one FILE")
+    for path in paths:
+        if not path.is_file():
+            raise FetchError(f"cache add: {path} is not a readable file")
+    lock = Lock.load(lock_path) if (for_ or lock_path.exists()) else Lock(0, {})
+    if for_ is not None:
+        if len(paths) != 1:
+            raise FetchError("cache add --for ARTIFACT takes exactly one FILE")
+        artifact = lock.entry(for_)
+        sha = sha256_file(paths[0])
+        size = paths[0].stat().st_size
+        if artifact.sha256 is not None and artifact.sha256 != sha:
+            raise FetchError(
+                f"{paths[0]} is not {for_}: its sha256 is {sha}, images.lock pins "
+                f"{artifact.sha256}; nothing added"
+            )
+        if artifact.size is not None and artifact.size != size:
+            raise FetchError(
+                f"{paths[0]} is not {for_}: {size} bytes, images.lock pins {artifact.size}"
+            )
+        entry = store.add_file(paths[0])
+        if entry.sha256 != sha:
+            raise FetchError(f"{paths[0]} changed while it was being added; try again")
+        changed = artifact.sha256 is None or artifact.size is None
+        if changed:
+            lock = lock.with_artifact(replace(artifact, sha256=sha, size=size))
+            lock.write(lock_path)
+        return [Added(entry, paths[0], (for_,), pinned=artifact.sha256 is None)]
+    added = []
+    for path in paths:
+        entry = store.add_file(path)
+        names = tuple(sorted(n for n, a in lock.artifacts.items() if a.sha256 == entry.sha256))
+        added.append(Added(entry, path, names))
+    return added
+
+
+@dataclass(frozen=True)
+class Listed:
+    entry: CacheEntry
+    artifacts: tuple[str, ...]
+
+
+def cache_ls(cache: Cache | Path, lock: Lock | None) -> list[Listed]:
+    """Every cache entry with the lock artifacts that reference it."""
+    by_sha: dict[str, list[str]] = {}
+    if lock is not None:
+        for name, art in lock.artifacts.items():
+            if art.sha256:
+                by_sha.setdefault(art.sha256, []).append(name)
+    return [Listed(e, tuple(sorted(by_sha.get(e.sha256, ())))) for e in as_cache(cache).entries()]
+
+
+def cache_verify(cache: Cache | Path) -> list[CacheEntry]:
+    """Entries whose content no longer matches their name (reported, not removed)."""
+    return [e for e in as_cache(cache).entries() if sha256_file(e.path) != e.sha256]

@@ -1,0 +1,572 @@
+"""``lock`` and ``update``: pin what images.toml names, and keep it current.
+
+``run_lock`` brings images.lock in line with images.toml (new artifacts added,
+unused ones dropped, pins kept), then downloads every artifact into the fetch
+cache, verifying it against its pin, and pins what is not pinned yet:
+
+* CPython: from the sha256 python.org publishes for the source file (the release
+  API below); never trust-on-first-use from a mirror.
+* linkerd-await: from the upstream ``<asset>.shasum`` file (``shasum -a 256``
+  output: ``<hex>  release/<asset>``); if that file is unreachable but the asset is
+  not, the asset's own hash is recorded (trust on first use) with a warning.
+
+``run_update`` discovers newer versions and rewrites images.toml in place with tomlkit
+(only the ``python`` value of each affected ``[[tag]]`` and the ``version`` of a
+component change; comments, order, quoting and layout are kept byte for byte), then
+images.lock and the README. :func:`rewrite_toml` can also add a ``[[tag]]`` table.
+
+Discovery reads python.org's downloads API, the data its download pages are built
+from (``/api/v2/downloads/release/`` lists releases with ``is_published`` and
+``pre_release`` flags; ``/api/v2/downloads/release_file/?release=<id>`` lists each
+file with its ``url``, ``filesize`` and ``sha256_sum``), rather than the FTP
+directory listing, which has no checksums and shows directories before a release
+is published. linkerd-await comes from GitHub's releases API (``tag_name``
+``release/vX.Y.Z``, ``draft``, ``prerelease``, ``assets``). Base URLs are
+overridable (``$BINK_PYTHON_PYTHON_ORG_URL``, ``$BINK_PYTHON_GITHUB_URL``,
+``$BINK_PYTHON_GITHUB_API_URL``) so tests serve these shapes from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.container import OutOfOrderTableProxy
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import AoT, String, Table
+from tomlkit.toml_document import TOMLDocument
+
+from ..errors import BinkError, ConfigError, FetchError
+from ..family.config import BUILDABLE_STATUSES, Family, load_family
+from ..family.versions import version_tuple
+from ..host.progress import SILENT, Progress
+from ..store.store import atomic_write_text
+from .fetch import Cache, FetchSettings, download, fetch_artifact, fetch_bytes
+from .lockfile import Artifact, Lock, component_artifact, python_org_url, sync_lock
+
+GITHUB_API_ENV = "BINK_PYTHON_GITHUB_API_URL"
+GITHUB_API_DEFAULT = "https://api.github.com"
+UPDATED_STATUSES = ("supported", "evaluation")
+
+_RELEASE_NAME_RE = re.compile(r"^Python (\d+\.\d+\.\d+)$")
+_LINKERD_TAG_RE = re.compile(r"^release/v(\d+\.\d+\.\d+)$")
+
+
+def github_api_url() -> str:
+    return (os.environ.get(GITHUB_API_ENV) or GITHUB_API_DEFAULT).rstrip("/")
+
+
+# ---------------------------------------------------------------- python.org
+
+
+@dataclass(frozen=True)
+class PyRelease:
+    version: str
+    release_id: str
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    url: str
+    sha256: str | None
+    size: int | None
+
+
+def _json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FetchError(f"{what}: not valid JSON ({exc})") from None
+
+
+def parse_python_releases(data: bytes) -> list[PyRelease]:
+    """Final, published CPython releases from ``/api/v2/downloads/release/``."""
+    raw = _json(data, "python.org release list")
+    if not isinstance(raw, list):
+        raise FetchError("python.org release list: expected a JSON array")
+    releases = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        match = _RELEASE_NAME_RE.match(str(item.get("name", "")))
+        if not match or item.get("pre_release") or item.get("is_published") is False:
+            continue
+        uri = str(item.get("resource_uri", "")).rstrip("/")
+        release_id = uri.rsplit("/", 1)[-1]
+        if not release_id.isdigit():
+            continue
+        releases.append(PyRelease(match[1], release_id))
+    return releases
+
+
+def parse_source_file(data: bytes, version: str) -> SourceFile:
+    """The ``Python-X.Y.Z.tar.xz`` entry of ``/api/v2/downloads/release_file/``."""
+    raw = _json(data, f"python.org files of {version}")
+    if not isinstance(raw, list):
+        raise FetchError(f"python.org files of {version}: expected a JSON array")
+    want = f"/Python-{version}.tar.xz"
+    for item in raw:
+        if isinstance(item, dict) and str(item.get("url", "")).endswith(want):
+            sha = item.get("sha256_sum") or None
+            if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
+                raise FetchError(f"python.org files of {version}: bad sha256_sum {sha!r}")
+            size = item.get("filesize")
+            return SourceFile(
+                str(item["url"]), sha, size if isinstance(size, int) and size > 0 else None
+            )
+    raise FetchError(f"python.org lists no Python-{version}.tar.xz for release {version}")
+
+
+def python_releases(settings: FetchSettings | None = None) -> list[PyRelease]:
+    settings = settings or FetchSettings.from_env()
+    url = f"{python_org_url()}/api/v2/downloads/release/?is_published=true"
+    return parse_python_releases(
+        fetch_bytes([url], what="python.org release list", settings=settings)
+    )
+
+
+def python_source_file(
+    version: str,
+    settings: FetchSettings | None = None,
+    releases: list[PyRelease] | None = None,
+) -> SourceFile:
+    """The published size and sha256 of CPython ``version``'s source tarball."""
+    settings = settings or FetchSettings.from_env()
+    releases = python_releases(settings) if releases is None else releases
+    for release in releases:
+        if release.version == version:
+            url = f"{python_org_url()}/api/v2/downloads/release_file/?release={release.release_id}"
+            data = fetch_bytes([url], what=f"python.org files of {version}", settings=settings)
+            return parse_source_file(data, version)
+    raise FetchError(f"python.org has no published release {version}")
+
+
+def newest_patch(releases: list[PyRelease], minor: str) -> str | None:
+    versions = [r.version for r in releases if r.version.rsplit(".", 1)[0] == minor]
+    return max(versions, key=version_tuple) if versions else None
+
+
+# ---------------------------------------------------------------- linkerd-await
+
+
+def parse_shasum(text: str, asset: str) -> str:
+    """The hex digest from ``shasum -a 256`` output naming ``asset``."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*").rsplit("/", 1)[-1] == asset:
+            digest = parts[0].lower()
+            if re.fullmatch(r"[0-9a-f]{64}", digest):
+                return digest
+    raise FetchError(f"checksum file for {asset}: no sha256 line naming {asset}")
+
+
+@dataclass(frozen=True)
+class GithubRelease:
+    version: str
+    digests: Mapping[str, str]  # asset name -> sha256 when the API states it
+
+
+def parse_linkerd_releases(data: bytes) -> list[GithubRelease]:
+    raw = _json(data, "linkerd-await release list")
+    if not isinstance(raw, list):
+        raise FetchError("linkerd-await release list: expected a JSON array")
+    found = []
+    for item in raw:
+        if not isinstance(item, dict) or item.get("draft") or item.get("prerelease"):
+            continue
+        match = _LINKERD_TAG_RE.match(str(item.get("tag_name", "")))
+        if not match:
+            continue
+        digests = {}
+        for asset in item.get("assets") or []:
+            digest = str(asset.get("digest") or "") if isinstance(asset, dict) else ""
+            if digest.startswith("sha256:"):
+                digests[str(asset["name"])] = digest.removeprefix("sha256:")
+        found.append(GithubRelease(match[1], digests))
+    return found
+
+
+def linkerd_releases(settings: FetchSettings | None = None) -> list[GithubRelease]:
+    settings = settings or FetchSettings.from_env()
+    url = f"{github_api_url()}/repos/linkerd/linkerd-await/releases"
+    return parse_linkerd_releases(
+        fetch_bytes([url], what="linkerd-await release list", settings=settings)
+    )
+
+
+def upstream_checksum(artifact: Artifact, settings: FetchSettings) -> str:
+    if artifact.checksum_url is None:
+        raise FetchError(f"{artifact.name} has no checksum file")
+    data = fetch_bytes(
+        [artifact.checksum_url],
+        what=f"checksum of {artifact.name}",
+        settings=settings,
+        max_bytes=64 << 10,
+    )
+    return parse_shasum(data.decode("utf-8", "replace"), artifact.filename)
+
+
+# ---------------------------------------------------------------- lock
+
+
+@dataclass(frozen=True)
+class LockResult:
+    lock: Lock
+    changed: bool
+    pinned: tuple[str, ...]
+    fetched: tuple[str, ...]
+    failures: tuple[str, ...]
+
+
+def _pin_and_fetch(
+    art: Artifact,
+    store: Cache,
+    settings: FetchSettings,
+    progress: Progress,
+    releases: list[PyRelease] | None,
+) -> Artifact:
+    """An unpinned artifact, downloaded and pinned from its upstream checksum."""
+    if art.kind == "cpython":
+        try:
+            source = python_source_file(art.version, settings, releases)
+        except FetchError as exc:
+            raise FetchError(
+                f"{art.name} is not pinned and its published sha256 could not be read ({exc}); "
+                f"pin it with `bink-python lock --pin {art.name}=SHA256` or "
+                f"`bink-python cache add FILE --for {art.name}`"
+            ) from None
+        if source.sha256 is None:
+            raise FetchError(
+                f"python.org publishes no sha256 for {art.filename}; pin it by hand "
+                f"with `bink-python lock --pin {art.name}=SHA256`"
+            )
+        entry = download(
+            art.urls,
+            store,
+            what=art.name,
+            sha256=source.sha256,
+            size=source.size,
+            settings=settings,
+            progress=progress,
+        )
+        return replace(art, sha256=entry.sha256, size=entry.size)
+    try:
+        expected: str | None = upstream_checksum(art, settings)
+    except FetchError as exc:
+        expected = None
+        progress.warn(f"{exc}; recording the hash of the downloaded file (trust on first use)")
+    entry = download(
+        art.urls, store, what=art.name, sha256=expected, settings=settings, progress=progress
+    )
+    return replace(art, sha256=entry.sha256, size=entry.size)
+
+
+def run_lock(
+    family: Family,
+    cache: Cache | Path,
+    *,
+    offline: bool = False,
+    pins: Mapping[str, str] | None = None,
+    progress: Progress = SILENT,
+    settings: FetchSettings | None = None,
+) -> LockResult:
+    """Sync images.lock with images.toml, fetch and verify everything, pin the rest.
+
+    The lock is written even when some artifacts failed (it only ever gains
+    verified pins); the failures are then raised as one FetchError.
+    """
+    settings = settings or FetchSettings.from_env()
+    store = cache if isinstance(cache, Cache) else Cache(cache)
+    old = Lock.load_or_empty(family.lock_path)
+    lock = sync_lock(family, old, pins)
+    arts: list[Artifact] = []
+    pinned: list[str] = []
+    fetched: list[str] = []
+    failures: list[str] = []
+    releases: list[PyRelease] | None = None
+    for art in lock.artifacts.values():
+        try:
+            if art.sha256 is not None:
+                if offline:
+                    cached = store.path(art.sha256)
+                    if art.size is None and cached.is_file():
+                        art = replace(art, size=cached.stat().st_size)
+                else:
+                    path = fetch_artifact(art, store, progress=progress, settings=settings)
+                    art = replace(art, size=path.stat().st_size)
+                    fetched.append(art.name)
+            elif not offline:
+                if art.kind == "cpython" and releases is None:
+                    try:
+                        releases = python_releases(settings)
+                    except FetchError:
+                        releases = []
+                art = _pin_and_fetch(art, store, settings, progress, releases or None)
+                pinned.append(art.name)
+                fetched.append(art.name)
+        except BinkError as exc:
+            failures.append(str(exc))
+        arts.append(art)
+    new = lock.with_artifacts(arts)
+    changed = new.write(family.lock_path)
+    result = LockResult(new, changed, tuple(pinned), tuple(fetched), tuple(failures))
+    if failures:
+        raise FetchError(
+            f"{len(failures)} of {len(arts)} artifacts could not be fetched "
+            f"(images.lock keeps every verified pin): " + " | ".join(failures)
+        )
+    return result
+
+
+# ---------------------------------------------------------------- update
+
+
+@dataclass(frozen=True)
+class Change:
+    subject: str  # "CPython 3.13" or "linkerd-await"
+    old: str
+    new: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    changes: tuple[Change, ...]
+    family: Family
+    lock: Lock
+    toml_changed: bool
+    lock_changed: bool
+    readme_changed: bool
+    dry_run: bool
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        lines = [str(c) for c in self.changes] or ["everything is up to date"]
+        lines += [f"warning: {w}" for w in self.warnings]
+        if self.dry_run:
+            lines.append("dry run: nothing written")
+        else:
+            written = [
+                name
+                for name, flag in (
+                    ("images.toml", self.toml_changed),
+                    ("images.lock", self.lock_changed),
+                    ("README.md", self.readme_changed),
+                )
+                if flag
+            ]
+            lines.append("updated " + ", ".join(written) if written else "no file changed")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class NewTag:
+    """A ``[[tag]]`` table to add to images.toml: its keys in order, after tag ``after``
+    (``None``: after the last tag)."""
+
+    fields: tuple[tuple[str, str], ...]
+    after: str | None = None
+
+
+def rewrite_toml(
+    text: str,
+    python: Mapping[str, str],
+    components: Mapping[str, str],
+    add_tags: Sequence[NewTag] = (),
+) -> str:
+    """Set ``python`` of the named [[tag]] tables and ``version`` of named components,
+    and add ``add_tags``; with tomlkit, which keeps every other byte (comments, order,
+    quoting, blank lines): with nothing to change the text comes back byte for byte.
+    """
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise ConfigError(f"images.toml: not valid TOML ({exc})") from None
+    if tomlkit.dumps(doc) != text:
+        # tomlkit regroups tables of one parent split by other tables ([[tag]] ... [x]
+        # ... [[tag]], or [components.a] ... [[tag]] ... [components.b]); refuse rather
+        # than move the user's tables around
+        raise ConfigError(
+            "images.toml: its [[tag]] or [components.*] tables are split by other tables, "
+            "which cannot be edited in place; keep each kind together"
+        )
+    tags = doc.get("tag")
+    tables: list[Table] = list(tags) if isinstance(tags, AoT) else []
+    by_name = {str(t.get("name")): t for t in tables}
+    for name, value in python.items():
+        table = by_name.get(name)
+        if table is None or "python" not in table:
+            raise ConfigError(f"images.toml: no [[tag]] named {name!r} with a python key")
+        _set_string(table, "python", value)
+    comps = doc.get("components")
+    # tomlkit keeps [components.*] tables split by a [[tag]] in place, behind a proxy
+    if not isinstance(comps, Table | OutOfOrderTableProxy):
+        comps = None
+    for name, value in components.items():
+        table = comps.get(name) if comps is not None else None
+        if not isinstance(table, Table) or "version" not in table:
+            raise ConfigError(f"images.toml: no [components.{name}] table with a version key")
+        _set_string(table, "version", value)
+    for new in add_tags:
+        _add_tag(doc, new)
+    return tomlkit.dumps(doc)
+
+
+def _set_string(table: Table, key: str, value: str) -> None:
+    """Replace a string value, keeping its quoting style (and, by tomlkit, its comment)."""
+    old = table.item(key)
+    if not isinstance(old, String):
+        raise ConfigError(f"images.toml: {key} must be a string, found {table[key]!r}")
+    if str(old) != value:
+        table[key] = String.from_raw(value, old.type)
+
+
+def _add_tag(doc: TOMLDocument, new: NewTag) -> None:
+    names = [name for name, _ in new.fields]
+    if "name" not in names or len(set(names)) != len(names):
+        raise ConfigError(f"a new [[tag]] needs one name and distinct keys, got {names}")
+    tags = doc.get("tag")
+    if tags is None:
+        doc.append("tag", tomlkit.aot())
+        tags = doc["tag"]
+    if not isinstance(tags, AoT):
+        raise ConfigError("images.toml: tag must be an array of tables ([[tag]])")
+    existing = [str(t.get("name")) for t in tags]
+    name = dict(new.fields)["name"]
+    if name in existing:
+        raise ConfigError(f"images.toml: tag {name!r} exists already")
+    if new.after is not None and new.after not in existing:
+        raise ConfigError(f"images.toml: no tag {new.after!r} to add {name!r} after")
+    position = existing.index(new.after) + 1 if new.after is not None else len(existing)
+    table = tomlkit.table()
+    for key, value in new.fields:
+        table[key] = value
+    before = tags[position - 1].as_string() if position else ""
+    table.trivia.indent = "" if not before or before.endswith("\n\n") else "\n"
+    if position < len(existing):
+        table.add(tomlkit.nl())
+    tags.insert(position, table)
+
+
+def _validate_text(text: str, path: Path) -> Family:
+    """Load ``text`` as if it were ``path`` (via a temporary file beside it)."""
+    fd, tmp = tempfile.mkstemp(prefix=".images-", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        family = load_family(Path(tmp))
+    finally:
+        os.unlink(tmp)
+    return dataclasses.replace(family, path=path)
+
+
+def run_update(
+    family: Family,
+    *,
+    dry_run: bool = False,
+    progress: Progress = SILENT,
+    settings: FetchSettings | None = None,
+    write_readme: Callable[[Family], bool] | None = None,
+) -> UpdateResult:
+    """Move supported/evaluation tags to the newest CPython patch release and
+    components to their newest release; rewrite images.toml, images.lock and (with
+    ``write_readme``, which returns whether it changed the file) the README."""
+    settings = settings or FetchSettings.from_env()
+    warnings: list[str] = []
+    changes: list[Change] = []
+    pins: dict[str, str] = {}
+    new_python: dict[str, str] = {}
+    new_components: dict[str, str] = {}
+
+    releases = python_releases(settings)
+    minors: dict[str, str] = {}
+    for tag in family.tags:
+        if tag.status in UPDATED_STATUSES and tag.python:
+            minors.setdefault(tag.minor, tag.python)
+    for minor, current in sorted(minors.items(), key=lambda kv: version_tuple(kv[1])):
+        newest = newest_patch(releases, minor)
+        if newest is None or version_tuple(newest) <= version_tuple(current):
+            continue
+        source = python_source_file(newest, settings, releases)
+        if source.sha256 is None:
+            warnings.append(
+                f"python.org publishes no sha256 for Python-{newest}.tar.xz; "
+                f"{minor} stays at {current}"
+            )
+            continue
+        pins[f"cpython:{newest}"] = source.sha256
+        changes.append(Change(f"CPython {minor}", current, newest))
+        for tag in family.tags:
+            if tag.status in UPDATED_STATUSES and tag.minor == minor:
+                new_python[tag.name] = newest
+
+    used = {c for t in family.tags if t.status in BUILDABLE_STATUSES for c in t.components}
+    gh: list[GithubRelease] = []
+    if "linkerd-await" in used:
+        comp = family.component("linkerd-await")
+        gh = linkerd_releases(settings)
+        if gh:
+            newest_gh = max(gh, key=lambda r: version_tuple(r.version))
+            if version_tuple(newest_gh.version) > version_tuple(comp.version):
+                new_components[comp.name] = newest_gh.version
+                changes.append(Change(comp.name, comp.version, newest_gh.version))
+
+    old_text = family.path.read_text()
+    new_text = rewrite_toml(old_text, new_python, new_components)
+    new_family = _validate_text(new_text, family.path) if new_text != old_text else family
+
+    if new_components:
+        for tag in new_family.tags:
+            for comp_name in tag.components if tag.buildable else ():
+                if comp_name not in new_components:
+                    continue
+                for arch in tag.arches:
+                    art = component_artifact(comp_name, new_components[comp_name], arch)
+                    if art.name in pins:
+                        continue
+                    sha = upstream_checksum(art, settings)
+                    stated = next(
+                        (r.digests.get(art.filename) for r in gh if r.version == art.version), None
+                    )
+                    if stated and stated != sha:
+                        raise FetchError(
+                            f"{art.name}: the .shasum file says {sha} but GitHub's "
+                            f"release API says {stated}; refusing to pin"
+                        )
+                    pins[art.name] = sha
+
+    old_lock = Lock.load_or_empty(family.lock_path)
+    new_lock = sync_lock(new_family, old_lock, pins)
+    toml_changed = new_text != old_text
+    lock_changed = new_lock.to_text() != (
+        family.lock_path.read_text() if family.lock_path.exists() else ""
+    )
+    readme_changed = False
+    if not dry_run:
+        if toml_changed:
+            atomic_write_text(family.path, new_text)
+        new_lock.write(new_family.lock_path)
+        # the README renders every stage's tables: its writer comes from the caller
+        readme_changed = write_readme(new_family) if write_readme is not None else False
+    for change in changes:
+        progress.info(f"    {change}")
+    return UpdateResult(
+        tuple(changes),
+        new_family,
+        new_lock,
+        toml_changed,
+        lock_changed,
+        readme_changed,
+        dry_run,
+        tuple(warnings),
+    )

@@ -1,0 +1,1 @@
+"""The order of the stages: plan, fetch, base and runtime, assemble, verify, promote; cache care."""

@@ -1,0 +1,1 @@
+"""What leaves the machine: pushes, archives and the README generated from the family."""

@@ -1,0 +1,1 @@
+"""CPython runtimes compiled in a build root, cleaned, checked and packaged."""

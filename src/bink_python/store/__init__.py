@@ -1,0 +1,1 @@
+"""The cache directory: keyed entries committed by rename, and their registered kinds."""
