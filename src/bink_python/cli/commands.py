@@ -8,32 +8,48 @@ raised as ``BinkError`` and mapped to exit codes in ``__main__``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..errors import PublishError, UsageError, VerifyError, reported_as
+from ..base.base import build_base
+from ..base.spec import BaseSpec
+from ..errors import FetchError, PublishError, UsageError, VerifyError, reported_as
+from ..family import matrix
 from ..family.config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
-from ..family.policy import system_clock
+from ..family.policy import check_buildable, select_tags, system_clock
 from ..host import doctor
-from ..host.distro import ARCHES
+from ..host.distro import ARCHES, get_distro, host_arch
 from ..host.progress import Progress
 from ..image import diff, sbom, sizes
+from ..inputs.fetch import Cache, FetchSettings, cache_add, cache_ls, fetch_artifact
+from ..inputs.lockfile import Lock, cpython_name, parse_pin, require_pinned, source_date_epoch
+from ..inputs.update import run_lock, run_update
+from ..oci.layout import Descriptor, Layout, partial_arches
+from ..pipeline.build import BuildOptions, build_family
+from ..pipeline.housekeeping import (
+    Item,
+    human,
+    inventory,
+    needs,
+    parse_size,
+    remove,
+    select,
+    usage,
+    usage_table,
+    verify_entries,
+)
 from ..publish import readme
-from ..runtime.runtime import PROFILES
+from ..publish.publish import export, push
+from ..runtime.runtime import PROFILES, RuntimeSpec, build_runtime, runtime_key
 from ..store.store import Store, cache_root
+from ..verify import VerifyReport, verify_layout
+from ..verify.report import ChecksFailed
 from . import ci
-
-if TYPE_CHECKING:
-    from ..inputs.fetch import Cache as CacheT
-    from ..inputs.fetch import FetchSettings as FetchSettingsT
-    from ..oci.layout import Descriptor
-    from ..pipeline.housekeeping import Item as ItemT
-    from ..runtime.runtime import RuntimeSpec as RuntimeSpecT
-    from ..verify import VerifyReport as VerifyReportT
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -76,9 +92,6 @@ def _common() -> _Parser:
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
-    from ..family import matrix
-    from ..family.policy import check_buildable, select_tags
-
     family = family_from(args)
     today = system_clock()
     tags = select_tags(family, args.tags, statuses=args.status or (), arch=args.arch)
@@ -123,9 +136,8 @@ def _store(args: argparse.Namespace) -> Store:
     return Store(cache_root(args.cache_dir))
 
 
-def _cache(args: argparse.Namespace) -> CacheT:
+def _cache(args: argparse.Namespace) -> Cache:
     """The fetch cache under the same root as the store (--cache-dir)."""
-    from ..inputs.fetch import Cache
 
     return Cache(cache_root(args.cache_dir))
 
@@ -139,7 +151,6 @@ def _print_built(
 
 def _epoch(args: argparse.Namespace, family: Family | None = None) -> int:
     """SOURCE_DATE_EPOCH: --source-date-epoch, $SOURCE_DATE_EPOCH, else images.lock."""
-    from ..inputs.lockfile import Lock, source_date_epoch
 
     def from_lock() -> int:
         return Lock.load((family or family_from(args)).lock_path).source_date_epoch
@@ -151,10 +162,6 @@ def _epoch(args: argparse.Namespace, family: Family | None = None) -> int:
 
 
 def _cmd_base_build(args: argparse.Namespace) -> int:
-    from ..base.base import build_base
-    from ..base.spec import BaseSpec
-    from ..host.distro import get_distro
-
     spec = BaseSpec(
         distro=get_distro(args.os, args.release),
         arch=args.arch,
@@ -177,11 +184,7 @@ def _cmd_base_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _runtime_spec(args: argparse.Namespace) -> RuntimeSpecT:
-    from ..host.distro import get_distro
-    from ..inputs.lockfile import Lock, cpython_name, require_pinned
-    from ..runtime.runtime import RuntimeSpec
-
+def _runtime_spec(args: argparse.Namespace) -> RuntimeSpec:
     family = family_from(args)
     artifact = Lock.load(family.lock_path).entry(cpython_name(args.version))
     return RuntimeSpec(
@@ -194,17 +197,11 @@ def _runtime_spec(args: argparse.Namespace) -> RuntimeSpecT:
 
 
 def _cmd_runtime_key(args: argparse.Namespace) -> int:
-    from ..runtime.runtime import runtime_key
-
     print(runtime_key(_runtime_spec(args), args.build_host))
     return 0
 
 
 def _cmd_runtime_build(args: argparse.Namespace) -> int:
-    from ..inputs.fetch import Cache, fetch_artifact
-    from ..inputs.lockfile import Lock, cpython_name
-    from ..runtime.runtime import build_runtime
-
     spec = _runtime_spec(args)
     family = family_from(args)
     store = _store(args)
@@ -236,7 +233,6 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
 
 def _runtime_hosts(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """``--runtime-host ARCH=HOST`` options; every arch not named is built on this machine."""
-    from ..host.distro import host_arch
 
     given: dict[str, str] = {}
     for text in pairs:
@@ -252,11 +248,6 @@ def _runtime_hosts(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ..family.policy import check_buildable, select_tags
-    from ..inputs.lockfile import Lock
-    from ..pipeline.build import BuildOptions, build_family
-    from ..verify.report import ChecksFailed
-
     family = family_from(args)
     progress = _progress(args)
     tags = select_tags(family, args.tags, arch=args.arch)
@@ -299,20 +290,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
 # -- lock / update / cache ------------------------------------------------------
 
 
-def _fetch_settings(args: argparse.Namespace) -> FetchSettingsT:
-    import dataclasses
-
-    from ..inputs.fetch import FetchSettings
-
+def _fetch_settings(args: argparse.Namespace) -> FetchSettings:
     return dataclasses.replace(
         FetchSettings.from_env(), debian_mirror=getattr(args, "mirror", None)
     )
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
-    from ..inputs.lockfile import parse_pin
-    from ..inputs.update import run_lock
-
     family = family_from(args)
     result = run_lock(
         family,
@@ -337,8 +321,6 @@ def _write_readme(family: Family) -> bool:
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
-    from ..inputs.update import run_update
-
     result = run_update(
         family_from(args),
         dry_run=args.dry_run,
@@ -351,8 +333,6 @@ def _cmd_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_add(args: argparse.Namespace) -> int:
-    from ..inputs.fetch import cache_add
-
     family = family_from(args)
     added = cache_add(
         [Path(f) for f in args.files],
@@ -368,9 +348,6 @@ def _cmd_cache_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
-    from ..inputs.fetch import cache_ls
-    from ..inputs.lockfile import Lock
-
     family = family_from(args)
     for item in cache_ls(_cache(args), Lock.load_or_empty(family.lock_path)):
         names = ", ".join(item.artifacts) or "-"
@@ -379,9 +356,6 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_verify(args: argparse.Namespace) -> int:
-    from ..errors import FetchError
-    from ..pipeline.housekeeping import verify_entries
-
     root = cache_root(args.cache_dir)
     bad = verify_entries(root)
     if bad:
@@ -393,18 +367,13 @@ def _cmd_cache_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cache_items(args: argparse.Namespace) -> list[ItemT]:
-    from ..inputs.lockfile import Lock
-    from ..pipeline.housekeeping import inventory, needs
-
+def _cache_items(args: argparse.Namespace) -> list[Item]:
     family = family_from(args)
     lock = Lock.load(family.lock_path)
     return inventory(cache_root(args.cache_dir), needs(family, lock))
 
 
 def _cmd_cache_du(args: argparse.Namespace) -> int:
-    from ..pipeline.housekeeping import usage, usage_table
-
     rows = usage(_cache_items(args))
     if args.json:
         print(json.dumps([r.__dict__ for r in rows], indent=2))
@@ -414,10 +383,6 @@ def _cmd_cache_du(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    import time
-
-    from ..pipeline.housekeeping import human, parse_size, remove, select
-
     try:
         budget = parse_size(args.max_size) if args.max_size is not None else None
     except ValueError as exc:
@@ -449,8 +414,6 @@ def _refs_for(args: argparse.Namespace, family: Family) -> tuple[list[str], list
     A tag is present when its name ref is (that is the ref verify checks); its other
     refs go with it and must name the same index (checked on the one resolution).
     """
-    from ..family.policy import select_tags
-    from ..oci.layout import Layout
 
     layout_refs = Layout(Path(args.layout)).refs()
     tags = [t for t in select_tags(family, args.tags) if t.buildable]
@@ -488,8 +451,6 @@ def _push_verifier(
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    from ..publish.publish import push
-
     family = family_from(args)
     progress = _progress(args)
     refs, tags = _refs_for(args, family)
@@ -509,8 +470,6 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ..publish.publish import export
-
     family = family_from(args)
     tag = next((t for t in family.tags if t.buildable and args.tag in t.refs), None)
     if tag is None:
@@ -543,7 +502,6 @@ def _verify_layout(
     mirror: str | None = None,
 ) -> None:
     """Run every check on every image; print the table (or JSON); raise on failures."""
-    from ..verify import verify_layout
 
     report = verify_layout(
         layout, family, tags, arches=tuple(arches) or None, progress=progress, mirror=mirror
@@ -553,7 +511,7 @@ def _verify_layout(
 
 
 def _show_report(
-    report: VerifyReportT,
+    report: VerifyReport,
     progress: Progress,
     *,
     as_json: bool = False,
@@ -573,9 +531,6 @@ def _show_report(
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from ..family.policy import select_tags
-    from ..oci.layout import Layout, partial_arches
-
     family = family_from(args)
     layout = Path(args.layout)
     if args.tags:

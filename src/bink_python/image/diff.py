@@ -40,6 +40,7 @@ from typing import IO, Any
 
 from ..base import dpkg
 from ..errors import FetchError, UsageError
+from ..host.distro import ARCHES
 from ..host.proc import require_tool, run
 from ..oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout
 from . import sbom
@@ -578,7 +579,6 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Registrar for :mod:`bink_python.cli.commands`: ``bink-python diff OLD NEW``."""
-    from ..host.distro import ARCHES
 
     p = sub.add_parser(
         "diff",

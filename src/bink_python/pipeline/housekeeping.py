@@ -34,11 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import assert_never
 
+from ..base.base import _remove_tree
 from ..errors import BinkError
 from ..family.config import Family
+from ..host.distro import host_arch
 from ..inputs.fetch import cache_verify
 from ..inputs.lockfile import Lock, cpython_name
+from ..runtime.runtime import PROFILES, runtime_key
 from ..store.store import ENTRY_KINDS, RUNTIMES, EntryKind, Keep, read_json
+from .build import runtime_spec
 
 #: Keyed kinds of the Store, in report order.
 KEYED = tuple(kind.name for kind in ENTRY_KINDS)
@@ -144,9 +148,6 @@ class Needs:
 
 def needs(family: Family | None, lock: Lock | None) -> Needs:
     """What ``family`` and ``lock`` need from the cache (no I/O beyond the files given)."""
-    from ..host.distro import host_arch
-    from ..runtime.runtime import PROFILES, runtime_key
-    from .build import runtime_spec
 
     sha = frozenset(a.sha256 for a in (lock.artifacts.values() if lock else ()) if a.sha256)
     runtimes: set[str] = set()
@@ -404,8 +405,6 @@ def remove(item: Item, root: Path) -> bool:
             if path is not None and not stack.enter_context(_holding(path)):
                 return False
         if item.path.is_dir() and not item.path.is_symlink():
-            from ..base.base import _remove_tree  # unmounts what a killed mmdebstrap left
-
             _remove_tree(item.path)
         else:
             with contextlib.suppress(FileNotFoundError):

@@ -12,9 +12,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from ..base.slim import readme_section
 from ..errors import ConfigError
 from ..family.config import Family, Tag
+from ..runtime.contents import REMOVED_STDLIB_MODULES
 from ..store.store import atomic_write_text
+from ..verify import CHECKS
 
 DISTRO_LINKS = {
     ("debian", "12"): "https://www.debian.org/releases/bookworm/",
@@ -104,7 +107,6 @@ def deprecated(family: Family) -> str:
 
 def verify_checks(family: Family) -> str:
     """The named checks ``bink-python verify`` runs in every image (from verify.CHECKS)."""
-    from ..verify import CHECKS
 
     lines = ["| check | what it proves |", "| --- | --- |"]
     for name, doc in CHECKS.items():
@@ -114,7 +116,6 @@ def verify_checks(family: Family) -> str:
 
 def removed_modules(family: Family) -> str:
     """The standard-library modules the runtimes leave out (runtime.REMOVED_STDLIB_MODULES)."""
-    from ..runtime.contents import REMOVED_STDLIB_MODULES
 
     lines = ["| module | why it is left out |", "| --- | --- |"]
     for name, why in sorted(REMOVED_STDLIB_MODULES.items()):
@@ -127,7 +128,6 @@ Section = Callable[[Family], str]
 
 def left_out(family: Family) -> str:
     """What the bases leave out beyond the official slim images (from slim.REMOVALS)."""
-    from ..base.slim import readme_section
 
     return readme_section()
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base.base import ArchiveSource, mirror_state
 from ..errors import BinkError, BuildError
 from ..host import mirrors
 from ..host.distro import ARCHES, Distro
@@ -97,7 +98,6 @@ def apt_sources(spec: BuildRootSpec, mirror: str | None = None) -> list[str]:
 
 def archive_state(spec: BuildRootSpec, mirror: str | None = None) -> dict[str, str]:
     """sha256 of each ``InRelease`` the root's apt resolves against, by archive URL."""
-    from ..base.base import ArchiveSource, mirror_state
 
     state: dict[str, str] = {}
     for _, url in _archives(spec, mirror):
