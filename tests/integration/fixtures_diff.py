@@ -5,7 +5,7 @@ real pipeline (every stage cached in the persistent test store):
 
 * ``old``: the example as it is (CPython 3.13.15);
 * ``package``: the same, with one more Debian package (``less``) in the bases, the way
-  a security rebuild changes the base and nothing else (as ``bench.patched`` does);
+  a security rebuild changes the base and nothing else (``BuildOptions.extra_packages``);
 * ``python``: the same family at CPython 3.13.5 (Debian 13's own version, whose
   pristine tarball Debian's archive carries; its sha256 is the one in the signed
   ``python3.13_3.13.5-2.dsc``).
@@ -21,14 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.base.spec import BaseSpec
 from bink_python.family.config import load_family
 from bink_python.host.progress import Progress
-from bink_python.image.description import ImageDescription
 from bink_python.inputs.fetch import cache_add
 from bink_python.inputs.lockfile import Lock
 from bink_python.oci.layout import Layout
-from bink_python.pipeline import build
 from bink_python.pipeline.build import build_family
 from bink_python.store.store import Store
 
@@ -90,19 +87,11 @@ def build_example(
         cache_add([python[2]], store.root, lock_path=family.lock_path, for_=f"cpython:{python[0]}")
     family = load_family(config / "images.toml")
     options = fast_build_options(work / "oci", ("amd64",))
-    original = build.base_spec
-
-    def with_extra_package(image: ImageDescription) -> BaseSpec:
-        return dataclasses.replace(original(image), extra_packages=(EXTRA_PACKAGE,))
-
     if extra_package:
-        build.base_spec = with_extra_package
-    try:
-        build_family(
-            family, family.tags, Lock.load(family.lock_path), store, options, progress=Progress()
-        )
-    finally:
-        build.base_spec = original
+        options = dataclasses.replace(options, extra_packages=(EXTRA_PACKAGE,))
+    build_family(
+        family, family.tags, Lock.load(family.lock_path), store, options, progress=Progress()
+    )
     return Layout(work / "oci")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import comparisons, instructions, interpreters, patched, release_builds, speed, variants
+from bench import comparisons, instructions, interpreters, release_builds, speed, variants
 from bench.harness import (
     BenchError,
     Figure,
@@ -25,12 +25,9 @@ from bench.harness import (
 )
 
 from bink_python.errors import BuildError
-from bink_python.family.config import load_family
 from bink_python.image.assemble import ImageSpec, LayerSource, build_image, rfc3339
-from bink_python.image.description import describe_image
 from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
-from bink_python.pipeline import build
 from bink_python.store.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline" / "images.toml"
@@ -237,26 +234,7 @@ def test_unpack_installs_wheel_contents(tmp_path: Path) -> None:
     assert (site / "demo" / "__init__.py").read_text() == "X = 1\n"
 
 
-def test_patched_base_spec_adds_packages_and_keeps_runtime(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(build, "base_spec", build.base_spec)  # restored after the test
-    family = load_family(EXAMPLE)
-    tag = family.tags[0]
-    image = describe_image(family, tag, "amd64")
-    before = build.base_spec(image)
-    patched.with_extra_packages(("less",))
-    after = build.base_spec(image)
-    assert after.extra_packages == ("less",)
-    assert "less" in after.packages
-    assert (after.distro, after.arch, after.variant) == (before.distro, before.arch, before.variant)
-
-
-def test_patched_usage_without_separator() -> None:
-    assert patched.main(["--extra-package", "less"]) == 2
-
-
-def test_security_argv_passes_bink_arguments_after_the_separator(tmp_path: Path) -> None:
+def test_security_argv_builds_with_the_extra_package_in_every_base(tmp_path: Path) -> None:
     ctx = comparisons.Context(
         work=tmp_path,
         smoke=False,
@@ -267,20 +245,8 @@ def test_security_argv_passes_bink_arguments_after_the_separator(tmp_path: Path)
         bink="/x/bin/bink-python",
     )
     argv = [str(a) for a in comparisons.security_argv(ctx, tmp_path / "c")]
-    after = argv[argv.index("--") + 1 :]
-    assert after[:2] == ["build", comparisons.TAG]
-    assert "/x/bin/bink-python" not in argv
+    assert argv[:3] == ["/x/bin/bink-python", "build", comparisons.TAG]
     assert argv[argv.index("--extra-package") + 1] == comparisons.EXTRA_PACKAGE
-
-
-def test_patched_main_hands_the_arguments_to_bink_python(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(build, "base_spec", build.base_spec)
-    with pytest.raises(SystemExit) as exc:
-        patched.main(["--extra-package", "less", "--", "--version"])
-    assert exc.value.code == 0
-    assert "bink-python" in capsys.readouterr().out
 
 
 def test_stage_breakdown_from_progress_lines() -> None:

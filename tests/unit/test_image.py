@@ -7,20 +7,23 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bink_python.base import base
-from bink_python.base.base import base_key
 from bink_python.base.spec import BaseSpec
+from bink_python.cli.commands import build_parser
 from bink_python.family.config import load_family
 from bink_python.host import mirrors
 from bink_python.image.assemble import ImageSpec, LayerSource, build_image
 from bink_python.image.description import IMAGE_CMD, ImageDescription, describe_image
 from bink_python.oci.layout import Layout
 from bink_python.oci.tarball import write_tree_tar_file
-from bink_python.store.store import Store
+from bink_python.pipeline import build
+from bink_python.pipeline.build import BuildOptions
+from bink_python.store.store import Store, cache_key
 from bink_python.verify.imagerun import Container
 from bink_python.verify.registry import CheckFailed, Probe
 from bink_python.verify.static import check_apt_sources, check_image_config, static_user_problems
@@ -73,8 +76,8 @@ def test_the_users_uid_flows_into_base_config_and_verify(tmp_path: Path) -> None
     apps, other = _image(tmp_path, 10000), _image(tmp_path, 12345)
 
     # base: the user is part of the key, and of what mmdebstrap is told to create
-    assert base_key(apps.base_spec, mirror_state=STATE, epoch=1) != base_key(
-        other.base_spec, mirror_state=STATE, epoch=1
+    assert cache_key(base.key_parts(apps.base_spec, mirror_state=STATE, epoch=1)) != cache_key(
+        base.key_parts(other.base_spec, mirror_state=STATE, epoch=1)
     )
     command = " ".join(base._mmdebstrap_command(other.base_spec, [], tmp_path, tmp_path))
     assert "useradd --uid 12345 --gid 10000 --home-dir /home/apps" in command
@@ -214,3 +217,15 @@ def test_a_build_from_a_mirror_writes_and_expects_that_mirror(
     machine = describe_image(family, tag, "amd64")
     with pytest.raises(CheckFailed, match="company"):
         check_apt_sources(_probe(machine, root, {}, {}))
+
+
+def test_build_extra_packages_reach_every_base_and_nothing_else(tmp_path: Path) -> None:
+    """``build --extra-package``: the option, not a patched function, changes the bases."""
+    family = load_family(write_images_toml(tmp_path, images_toml()))
+    image = describe_image(family, family.tag("3.13"), "amd64")
+    assert build._base_spec(image, BuildOptions()) == image.base_spec  # same key as before
+    extra = build._base_spec(image, BuildOptions(extra_packages=("less",)))
+    assert extra == replace(image.base_spec, extra_packages=("less",))
+    assert "less" in extra.packages
+    args = build_parser().parse_args(["build", "3.13", "--extra-package", "less"])
+    assert tuple(args.extra_package) == ("less",)

@@ -16,6 +16,7 @@ from bink_python.errors import VerifyError
 from bink_python.family.config import Family, Tag, User, YearMonth
 from bink_python.image.description import describe_image
 from bink_python.oci.rootfs import resolve_in_root
+from bink_python.publish.readme import verify_checks
 from bink_python.runtime.elf import ElfError, read_elf, read_elf_file
 from bink_python.verify import (
     CHECKS,
@@ -24,7 +25,6 @@ from bink_python.verify import (
     VerifyReport,
     library_dirs,
     probe_wheel,
-    readme_section,
     runner,
     unresolved_needed,
 )
@@ -289,7 +289,7 @@ def test_passing_report_does_not_raise() -> None:
     assert ok.ok
 
 
-def test_checks_registry_and_readme_section() -> None:
+def test_checks_registry_and_readme_section(tmp_path: Path) -> None:
     expected = {
         "python-version",
         "stdlib-imports",
@@ -312,7 +312,7 @@ def test_checks_registry_and_readme_section() -> None:
     }
     assert set(CHECKS) == expected
     assert all(doc.strip() for doc in CHECKS.values())
-    section = readme_section()
+    section = verify_checks(_family(tmp_path))
     for name in expected:
         assert f"| `{name}` |" in section
     with pytest.raises(VerifyError, match="unknown check 'nope'"):

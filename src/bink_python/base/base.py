@@ -237,11 +237,6 @@ def key_parts(
     }
 
 
-def base_key(spec: BaseSpec, *, mirror_state: dict[str, str], epoch: int) -> str:
-    """The Store key of a base (see :func:`key_parts`)."""
-    return cache_key(key_parts(spec, mirror_state=mirror_state, epoch=epoch))
-
-
 # --------------------------------------------------------------------------- build
 
 

@@ -51,8 +51,6 @@ from ..verify import VerifyReport, verify_layout
 from ..verify.report import ChecksFailed
 from . import ci
 
-Handler = Callable[[argparse.Namespace], int]
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError (one line, exit 2) instead of printing usage and exiting."""
@@ -272,6 +270,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         mirror=args.mirror,
         runtime_hosts=_runtime_hosts(args.runtime_host or ()),
         cached_runtimes=args.cached_runtimes,
+        extra_packages=tuple(args.extra_package or ()),
     )
     try:
         summary = build_family(family, result.tags, lock, _store(args), options, progress=progress)
@@ -755,6 +754,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never compile a runtime: each must be in the cache (handed over by the "
         "runtime jobs); a miss fails naming the key",
+    )
+    p.add_argument(
+        "--extra-package",
+        action="append",
+        metavar="PKG",
+        help="install an extra package in every base (repeatable): a security rebuild",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_build)

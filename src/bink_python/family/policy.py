@@ -34,10 +34,6 @@ def system_clock() -> dt.date:
     return dt.date.today()
 
 
-def fixed_clock(day: dt.date) -> Clock:
-    return lambda: day
-
-
 def select_tags(
     family: Family,
     patterns: Sequence[str] = (),

@@ -61,8 +61,6 @@ EMPTY_BLOB = b"{}"
 ANNOTATION_TITLE = "org.opencontainers.image.title"
 
 DEFAULT_REPOSITORY = "ghcr.io/binkhq/python"
-#: Where ``build`` writes the documents, relative to the working directory.
-DEFAULT_SBOM_DIR = Path("dist/sbom")
 
 _SPDX_ID_CHARS = re.compile(r"[^A-Za-z0-9.-]")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

@@ -68,9 +68,6 @@ class FetchSettings:
             ) from None
 
 
-DEFAULT_SETTINGS = FetchSettings()
-
-
 class _UrlFailed(Exception):
     """One URL failed; ``retry`` says whether trying it again may help."""
 
@@ -440,22 +437,6 @@ def fetch_artifact(
             progress=progress,
         )
         return entry.path
-
-
-def fetch(
-    lock: Lock,
-    name: str,
-    cache: Cache | Path,
-    *,
-    offline: bool = False,
-    progress: Progress = SILENT,
-    settings: FetchSettings | None = None,
-) -> Path:
-    """``fetch_artifact`` by lock artifact name (e.g. ``cpython:3.13.16``)."""
-    settings = settings or FetchSettings.from_env()
-    return fetch_artifact(
-        lock.entry(name), cache, offline=offline, progress=progress, settings=settings
-    )
 
 
 # ---------------------------------------------------------------- cache commands

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -76,6 +76,8 @@ class BuildOptions:
     #: (arch, build host) of each arch's runtimes; an arch not listed: this machine
     runtime_hosts: tuple[tuple[str, str], ...] = ()
     cached_runtimes: bool = False  # never compile a runtime: each must be in the cache
+    #: packages added to every base (a security rebuild changes the base and nothing else)
+    extra_packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,9 +295,9 @@ def runtime_spec(tag: Tag, arch: str, lock: Lock, profile: str) -> RuntimeSpec:
     )
 
 
-def base_spec(image: ImageDescription) -> BaseSpec:
-    """The base of ``image`` (a seam: bench/patched.py adds packages to every base)."""
-    return image.base_spec
+def _base_spec(image: ImageDescription, options: BuildOptions) -> BaseSpec:
+    """The base of ``image``, with the build's extra packages."""
+    return replace(image.base_spec, extra_packages=options.extra_packages)
 
 
 def partial_plan(tags: Sequence[Tag], options: BuildOptions) -> tuple[str, ...]:
@@ -466,7 +468,7 @@ def build_family(
     for tag, arch in plan:
         rspec = runtime_spec(tag, arch, lock, options.profile)
         runtimes.setdefault(rspec, cpython_name(tag.version))
-        bspec = base_spec(images[(tag.name, arch)])
+        bspec = _base_spec(images[(tag.name, arch)], options)
         bases.setdefault(bspec, f"{tag.distro.ident}-{arch}-{tag.variant}")
         for comp in tag.components:
             name = component_name(comp, family.component(comp).version, arch)
@@ -539,7 +541,7 @@ def build_family(
                 if options.arches and arch not in options.arches:
                     continue
                 description = images[(tag.name, arch)]
-                base = base_results[base_spec(description)]
+                base = base_results[_base_spec(description, options)]
                 assert isinstance(base, BaseResult)
                 runtime = runtime_results[runtime_spec(tag, arch, lock, options.profile)]
                 assert isinstance(runtime, RuntimeResult)

@@ -148,11 +148,6 @@ def _pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"({begin}\n)(.*?)({end})", re.DOTALL)
 
 
-def register_section(name: str, render: Section) -> None:
-    """Other modules (e.g. verify's check list) add generated sections."""
-    SECTIONS[name] = render
-
-
 def render(text: str, family: Family, path: Path) -> str:
     """``text`` with every generated section replaced by freshly generated content."""
     for name, make in SECTIONS.items():

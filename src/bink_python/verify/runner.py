@@ -29,15 +29,6 @@ del inimage, static  # imported for their checks
 CHECKS: dict[str, str] = {name: check.doc for name, check in REGISTRY.items()}
 
 
-def readme_section(family: Family | None = None) -> str:
-    """The README's list of checks (generated section ``verify-checks``)."""
-    del family
-    lines = ["| check | what it proves |", "| --- | --- |"]
-    for name, check in REGISTRY.items():
-        lines.append(f"| `{name}` | {check.doc} |")
-    return "\n".join(lines) + "\n"
-
-
 def _ordered(names: Sequence[str] | None) -> list[Check]:
     if names is None:
         chosen = list(REGISTRY.values())
