@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from bink_python.host import mirrors
-from bink_python.host.distro import ARCHES, get_distro
+from bink_python.host.arch import ARCHES
+from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
 from bink_python.pipeline.build import BuildOptions
 from bink_python.runtime.runtime import RuntimeResult, RuntimeSpec, build_runtime
@@ -55,7 +56,7 @@ def runtime_member(tarball: Path, name: str) -> bytes:
 
 def sysconfig_vars(tarball: Path, arch: str) -> dict[str, str]:
     """A 3.13 runtime's sysconfig build variables (its ``_sysconfigdata`` module, run)."""
-    name = f"usr/local/lib/python3.13/_sysconfigdata__linux_{ARCHES[arch]['gnu']}.py"
+    name = f"usr/local/lib/python3.13/_sysconfigdata__linux_{ARCHES[arch].gnu}.py"
     namespace: dict[str, dict[str, str]] = {}
     # the module only assigns a dict
     exec(compile(runtime_member(tarball, name).decode(), name, "exec"), namespace)

@@ -27,8 +27,8 @@ from bink_python.base.base import (
 from bink_python.base.distroless import DISTROLESS_FORBIDDEN
 from bink_python.base.spec import BaseSpec
 from bink_python.errors import BuildError, ToolError
+from bink_python.host.arch import ARCHES as DISTRO_ARCHES
 from bink_python.host.binfmt import BINFMT_DIR, ensure_binfmt
-from bink_python.host.distro import ARCHES as DISTRO_ARCHES
 from bink_python.host.distro import get_distro
 from bink_python.host.proc import run
 from bink_python.store.store import Store, sha256_file
@@ -39,7 +39,7 @@ from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
 pytestmark = pytest.mark.integration
 
 ARCHES = ("amd64", "arm64")
-ARCHES_GNU = {a: DISTRO_ARCHES[a]["gnu"] for a in ARCHES}
+ARCHES_GNU = {a: DISTRO_ARCHES[a].gnu for a in ARCHES}
 
 
 class Rootfs:

@@ -16,9 +16,10 @@ from bench.sandbox import bwrap_argv
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from bink_python.host.arch import ARCHES as ARCH_TABLE
+from bink_python.host.arch import host_arch
 from bink_python.host.binfmt import emulation_env, ensure_binfmt
-from bink_python.host.distro import ARCHES as ARCH_TABLE
-from bink_python.host.distro import get_distro, host_arch
+from bink_python.host.distro import get_distro
 from bink_python.runtime.buildroot import BuildRootSpec, ensure_buildroot
 from bink_python.runtime.contents import REQUIRED_EXTENSIONS
 from bink_python.runtime.elf import read_elf
@@ -187,7 +188,7 @@ def test_runtime_runs_in_debian13_base(image_root: tuple[str, Path]) -> None:
         [*run_in, "python3", "-c", CHECK], capture_output=True, text=True, check=False, timeout=600
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [CPYTHON_VERSION, ARCH_TABLE[arch]["gnu"]]
+    assert out.stdout.split() == [CPYTHON_VERSION, ARCH_TABLE[arch].gnu]
     # pip itself, on both arches (arm64 through qemu with emulation_env's CPU model)
     pip_cmd = ["pip", "--version"]
     pip = subprocess.run(

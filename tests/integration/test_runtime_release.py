@@ -21,7 +21,7 @@ import pytest
 from bench.sandbox import bwrap_argv
 from elftools.elf.elffile import ELFFile
 
-from bink_python.host.distro import host_arch
+from bink_python.host.arch import host_arch
 from bink_python.runtime.contents import REMOVED_STDLIB_MODULES
 from bink_python.runtime.elf import read_elf_file
 from bink_python.runtime.runtime import RuntimeResult

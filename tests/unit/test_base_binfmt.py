@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bink_python.errors import ToolError
+from bink_python.host.arch import host_arch
 from bink_python.host.binfmt import ensure_binfmt
-from bink_python.host.distro import host_arch
 
 FOREIGN = "arm64" if host_arch() == "amd64" else "amd64"
 QEMU = "aarch64" if FOREIGN == "arm64" else "x86_64"

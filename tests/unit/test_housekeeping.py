@@ -17,7 +17,7 @@ import pytest
 
 from bink_python.__main__ import main
 from bink_python.family.config import load_family
-from bink_python.host.distro import host_arch
+from bink_python.host.arch import host_arch
 from bink_python.inputs.lockfile import Lock
 from bink_python.pipeline import housekeeping
 from bink_python.pipeline.build import runtime_spec

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ..errors import BuildError
 from ..family.config import User
-from ..host.distro import Distro, check_arch
+from ..host.arch import check_arch
+from ..host.distro import Distro
 
 VARIANTS = ("regular", "distroless")
 

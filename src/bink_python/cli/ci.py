@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..family.config import Tag, config_path, load_family
-from ..family.matrix import RUNNERS
 from ..family.policy import check_buildable, select_tags, system_clock
+from ..host.arch import ARCHES
 from ..oci.layout import Layout
 from ..publish.publish import parse_destination, remote_digest
 
@@ -41,7 +41,7 @@ def plan_outputs(tags: Sequence[Tag]) -> dict[str, str]:
                 "os": os_name,
                 "release": release,
                 "arch": arch,
-                "runner": RUNNERS[arch],
+                "runner": ARCHES[arch].runner,
             }
             if runtime not in runtimes:
                 runtimes.append(runtime)

@@ -23,7 +23,8 @@ from ..family import matrix
 from ..family.config import STATUSES, VARIANTS, Family, Tag, config_path, load_family
 from ..family.policy import check_buildable, select_tags, system_clock
 from ..host import doctor
-from ..host.distro import ARCHES, get_distro, host_arch
+from ..host.arch import ARCHES, host_arch
+from ..host.distro import get_distro
 from ..host.progress import Progress
 from ..image import diff, sbom, sizes
 from ..inputs.fetch import Cache, FetchSettings, cache_add, cache_ls, fetch_artifact

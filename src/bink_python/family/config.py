@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..host.distro import ARCHES, DISTROS, Distro, get_distro
+from ..host.arch import ARCHES
+from ..host.distro import DISTROS, Distro, get_distro
 from ..oci.compression import ALGORITHMS
 from .versions import parse_cpython_version, version_tuple
 

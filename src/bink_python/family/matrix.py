@@ -7,11 +7,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ..host.arch import ARCHES
 from .config import Family, Tag
 from .policy import eol_state
 
 #: GitHub-hosted runners that build each architecture natively.
-RUNNERS = {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}
 
 
 def tag_record(tag: Tag, family: Family, today: dt.date) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def as_github(tags: Sequence[Tag], arches: Sequence[str] = ()) -> str:
                     "release": tag.release,
                     "variant": tag.variant,
                     "arch": arch,
-                    "runner": RUNNERS[arch],
+                    "runner": ARCHES[arch].runner,
                 }
             )
     return json.dumps({"include": include}, separators=(",", ":"))

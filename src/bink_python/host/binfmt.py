@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ToolError
-from .distro import ARCHES, host_arch
+from .arch import ARCHES, host_arch
 from .proc import run
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
@@ -78,25 +78,16 @@ def _install_hint(qemu: str) -> str:
     )
 
 
-#: The CPU model qemu-user emulates for each foreign arch. Debian's arm64 binaries
-#: (and our runtime, built with the distribution's hardening flags) carry pointer
-#: authentication instructions (-mbranch-protection=standard); with qemu's default
-#: CPU ("max") every function call then pays for the architected QARMA cipher in
-#: software, which made a python3 start-up ~100x slower than native. A Cortex-A72
-#: (ARMv8.0) executes those hint-space instructions as NOPs, as real v8.0 hardware
-#: does: the same binaries run, about ten times faster under emulation.
-QEMU_CPU = {"arm64": "cortex-a72"}
-
-
 def emulation_env(arch: str) -> dict[str, str]:
     """Environment for running ``arch`` binaries under qemu-user (empty when native).
 
     qemu-user reads ``QEMU_CPU`` from the environment of the emulated process, so it
     must be set for the process (and is inherited by its children).
     """
-    if arch == host_arch() or arch not in QEMU_CPU:
+    cpu = ARCHES[arch].qemu_cpu if arch in ARCHES else None
+    if arch == host_arch() or cpu is None:
         return {}
-    return {"QEMU_CPU": QEMU_CPU[arch]}
+    return {"QEMU_CPU": cpu}
 
 
 def ensure_binfmt(arch: str, *, binfmt_dir: Path = BINFMT_DIR) -> None:
@@ -108,7 +99,7 @@ def ensure_binfmt(arch: str, *, binfmt_dir: Path = BINFMT_DIR) -> None:
         raise ToolError(f"unknown architecture {arch}: expected one of {', '.join(ARCHES)}")
     if arch == host_arch():
         return
-    qemu = ARCHES[arch]["qemu"]
+    qemu = ARCHES[arch].qemu
     is_root = os.geteuid() == 0
     register = binfmt_dir / "register"
     if not register.exists():

@@ -9,10 +9,9 @@ record (ELF ``NEEDED`` mapped to packages) is checked against
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass
 
-from ..errors import BinkError, ConfigError, ToolError
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -147,41 +146,3 @@ def get_distro(os_name: str, release: str) -> Distro:
 
 #: The dynamic loader's cache tool in every image we build (Debian and Ubuntu, merged /usr).
 LDCONFIG = "/usr/sbin/ldconfig"
-
-#: Architectures of the family, in Debian's naming, with their other names: OCI
-#: platform, GNU triplet, ELF ``e_machine`` (number and name), and the kernel's machine
-#: name (``uname -m``, ``platform.machine()``; also qemu's name for it).
-ARCHES: dict[str, dict[str, str]] = {
-    "amd64": {
-        "oci": "amd64",
-        "variant": "",
-        "gnu": "x86_64-linux-gnu",
-        "elf_machine": "62",
-        "elf_name": "x86-64",
-        "qemu": "x86_64",
-    },
-    "arm64": {
-        "oci": "arm64",
-        "variant": "v8",
-        "gnu": "aarch64-linux-gnu",
-        "elf_machine": "183",
-        "elf_name": "AArch64",
-        "qemu": "aarch64",
-    },
-}
-
-
-def check_arch(arch: str, error: type[BinkError], what: str = "arch") -> None:
-    """Raise ``error("unknown WHAT 'ARCH': expected one of ...")`` unless ``arch`` is in ARCHES."""
-    if arch not in ARCHES:
-        raise error(f"unknown {what} {arch!r}: expected one of {', '.join(ARCHES)}")
-
-
-def host_arch() -> str:
-    """This machine's architecture in Debian's naming (``amd64`` or ``arm64``)."""
-    machine = platform.machine().lower()
-    for arch, names in ARCHES.items():
-        if machine in (arch, names["qemu"]):
-            return arch
-    known = ", ".join(names["qemu"] for names in ARCHES.values())
-    raise ToolError(f"unsupported host architecture {machine}: expected one of {known}")

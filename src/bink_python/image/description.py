@@ -26,7 +26,8 @@ from ..base.base import image_apt_sources
 from ..base.spec import BaseSpec
 from ..errors import BinkError, ConfigError
 from ..family.config import Family, Tag, User
-from ..host.distro import ARCHES, Distro, check_arch
+from ..host.arch import ARCHES, check_arch
+from ..host.distro import Distro
 from ..oci.layout import Platform
 from .assemble import image_labels, rfc3339
 
@@ -83,11 +84,11 @@ class ImageDescription:
 
     @property
     def multiarch(self) -> str:
-        return ARCHES[self.arch]["gnu"]
+        return ARCHES[self.arch].gnu
 
     @property
     def machine(self) -> int:
-        return int(ARCHES[self.arch]["elf_machine"])
+        return ARCHES[self.arch].elf_machine
 
     @property
     def platform(self) -> Platform:

@@ -40,7 +40,7 @@ from typing import IO, Any
 
 from ..base import dpkg
 from ..errors import FetchError, UsageError
-from ..host.distro import ARCHES
+from ..host.arch import ARCHES
 from ..host.proc import require_tool, run
 from ..oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout
 from . import sbom

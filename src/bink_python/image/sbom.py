@@ -43,7 +43,8 @@ from urllib.parse import quote
 from .. import __version__
 from ..base.dpkg import parse_stanzas
 from ..errors import BuildError, UsageError
-from ..host.distro import ARCHES, Distro
+from ..host.arch import ARCHES
+from ..host.distro import Distro
 from ..oci.layout import (
     MEDIA_MANIFEST,
     Descriptor,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
-from ..host.distro import ARCHES
+from ..host.arch import ARCHES
 from ..oci import compression
 from ..oci.layout import (
     MEDIA_MANIFEST,

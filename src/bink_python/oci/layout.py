@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
+from ..host.arch import ARCHES
 from ..store.store import atomic_write_bytes
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -95,11 +96,10 @@ class Platform:
     @classmethod
     def for_arch(cls, arch: str) -> Platform:
         """The platform of one of our arches: ``amd64`` or ``arm64`` (= ``arm64/v8``)."""
-        if arch == "amd64":
-            return cls("amd64")
-        if arch == "arm64":
-            return cls("arm64", variant="v8")
-        raise BuildError(f"unsupported architecture {arch!r}: expected amd64 or arm64")
+        if arch not in ARCHES:
+            known = " or ".join(ARCHES)
+            raise BuildError(f"unsupported architecture {arch!r}: expected {known}")
+        return cls(ARCHES[arch].oci, variant=ARCHES[arch].oci_variant)
 
     def to_json(self) -> dict[str, str]:
         out = {"architecture": self.architecture, "os": self.os}

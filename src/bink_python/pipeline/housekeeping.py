@@ -37,7 +37,7 @@ from typing import assert_never
 from ..base.base import _remove_tree
 from ..errors import BinkError
 from ..family.config import Family
-from ..host.distro import host_arch
+from ..host.arch import host_arch
 from ..inputs.fetch import cache_verify
 from ..inputs.lockfile import Lock, cpython_name
 from ..runtime.runtime import PROFILES, runtime_key

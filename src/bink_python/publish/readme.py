@@ -15,6 +15,7 @@ from pathlib import Path
 from ..base.slim import readme_section
 from ..errors import ConfigError
 from ..family.config import Family, Tag
+from ..host.arch import ARCHES
 from ..runtime.contents import REMOVED_STDLIB_MODULES
 from ..store.store import atomic_write_text
 from ..verify import CHECKS
@@ -24,7 +25,6 @@ DISTRO_LINKS = {
     ("debian", "13"): "https://www.debian.org/releases/trixie/",
     ("ubuntu", "22.04"): "https://releases.ubuntu.com/22.04/",
 }
-ARCH_NAMES = {"amd64": "linux/amd64", "arm64": "linux/arm64/v8"}
 
 
 def _python_link(version: str) -> str:
@@ -52,7 +52,7 @@ def _row(tag: Tag, family: Family) -> str:
     tag_cell = f"`{family.registry}:{tag.name}`"
     if tag.status == "eol":
         tag_cell += " (EOL)"
-    arches = ", ".join(ARCH_NAMES[a] for a in tag.arches)
+    arches = ", ".join(ARCHES[a].platform for a in tag.arches)
     return (
         f"| {tag_cell} | {_os_link(tag)} | {_python_link(tag.version)} | {arches} "
         f"| {_components(tag, family)} | {eol} |"

@@ -23,7 +23,8 @@ from pathlib import Path
 from ..base.base import ArchiveSource, mirror_state
 from ..errors import BinkError, BuildError
 from ..host import mirrors
-from ..host.distro import ARCHES, Distro
+from ..host.arch import ARCHES
+from ..host.distro import Distro
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
 from ..store.store import Store, cache_key, write_json

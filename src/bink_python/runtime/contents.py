@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
-from ..host.distro import ARCHES, Distro
+from ..host.arch import ARCHES
+from ..host.distro import Distro
 from .elf import ElfInfo
 
 #: Where a runtime is installed (the runtime tarball's paths start with ``usr/local/``).
@@ -167,7 +168,7 @@ def packages_of(sonames: list[str], arch: str, inside: Callable[..., str]) -> di
     in the build root by ``inside``)."""
     if not sonames:
         return {}
-    gnu = ARCHES[arch]["gnu"]
+    gnu = ARCHES[arch].gnu
     patterns = [f"*/{gnu}/{name}" for name in sonames]
     out: str = inside(
         ["sh", "-c", 'dpkg-query -S "$@" 2>/dev/null || true', "sh", *patterns],
@@ -186,7 +187,7 @@ def packages_of(sonames: list[str], arch: str, inside: Callable[..., str]) -> di
 
 def parse_dpkg_search(out: str, sonames: list[str], arch: str) -> dict[str, str]:
     """``{soname: package}`` from ``dpkg-query -S`` output, for libraries of ``arch``."""
-    gnu = ARCHES[arch]["gnu"]
+    gnu = ARCHES[arch].gnu
     found: dict[str, str] = {}
     for line in out.splitlines():
         if line.startswith("diversion by "):

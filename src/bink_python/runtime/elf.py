@@ -3,7 +3,7 @@
 Built on pyelftools. The runtime stage uses it for the machine and ``NEEDED``
 libraries of what it compiled; verify uses it to resolve every image's ``NEEDED``
 libraries and interpreters inside the image and to check each binary's architecture.
-Machine numbers are named with :data:`bink_python.host.distro.ARCHES` (``elf_machine``,
+Machine numbers are named with :data:`bink_python.host.arch.ARCHES` (``elf_machine``,
 ``elf_name``) for the family's architectures, with pyelftools' name for any other.
 """
 
@@ -22,7 +22,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
 from elftools.elf.segments import InterpSegment
 
-from ..host.distro import ARCHES
+from ..host.arch import ARCHES
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -31,7 +31,7 @@ ELF_MAGIC = b"\x7fELF"
 MAX_ELF_BYTES = 256 << 20
 ET_EXEC, ET_DYN = ENUM_E_TYPE["ET_EXEC"], ENUM_E_TYPE["ET_DYN"]
 
-_MACHINE_NAMES = {int(a["elf_machine"]): a["elf_name"] for a in ARCHES.values()}
+_MACHINE_NAMES = {a.elf_machine: a.elf_name for a in ARCHES.values()}
 _EM_NAMES = {number: name for name, number in ENUM_E_MACHINE.items() if isinstance(number, int)}
 
 
@@ -145,7 +145,7 @@ def read_elf_of_arch(path: Path, arch: str) -> ElfInfo:
         raise ElfError(f"is not a readable ELF file ({exc})") from exc
     if info is None:
         raise ElfError("is not an ELF file")
-    if info.machine != int(ARCHES[arch]["elf_machine"]):
-        want = ARCHES[arch]["elf_name"]
+    if info.machine != ARCHES[arch].elf_machine:
+        want = ARCHES[arch].elf_name
         raise ElfError(f"is built for {info.machine_name}, not for {arch} ({want})")
     return info

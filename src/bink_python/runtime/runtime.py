@@ -35,8 +35,9 @@ from typing import Any
 
 from ..errors import BuildError, FetchError, UsageError
 from ..family.versions import parse_cpython_version
-from ..host.binfmt import QEMU_CPU, ensure_binfmt
-from ..host.distro import ARCHES, Distro, check_arch, host_arch
+from ..host.arch import ARCHES, check_arch, host_arch
+from ..host.binfmt import ensure_binfmt
+from ..host.distro import Distro
 from ..host.progress import SILENT, CPythonOutput, Progress, count_compiles
 from ..oci.tarball import is_elf, write_tree_tar_file
 from ..store.store import Store, cache_key, read_json, sha256_file, write_json
@@ -182,8 +183,8 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
     lto = spec.profile == "release"
     pgo = spec.pgo if spec.pgo is not None else spec.profile == "release"
     version = spec.version_tuple()
-    build_gnu = ARCHES[host]["gnu"]
-    target_gnu = ARCHES[spec.arch]["gnu"]
+    build_gnu = ARCHES[host].gnu
+    target_gnu = ARCHES[spec.arch].gnu
     args = [f"--build={build_gnu}"]
     env: list[tuple[str, str]] = []
     if cross:
@@ -247,9 +248,10 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         # the interpreter only: libpython3.X.so is not what runs the profile task
         make_vars.append("BOLT_BINARIES=$(BUILDPYTHON)")
     make_env: list[tuple[str, str]] = []
-    if pgo and cross and spec.arch in QEMU_CPU:
+    qemu_cpu = ARCHES[spec.arch].qemu_cpu
+    if pgo and cross and qemu_cpu is not None:
         # the profile task runs the target's interpreter under qemu-user (binfmt_misc)
-        make_env.append(("QEMU_CPU", QEMU_CPU[spec.arch]))
+        make_env.append(("QEMU_CPU", qemu_cpu))
     cflags: list[str] = []
     if version >= (3, 12, 0):
         cflags += ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
@@ -553,7 +555,7 @@ class _Job:
 
     @property
     def target_gnu(self) -> str:
-        return ARCHES[self.spec.arch]["gnu"]
+        return ARCHES[self.spec.arch].gnu
 
     def inside(
         self,
@@ -828,7 +830,7 @@ def _record(
         "arch": spec.arch,
         "build_host_arch": plan.host_arch,
         "cross_compiled": plan.cross,
-        "elf_machine": ARCHES[spec.arch]["elf_name"],
+        "elf_machine": ARCHES[spec.arch].elf_name,
         "profile": spec.profile,
         "pgo": plan.pgo,
         "lto": plan.lto,

@@ -15,7 +15,8 @@ import stat
 import zipfile
 from pathlib import Path
 
-from ..host.distro import ARCHES, LDCONFIG
+from ..host.arch import ARCHES
+from ..host.distro import LDCONFIG
 from ..oci.rootfs import create_file, make_dir_in_root
 from ..runtime.contents import REMOVED_STDLIB_MODULES
 from ..runtime.elf import ElfError, read_elf_of_arch
@@ -44,7 +45,7 @@ def check_python_version(p: Probe) -> str:
         problems.append(
             f"sys.implementation._multiarch is {data.get('multiarch')!r}, expected {e.multiarch!r}"
         )
-    machine = ARCHES[e.arch]["qemu"]
+    machine = ARCHES[e.arch].qemu
     if data.get("machine") != machine:
         problems.append(f"platform.machine() is {data.get('machine')!r}, expected {machine!r}")
     if data.get("prefix") != "/usr/local":
