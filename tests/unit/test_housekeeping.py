@@ -24,6 +24,7 @@ from bink_python.pipeline.build import runtime_spec
 from bink_python.pipeline.housekeeping import inventory, needs, parse_size, select, verify_entries
 from bink_python.runtime.runtime import runtime_key
 from bink_python.store import store as store_mod
+from bink_python.store.kinds import ENTRY_KINDS
 from bink_python.store.store import sha256_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline"
@@ -299,7 +300,7 @@ def _sound_entry_of_every_kind(root: Path) -> dict[str, Path]:
         {"ld.so.cache": b"glibc-ld.so.cache1.1 and the rest", "meta.json": ld_meta},
         1,
     )
-    assert set(made) == {kind.name for kind in store_mod.ENTRY_KINDS}
+    assert set(made) == {kind.name for kind in ENTRY_KINDS}
     (root / "sha256").mkdir()
     (root / "sha256" / sha(pinned)).write_bytes(pinned)
     return made

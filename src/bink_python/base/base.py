@@ -79,6 +79,7 @@ from ..host.mounts import unmount_below
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
 from ..oci.tarball import write_tree_tar_file
+from ..store.kinds import BASES
 from ..store.store import Store, cache_key, read_json, sha256_file, write_json
 from . import slim
 from .distroless import build_distroless
@@ -89,7 +90,7 @@ from .spec import BaseSpec
 #: base-2: the removals of :data:`bink_python.base.slim.REMOVALS`.
 RECIPE_VERSION = "base-2"
 
-KIND = "bases"
+KIND = BASES.name  # also in the key: "bases", as it always was
 
 #: dpkg filters of the official ``-slim`` images (docker-debian-artifacts' slimify list).
 SLIM_DPKG_OPTIONS = (

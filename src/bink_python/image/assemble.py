@@ -33,6 +33,7 @@ from ..oci.layout import (
     Platform,
     canonical_json,
 )
+from ..store.kinds import FILES_LAYERS, GZIP_LAYERS, ZSTD_LAYERS
 from ..store.store import Store, atomic_write_bytes, cache_key, read_json, write_json
 
 #: Bumped when the bytes of a compressed or files layer would change for the same input.
@@ -44,6 +45,9 @@ LABEL_STATUS = "com.bink.python.status"
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+#: The store kind of each compression's layer blobs.
+_COMPRESSED_KINDS = {compression_mod.GZIP: GZIP_LAYERS, compression_mod.ZSTD: ZSTD_LAYERS}
 
 
 def rfc3339(epoch: int) -> str:
@@ -173,7 +177,7 @@ def files_layer(
             ),
         }
     )
-    kind = "files-layers"
+    kind = FILES_LAYERS.name
     with store.lock(kind, key):
         entry = store.lookup(kind, key)
         if entry is None:
@@ -224,7 +228,7 @@ def compress_layer(
         raise BuildError(f"layer {layer.tar}: diff_id {layer.diff_id!r} is not sha256:<hex>")
     settings = compression_mod.settings(compression)
     key = cache_key({"recipe": LAYER_RECIPE, "diff_id": layer.diff_id, **settings})
-    kind = f"{compression}-layers"
+    kind = _COMPRESSED_KINDS[compression].name
     blob_name = f"layer.tar.{'gz' if compression == compression_mod.GZIP else 'zst'}"
     reused = True
     with store.lock(kind, key):

@@ -24,10 +24,11 @@ from ..host.binfmt import emulation_env, ensure_binfmt
 from ..host.distro import LDCONFIG
 from ..host.proc import run
 from ..oci.rootfs import resolve_in_root
+from ..store.kinds import LD_CACHES
 from ..store.store import Store, atomic_write_bytes, cache_key, read_json, write_json
 from .assemble import LayerFile, LayerSource, files_layer
 
-KIND = "ld-caches"
+KIND = LD_CACHES.name
 #: Bumped when how the cache is made changes (the store key includes it).
 RECIPE = 1
 #: What ldconfig does not read, left out of the scratch root (most of the files).

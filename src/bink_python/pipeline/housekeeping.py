@@ -41,7 +41,8 @@ from ..host.arch import host_arch
 from ..inputs.fetch import cache_verify
 from ..inputs.lockfile import Lock, cpython_name
 from ..runtime.runtime import PROFILES, runtime_key
-from ..store.store import ENTRY_KINDS, RUNTIMES, EntryKind, Keep, read_json
+from ..store.kinds import ENTRY_KINDS, RUNTIMES, EntryKind, Keep
+from ..store.store import read_json
 from .build import runtime_spec
 
 #: Keyed kinds of the Store, in report order.
@@ -236,7 +237,7 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
         for entry in sorted(work.iterdir()):
             found = _WORK.match(entry.name)
             busy = found is not None and not _lock_free(
-                root / "runtimes" / f".lock-{found.group(1)}"
+                root / RUNTIMES.name / f".lock-{found.group(1)}"
             )
             add("work", entry, busy=busy)
     for kind in ("logs", "verify-pycache"):
@@ -431,7 +432,7 @@ def _lock_of(item: Item, root: Path) -> Path | None:
         return parent / f".lock-{name}"
     found = _WORK.match(name)
     if item.kind == "work" and found:
-        return root / "runtimes" / f".lock-{found.group(1)}"
+        return root / RUNTIMES.name / f".lock-{found.group(1)}"
     return None
 
 

@@ -27,6 +27,7 @@ from ..host.arch import ARCHES
 from ..host.distro import Distro
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
+from ..store.kinds import BUILDROOTS
 from ..store.store import Store, cache_key, write_json
 
 #: Bump when the way build roots are made changes (invalidates cached roots).
@@ -124,19 +125,19 @@ def ensure_buildroot(
     with mmdebstrap if not cached."""
     state = archive_state(spec, mirror)
     key = buildroot_store_key(spec, state)
-    found = store.lookup("buildroots", key)
+    found = store.lookup(BUILDROOTS.name, key)
     if found is not None and (found / "root" / "usr" / "bin").is_dir():
         return found / "root"
     mmdebstrap = require_tool("mmdebstrap")
-    with store.lock("buildroots", key):
-        found = store.lookup("buildroots", key)
+    with store.lock(BUILDROOTS.name, key):
+        found = store.lookup(BUILDROOTS.name, key)
         if found is not None and (found / "root" / "usr" / "bin").is_dir():
             return found / "root"
         sources = apt_sources(spec, mirror)
         log = store.root / "logs" / f"buildroot-{key}.log"
         log.unlink(missing_ok=True)
         subject = f"{spec.distro.name} {spec.host_arch} (+{','.join(spec.cross_arches)})"
-        with progress.step("buildroot", subject), store.building("buildroots", key) as tmp:
+        with progress.step("buildroot", subject), store.building(BUILDROOTS.name, key) as tmp:
             root = tmp / "root"
             run(
                 [
@@ -170,7 +171,7 @@ def ensure_buildroot(
                     "archive_state": state,
                 },
             )
-        return store.path("buildroots", key) / "root"
+        return store.path(BUILDROOTS.name, key) / "root"
 
 
 def root_mounts(root: Path, *, writable: bool = False) -> list[str]:

@@ -40,6 +40,7 @@ from ..host.binfmt import ensure_binfmt
 from ..host.distro import Distro
 from ..host.progress import SILENT, CPythonOutput, Progress, count_compiles
 from ..oci.tarball import is_elf, write_tree_tar_file
+from ..store.kinds import RUNTIMES
 from ..store.store import Store, cache_key, read_json, sha256_file, write_json
 from .buildroot import BuildRootSpec, buildroot_key, ensure_buildroot, run_in_root
 from .contents import (
@@ -369,7 +370,7 @@ def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
 
 
 def _cached(spec: RuntimeSpec, key: str, store: Store) -> RuntimeResult | None:
-    entry = store.lookup("runtimes", key)
+    entry = store.lookup(RUNTIMES.name, key)
     if entry is None:
         return None
     tar = entry / "runtime.tar"
@@ -424,7 +425,7 @@ def build_runtime(
             f"{what} {how} (key {key}) is not in the cache, and this machine is {here}: "
             f"build it on a {host} machine and hand the cache entry over"
         )
-    with store.lock("runtimes", key):
+    with store.lock(RUNTIMES.name, key):
         if not force:
             hit = _cached(spec, key, store)
             if hit is not None:
@@ -493,7 +494,7 @@ def _build(
     work_parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"runtime-{key}-", dir=work_parent))
     try:
-        with store.building("runtimes", key) as entry:
+        with store.building(RUNTIMES.name, key) as entry:
             record = _compile_and_package(
                 spec,
                 plan,
@@ -514,7 +515,7 @@ def _build(
             shutil.copyfile(log, entry / "build.log")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    final = store.path("runtimes", key)
+    final = store.path(RUNTIMES.name, key)
     return RuntimeResult(
         spec=spec,
         key=key,
