@@ -345,3 +345,15 @@ def test_prune_keeps_the_needed_entry_of_every_kind(tmp_path: Path) -> None:
     items = inventory(root, None)
     doomed = {i.path for i in select(items, older_than=None, max_bytes=0, now=time.time())}
     assert set(made.values()) <= doomed
+
+
+def test_ls_lists_an_entry_of_every_kind(
+    tmp_path: Path, family_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "cache"
+    made = _sound_entry_of_every_kind(root)
+    argv = ["cache", "ls", "--config", str(family_dir / "images.toml")]
+    assert main([*argv, "--cache-dir", str(root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for kind, entry in made.items():
+        assert f"{kind}/{entry.name}" in lines

@@ -47,6 +47,7 @@ from ..pipeline.housekeeping import (
 from ..publish import readme
 from ..publish.publish import export, push
 from ..runtime.runtime import PROFILES, RuntimeSpec, build_runtime, runtime_key
+from ..store.kinds import ENTRY_KINDS
 from ..store.store import Store, cache_root
 from ..verify import VerifyReport, verify_layout
 from ..verify.report import ChecksFailed
@@ -352,6 +353,10 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
     for item in cache_ls(_cache(args), Lock.load_or_empty(family.lock_path)):
         names = ", ".join(item.artifacts) or "-"
         print(f"{item.entry.sha256}  {item.entry.size:>10}  {names}")
+    store = Store(cache_root(args.cache_dir))
+    for kind in ENTRY_KINDS:  # then the build entries, kind by kind
+        for entry in store.entries(kind.name):
+            print(f"{kind.name}/{entry.name}")
     return 0
 
 
@@ -650,7 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
         "when unpinned, verifies it otherwise",
     )
     p.set_defaults(func=_cmd_cache_add)
-    p = cache_sub.add_parser("ls", parents=[common], help="list cache entries")
+    p = cache_sub.add_parser(
+        "ls", parents=[common], help="list cache entries (inputs, then each kind of build entry)"
+    )
     p.set_defaults(func=_cmd_cache_ls)
     p = cache_sub.add_parser(
         "verify", parents=[common], help="re-hash every entry (inputs, bases, runtimes, layers)"
