@@ -75,7 +75,7 @@ from ..errors import BuildError, ToolError, cleanup
 from ..host import mirrors
 from ..host.binfmt import emulation_env, ensure_binfmt
 from ..host.distro import Distro
-from ..host.mounts import unmount_below
+from ..host.mounts import remove_tree, unmount_below
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
 from ..oci.tarball import write_tree_tar_file
@@ -239,12 +239,6 @@ def key_parts(
 
 
 # --------------------------------------------------------------------------- build
-
-
-def _remove_tree(path: Path) -> None:
-    if path.exists():
-        unmount_below(path, error=BuildError)
-        shutil.rmtree(path)
 
 
 def _mmdebstrap_command(
@@ -445,7 +439,7 @@ def build_base(
         with progress.step("base", spec.label), store.building(KIND, key) as tmp:
             work = tmp / "work"
             work.mkdir()
-            with cleanup(lambda: _remove_tree(work), f"removing {work}"):
+            with cleanup(lambda: remove_tree(work, error=BuildError), f"removing {work}"):
                 if regular is None:
                     if unset:
                         progress.warn(

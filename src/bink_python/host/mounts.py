@@ -7,6 +7,7 @@ with something still mounted in it would delete through the mount.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ..errors import BinkError
@@ -40,3 +41,10 @@ def unmount_below(path: Path, *, error: type[BinkError] | None = None) -> None:
         if not done.ok and error is not None:
             reason = done.err.decode(errors="replace").strip() or done.returncode
             raise error(f"unmounting {point} failed: {reason}")
+
+
+def remove_tree(path: Path, *, error: type[BinkError]) -> None:
+    """Remove ``path`` after unmounting what is mounted below it (``error`` if that fails)."""
+    if path.exists():
+        unmount_below(path, error=error)
+        shutil.rmtree(path)

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import assert_never
 
-from ..base.base import _remove_tree
-from ..errors import BinkError
+from ..errors import BinkError, BuildError
 from ..family.config import Family
 from ..host.arch import host_arch
+from ..host.mounts import remove_tree
 from ..inputs.fetch import cache_verify
 from ..inputs.lockfile import Lock, cpython_name
 from ..runtime.runtime import PROFILES, runtime_key
@@ -406,7 +406,7 @@ def remove(item: Item, root: Path) -> bool:
             if path is not None and not stack.enter_context(_holding(path)):
                 return False
         if item.path.is_dir() and not item.path.is_symlink():
-            _remove_tree(item.path)
+            remove_tree(item.path, error=BuildError)
         else:
             with contextlib.suppress(FileNotFoundError):
                 item.path.unlink()
