@@ -19,14 +19,16 @@ import pytest
 
 from bink_python.base.base import (
     BaseResult,
-    archive_sources,
     build_base,
-    image_sources,
-    sources_list,
 )
 from bink_python.base.distroless import DISTROLESS_FORBIDDEN
 from bink_python.base.spec import BaseSpec
 from bink_python.errors import BuildError, ToolError
+from bink_python.host.apt import (
+    archive_sources,
+    image_sources,
+    sources_list,
+)
 from bink_python.host.arch import ARCHES as DISTRO_ARCHES
 from bink_python.host.binfmt import BINFMT_DIR, ensure_binfmt
 from bink_python.host.distro import get_distro

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from bink_python.base import base, distroless
-from bink_python.base.base import (
-    ArchiveSource,
-    archive_sources,
-    mirror_state,
-)
 from bink_python.base.distroless import distroless_closure
 from bink_python.base.dpkg import package_records, parse_status
 from bink_python.base.spec import BaseSpec
 from bink_python.errors import BuildError, ToolError
-from bink_python.host import mirrors
+from bink_python.host import apt, mirrors
+from bink_python.host.apt import (
+    ArchiveSource,
+    archive_sources,
+    mirror_state,
+)
 from bink_python.host.distro import get_distro
 from bink_python.store.store import Store, cache_key
 
@@ -257,16 +257,16 @@ def test_image_sources_are_the_configured_archive_not_the_build_mirror(
     build = archive_sources(DEBIAN13, "arm64")
     for name in mirrors.IMAGE_ARCHIVE_ENV.values():
         monkeypatch.delenv(name, raising=False)
-    same, unset = base.image_sources(DEBIAN13, "arm64", build)
+    same, unset = apt.image_sources(DEBIAN13, "arm64", build)
     assert same == build  # unset: the build mirror, and the caller is told which settings
     assert unset == ("BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE", "BINK_PYTHON_IMAGE_DEBIAN_SECURITY")
     monkeypatch.setenv("BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE", "http://archive.invalid/debian/")
     monkeypatch.setenv(
         "BINK_PYTHON_IMAGE_DEBIAN_SECURITY", "http://security.invalid/debian-security"
     )
-    image, unset = base.image_sources(DEBIAN13, "arm64", build)
+    image, unset = apt.image_sources(DEBIAN13, "arm64", build)
     assert unset == ()
-    assert base.sources_list(DEBIAN13, image) == (
+    assert apt.sources_list(DEBIAN13, image) == (
         "deb http://archive.invalid/debian trixie main\n"
         "deb http://archive.invalid/debian trixie-updates main\n"
         "deb http://security.invalid/debian-security trixie-security main\n"
@@ -276,14 +276,14 @@ def test_image_sources_are_the_configured_archive_not_the_build_mirror(
     (tree / "etc/apt/sources.list.d").mkdir(parents=True)
     (tree / "etc/apt/sources.list").write_text("deb http://127.0.0.1:9/proxy/debian trixie main\n")
     (tree / "etc/apt/sources.list.d/extra.list").write_text("deb http://127.0.0.1:9/x y z\n")
-    base._write_apt_sources(tree, base.sources_list(DEBIAN13, image))
+    base._write_apt_sources(tree, apt.sources_list(DEBIAN13, image))
     assert "proxy" not in (tree / "etc/apt/sources.list").read_text()
     assert not list((tree / "etc/apt/sources.list.d").iterdir())
     # the list is part of the base's key: another image archive, another base
     state = {"trixie": "0" * 64}
     keys = {
         cache_key(base.key_parts(_spec(), mirror_state=state, epoch=1, apt_sources=t))
-        for t in ("", base.sources_list(DEBIAN13, build), base.sources_list(DEBIAN13, image))
+        for t in ("", apt.sources_list(DEBIAN13, build), apt.sources_list(DEBIAN13, image))
     }
     assert len(keys) == 3
     # Ubuntu: amd64 from the archive (+ its security host), arm64 all from ports
@@ -296,7 +296,7 @@ def test_image_sources_are_the_configured_archive_not_the_build_mirror(
     )
     monkeypatch.setenv("BINK_PYTHON_IMAGE_UBUNTU_PORTS", "not a url")
     with pytest.raises(ToolError, match="BINK_PYTHON_IMAGE_UBUNTU_PORTS='not a url' is not a URL"):
-        base.image_sources(jammy, "arm64", [ArchiveSource("http://127.0.0.1:9/p", "jammy")])
+        apt.image_sources(jammy, "arm64", [ArchiveSource("http://127.0.0.1:9/p", "jammy")])
 
 
 @pytest.fixture

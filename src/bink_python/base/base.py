@@ -59,22 +59,19 @@ with a one-line error before mmdebstrap starts.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
 import stat
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError, ToolError, cleanup
 from ..host import mirrors
+from ..host.apt import ArchiveSource, archive_sources, image_apt_list, mirror_state
 from ..host.binfmt import emulation_env, ensure_binfmt
-from ..host.distro import Distro
 from ..host.mounts import remove_tree, unmount_below
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
@@ -103,8 +100,6 @@ SLIM_DPKG_OPTIONS = (
     "path-exclude=/usr/share/man/*",
 )
 
-_URL_TIMEOUT = 20.0
-
 
 @dataclass(frozen=True)
 class BaseResult:
@@ -113,99 +108,6 @@ class BaseResult:
     rootfs: Path
     record: dict[str, Any]
     cached: bool
-
-
-@dataclass(frozen=True)
-class ArchiveSource:
-    """One apt source line for the build: URI and suite."""
-
-    uri: str
-    suite: str
-
-
-# --------------------------------------------------------------------------- sources
-
-
-def archive_sources(distro: Distro, arch: str, mirror: str | None = None) -> list[ArchiveSource]:
-    """The three suites a base is built from (release, updates, security)."""
-    if distro.os == "debian":
-        main = mirrors.debian_mirror(mirror)
-        security = mirrors.debian_security_mirror()
-        return [
-            ArchiveSource(main, distro.suite),
-            ArchiveSource(main, f"{distro.suite}-updates"),
-            ArchiveSource(security, f"{distro.suite}-security"),
-        ]
-    if distro.os == "ubuntu":
-        if arch == "amd64":
-            main = mirrors.ubuntu_mirror(mirror)
-        else:
-            main = mirrors.ubuntu_ports_mirror(mirror)
-        return [
-            ArchiveSource(main, s)
-            for s in (distro.suite, f"{distro.suite}-updates", f"{distro.suite}-security")
-        ]
-    raise BuildError(f"no base recipe for OS {distro.os!r}")
-
-
-def image_sources(
-    distro: Distro, arch: str, build: list[ArchiveSource]
-) -> tuple[list[ArchiveSource], tuple[str, ...]]:
-    """The apt sources written into a regular image, and the settings left unset.
-
-    Same suites as the build (release, updates, security), at the image archive
-    addresses (:func:`mirrors.image_archive`); a suite whose setting is unset keeps
-    the build mirror, and its variable is returned so the caller can warn.
-    """
-    out: list[ArchiveSource] = []
-    unset: set[str] = set()
-    for source in build:
-        security = source.suite.endswith("-security")
-        uri = mirrors.image_archive(distro.os, arch, security=security)
-        if uri is None:
-            unset.add(mirrors.image_archive_variable(distro.os, arch, security=security))
-            uri = source.uri
-        out.append(ArchiveSource(uri, source.suite))
-    return out, tuple(sorted(unset))
-
-
-def image_apt_sources(distro: Distro, arch: str, mirror: str | None = None) -> str:
-    """The ``/etc/apt/sources.list`` a regular image of (distro, arch) built from
-    ``mirror`` gets, as configured now (image archive settings, else the build mirror):
-    what the base writes and what verify's ``apt-sources`` check expects."""
-    return _image_apt_list(distro, arch, archive_sources(distro, arch, mirror))[0]
-
-
-def _image_apt_list(
-    distro: Distro, arch: str, build: list[ArchiveSource]
-) -> tuple[str, tuple[str, ...]]:
-    """The image's sources.list for the ``build`` sources, and the settings left unset."""
-    in_image, unset = image_sources(distro, arch, build)
-    return sources_list(distro, in_image), unset
-
-
-def sources_list(distro: Distro, sources: list[ArchiveSource]) -> str:
-    """``/etc/apt/sources.list`` naming ``sources`` (one-line format)."""
-    components = " ".join(distro.components)
-    return "".join(f"deb {s.uri} {s.suite} {components}\n" for s in sources)
-
-
-def mirror_state(sources: list[ArchiveSource]) -> dict[str, str]:
-    """sha256 of each suite's ``InRelease`` (what apt will resolve against), by suite."""
-    state: dict[str, str] = {}
-    for source in sources:
-        url = f"{source.uri}/dists/{source.suite}/InRelease"
-        try:
-            with urllib.request.urlopen(url, timeout=_URL_TIMEOUT) as response:
-                data = response.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise BuildError(
-                f"archive unreachable: cannot fetch {url} ({reason}); check the mirror "
-                f"configuration (apt sources or BINK_PYTHON_*_MIRROR) and the network"
-            ) from exc
-        state[source.suite] = hashlib.sha256(data).hexdigest()
-    return state
 
 
 def key_parts(
@@ -417,7 +319,7 @@ def build_base(
     """
     spec.validate()
     sources = archive_sources(spec.distro, spec.arch, mirror)
-    apt_list, unset = _image_apt_list(spec.distro, spec.arch, sources)
+    apt_list, unset = image_apt_list(spec.distro, spec.arch, sources)
     state = mirror_state(sources)
     parts = key_parts(spec, mirror_state=state, epoch=epoch, apt_sources=apt_list)
     key = cache_key(parts)

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..base.base import image_apt_sources
 from ..base.spec import BaseSpec
 from ..errors import BinkError, ConfigError
 from ..family.config import Family, Tag, User
+from ..host.apt import image_apt_sources
 from ..host.arch import ARCHES, check_arch
 from ..host.distro import Distro
 from ..oci.layout import Platform

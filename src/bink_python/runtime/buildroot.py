@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..base.base import ArchiveSource, mirror_state
 from ..errors import BinkError, BuildError
 from ..host import mirrors
+from ..host.apt import ArchiveSource, mirror_state
 from ..host.arch import ARCHES
 from ..host.distro import Distro
 from ..host.proc import require_tool, run
