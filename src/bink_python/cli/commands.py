@@ -368,7 +368,7 @@ def _cmd_cache_verify(args: argparse.Namespace) -> int:
             f"{len(bad)} cache entr{'y' if len(bad) == 1 else 'ies'} no longer match their "
             f"record (tampered or corrupted; remove them or run `cache prune`): " + "; ".join(bad)
         )
-    print(f"{root}: every entry matches its sha256")
+    print(f"{root}: every entry matches its record")
     return 0
 
 
@@ -660,7 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_cache_ls)
     p = cache_sub.add_parser(
-        "verify", parents=[common], help="re-hash every entry (inputs, bases, runtimes, layers)"
+        "verify", parents=[common], help="check every entry (inputs, then each kind of build entry)"
     )
     p.set_defaults(func=_cmd_cache_verify)
     p = cache_sub.add_parser(
