@@ -31,11 +31,11 @@ from types import FrameType
 
 import pytest
 
-from bink_python import proc
-from bink_python.buildroot import BuildRootSpec, ensure_buildroot
-from bink_python.distro import get_distro
-from bink_python.progress import Progress
-from bink_python.store import Store
+from bink_python.host import proc
+from bink_python.host.distro import get_distro
+from bink_python.host.progress import Progress
+from bink_python.runtime.buildroot import BuildRootSpec, ensure_buildroot
+from bink_python.store.store import Store
 
 from .fixtures_diff import OTHER_SHA256, OTHER_VERSION
 from .fixtures_runtime import build_test_runtime
