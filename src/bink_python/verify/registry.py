@@ -96,15 +96,9 @@ class Probe:
         interpreter: str = "python3",
         own_bytecode: bool = False,
     ) -> dict[str, Any]:
-        """Run ``program`` with the image's python3; it must print one JSON object last.
-
-        A run that exits 0 having printed nothing at all is run once more: under load,
-        ``buildah run`` (chroot isolation) has been seen to lose a probe's whole output
-        while passing on its exit status, and every probe prints its result."""
+        """Run ``program`` with the image's python3; it must print one JSON object last."""
         argv = [interpreter, "-c", program, *args]
         result = self.run(argv, user=user, own_bytecode=own_bytecode)
-        if result.ok and not result.output.strip():
-            result = self.run(argv, user=user, own_bytecode=own_bytecode)
         if not result.ok:
             raise CheckFailed(
                 f"{interpreter} exited {result.returncode}: {last_line(result.output)}",
