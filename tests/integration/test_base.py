@@ -38,8 +38,6 @@ from bink_python.store.store import Store, sha256_file
 from ..family_toml import TEST_USER
 from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
 
-pytestmark = pytest.mark.integration
-
 ARCHES = ("amd64", "arm64")
 ARCHES_GNU = {a: DISTRO_ARCHES[a].gnu for a in ARCHES}
 

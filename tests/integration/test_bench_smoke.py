@@ -18,8 +18,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.integration
-
 
 def test_bench_smoke_runs_every_comparison(tmp_path: Path) -> None:
     if shutil.which("buildah") is None or shutil.which("skopeo") is None:

@@ -22,8 +22,6 @@ from .fixtures_cli import fast_build, run_ok
 from .fixtures_runtime import TEST_EPOCH
 from .registry import LocalRegistry
 
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"
 

@@ -30,8 +30,6 @@ from bink_python.verify.imagerun import Buildah, buildah_session
 
 from .registry import LocalRegistry
 
-pytestmark = pytest.mark.integration
-
 EPOCH = 1_767_225_600
 HELLO = '#include <stdio.h>\nint main(void){puts("hello from the image");return 0;}\n'
 

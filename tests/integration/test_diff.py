@@ -17,7 +17,6 @@ from tests.small_images import BASE, make_image
 from .fixtures_diff import EXTRA_PACKAGE, OTHER_VERSION, DiffBuilds
 from .registry import LocalRegistry
 
-pytestmark = pytest.mark.integration
 TAGS = ("3.13", "3.13-distroless")
 
 

@@ -36,8 +36,6 @@ from bink_python.oci.layout import Layout, blob_ok
 
 from .fixtures_runtime import TEST_EPOCH
 
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"
 ROUNDS = int(os.environ.get("BINK_PYTHON_FAULT_ROUNDS", "20"))

@@ -26,7 +26,6 @@ SIZE = 23_160_540
 FAMILY = images_toml(components=False)
 
 
-@pytest.mark.integration
 def test_lock_fetches_cpython_through_debian_fallback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

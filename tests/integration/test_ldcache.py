@@ -15,8 +15,6 @@ from bink_python.store.store import Store
 from .fixtures_base import BaseFactory
 from .fixtures_runtime import RuntimeFactory
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])
 def test_the_cache_lists_libpython_and_is_reproducible(

@@ -41,8 +41,6 @@ from bink_python.store.store import Store
 
 from .registry import LocalRegistry, free_port, htpasswd_line, running_registry
 
-pytestmark = pytest.mark.integration
-
 EPOCH = 1_767_225_600
 REFS = ("3.13", "3.13.15")
 

@@ -30,7 +30,6 @@ from .fixtures_base import BaseFactory
 from .fixtures_runtime import CPYTHON_VERSION, TEST_EPOCH, RuntimeFactory, sysconfig_vars
 
 pytestmark = [
-    pytest.mark.integration,
     pytest.mark.skipif(host_arch() != "amd64", reason="asserts an amd64 host cross-compiling"),
 ]
 

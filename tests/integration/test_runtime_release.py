@@ -32,7 +32,6 @@ from .fixtures_runtime import RuntimeFactory, runtime_member, sysconfig_vars
 pytestmark = [
     # in the default suite: the one release (PGO+LTO) compile of a cold run, about 12
     # minutes of a 2-core machine; cached like the fast runtimes afterwards
-    pytest.mark.integration,
     pytest.mark.skipif(host_arch() != "amd64", reason="builds the amd64 runtime natively"),
 ]
 

@@ -22,8 +22,6 @@ from bink_python.store.store import Store
 from .fixtures_base import BaseFactory
 from .fixtures_verify import GoodLayout
 
-pytestmark = pytest.mark.integration
-
 TRIXIE = get_distro("debian", "13")
 CPYTHON = sbom.cpython_component(
     "3.13.15",

@@ -32,8 +32,6 @@ from .ubuntu_archive import IMAGE_ARCHIVES, UbuntuArchive, build_ubuntu_family, 
 # a build root, two bases (arm64 under qemu) and two runtimes from the simulated archive,
 # kept in the test cache's ubuntu-sim/store; on a cold run the suite's background builder
 # makes them while other tests run (tests/integration/background.py)
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"
 

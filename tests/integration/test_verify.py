@@ -30,8 +30,6 @@ from bink_python.verify.imagerun import Buildah, image_container
 
 from .fixtures_verify import GoodLayout, derive_image
 
-pytestmark = pytest.mark.integration
-
 PY = "usr/local/lib/python3.13"
 LIB = "usr/lib/x86_64-linux-gnu"
 

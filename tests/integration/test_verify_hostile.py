@@ -35,8 +35,6 @@ from bink_python.verify.registry import PYCACHE
 
 from .fixtures_verify import GoodLayout, derive_image
 
-pytestmark = pytest.mark.integration
-
 TAG, ARCH = "3.13", "amd64"
 #: An argument no other process on the machine has: the hanging probe's ``sleep``.
 HANG_MARK = "3133731"

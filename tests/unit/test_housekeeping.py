@@ -357,3 +357,16 @@ def test_ls_lists_an_entry_of_every_kind(
     lines = capsys.readouterr().out.splitlines()
     for kind, entry in made.items():
         assert f"{kind}/{entry.name}" in lines
+
+
+def test_older_than_counts_from_the_last_use_not_the_build(tmp_path: Path) -> None:
+    """An entry built 60 days ago but looked up today is not old; one nobody used is."""
+    root = tmp_path / "cache"
+    used = _entry(root, "runtimes", "a" * 32, {"record.json": b"{}"}, 60)
+    idle = _entry(root, "runtimes", "b" * 32, {"record.json": b"{}"}, 60)
+    store = store_mod.Store(root)
+    assert store.lookup("runtimes", used.name) == used
+    store.close()
+    items = inventory(root)
+    doomed = {i.path for i in select(items, older_than=30 * DAY, max_bytes=None, now=time.time())}
+    assert doomed == {idle}

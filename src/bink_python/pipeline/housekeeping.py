@@ -191,8 +191,17 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
     seen: set[tuple[int, int]] = set()
     items: list[Item] = []
 
-    def add(kind: str, path: Path, *, needed: bool = False, busy: bool = False) -> None:
-        items.append(Item(kind, path, _disk_size(path, seen), _mtime(path), needed, busy))
+    def add(
+        kind: str,
+        path: Path,
+        *,
+        needed: bool = False,
+        busy: bool = False,
+        used: Path | None = None,
+    ) -> None:
+        # an entry's age is the time it was last used (its pin file), else made
+        stamp = max(_mtime(path), _mtime(used)) if used is not None else _mtime(path)
+        items.append(Item(kind, path, _disk_size(path, seen), stamp, needed, busy))
 
     # needed first, so hard links shared with other entries are counted there
     kept_entries = _kept_newest(root, need)
@@ -218,9 +227,10 @@ def inventory(root: Path, need: Needs | None = None) -> list[Item]:
                 continue
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
-            busy = not _lock_free(folder / f".use-{entry.name}")  # a build is using it
+            use = folder / f".use-{entry.name}"
+            busy = not _lock_free(use)  # a build is using it
             needed = _needed(keyed, entry, need, kept_entries, keep_layers)
-            add(keyed.name, entry, needed=needed, busy=busy)
+            add(keyed.name, entry, needed=needed, busy=busy, used=use)
 
     sha_dir = root / "sha256"
     if sha_dir.is_dir():

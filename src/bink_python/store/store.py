@@ -108,6 +108,8 @@ class Store:
         if not path.is_dir():
             handle.close()
             return None
+        with contextlib.suppress(OSError):
+            os.utime(handle.fileno())  # when it was last used: ``cache prune --older-than``
         self._pins[(kind, key)] = handle
         return path
 

@@ -1,0 +1,65 @@
+"""The suite prunes its own cache: what no run used for a week, and what dead runs left."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from bink_python.store.store import Store
+
+from ..conftest import UNUSED_DAYS, prune_test_cache
+
+DAY = 86400
+
+
+def _aged(path: Path, days: float) -> Path:
+    stamp = time.time() - days * DAY
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def _entry(store: Path, kind: str, key: str, days: float) -> Path:
+    entry = store / kind / key
+    entry.mkdir(parents=True)
+    (entry / "record.json").write_text("{}")
+    return _aged(entry, days)
+
+
+def test_prune_removes_the_unused_and_the_leftovers_only(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    old_used = _entry(store, "runtimes", "a" * 32, UNUSED_DAYS + 30)
+    old_idle = _entry(store, "runtimes", "b" * 32, UNUSED_DAYS + 1)
+    recent = _entry(store, "bases", "c" * 32, 1)
+    ubuntu_idle = _entry(tmp_path / "ubuntu-sim" / "store", "bases", "d" * 32, UNUSED_DAYS + 1)
+    partial = store / "runtimes" / f".tmp-{'e' * 32}-x1"
+    partial.mkdir()
+    work = store / "work" / f"runtime-{'f' * 32}-20261207T000000-1"
+    work.mkdir(parents=True)
+    (tmp_path / "sources").mkdir()
+    old_source = tmp_path / "sources" / "python3.13_3.13.5.orig.tar.xz"
+    old_source.touch()
+    _aged(old_source, UNUSED_DAYS + 1)
+    new_source = tmp_path / "sources" / "python3.13_3.13.15.orig.tar.xz"
+    new_source.touch()
+    used = Store(store)
+    assert used.lookup("runtimes", old_used.name) == old_used  # a run used it today
+    used.close()
+
+    removed = set(prune_test_cache(tmp_path))
+
+    assert removed == {old_idle, ubuntu_idle, partial, work, old_source}
+    assert old_used.is_dir() and recent.is_dir() and new_source.is_file()
+
+
+def test_prune_never_removes_what_a_running_build_holds(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    entry = _entry(store, "runtimes", "a" * 32, UNUSED_DAYS + 1)
+    holder = Store(store)
+    assert holder.lookup("runtimes", entry.name) == entry  # pinned until close()
+    _aged(entry.parent / f".use-{entry.name}", UNUSED_DAYS + 1)
+    try:
+        assert prune_test_cache(tmp_path) == []
+    finally:
+        holder.close()
+    assert prune_test_cache(tmp_path) == [entry]
