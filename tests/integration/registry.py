@@ -10,7 +10,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ..tools import requires_tool
 
 REGISTRY_BIN = "docker-registry"
 
@@ -76,9 +77,7 @@ class LocalRegistry:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        binary = shutil.which(REGISTRY_BIN)
-        if binary is None:
-            pytest.skip("docker-registry not installed (apt-get install docker-registry)")
+        binary = requires_tool(REGISTRY_BIN, "docker-registry")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [binary, "serve", str(self.config)], stdout=log, stderr=subprocess.STDOUT

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from ..tools import requires_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bench_smoke_runs_every_comparison(tmp_path: Path) -> None:
-    if shutil.which("buildah") is None or shutil.which("skopeo") is None:
-        pytest.fail("buildah and skopeo are required (installed by the project's setup)")
+    requires_tool("buildah")
+    requires_tool("skopeo")
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(

@@ -39,6 +39,7 @@ from bink_python.oci.layout import Descriptor, Layout
 from bink_python.publish.publish import TagMove, export, push, remote_digest
 from bink_python.store.store import Store
 
+from ..tools import requires_tool
 from .registry import LocalRegistry, free_port, htpasswd_line, running_registry
 
 EPOCH = 1_767_225_600
@@ -165,8 +166,7 @@ def test_umoci_lists_stats_and_unpacks(tag_v1: tuple[Path, Descriptor], tmp_path
 
 def test_buildah_takes_each_arch_from_the_index(tag_v1: tuple[Path, Descriptor]) -> None:
     oci, index = tag_v1
-    if shutil.which("buildah") is None:
-        pytest.skip("buildah not installed (apt-get install buildah)")
+    requires_tool("buildah")
     by_arch = {d.platform.architecture: d.digest for d in Layout(oci).children(index) if d.platform}
     image_ids: list[str] = []
     try:

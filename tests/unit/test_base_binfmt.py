@@ -11,6 +11,8 @@ from bink_python.errors import ToolError
 from bink_python.host.arch import host_arch
 from bink_python.host.binfmt import ensure_binfmt
 
+from ..tools import requires_tool
+
 FOREIGN = "arm64" if host_arch() == "amd64" else "amd64"
 QEMU = "aarch64" if FOREIGN == "arm64" else "x86_64"
 
@@ -55,8 +57,7 @@ def test_entry_without_fix_binary_flag_is_an_actionable_error(tmp_path: Path) ->
 def test_registration_that_does_not_take_effect_is_reported(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("registering needs root")
-    if not Path(f"/usr/bin/qemu-{QEMU}-static").exists():
-        pytest.skip(f"qemu-{QEMU}-static not installed")
+    requires_tool(f"qemu-{QEMU}-static", "qemu-user-static")
     (tmp_path / "register").touch()  # a plain file: the "kernel" creates no entry
     with pytest.raises(ToolError, match="did not take effect: install qemu-user-static"):
         ensure_binfmt(FOREIGN, binfmt_dir=tmp_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +11,8 @@ import pytest
 from bink_python.__main__ import main
 from bink_python.image.diff import compare_debian_versions, diff_images
 from tests.small_images import BASE, make_image, stanza
+
+from ..tools import requires_tool
 
 
 def test_no_change_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,8 +102,8 @@ def test_bad_references_are_usage_errors(
     assert "not an OCI layout" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(shutil.which("dpkg") is None, reason="needs dpkg")
 def test_debian_version_order_is_dpkgs() -> None:
+    requires_tool("dpkg")
     versions = [
         "1.0",
         "1.0-1",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from bink_python.runtime.buildroot import BuildRootSpec, buildroot_key
 from bink_python.runtime.elf import ElfInfo, read_elf_file
 from bink_python.runtime.runtime import RuntimeSpec, plan_build, runtime_key
 from bink_python.store.store import Store, write_json
+
+from ..tools import requires_tool
 
 SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
 DEBIAN13 = get_distro("debian", "13")
@@ -275,10 +276,8 @@ CEVAL_MAKEFILE = (
 
 
 def _make(directory: Path, *args: str) -> str:
-    """What ``make -s`` in ``directory`` printed; skips the test where there is no make."""
-    make = shutil.which("make")
-    if make is None:
-        pytest.skip("needs make")
+    """What ``make -s`` in ``directory`` printed; make is a required host tool (tests/tools.py)."""
+    make = requires_tool("make")
     return subprocess.run(
         [make, "-s", "--no-print-directory", "-C", str(directory), *args],
         check=True,
@@ -340,8 +339,7 @@ LINK_MAKEFILE = (
 
 
 def test_only_libpython3_so_gets_a_runpath(tmp_path: Path) -> None:
-    if shutil.which("cc") is None:
-        pytest.skip("needs cc")
+    requires_tool("cc", "gcc")
     (tmp_path / "core.c").write_text("int core(void) { return 0; }\n")
     (tmp_path / "main.c").write_text("int core(void);\nint main(void) { return core(); }\n")
     (tmp_path / "ext.c").write_text("int ext(void) { return 1; }\n")
@@ -488,9 +486,7 @@ def test_elf_reader_matches_readelf() -> None:
 
 
 def test_elf_reader_on_cross_compiled_object(tmp_path: Path) -> None:
-    gcc = shutil.which("aarch64-linux-gnu-gcc")
-    if gcc is None:
-        pytest.skip("aarch64-linux-gnu-gcc not installed")
+    gcc = requires_tool("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")
     (tmp_path / "m.c").write_text("#include <math.h>\nint f(double x){return (int)sqrt(x);}\n")
     so = tmp_path / "libm_user.so"
     subprocess.run(
@@ -695,9 +691,7 @@ def _needed(path: Path) -> tuple[str, ...]:
 
 
 def test_static_interpreter_check(tmp_path: Path) -> None:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("needs gcc")
+    gcc = requires_tool("gcc")
     local = tmp_path / "usr" / "local"
     (local / "bin").mkdir(parents=True)
     (local / "lib").mkdir()

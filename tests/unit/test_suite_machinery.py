@@ -1,4 +1,4 @@
-"""The suite prunes its own cache: what no run used for a week, and what dead runs left."""
+"""The suite's own machinery: its cache pruning, and its host-tool requirement."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from bink_python.store.store import Store
 
 from ..conftest import UNUSED_DAYS, prune_test_cache
+from ..tools import requires_tool
 
 DAY = 86400
 
@@ -63,3 +66,15 @@ def test_prune_never_removes_what_a_running_build_holds(tmp_path: Path) -> None:
     finally:
         holder.close()
     assert prune_test_cache(tmp_path) == [entry]
+
+
+def test_a_missing_tool_skips_or_fails_when_every_tool_is_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert requires_tool("sh").endswith("/sh")
+    monkeypatch.delenv("BINK_PYTHON_REQUIRE_TOOLS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install bink-nothing"):
+        requires_tool("bink-no-such-tool", "bink-nothing")
+    monkeypatch.setenv("BINK_PYTHON_REQUIRE_TOOLS", "1")
+    with pytest.raises(pytest.fail.Exception, match="requires every tool"):
+        requires_tool("bink-no-such-tool", "bink-nothing")
