@@ -47,6 +47,7 @@ from typing import Any
 
 from ..errors import ConfigError, PolicyError, UsageError
 from ..family.config import Family
+from ..host.files import parse_json, read_text
 from ..store.store import atomic_write_text
 
 LOCK_VERSION = 1
@@ -183,14 +184,8 @@ class Lock:
 
     @classmethod
     def load(cls, path: Path) -> Lock:
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: not found (create it with `bink-python lock`)") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: invalid JSON: {exc}") from None
+        what = "images.lock, made by `bink-python lock`"
+        data = parse_json(read_text(path, what=what, error=ConfigError), path, error=ConfigError)
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a JSON object")
         if data.get("lock_version") != LOCK_VERSION:

@@ -1,0 +1,107 @@
+"""Every file the tool reads: a regular file of bounded size, UTF-8 located by line, parse
+failures of any kind (syntax, recursion, number size, duplicate keys) one line naming the
+file, with the input's own exit code; a FIFO or /dev/zero never hangs the reader."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from bink_python.errors import ConfigError
+from bink_python.host.files import MAX_TEXT, parse_json, parse_toml, read_text
+from bink_python.inputs.lockfile import Lock
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline"
+
+
+def _lock(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "images.lock"
+    path.write_bytes(data)
+    return path
+
+
+def _refused(path: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        Lock.load(path)
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+def test_a_lock_that_is_not_utf8_is_located_by_line(tmp_path: Path) -> None:
+    good = (EXAMPLE / "images.lock").read_bytes()
+    line3 = good.index(b"\n", good.index(b"\n") + 1) + 1
+    bad = good[: line3 + 4] + b"\xe9" + good[line3 + 4 :]  # one latin-1 byte on line 3
+    assert "line 3, column 5: byte 0xe9 is not UTF-8" in _refused(_lock(tmp_path, bad))
+    assert "is not UTF-8" in _refused(_lock(tmp_path, bytes(range(256)) * 4))
+
+
+def test_json_nested_too_deeply_or_numbers_too_long_are_config_errors(tmp_path: Path) -> None:
+    assert "nested too deeply" in _refused(_lock(tmp_path, b"[" * 100_000 + b"]" * 100_000))
+    huge = b'{"lock_version": 1, "source_date_epoch": ' + b"9" * 5000 + b', "artifacts": {}}'
+    assert "digits" in _refused(_lock(tmp_path, huge))
+
+
+def test_duplicate_keys_are_refused_not_last_one_wins(tmp_path: Path) -> None:
+    text = b'{"lock_version": 1, "lock_version": 1, "source_date_epoch": 0, "artifacts": {}}'
+    assert "the key 'lock_version' appears twice" in _refused(_lock(tmp_path, text))
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path: Path) -> None:
+    lock = Lock.load(_lock(tmp_path, b"\xef\xbb\xbf" + (EXAMPLE / "images.lock").read_bytes()))
+    assert lock.source_date_epoch == 1767225600
+
+
+def test_a_directory_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    (tmp_path / "dir.lock").mkdir()
+    assert "a directory" in _refused(tmp_path / "dir.lock")
+    fifo = tmp_path / "fifo.lock"
+    os.mkfifo(fifo)
+    done: list[str] = []
+    reader = threading.Thread(target=lambda: done.append(_refused(fifo)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert done and "not a regular file" in done[0]
+    assert "not a regular file" in _refused(Path("/dev/zero"))
+
+
+def test_a_file_over_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "images.lock"
+    with open(big, "wb") as handle:
+        handle.truncate(MAX_TEXT + 1)  # sparse: nothing to write, nothing read past the limit
+    assert "larger than 16 MiB" in _refused(big)
+
+
+def test_toml_errors_name_the_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "images.toml"
+    with pytest.raises(ConfigError, match=r"images.toml: line 2, column 3: "):
+        parse_toml("a = 1\nb c\n", path, error=ConfigError)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_toml("a = " + "[" * 100_000 + "]" * 100_000, path, error=ConfigError)
+    with pytest.raises(ConfigError, match="digits"):
+        parse_toml("a = " + "9" * 5000, path, error=ConfigError)
+    with pytest.raises(ConfigError, match="line 1, column 1"):
+        parse_json("nope", path, error=ConfigError)
+    assert read_text(_lock(tmp_path, b"\xef\xbb\xbfx = 1\n"), what="x", error=ConfigError) == (
+        "x = 1\n"
+    )
+
+
+def test_the_cli_refuses_a_fifo_lock_in_one_line_with_code_3(tmp_path: Path) -> None:
+    config = tmp_path / "images.toml"
+    config.write_bytes((EXAMPLE / "images.toml").read_bytes())
+    os.mkfifo(tmp_path / "images.lock")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bink_python", "lock", "--offline", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "not a regular file" in proc.stderr
