@@ -77,7 +77,7 @@ seeding the stand-in linkerd-await binaries or importing a base into buildah is 
 regular base, imported into buildah storage as a one-layer image: the stand-in for
 `FROM debian:trixie-slim`), build dependencies with apt (docker-library/python's list, no
 Tk), the verified CPython 3.13.15 tarball COPY'd from the build context (sha256 checked),
-configure with the flags of `src/bink_python/runtime/runtime.py` (`--enable-shared`,
+configure with the flags of `src/bink_python/runtime/plan.py` (`--enable-shared`,
 `--enable-loadable-sqlite-extensions`, `--with-ensurepip`, `--with-system-expat`,
 `--enable-option-checking=fatal`; `release` adds `--enable-optimizations --with-lto`;
 dpkg-buildflags CFLAGS without Debian's `-O2`, so CPython's `-O3` holds, and LDFLAGS, plus

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
-from bink_python.runtime.runtime import RuntimeSpec, build_runtime
+from bink_python.runtime.build import build_runtime
+from bink_python.runtime.spec import RuntimeSpec
 from bink_python.store.store import Store
 
 VERSION = "3.13.15"

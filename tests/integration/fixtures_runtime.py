@@ -22,7 +22,8 @@ from bink_python.host.arch import ARCHES
 from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
 from bink_python.pipeline.build import BuildOptions
-from bink_python.runtime.runtime import RuntimeResult, RuntimeSpec, build_runtime
+from bink_python.runtime.build import build_runtime
+from bink_python.runtime.spec import RuntimeResult, RuntimeSpec
 from bink_python.store.store import Store, sha256_file
 
 CPYTHON_VERSION = "3.13.15"

@@ -20,10 +20,10 @@ from bink_python.host.arch import ARCHES as ARCH_TABLE
 from bink_python.host.arch import host_arch
 from bink_python.host.binfmt import emulation_env, ensure_binfmt
 from bink_python.host.distro import get_distro
+from bink_python.runtime.build import build_runtime
 from bink_python.runtime.buildroot import BuildRootSpec, ensure_buildroot
 from bink_python.runtime.contents import REQUIRED_EXTENSIONS
 from bink_python.runtime.elf import read_elf
-from bink_python.runtime.runtime import build_runtime
 from bink_python.store.store import Store
 
 from .fixtures_base import BaseFactory

@@ -24,7 +24,7 @@ from elftools.elf.elffile import ELFFile
 from bink_python.host.arch import host_arch
 from bink_python.runtime.contents import REMOVED_STDLIB_MODULES
 from bink_python.runtime.elf import read_elf_file
-from bink_python.runtime.runtime import RuntimeResult
+from bink_python.runtime.spec import RuntimeResult
 
 from .fixtures_base import BaseFactory
 from .fixtures_runtime import RuntimeFactory, runtime_member, sysconfig_vars

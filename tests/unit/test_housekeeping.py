@@ -22,7 +22,7 @@ from bink_python.inputs.lockfile import Lock
 from bink_python.pipeline import housekeeping
 from bink_python.pipeline.build import runtime_spec
 from bink_python.pipeline.housekeeping import inventory, needs, parse_size, select, verify_entries
-from bink_python.runtime.runtime import runtime_key
+from bink_python.runtime.plan import runtime_key
 from bink_python.store import store as store_mod
 from bink_python.store.kinds import ENTRY_KINDS
 from bink_python.store.store import sha256_file

@@ -16,10 +16,12 @@ import pytest
 from bink_python.errors import BuildError, FetchError, UsageError
 from bink_python.host.distro import get_distro
 from bink_python.runtime import contents as runtime_contents
-from bink_python.runtime import runtime
+from bink_python.runtime import plan as runtime_plan
+from bink_python.runtime.build import build_runtime
 from bink_python.runtime.buildroot import BuildRootSpec, buildroot_key
 from bink_python.runtime.elf import ElfInfo, read_elf_file
-from bink_python.runtime.runtime import RuntimeSpec, plan_build, runtime_key
+from bink_python.runtime.plan import plan_build, runtime_key
+from bink_python.runtime.spec import RuntimeSpec
 from bink_python.store.store import Store, write_json
 
 from ..tools import requires_tool
@@ -108,7 +110,7 @@ BUILD_ALL_311 = (
 
 
 def test_build_all_links_the_library_and_not_testembed() -> None:
-    out = runtime.build_all_edited(BUILD_ALL_313)
+    out = runtime_plan.build_all_edited(BUILD_ALL_313)
     lines = out.split("\n")
     assert lines[1] == (
         "build_all:\tcheck-clean-src check-app-store-compliance $(BUILDPYTHON) $(LIBRARY_DEPS) "
@@ -117,8 +119,8 @@ def test_build_all_links_the_library_and_not_testembed() -> None:
     assert lines[2] == "\t\tgdbhooks scripts checksharedmods rundsymutil"
     # only build_all changed: _testembed's own rule and other users of it stay
     assert lines[3:] == BUILD_ALL_313.split("\n")[3:]
-    assert runtime.build_all_edited(out) == out  # idempotent
-    old = runtime.build_all_edited(BUILD_ALL_311)
+    assert runtime_plan.build_all_edited(out) == out  # idempotent
+    old = runtime_plan.build_all_edited(BUILD_ALL_311)
     assert old == (
         "build_all:\tcheck-clean-src $(BUILDPYTHON) $(LIBRARY_DEPS) platform oldsharedmods "
         "sharedmods \\\n\t\tgdbhooks python-config\n"
@@ -127,9 +129,9 @@ def test_build_all_links_the_library_and_not_testembed() -> None:
 
 def test_build_all_edit_refuses_a_makefile_it_does_not_know() -> None:
     with pytest.raises(BuildError, match="no build_all rule"):
-        runtime.build_all_edited("all: python\n")
+        runtime_plan.build_all_edited("all: python\n")
     with pytest.raises(BuildError, match="no \\$\\(BUILDPYTHON\\)"):
-        runtime.build_all_edited("build_all: python sharedmods\n")
+        runtime_plan.build_all_edited("build_all: python sharedmods\n")
 
 
 def test_bolt_only_when_asked_and_where_the_build_root_has_it() -> None:
@@ -179,11 +181,11 @@ def test_dpkg_optimisation_level_is_dropped_and_hardening_kept() -> None:
         "-Wformat",
         "-fcf-protection",
     ]
-    kept = runtime.without_opt_level(dpkg)
+    kept = runtime_plan.without_opt_level(dpkg)
     assert kept == [f for f in dpkg if f != "-O2"]
     for level in ("-O", "-O0", "-O3", "-Os", "-Og", "-Oz", "-Ofast"):
-        assert runtime.without_opt_level(["-g", level]) == ["-g"]
-    assert runtime.without_opt_level(["-Ofoo", "-Wl,-O1"]) == ["-Ofoo", "-Wl,-O1"]
+        assert runtime_plan.without_opt_level(["-g", level]) == ["-g"]
+    assert runtime_plan.without_opt_level(["-Ofoo", "-Wl,-O1"]) == ["-Ofoo", "-Wl,-O1"]
 
 
 def test_removed_modules_commands_and_test_extensions(tmp_path: Path) -> None:
@@ -244,15 +246,15 @@ def test_eval_loop_file_alone_gets_no_gcse_on_amd64() -> None:
                 assert not plan_build(
                     spec(version=version, profile=profile, arch="arm64"), host
                 ).eval_loop_cflags
-    assert runtime.eval_loop_rule(()) == ""
-    assert runtime.eval_loop_rule(("-fno-gcse",)) == (
+    assert runtime_plan.eval_loop_rule(()) == ""
+    assert runtime_plan.eval_loop_rule(("-fno-gcse",)) == (
         "\nPython/ceval.o: PY_CFLAGS_NODIST += -fno-gcse\n"
     )
 
 
 def test_the_eval_loop_flags_are_in_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     amd64, arm64 = runtime_key(spec(), "amd64"), runtime_key(spec(arch="arm64"), "amd64")
-    monkeypatch.setitem(runtime.EVAL_LOOP_CFLAGS, "amd64", ("-fno-gcse", "-fno-tree-pre"))
+    monkeypatch.setitem(runtime_plan.EVAL_LOOP_CFLAGS, "amd64", ("-fno-gcse", "-fno-tree-pre"))
     # another flag on the loop's file is another runtime; arm64's build is untouched
     assert runtime_key(spec(), "amd64") != amd64
     assert runtime_key(spec(arch="arm64"), "amd64") == arm64
@@ -293,7 +295,9 @@ def test_eval_loop_rule_reaches_its_compile_line_only_in_both_pgo_phases(
     for name in ("ceval.c", "pystate.c"):
         (tmp_path / "Python" / name).write_text("int x;\n")
     makefile = tmp_path / "Makefile"
-    makefile.write_text(CEVAL_MAKEFILE + runtime.eval_loop_rule(runtime.EVAL_LOOP_CFLAGS["amd64"]))
+    makefile.write_text(
+        CEVAL_MAKEFILE + runtime_plan.eval_loop_rule(runtime_plan.EVAL_LOOP_CFLAGS["amd64"])
+    )
 
     def lines(*args: str) -> dict[str, str]:
         out = _make(tmp_path, *args)
@@ -343,7 +347,7 @@ def test_only_libpython3_so_gets_a_runpath(tmp_path: Path) -> None:
     (tmp_path / "core.c").write_text("int core(void) { return 0; }\n")
     (tmp_path / "main.c").write_text("int core(void);\nint main(void) { return core(); }\n")
     (tmp_path / "ext.c").write_text("int ext(void) { return 1; }\n")
-    (tmp_path / "Makefile").write_text(LINK_MAKEFILE + runtime.STABLE_ABI_RUNPATH_RULE)
+    (tmp_path / "Makefile").write_text(LINK_MAKEFILE + runtime_plan.STABLE_ABI_RUNPATH_RULE)
     # the release build's path: libpython3.13.so is linked as libpython3.so's prerequisite,
     # where a target-specific variable without `private` would reach it too
     _make(tmp_path, "profile-opt", "LDFLAGS=-Wl,-z,relro")
@@ -429,7 +433,7 @@ def test_key_is_stable_and_covers_every_input() -> None:
 
 def test_key_changes_with_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
     key = runtime_key(spec(), "amd64")
-    monkeypatch.setattr(runtime, "RECIPE_VERSION", runtime.RECIPE_VERSION + 1)
+    monkeypatch.setattr(runtime_plan, "RECIPE_VERSION", runtime_plan.RECIPE_VERSION + 1)
     assert runtime_key(spec(), "amd64") != key
 
 
@@ -557,7 +561,7 @@ def test_cache_hit_is_quick_and_does_not_read_the_source(tmp_path: Path) -> None
         (entry / "runtime.tar").write_bytes(b"tar")
         write_json(entry / "record.json", {"version": "3.13.15"})
     start = time.monotonic()
-    result = runtime.build_runtime(the_spec, tmp_path / "absent.tar.xz", store, epoch=0)
+    result = build_runtime(the_spec, tmp_path / "absent.tar.xz", store, epoch=0)
     assert time.monotonic() - start < 1
     assert result.cached and result.key == key
     assert result.record == {"version": "3.13.15"}
@@ -567,7 +571,7 @@ def test_wrong_source_checksum_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "Python-3.13.15.tar.xz"
     source.write_bytes(b"not python")
     with pytest.raises(FetchError, match="expected 1e66a794"):
-        runtime.build_runtime(spec(profile="fast"), source, Store(tmp_path / "c"), epoch=0)
+        build_runtime(spec(profile="fast"), source, Store(tmp_path / "c"), epoch=0)
     assert not (tmp_path / "c" / "runtimes").exists() or not any(
         p for p in (tmp_path / "c" / "runtimes").iterdir() if not p.name.startswith(".")
     )
@@ -627,17 +631,15 @@ def test_a_runtime_of_another_build_host_is_taken_from_the_cache_never_compiled(
     native_arm64 = spec(arch="arm64", profile="fast")
     absent = tmp_path / "absent.tar.xz"
     with pytest.raises(BuildError, match=r"compiled on arm64 \(native\) .* this machine is amd64"):
-        runtime.build_runtime(native_arm64, absent, store, epoch=0, build_host="arm64")
+        build_runtime(native_arm64, absent, store, epoch=0, build_host="arm64")
     with pytest.raises(BuildError, match=r"compiled on amd64 \(cross\) .* refusing to compile"):
-        runtime.build_runtime(native_arm64, absent, store, epoch=0, cached_only=True)
+        build_runtime(native_arm64, absent, store, epoch=0, cached_only=True)
     # the entry the arm64 runtime job saved, handed over by key
     key = runtime_key(native_arm64, "arm64")
     with store.building("runtimes", key) as entry:
         (entry / "runtime.tar").write_bytes(b"tar")
         write_json(entry / "record.json", {"build_host_arch": "arm64"})
-    hit = runtime.build_runtime(
-        native_arm64, absent, store, epoch=0, build_host="arm64", cached_only=True
-    )
+    hit = build_runtime(native_arm64, absent, store, epoch=0, build_host="arm64", cached_only=True)
     assert hit.cached and hit.key == key
 
 

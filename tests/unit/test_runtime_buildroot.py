@@ -35,7 +35,8 @@ def test_buildroot_key_depends_on_release_and_host() -> None:
 
 def test_buildroot_store_key_follows_the_archive_state_but_the_runtime_key_does_not() -> None:
     from bink_python.runtime.buildroot import buildroot_store_key
-    from bink_python.runtime.runtime import RuntimeSpec, runtime_key
+    from bink_python.runtime.plan import runtime_key
+    from bink_python.runtime.spec import RuntimeSpec
 
     spec = BuildRootSpec(get_distro("debian", "13"), "amd64")
     monday = {"http://archive/debian": "a" * 64}

@@ -46,7 +46,9 @@ from ..pipeline.housekeeping import (
 )
 from ..publish import readme
 from ..publish.publish import export, push
-from ..runtime.runtime import PROFILES, RuntimeSpec, build_runtime, runtime_key
+from ..runtime.build import build_runtime
+from ..runtime.plan import runtime_key
+from ..runtime.spec import PROFILES, RuntimeSpec
 from ..store.kinds import ENTRY_KINDS
 from ..store.store import Store, cache_root
 from ..verify import VerifyReport, verify_layout

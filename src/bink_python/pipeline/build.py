@@ -8,7 +8,7 @@ module and caches its own output:
 2. pins     - every input the plan needs must be pinned in images.lock (lockfile.py)
 3. fetch    - CPython sources and component binaries, verified (fetch.py)
 4. base     - one root filesystem per (OS, arch, variant, user) (base.py)
-5. runtime  - one CPython build per (version, OS, arch, profile) (runtime.py)
+5. runtime  - one CPython build per (version, OS, arch, profile) (runtime/)
 6. assemble - images and one index per tag, into a *staging* layout (assemble.py)
 7. verify   - every image of the staging layout (verify/); skipped only when
                ``BuildOptions.verify`` is False, which the summary shows
@@ -55,7 +55,8 @@ from ..image.ldcache import ld_cache_layer
 from ..inputs.fetch import Cache, fetch_artifact
 from ..inputs.lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
 from ..oci.layout import Descriptor, Layout, mark_partial, partial_arches
-from ..runtime.runtime import PROFILES, RuntimeResult, RuntimeSpec, build_runtime
+from ..runtime.build import build_runtime
+from ..runtime.spec import PROFILES, RuntimeResult, RuntimeSpec
 from ..store.store import Store
 from ..verify import VerifyReport, target_for, verify_targets
 

@@ -40,7 +40,8 @@ from ..host.arch import host_arch
 from ..host.mounts import remove_tree
 from ..inputs.fetch import cache_verify
 from ..inputs.lockfile import Lock, cpython_name
-from ..runtime.runtime import PROFILES, runtime_key
+from ..runtime.plan import runtime_key
+from ..runtime.spec import PROFILES
 from ..store.kinds import ENTRY_KINDS, RUNTIMES, EntryKind, Keep
 from ..store.store import read_json
 from .build import runtime_spec

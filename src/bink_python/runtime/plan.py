@@ -1,0 +1,273 @@
+"""The pure planner: configure arguments, make variables, flags and the cache key. No I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import BuildError, UsageError
+from ..host.arch import ARCHES, check_arch
+from ..store.store import cache_key
+from .buildroot import BuildRootSpec, buildroot_key
+from .contents import (
+    BYTECODE_INVALIDATION,
+    PREFIX,
+    REMOVED_STDLIB_MODULES,
+    STABLE_ABI_LIBRARY,
+    STABLE_ABI_RUNPATH,
+)
+from .spec import RuntimeSpec
+
+#: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
+#: (4 and 5 were candidates measured slower and never adopted: bench comparisons 7 and 10.
+#: 7: the interpreter's own compile lines get -fstack-protector: bench comparison 13.
+#: 8: and dpkg-buildflags' CPPFLAGS: -D_FORTIFY_SOURCE=2, as Debian's python3.X.
+#: 9: the eval loop's file compiled with -fno-gcse (EVAL_LOOP_CFLAGS).
+#: 10: a RUNPATH on libpython3.so only (STABLE_ABI_RUNPATH_RULE), not on every ELF file
+#: and in sysconfig's LDSHARED.)
+RECIPE_VERSION = 10
+
+#: configure answers it cannot find out when cross-compiling (it cannot run the target's
+#: programs); the target is glibc Linux, where all of these hold.
+CROSS_CONFIG_SITE = "ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_buggy_getaddrinfo=no\n"
+
+#: The bytecode loop's own file, compiled with GCC's advice for computed-goto dispatch:
+#: "you may get better run-time performance if you disable the global common
+#: subexpression elimination pass" (GCC's manual, -fgcse). GCSE hoists the dispatch
+#: table's address out of the loop into a register that, with %rbp a frame pointer and
+#: the core position-independent, is spilled: every dispatch then reloads it from the
+#: stack. Without GCSE the address is one `lea` before each jump. The flag reaches the
+#: link-time code generator with the file's functions (GCC keeps optimisation options per
+#: function under LTO). amd64 only: arm64's 31 registers hold it, and there the flag left
+#: the loop with more stack accesses, not fewer (a plain -O3 compile of ceval.c both ways
+#: with GCC 14: bench comparison 15). Measured on 3.13 (comparisons 14 and 15); the other
+#: versions' loops dispatch the same way and get it too.
+EVAL_LOOP_OBJECT = "Python/ceval.o"
+EVAL_LOOP_CFLAGS = {"amd64": ("-fno-gcse",)}
+
+#: libpython3.so's RUNPATH (see STABLE_ABI_RUNPATH), set on its link line only: a
+#: target-specific BLDSHARED, ``private`` so that libpython3.X.so, linked as its
+#: prerequisite, does not inherit it. Not in LDFLAGS, which reach every link and, through
+#: the environment make exports to the sysconfig step, sysconfig's LDSHARED, so every
+#: extension users build would carry it too. (``$$``: make's escape; the single quotes
+#: keep the shell from expanding $ORIGIN.)
+STABLE_ABI_RUNPATH_RULE = (
+    f"\n{STABLE_ABI_LIBRARY}: private BLDSHARED += "
+    f"-Wl,-rpath,'{STABLE_ABI_RUNPATH.replace('$', '$$')}'\n"
+)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything that determines the compiled bits, computed without running anything."""
+
+    host_arch: str
+    cross: bool
+    pgo: bool
+    lto: bool
+    configure_args: tuple[str, ...]
+    configure_env: tuple[tuple[str, str], ...]
+    extra_cflags: tuple[str, ...]  # appended to dpkg-buildflags CFLAGS
+    make_vars: tuple[str, ...] = ()  # more VAR=value arguments of make and make install
+    make_env: tuple[tuple[str, str], ...] = ()  # environment of make (qemu-user's CPU model)
+    bolt: bool = False
+    eval_loop_cflags: tuple[str, ...] = ()  # the eval loop's file only (eval_loop_rule)
+
+
+def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
+    """The configure arguments and flags of ``spec`` on a host of arch ``build_host``.
+
+    ``build_host`` is an input, never this machine's arch looked up behind the
+    caller's back: the image job (amd64) must compute what the arm64 runtime job
+    built natively on an arm64 runner. No I/O.
+    """
+    spec.validate()
+    check_arch(build_host, UsageError)
+    host = build_host
+    cross = spec.arch != host
+    lto = spec.profile == "release"
+    pgo = spec.pgo if spec.pgo is not None else spec.profile == "release"
+    version = spec.version_tuple()
+    build_gnu = ARCHES[host].gnu
+    target_gnu = ARCHES[spec.arch].gnu
+    args = [f"--build={build_gnu}"]
+    env: list[tuple[str, str]] = []
+    if cross:
+        args += [f"--host={target_gnu}", f"--with-build-python={PREFIX}/bin/python{spec.minor()}"]
+        env += [
+            ("CONFIG_SITE", "/build/config.site"),
+            ("PKG_CONFIG", "pkg-config"),
+            ("PKG_CONFIG_LIBDIR", f"/usr/lib/{target_gnu}/pkgconfig:/usr/share/pkgconfig"),
+        ]
+    args += [
+        "--enable-loadable-sqlite-extensions",
+        "--enable-option-checking=fatal",
+        "--enable-shared",
+        "--with-ensurepip",
+        "--with-system-expat",
+    ]
+    make_vars: list[str] = []
+    # The interpreter core linked into the python3.X executable (Debian's layout): no
+    # -fPIC core behind a PLT, thread state at a fixed offset from the thread pointer
+    # instead of __tls_get_addr. libpython3.X.so is still built and shipped for
+    # embedders, from the same objects.
+    if version >= (3, 15, 0):
+        args.append("--enable-static-libpython-for-interpreter")
+    else:
+        # what 3.15's option does, for 3.9 to 3.14: every version's Makefile links the
+        # interpreter with $(BLDLIBRARY) (-L. -lpython3.X for shared builds); linking the
+        # library's own objects instead is the non-shared build's link line
+        make_vars.append("BLDLIBRARY=$(LIBRARY_OBJS)")
+        # ...and waits for those objects only, not for libpython3.X.so: the two links
+        # (each one compiler process under LTO, minutes long) run side by side instead of
+        # one after the other. build_all_edited puts the library in build_all. (A Makefile
+        # without LINK_PYTHON_DEPS, which 3.11 has, ignores it and keeps its serial links.)
+        make_vars.append("LINK_PYTHON_DEPS=$(LIBRARY_OBJS)")
+    # Debian builds its own python3.X with -fstack-protector: canaries in the functions that
+    # hold a character array. dpkg-buildflags' -strong adds every function that takes a
+    # local's address: in the 3.13 executable about 1600 canaries against Debian's 70 (26
+    # with this), the eval loop and dict lookups among them. Measured 1.01x faster (bench
+    # comparison 13). CFLAGS_NODIST comes after EXTRA_CFLAGS on CPython's own compile
+    # lines (the core, the stdlib's modules), so it wins there; it is not in sysconfig's
+    # CFLAGS, so the extensions users build against the runtime keep -strong.
+    make_vars.append("CFLAGS_NODIST=-fstack-protector")
+    if version >= (3, 10, 0):
+        # no libpython3.X.a built only to be deleted, no _testcapi, test package and the like
+        args += ["--without-static-libpython", "--disable-test-modules"]
+    if pgo:
+        args.append("--enable-optimizations")
+    if lto:
+        args.append("--with-lto")
+    bolt = bool(
+        spec.bolt
+        and pgo
+        and lto
+        and not cross
+        and spec.arch == "amd64"
+        and version >= (3, 12, 0)
+        and spec.distro.bolt_tools
+    )
+    if bolt:
+        llvm_bolt, merge_fdata = spec.distro.bolt_tools[:2]
+        args += ["--enable-bolt", f"LLVM_BOLT={llvm_bolt}", f"MERGE_FDATA={merge_fdata}"]
+        # the interpreter only: libpython3.X.so is not what runs the profile task
+        make_vars.append("BOLT_BINARIES=$(BUILDPYTHON)")
+    make_env: list[tuple[str, str]] = []
+    qemu_cpu = ARCHES[spec.arch].qemu_cpu
+    if pgo and cross and qemu_cpu is not None:
+        # the profile task runs the target's interpreter under qemu-user (binfmt_misc)
+        make_env.append(("QEMU_CPU", qemu_cpu))
+    cflags: list[str] = []
+    if version >= (3, 12, 0):
+        cflags += ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
+    return BuildPlan(
+        host_arch=host,
+        cross=cross,
+        pgo=pgo,
+        lto=lto,
+        configure_args=tuple(args),
+        configure_env=tuple(env),
+        extra_cflags=tuple(cflags),
+        make_vars=tuple(make_vars),
+        make_env=tuple(make_env),
+        bolt=bolt,
+        eval_loop_cflags=EVAL_LOOP_CFLAGS.get(spec.arch, ()),
+    )
+
+
+def without_opt_level(cflags: list[str]) -> list[str]:
+    """dpkg-buildflags' CFLAGS without their optimisation level (Debian's ``-O2``).
+
+    They reach the compiler line after CPython's own ``OPT`` (``-O3``), so the last ``-O``
+    would win and quietly build the interpreter at ``-O2``; CPython's level is kept. The
+    hardening flags stay.
+    """
+    return [flag for flag in cflags if not re.fullmatch(r"-O([0-9sgz]|fast)?", flag)]
+
+
+def build_all_edited(makefile: str) -> str:
+    """The configured Makefile's ``build_all`` without ``Programs/_testembed`` and with
+    ``$(LIBRARY_DEPS)`` (``libpython3.X.so``, ``libpython3.so``) beside ``$(BUILDPYTHON)``.
+
+    ``_testembed`` runs CPython's own embedding tests (``test_embed``) and is never
+    installed, nor run by the PGO profile task (``-m test --pgo``); linked like the
+    interpreter (the whole core; under LTO one compiler process) it cost two serial
+    whole-core links of a release build, one per PGO phase. The libraries are named
+    because the interpreter no longer depends on them (``LINK_PYTHON_DEPS``, see
+    plan_build) and must still be built and installed (a Makefile before 3.11 has no
+    ``LIBRARY_DEPS``: there it is empty, and the interpreter still depends on them).
+    Raises BuildError without a ``build_all`` rule. No I/O.
+    """
+    lines = makefile.split("\n")
+    for start, line in enumerate(lines):
+        if not line.startswith("build_all:"):
+            continue
+        end = start
+        while lines[end].endswith("\\") and end + 1 < len(lines):
+            end += 1
+        for i in range(start, end + 1):
+            lines[i] = re.sub(r"[ \t]+Programs/_testembed(?=[ \t\\]|$)", "", lines[i])
+        rule = lines[start : end + 1]
+        if not any("$(LIBRARY_DEPS)" in part for part in rule):
+            libs = "$(BUILDPYTHON) $(LIBRARY_DEPS)"
+            lines[start] = lines[start].replace("$(BUILDPYTHON)", libs, 1)
+            if "$(LIBRARY_DEPS)" not in lines[start]:
+                raise BuildError("the configured Makefile's build_all has no $(BUILDPYTHON)")
+        return "\n".join(lines)
+    raise BuildError("the configured Makefile has no build_all rule")
+
+
+def eval_loop_rule(cflags: tuple[str, ...]) -> str:
+    """Makefile lines giving the eval loop's object ``cflags`` of its own ('' for none).
+
+    A target-specific ``PY_CFLAGS_NODIST``: on that object's compile line only, after the
+    other flags (so it wins), in both PGO phases: ``make profile-opt`` sets
+    ``CFLAGS_NODIST`` on its sub-makes' command lines, which would override a
+    target-specific ``CFLAGS_NODIST``, never ``PY_CFLAGS_NODIST``. Not in sysconfig: the
+    extensions users build do not get it. No I/O.
+    """
+    if not cflags:
+        return ""
+    return f"\n{EVAL_LOOP_OBJECT}: PY_CFLAGS_NODIST += {' '.join(cflags)}\n"
+
+
+def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
+    """The cache key: what was built and how. No I/O.
+
+    What: CPython version and source sha256, OS release, target arch, profile. How:
+    the recipe version, PGO/LTO, the configure arguments, environment and flags, the
+    build root's identity, and whether it was cross-compiled, all of which follow
+    from ``build_host``, the arch the compiler ran on. That is the only trace of the
+    build machine: no host name, CPU model or kernel, so any runner of that arch
+    computes the same key. A native arm64 build (an arm64 runner: PGO, native
+    toolchain, arm64 build root) and an arm64 build cross-compiled on amd64 (its
+    PGO profile run under qemu-user, cross toolchain, amd64 build root) are different
+    builds and get different keys: one is never taken for the other.
+    """
+    plan = plan_build(spec, build_host)
+    root = BuildRootSpec(spec.distro, plan.host_arch)
+    return cache_key(
+        {
+            "recipe": RECIPE_VERSION,
+            "version": spec.version,
+            "source_sha256": spec.source_sha256,
+            "os": spec.distro.os,
+            "release": spec.distro.release,
+            "arch": spec.arch,
+            "profile": spec.profile,
+            "host_arch": plan.host_arch,
+            "pgo": plan.pgo,
+            "lto": plan.lto,
+            "configure_args": list(plan.configure_args),
+            "configure_env": [list(pair) for pair in plan.configure_env],
+            "extra_cflags": list(plan.extra_cflags),
+            "make_vars": list(plan.make_vars),
+            "make_env": [list(pair) for pair in plan.make_env],
+            "bolt": plan.bolt,
+            "eval_loop_cflags": list(plan.eval_loop_cflags),
+            "bytecode": BYTECODE_INVALIDATION,
+            "removed_modules": sorted(REMOVED_STDLIB_MODULES),
+            "buildroot": buildroot_key(root),
+            "cross_config_site": CROSS_CONFIG_SITE if plan.cross else None,
+        }
+    )
