@@ -4,8 +4,8 @@ Usage: python bench/bench_runtime.py SOURCE_TARBALL [--profile fast|release] [--
 
 Builds CPython 3.13.15 (the source must have the pinned sha256) for amd64, then for
 arm64 (cross-compiled, reusing the amd64 runtime as build Python), both with
-``force=True`` so the compile is measured and not a cache hit; the build root comes
-from the cache when present. Prints, per arch, the wall time of the build, the
+``mode=BuildMode.REBUILD`` so the compile is measured and not a cache hit; the build
+root comes from the cache when present. Prints, per arch, the wall time of the build, the
 tarball size and whether it was cross-compiled, and the arm64/amd64 ratio (target:
 at most 1.5). Then times a cache hit.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
-from bink_python.runtime.build import build_runtime
+from bink_python.runtime.build import BuildMode, build_runtime
 from bink_python.runtime.spec import RuntimeSpec
 from bink_python.store.store import Store
 
@@ -40,7 +40,7 @@ def main() -> None:
         spec = RuntimeSpec(VERSION, SHA256, get_distro("debian", "13"), arch, args.profile)
         start = time.monotonic()
         result = build_runtime(
-            spec, args.source, store, epoch=EPOCH, progress=Progress(), force=True
+            spec, args.source, store, epoch=EPOCH, progress=Progress(), mode=BuildMode.REBUILD
         )
         report[arch] = {
             "seconds": round(time.monotonic() - start, 1),

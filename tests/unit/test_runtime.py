@@ -17,7 +17,7 @@ from bink_python.errors import BuildError, FetchError, UsageError
 from bink_python.host.distro import get_distro
 from bink_python.runtime import contents as runtime_contents
 from bink_python.runtime import plan as runtime_plan
-from bink_python.runtime.build import build_runtime
+from bink_python.runtime.build import BuildMode, build_runtime
 from bink_python.runtime.buildroot import BuildRootSpec, buildroot_key
 from bink_python.runtime.elf import ElfInfo, read_elf_file
 from bink_python.runtime.plan import plan_build, runtime_key
@@ -633,13 +633,15 @@ def test_a_runtime_of_another_build_host_is_taken_from_the_cache_never_compiled(
     with pytest.raises(BuildError, match=r"compiled on arm64 \(native\) .* this machine is amd64"):
         build_runtime(native_arm64, absent, store, epoch=0, build_host="arm64")
     with pytest.raises(BuildError, match=r"compiled on amd64 \(cross\) .* refusing to compile"):
-        build_runtime(native_arm64, absent, store, epoch=0, cached_only=True)
+        build_runtime(native_arm64, absent, store, epoch=0, mode=BuildMode.CACHED_ONLY)
     # the entry the arm64 runtime job saved, handed over by key
     key = runtime_key(native_arm64, "arm64")
     with store.building("runtimes", key) as entry:
         (entry / "runtime.tar").write_bytes(b"tar")
         write_json(entry / "record.json", {"build_host_arch": "arm64"})
-    hit = build_runtime(native_arm64, absent, store, epoch=0, build_host="arm64", cached_only=True)
+    hit = build_runtime(
+        native_arm64, absent, store, epoch=0, build_host="arm64", mode=BuildMode.CACHED_ONLY
+    )
     assert hit.cached and hit.key == key
 
 

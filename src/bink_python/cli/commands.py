@@ -46,7 +46,7 @@ from ..pipeline.housekeeping import (
 )
 from ..publish import readme
 from ..publish.publish import export, push
-from ..runtime.build import build_runtime
+from ..runtime.build import BuildMode, build_runtime
 from ..runtime.plan import runtime_key
 from ..runtime.spec import PROFILES, RuntimeSpec
 from ..store.kinds import ENTRY_KINDS
@@ -222,7 +222,7 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
         mirror=args.mirror,
         progress=progress,
         jobs=args.jobs,
-        force=args.force,
+        mode=BuildMode.REBUILD if args.force else BuildMode.REUSE,
         build_host=args.build_host,
     )
     out = {"key": result.key, "tarball": str(result.tarball), "cached": result.cached}

@@ -55,7 +55,7 @@ from ..image.ldcache import ld_cache_layer
 from ..inputs.fetch import Cache, fetch_artifact
 from ..inputs.lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
 from ..oci.layout import Descriptor, Layout, mark_partial, partial_arches
-from ..runtime.build import build_runtime
+from ..runtime.build import BuildMode, build_runtime
 from ..runtime.spec import PROFILES, RuntimeResult, RuntimeSpec
 from ..store.store import Store
 from ..verify import VerifyReport, target_for, verify_targets
@@ -504,7 +504,7 @@ def build_family(
                     mirror=options.mirror,
                     progress=progress,
                     build_host=dict(options.runtime_hosts).get(spec.arch),
-                    cached_only=options.cached_runtimes,
+                    mode=BuildMode.CACHED_ONLY if options.cached_runtimes else BuildMode.REUSE,
                 )
 
         return run

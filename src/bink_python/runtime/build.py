@@ -10,6 +10,7 @@ Store layout (kind ``runtimes``)::
 
 from __future__ import annotations
 
+import enum
 import os
 import shutil
 import tempfile
@@ -27,6 +28,14 @@ from .buildroot import BuildRootSpec, ensure_buildroot
 from .plan import plan_build, runtime_key
 from .recipe import Job, compile_and_package, unpack
 from .spec import RuntimeResult, RuntimeSpec
+
+
+class BuildMode(enum.Enum):
+    """Where ``build_runtime`` may take the runtime from."""
+
+    REUSE = "reuse"  # the cache, else compiled here
+    REBUILD = "rebuild"  # compiled here even when the cache has it
+    CACHED_ONLY = "cached-only"  # the cache only: a miss fails
 
 
 def _cached(spec: RuntimeSpec, key: str, store: Store) -> RuntimeResult | None:
@@ -49,16 +58,15 @@ def build_runtime(
     mirror: str | None = None,
     progress: Progress = SILENT,
     jobs: int | None = None,
-    force: bool = False,
+    mode: BuildMode = BuildMode.REUSE,
     build_host: str | None = None,
-    cached_only: bool = False,
 ) -> RuntimeResult:
     """Build (or take from the cache) the CPython runtime of ``spec`` from ``source``.
 
     ``build_host`` is the arch of the machine the runtime is (or was) compiled on
     (default: this machine). A runtime of another build host can come from the cache
     (handed over by the job that built it) but is never compiled here; with
-    ``cached_only`` nothing is compiled at all: a miss names the key and fails.
+    ``BuildMode.CACHED_ONLY`` nothing is compiled at all: a miss names the key and fails.
 
     The runtime's timestamps (``SOURCE_DATE_EPOCH`` of the compile, clamped mtimes of
     the tar) come from the source release (the newest member of the source tarball),
@@ -69,13 +77,13 @@ def build_runtime(
     here = host_arch()
     host = build_host or here
     key = runtime_key(spec, host)
-    if not force:
+    if mode is not BuildMode.REBUILD:
         hit = _cached(spec, key, store)
         if hit is not None:
             return hit
     what = f"the CPython {spec.version} {spec.distro.ident} {spec.arch} {spec.profile} runtime"
     how = f"compiled on {host}" + (" (cross)" if spec.arch != host else " (native)")
-    if cached_only:
+    if mode is BuildMode.CACHED_ONLY:
         raise BuildError(
             f"{what} {how} (key {key}) is not in the cache {store.root}: it comes from the "
             "runtime job that builds it; refusing to compile a different build here"
@@ -86,7 +94,7 @@ def build_runtime(
             f"build it on a {host} machine and hand the cache entry over"
         )
     with store.lock(RUNTIMES.name, key):
-        if not force:
+        if mode is not BuildMode.REBUILD:
             hit = _cached(spec, key, store)
             if hit is not None:
                 return hit
