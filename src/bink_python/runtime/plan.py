@@ -18,39 +18,19 @@ from .contents import (
 )
 from .spec import RuntimeSpec
 
-#: Bump when anything about how a runtime is built changes (invalidates cached runtimes).
-#: (4 and 5 were candidates measured slower and never adopted: bench comparisons 7 and 10.
-#: 7: the interpreter's own compile lines get -fstack-protector: bench comparison 13.
-#: 8: and dpkg-buildflags' CPPFLAGS: -D_FORTIFY_SOURCE=2, as Debian's python3.X.
-#: 9: the eval loop's file compiled with -fno-gcse (EVAL_LOOP_CFLAGS).
-#: 10: a RUNPATH on libpython3.so only (STABLE_ABI_RUNPATH_RULE), not on every ELF file
-#: and in sysconfig's LDSHARED.)
+#: Bump when anything about how a runtime is built changes: it invalidates cached runtimes.
 RECIPE_VERSION = 10
 
-#: configure answers it cannot find out when cross-compiling (it cannot run the target's
-#: programs); the target is glibc Linux, where all of these hold.
+#: configure's answers it cannot find out when cross-compiling; all hold on glibc Linux.
 CROSS_CONFIG_SITE = "ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_buggy_getaddrinfo=no\n"
 
-#: The bytecode loop's own file, compiled with GCC's advice for computed-goto dispatch:
-#: "you may get better run-time performance if you disable the global common
-#: subexpression elimination pass" (GCC's manual, -fgcse). GCSE hoists the dispatch
-#: table's address out of the loop into a register that, with %rbp a frame pointer and
-#: the core position-independent, is spilled: every dispatch then reloads it from the
-#: stack. Without GCSE the address is one `lea` before each jump. The flag reaches the
-#: link-time code generator with the file's functions (GCC keeps optimisation options per
-#: function under LTO). amd64 only: arm64's 31 registers hold it, and there the flag left
-#: the loop with more stack accesses, not fewer (a plain -O3 compile of ceval.c both ways
-#: with GCC 14: bench comparison 15). Measured on 3.13 (comparisons 14 and 15); the other
-#: versions' loops dispatch the same way and get it too.
+#: GCC's advice for computed-goto dispatch: without GCSE the dispatch table's address is not
+#: hoisted into a register that amd64 spills (arm64 has registers enough to keep it).
 EVAL_LOOP_OBJECT = "Python/ceval.o"
 EVAL_LOOP_CFLAGS = {"amd64": ("-fno-gcse",)}
 
-#: libpython3.so's RUNPATH (see STABLE_ABI_RUNPATH), set on its link line only: a
-#: target-specific BLDSHARED, ``private`` so that libpython3.X.so, linked as its
-#: prerequisite, does not inherit it. Not in LDFLAGS, which reach every link and, through
-#: the environment make exports to the sysconfig step, sysconfig's LDSHARED, so every
-#: extension users build would carry it too. (``$$``: make's escape; the single quotes
-#: keep the shell from expanding $ORIGIN.)
+#: libpython3.so's RUNPATH on its own link line only (``private``: libpython3.X.so does not
+#: inherit it), never in LDFLAGS, which would carry it into sysconfig's LDSHARED.
 STABLE_ABI_RUNPATH_RULE = (
     f"\n{STABLE_ABI_LIBRARY}: private BLDSHARED += "
     f"-Wl,-rpath,'{STABLE_ABI_RUNPATH.replace('$', '$$')}'\n"
@@ -88,17 +68,7 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
     lto = spec.profile == "release"
     pgo = spec.pgo if spec.pgo is not None else spec.profile == "release"
     version = spec.version_tuple()
-    build_gnu = ARCHES[host].gnu
-    target_gnu = ARCHES[spec.arch].gnu
-    args = [f"--build={build_gnu}"]
-    env: list[tuple[str, str]] = []
-    if cross:
-        args += [f"--host={target_gnu}", f"--with-build-python={PREFIX}/bin/python{spec.minor()}"]
-        env += [
-            ("CONFIG_SITE", "/build/config.site"),
-            ("PKG_CONFIG", "pkg-config"),
-            ("PKG_CONFIG_LIBDIR", f"/usr/lib/{target_gnu}/pkgconfig:/usr/share/pkgconfig"),
-        ]
+    args, env = _target_args(spec, host)
     args += [
         "--enable-loadable-sqlite-extensions",
         "--enable-option-checking=fatal",
@@ -107,29 +77,9 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         "--with-system-expat",
     ]
     make_vars: list[str] = []
-    # The interpreter core linked into the python3.X executable (Debian's layout): no
-    # -fPIC core behind a PLT, thread state at a fixed offset from the thread pointer
-    # instead of __tls_get_addr. libpython3.X.so is still built and shipped for
-    # embedders, from the same objects.
-    if version >= (3, 15, 0):
-        args.append("--enable-static-libpython-for-interpreter")
-    else:
-        # what 3.15's option does, for 3.9 to 3.14: every version's Makefile links the
-        # interpreter with $(BLDLIBRARY) (-L. -lpython3.X for shared builds); linking the
-        # library's own objects instead is the non-shared build's link line
-        make_vars.append("BLDLIBRARY=$(LIBRARY_OBJS)")
-        # ...and waits for those objects only, not for libpython3.X.so: the two links
-        # (each one compiler process under LTO, minutes long) run side by side instead of
-        # one after the other. build_all_edited puts the library in build_all. (A Makefile
-        # without LINK_PYTHON_DEPS, which 3.11 has, ignores it and keeps its serial links.)
-        make_vars.append("LINK_PYTHON_DEPS=$(LIBRARY_OBJS)")
-    # Debian builds its own python3.X with -fstack-protector: canaries in the functions that
-    # hold a character array. dpkg-buildflags' -strong adds every function that takes a
-    # local's address: in the 3.13 executable about 1600 canaries against Debian's 70 (26
-    # with this), the eval loop and dict lookups among them. Measured 1.01x faster (bench
-    # comparison 13). CFLAGS_NODIST comes after EXTRA_CFLAGS on CPython's own compile
-    # lines (the core, the stdlib's modules), so it wins there; it is not in sysconfig's
-    # CFLAGS, so the extensions users build against the runtime keep -strong.
+    _static_interpreter(version, args, make_vars)
+    # Debian's -fstack-protector, not dpkg-buildflags' -strong, on CPython's own compile
+    # lines only (CFLAGS_NODIST): users' extensions keep -strong from sysconfig's CFLAGS.
     make_vars.append("CFLAGS_NODIST=-fstack-protector")
     if version >= (3, 10, 0):
         # no libpython3.X.a built only to be deleted, no _testcapi, test package and the like
@@ -138,15 +88,7 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         args.append("--enable-optimizations")
     if lto:
         args.append("--with-lto")
-    bolt = bool(
-        spec.bolt
-        and pgo
-        and lto
-        and not cross
-        and spec.arch == "amd64"
-        and version >= (3, 12, 0)
-        and spec.distro.bolt_tools
-    )
+    bolt = _bolt(spec, pgo=pgo, lto=lto, cross=cross)
     if bolt:
         llvm_bolt, merge_fdata = spec.distro.bolt_tools[:2]
         args += ["--enable-bolt", f"LLVM_BOLT={llvm_bolt}", f"MERGE_FDATA={merge_fdata}"]
@@ -172,6 +114,50 @@ def plan_build(spec: RuntimeSpec, build_host: str) -> BuildPlan:
         make_env=tuple(make_env),
         bolt=bolt,
         eval_loop_cflags=EVAL_LOOP_CFLAGS.get(spec.arch, ()),
+    )
+
+
+def _target_args(spec: RuntimeSpec, host: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """``--build``, and for a cross build ``--host``, the build Python and pkg-config's
+    view of the target's libraries (configure's arguments and environment)."""
+    target_gnu = ARCHES[spec.arch].gnu
+    args = [f"--build={ARCHES[host].gnu}"]
+    env: list[tuple[str, str]] = []
+    if spec.arch != host:
+        args += [f"--host={target_gnu}", f"--with-build-python={PREFIX}/bin/python{spec.minor()}"]
+        env += [
+            ("CONFIG_SITE", "/build/config.site"),
+            ("PKG_CONFIG", "pkg-config"),
+            ("PKG_CONFIG_LIBDIR", f"/usr/lib/{target_gnu}/pkgconfig:/usr/share/pkgconfig"),
+        ]
+    return args, env
+
+
+def _static_interpreter(
+    version: tuple[int, int, int], args: list[str], make_vars: list[str]
+) -> None:
+    """The core linked into the python3.X executable, as Debian does: no -fPIC core behind a
+    PLT, no ``__tls_get_addr``; libpython3.X.so is still built from the same objects."""
+    if version >= (3, 15, 0):
+        args.append("--enable-static-libpython-for-interpreter")
+        return
+    # 3.15's option by hand: link the library's objects, and wait for those only, so the
+    # two LTO links run side by side (a Makefile without LINK_PYTHON_DEPS ignores it)
+    make_vars.append("BLDLIBRARY=$(LIBRARY_OBJS)")
+    make_vars.append("LINK_PYTHON_DEPS=$(LIBRARY_OBJS)")
+
+
+def _bolt(spec: RuntimeSpec, *, pgo: bool, lto: bool, cross: bool) -> bool:
+    """BOLT where asked for and where it works: native amd64 PGO+LTO builds of 3.12+
+    whose build root has llvm-bolt."""
+    return bool(
+        spec.bolt
+        and pgo
+        and lto
+        and not cross
+        and spec.arch == "amd64"
+        and spec.version_tuple() >= (3, 12, 0)
+        and spec.distro.bolt_tools
     )
 
 

@@ -23,9 +23,7 @@ class RuntimeSpec:
     arch: str  # "amd64" | "arm64"
     profile: str = "release"  # "release" | "fast"
     pgo: bool | None = None  # None: PGO for release builds (the cross builds' profile under qemu)
-    #: BOLT after PGO (amd64 release builds of 3.12+ where the build root has llvm-bolt;
-    #: skipped where not). Off by default: measured 0.98x (slower) on 3.13 here (bench
-    #: comparison 10); it also needs -fno-reorder-blocks-and-partition and a non-PIE link.
+    #: BOLT after PGO (amd64 release builds of 3.12+ with llvm-bolt): off, as it measured slower.
     bolt: bool = False
 
     def minor(self) -> str:
