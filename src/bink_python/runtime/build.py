@@ -132,9 +132,8 @@ def _build(
         )
     build_python: RuntimeResult | None = None
     if plan.cross:
-        # the build Python of the same version: the host-arch runtime of the same
-        # profile (cached; the pipeline builds it anyway for the host-arch image). It
-        # only runs build scripts and ensurepip (pure Python), so it is not in the key.
+        # the build Python: the host-arch runtime of the same version and profile, not in
+        # the key because it only runs pure-Python build scripts and ensurepip
         build_python = build_runtime(
             replace(spec, arch=plan.host_arch, pgo=None),
             source,

@@ -32,13 +32,8 @@ from .elf import ElfInfo
 #: Where a runtime is installed (the runtime tarball's paths start with ``usr/local/``).
 PREFIX = "/usr/local"
 
-#: The one shipped ELF file with a RUNPATH, and its RUNPATH: libpython3.so (the stable
-#: ABI's library) NEEDS libpython3.X.so from its own directory, which is not among the
-#: loader's default directories, and a distroless image has no /etc/ld.so.cache. Nothing
-#: else needs one: python3.X carries the interpreter core (no libpython ``NEEDED``), and
-#: the extension modules link the base's libraries only; there ``$ORIGIN/../lib`` (the
-#: reference Dockerfile's LDFLAGS, recipes 1 to 9) is lib-dynload/../lib, a directory
-#: that does not exist, searched first for each of them.
+#: The one shipped ELF file with a RUNPATH, and its RUNPATH: libpython3.so NEEDS
+#: libpython3.X.so from its own directory, which a distroless image's loader would not search.
 STABLE_ABI_LIBRARY = "libpython3.so"
 STABLE_ABI_RUNPATH = "$ORIGIN"
 

@@ -175,14 +175,10 @@ def build_all_edited(makefile: str) -> str:
     """The configured Makefile's ``build_all`` without ``Programs/_testembed`` and with
     ``$(LIBRARY_DEPS)`` (``libpython3.X.so``, ``libpython3.so``) beside ``$(BUILDPYTHON)``.
 
-    ``_testembed`` runs CPython's own embedding tests (``test_embed``) and is never
-    installed, nor run by the PGO profile task (``-m test --pgo``); linked like the
-    interpreter (the whole core; under LTO one compiler process) it cost two serial
-    whole-core links of a release build, one per PGO phase. The libraries are named
-    because the interpreter no longer depends on them (``LINK_PYTHON_DEPS``, see
-    plan_build) and must still be built and installed (a Makefile before 3.11 has no
-    ``LIBRARY_DEPS``: there it is empty, and the interpreter still depends on them).
-    Raises BuildError without a ``build_all`` rule. No I/O.
+    ``_testembed`` is never installed nor run by the PGO task, yet linked like the whole
+    core once per PGO phase; the libraries are named because the interpreter no longer
+    depends on them (``LINK_PYTHON_DEPS``). Raises BuildError without a ``build_all``
+    rule. No I/O.
     """
     lines = makefile.split("\n")
     for start, line in enumerate(lines):
@@ -206,11 +202,9 @@ def build_all_edited(makefile: str) -> str:
 def eval_loop_rule(cflags: tuple[str, ...]) -> str:
     """Makefile lines giving the eval loop's object ``cflags`` of its own ('' for none).
 
-    A target-specific ``PY_CFLAGS_NODIST``: on that object's compile line only, after the
-    other flags (so it wins), in both PGO phases: ``make profile-opt`` sets
-    ``CFLAGS_NODIST`` on its sub-makes' command lines, which would override a
-    target-specific ``CFLAGS_NODIST``, never ``PY_CFLAGS_NODIST``. Not in sysconfig: the
-    extensions users build do not get it. No I/O.
+    A target-specific ``PY_CFLAGS_NODIST``, because ``make profile-opt`` overrides
+    ``CFLAGS_NODIST`` on its sub-makes' command lines and sysconfig must not carry it.
+    No I/O.
     """
     if not cflags:
         return ""
@@ -220,15 +214,11 @@ def eval_loop_rule(cflags: tuple[str, ...]) -> str:
 def runtime_key(spec: RuntimeSpec, build_host: str) -> str:
     """The cache key: what was built and how. No I/O.
 
-    What: CPython version and source sha256, OS release, target arch, profile. How:
-    the recipe version, PGO/LTO, the configure arguments, environment and flags, the
-    build root's identity, and whether it was cross-compiled, all of which follow
-    from ``build_host``, the arch the compiler ran on. That is the only trace of the
-    build machine: no host name, CPU model or kernel, so any runner of that arch
-    computes the same key. A native arm64 build (an arm64 runner: PGO, native
-    toolchain, arm64 build root) and an arm64 build cross-compiled on amd64 (its
-    PGO profile run under qemu-user, cross toolchain, amd64 build root) are different
-    builds and get different keys: one is never taken for the other.
+    What: CPython version and source sha256, OS release, target arch, profile. How: the
+    recipe version and the whole plan, which follow from ``build_host``, the arch the
+    compiler ran on: the only trace of the build machine (no host name, CPU or kernel),
+    so any runner of that arch computes the same key, and a native arm64 build is never
+    taken for one cross-compiled on amd64.
     """
     plan = plan_build(spec, build_host)
     root = BuildRootSpec(spec.distro, plan.host_arch)

@@ -200,11 +200,8 @@ def _extract_build_python(
     buildpy.mkdir()
     with tarfile.open(build_python.tarball) as tar:
         tar.extractall(buildpy, filter="tar")
-    # without its site-packages: ensurepip (run by `make install` with the build Python)
-    # would find pip already installed and put nothing into the staging root; and the
-    # target's interpreter running the PGO profile task under qemu has the same prefix,
-    # so an existing /usr/local/.../site-packages (read-only here) would be on its
-    # sys.path, where test_pickle's clean-up gets EROFS, not ENOENT, and fails the build
+    # without its site-packages, where ensurepip would find pip and stage none, and the
+    # PGO task under qemu (same prefix) would fail cleaning up on the read-only mount
     site = buildpy / PREFIX.lstrip("/") / "lib" / f"python{spec.minor()}" / "site-packages"
     shutil.rmtree(site, ignore_errors=True)
     (work / "config.site").write_text(CROSS_CONFIG_SITE)
@@ -235,9 +232,8 @@ def _configure(job: Job) -> _Compiler:
 
     cflags = without_opt_level(buildflags("CFLAGS"))
     ldflags = buildflags("LDFLAGS")
-    # -D_FORTIFY_SOURCE=2 (glibc's checked memcpy, snprintf and the like) and -Wdate-time,
-    # as Debian builds its own python3.X; on CPython's own compile lines only
-    # (PY_CPPFLAGS), not in sysconfig's CFLAGS for users' extensions
+    # -D_FORTIFY_SOURCE=2 and -Wdate-time as Debian's python3.X, on CPython's own compile
+    # lines only (PY_CPPFLAGS), not in sysconfig's CFLAGS for users' extensions
     cppflags = buildflags("CPPFLAGS")
     cc = f"{job.target_gnu}-gcc"
     own_flags = [*plan.extra_cflags, *plan.eval_loop_cflags]
