@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -604,8 +605,6 @@ def test_key_takes_the_build_host_as_an_input_not_from_this_machine(
 ) -> None:
     """Issue 14, defect 1: the key of a runtime is the same whichever machine computes
     it; a native arm64 build and an arm64 build cross-compiled on amd64 differ."""
-    import platform
-
     keys = {}
     for machine in ("x86_64", "aarch64"):
         monkeypatch.setattr(platform, "machine", lambda m=machine: m)
@@ -624,8 +623,6 @@ def test_key_takes_the_build_host_as_an_input_not_from_this_machine(
 def test_a_runtime_of_another_build_host_is_taken_from_the_cache_never_compiled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import platform
-
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     store = Store(tmp_path / "cache")
     native_arm64 = spec(arch="arm64", profile="fast")

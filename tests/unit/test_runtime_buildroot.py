@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bink_python.host.distro import get_distro
-from bink_python.runtime.buildroot import BuildRootSpec, apt_sources, buildroot_key
+from bink_python.runtime.buildroot import (
+    BuildRootSpec,
+    apt_sources,
+    buildroot_key,
+    buildroot_store_key,
+)
+from bink_python.runtime.plan import runtime_key
+from bink_python.runtime.spec import RuntimeSpec
 
 
 def test_debian_root_uses_one_archive_for_every_arch() -> None:
@@ -34,10 +41,6 @@ def test_buildroot_key_depends_on_release_and_host() -> None:
 
 
 def test_buildroot_store_key_follows_the_archive_state_but_the_runtime_key_does_not() -> None:
-    from bink_python.runtime.buildroot import buildroot_store_key
-    from bink_python.runtime.plan import runtime_key
-    from bink_python.runtime.spec import RuntimeSpec
-
     spec = BuildRootSpec(get_distro("debian", "13"), "amd64")
     monday = {"http://archive/debian": "a" * 64}
     tuesday = {"http://archive/debian": "b" * 64}
