@@ -10,7 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bink_python.host.progress import CPythonOutput, Progress, count_compiles
+from bink_python.host.progress import Progress
+from bink_python.runtime.cpythonlog import CPythonOutput, count_compiles
 
 FLAGS = "-fno-strict-overflow -Wsign-compare -DNDEBUG -g -O3 -Wall -fPIC -DPy_BUILD_CORE"
 OBJECTS = [f"Objects/obj{i}.o" for i in range(8)]

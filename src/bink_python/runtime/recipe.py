@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import BuildError
 from ..host.arch import ARCHES
-from ..host.progress import CPythonOutput, Progress, count_compiles
+from ..host.progress import Progress
 from ..oci.tarball import is_elf, write_tree_tar_file
 from .buildroot import run_in_root
 from .contents import (
@@ -41,6 +41,7 @@ from .contents import (
     parse_module_summary,
     remove_unshipped,
 )
+from .cpythonlog import CPythonOutput, count_compiles
 from .elf import ElfError, ElfInfo, read_elf_of_arch
 from .plan import (
     CROSS_CONFIG_SITE,
