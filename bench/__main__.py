@@ -19,84 +19,25 @@ import shutil
 import sys
 import tempfile
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from .comparisons import BENCH_DIR, COMPARISONS, KEYS, Context
+from .comparisons.common import BENCH_DIR, Context
 from .harness import (
     BenchError,
     Outcome,
     latest_results,
     load_results,
     machine,
-    render_markdown,
     save_results,
     today,
 )
+from .registry import RUN_ORDER
+from .report import write_outputs
 
 DEFAULT_WORK = Path("/var/tmp/bink-bench/work")
 DEFAULT_TEST_CACHE = Path("/var/tmp/bink-python-test-cache/store")
-ORDER = ("assembly", "cold", "noop", "security", "sizes", "arm64", "speed")
-
-PREAMBLE = """
-Measured by `python -m bench` (bench/__main__.py) on the project's development machine
-(2 cores). The runs were made one after another with nothing else running on the machine
-but the harness; each comparison records the load average at its start and end. Ratios are
-taken per run pair (ours and the reference run back to back). The reference approach is
-bench/reference/Dockerfile (docker-library style, multi-stage, CPython compiled inside
-`buildah bud --isolation chroot`), FROM the project's own Debian 13 base.
-
-Reproduce this file (from the repository root, with the venv's `bink-python` on PATH):
-
-```sh
-python -m bench --only cold security --runs 2                  # 2, 3 (and the reference image)
-python -m bench --only noop sizes assembly speed --runs 3      # 4, 6, 8, 7
-python -m bench --only arm64 --runs 1 --cap-seconds 900        # 5
-python -m bench --smoke                                        # CI smoke mode: code paths only
-python -m bench --render-only                                  # RESULTS.md from the results file
-```
-
-Comparisons 7, 9, 10, 12, 13 and 15 put several interpreters in one root filesystem and are
-measured by `python -m bench.interpreters` (its exact command is in each section; the
-one-change-at-a-time runtimes are release builds of a recipe with that one change, or made
-from a build's own objects by `python -m bench.variants`); their `reference=` runtime is
-made by `python -m bench.reference_runtime --base ROOTFS.tar --out REF.tar` (the reference
-Dockerfile at `PROFILE=release`, its `/usr/local` as a tar).
-Comparison 11 reads the wall times of two finished release builds (one per arch) from
-their cache entries' records: `python -m bench.release_builds AMD64_ENTRY ARM64_ENTRY`.
-Comparison 14 counts instructions under callgrind in the same kind of root filesystem:
-`python -m bench.instructions` (its command is in its section).
-
-Each section below lists the exact commands its run executed (untimed preparation such as
-seeding the stand-in linkerd-await binaries or importing a base into buildah is left out).
-
-## 1. The reference approach
-
-`bench/reference/Dockerfile`: stage `build` FROM the Debian 13 base (the project's own
-regular base, imported into buildah storage as a one-layer image: the stand-in for
-`FROM debian:trixie-slim`), build dependencies with apt (docker-library/python's list, no
-Tk), the verified CPython 3.13.15 tarball COPY'd from the build context (sha256 checked),
-configure with the flags of `src/bink_python/runtime/plan.py` (`--enable-shared`,
-`--enable-loadable-sqlite-extensions`, `--with-ensurepip`, `--with-system-expat`,
-`--enable-option-checking=fatal`; `release` adds `--enable-optimizations --with-lto`;
-dpkg-buildflags CFLAGS without Debian's `-O2`, so CPython's `-O3` holds, and LDFLAGS, plus
-frame pointers and rpath `$ORIGIN/../lib`), `make -j2`,
-install, the same cleanup and strip; a runtime stage FROM the same base with the runtime
-libraries (apt) and `COPY --from=build /usr/local`. Built with
-`buildah bud --isolation chroot --network host --layers` (`--no-cache` for cold builds,
-`--platform linux/arm64` under qemu-user for comparison 5).
-"""
-
-
-def titles() -> dict[str, str]:
-    ordered = sorted(KEYS.items(), key=lambda item: int(item[0].split("-")[0]))
-    return {key: COMPARISONS[name][0] for key, name in ordered}
-
-
-def write_outputs(results: Path, markdown: Path, data: Mapping[str, Any]) -> None:
-    rel = os.path.relpath(results, markdown.parent)
-    markdown.write_text(render_markdown(data, titles=titles(), preamble=PREAMBLE, results_file=rel))
+ORDER = tuple(c.name for c in RUN_ORDER)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -205,10 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     mach = machine()
     failed = 0
-    names = [n for n in ORDER if not args.only or n in args.only]
-    key_of = {name: key for key, name in KEYS.items()}
-    for name in names:
-        title, func = COMPARISONS[name]
+    for comparison in [c for c in RUN_ORDER if not args.only or c.name in args.only]:
+        name, title, func = comparison.name, comparison.title, comparison.runner
         print(f"[bench] {title}", file=sys.stderr, flush=True)
         start_load = [round(x, 2) for x in os.getloadavg()]
         try:
@@ -216,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (BenchError, OSError) as exc:
             failed += 1
             traceback.print_exc(file=sys.stderr)
-            outcome = Outcome(key_of[name], "", "not measured", reason=f"the run failed: {exc}")
+            outcome = Outcome(comparison.key, "", "not measured", reason=f"the run failed: {exc}")
         outcome = Outcome(
             outcome.key,
             title,

@@ -38,6 +38,7 @@ from typing import Any
 
 from . import speed
 from .harness import Figure, Outcome, Runner, machine, ratio, save_results
+from .report import write_outputs
 from .sandbox import bwrap_argv
 
 IMPORTS = (
@@ -757,7 +758,6 @@ def record(
     """Merge the outcomes of ``result_json`` into ``results`` and render ``markdown``;
     ``notes`` adds lines to the outcome of each key (what was measured beside the run).
     ``make`` turns the result into outcomes (default :func:`outcomes`)."""
-    from .__main__ import write_outputs
 
     make = make or outcomes
     result = json.loads(result_json.read_text())

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .__main__ import DEFAULT_TEST_CACHE
-from .comparisons import BASE_IMAGE, REF_IMAGE, Context, bud_argv, context_dir, import_image
+from .comparisons.common import BASE_IMAGE, REF_IMAGE, Context, bud_argv, context_dir, import_image
 from .harness import BenchError
 
 

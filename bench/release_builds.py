@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .harness import BenchError, Figure, Outcome, machine, ratio, save_results
+from .report import write_outputs
 
 
 def read_entry(entry: Path) -> dict[str, Any]:
@@ -90,8 +91,6 @@ def main() -> int:
     for figure in (*result.figures, *result.ratios):
         print(f"{figure.label}: {figure.median:.2f} {figure.unit}")
     if args.record:
-        from .__main__ import write_outputs
-
         data = save_results(
             args.record,
             machine_info=machine(),

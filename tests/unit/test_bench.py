@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import comparisons, instructions, interpreters, release_builds, speed, variants
+from bench import instructions, interpreters, registry, release_builds, report, speed, variants
+from bench.comparisons import common, security, sizes
 from bench.harness import (
     BenchError,
     Figure,
     Outcome,
     Runner,
     latest_results,
+    load_results,
     machine,
     ratio,
     render_markdown,
@@ -30,7 +32,9 @@ from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
 from bink_python.store.store import Store
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline" / "images.toml"
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench"
+EXAMPLE = REPO / "examples" / "offline" / "images.toml"
 
 
 def test_ratio_is_per_run_pair_not_of_medians() -> None:
@@ -156,15 +160,15 @@ def test_measure_image_counts_manifest_config_and_layers_and_unpacks(tmp_path: P
     gz, zst = (build_image(spec, layout, store, c) for c in ("gzip", "zstd"))
     layout.set_refs({"t": gz.descriptor, "z": zst.descriptor})
     for ref, image in (("t", gz), ("z", zst)):
-        measured = comparisons.measure_image(tmp_path / "oci", ref, ref)
+        measured = sizes.measure_image(tmp_path / "oci", ref, ref)
         assert measured.compressed == image.compressed_size
         assert measured.unpacked == image.config.size + size
         dest = tmp_path / f"unpacked-{ref}"
         dest.mkdir()
-        subprocess.run(comparisons.unpack_argv(measured, dest), check=True)
+        subprocess.run(sizes.unpack_argv(measured, dest), check=True)
         assert (dest / "etc/data").read_bytes() == b"a" * 100_000
     with pytest.raises(BuildError, match="not in the OCI layout"):
-        comparisons.measure_image(tmp_path / "oci", "missing", "x")
+        sizes.measure_image(tmp_path / "oci", "missing", "x")
 
 
 _PYPERF_JSON = json.dumps(
@@ -235,7 +239,7 @@ def test_unpack_installs_wheel_contents(tmp_path: Path) -> None:
 
 
 def test_security_argv_builds_with_the_extra_package_in_every_base(tmp_path: Path) -> None:
-    ctx = comparisons.Context(
+    ctx = common.Context(
         work=tmp_path,
         smoke=False,
         runs=1,
@@ -244,9 +248,9 @@ def test_security_argv_builds_with_the_extra_package_in_every_base(tmp_path: Pat
         test_cache=tmp_path,
         bink="/x/bin/bink-python",
     )
-    argv = [str(a) for a in comparisons.security_argv(ctx, tmp_path / "c")]
-    assert argv[:3] == ["/x/bin/bink-python", "build", comparisons.TAG]
-    assert argv[argv.index("--extra-package") + 1] == comparisons.EXTRA_PACKAGE
+    argv = [str(a) for a in security.security_argv(ctx, tmp_path / "c")]
+    assert argv[:3] == ["/x/bin/bink-python", "build", common.TAG]
+    assert argv[argv.index("--extra-package") + 1] == common.EXTRA_PACKAGE
 
 
 def test_stage_breakdown_from_progress_lines() -> None:
@@ -257,7 +261,7 @@ def test_stage_breakdown_from_progress_lines() -> None:
         "07:13:02 --- make     CPython 3.13.15 Debian 13 amd64 (fast): compile (351 objects)\n"
         "07:26:08 <== make     CPython 3.13.15 Debian 13 amd64 (fast) done in 786.0s\n"
     )
-    assert comparisons.stage_breakdown(out) == (
+    assert common.stage_breakdown(out) == (
         "base Debian 13 amd64 regular: 126.2 s; make CPython 3.13.15 Debian 13 amd64 (fast): 786.0 s"
     )
 
@@ -286,16 +290,16 @@ def test_find_base_matches_arch_variant_and_packages(tmp_path: Path) -> None:
     base("plain", "amd64", runtime)
     base("extra", "amd64", sorted([*runtime, "less"]))
     base("arm", "arm64", runtime)
-    assert comparisons.find_base(tmp_path, "amd64").parent.name == "plain"
-    assert comparisons.find_base(tmp_path, "amd64", extra=("less",)).parent.name == "extra"
-    assert comparisons.find_base(tmp_path, "arm64").parent.name == "arm"
+    assert common.find_base(tmp_path, "amd64").parent.name == "plain"
+    assert common.find_base(tmp_path, "amd64", extra=("less",)).parent.name == "extra"
+    assert common.find_base(tmp_path, "arm64").parent.name == "arm"
     with pytest.raises(BenchError, match="no Debian 13 arm64 distroless"):
-        comparisons.find_base(tmp_path, "arm64", "distroless")
+        common.find_base(tmp_path, "arm64", "distroless")
     # the security rebuild starts without the changed base, so it times building it
-    assert comparisons.drop_bases_with(tmp_path, "less") == ["extra"]
+    assert common.drop_bases_with(tmp_path, "less") == ["extra"]
     assert sorted(p.name for p in (tmp_path / "bases").iterdir()) == ["arm", "plain"]
     with pytest.raises(BenchError, match="extra"):
-        comparisons.find_base(tmp_path, "amd64", extra=("less",))
+        common.find_base(tmp_path, "amd64", extra=("less",))
 
 
 def interpreters_run(speed: dict[str, Any], **more: Any) -> dict[str, Any]:
@@ -422,7 +426,7 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
     assert only.key == "12-frame-pointers"
     ratios = {f.label: f.values for f in only.ratios}
     assert ratios["geometric mean: with / without"] == pytest.approx((1.1**0.5, 1.1**0.5))
-    assert "12-frame-pointers" in comparisons.KEYS
+    assert "12-frame-pointers" in registry.BY_KEY
     assert [f.label for f in only.figures][:2] == [
         "nbody: ours (fast)",
         "nbody: ours without frame pointers",
@@ -433,7 +437,7 @@ def test_a_run_beside_a_clang_build_records_the_compiler_on_its_own() -> None:
     per = {"ours": [1.0, 1.2], "ours-clang": [1.1, 1.0], "debian": [1.0, 1.0]}
     result = interpreters_run({"nbody": per, "go": per})
     (only,) = interpreters.outcomes(result, ["cmd"])  # 7 and 9 keep theirs: no reference
-    assert only.key == "16-compiler" and only.key in comparisons.KEYS
+    assert only.key == "16-compiler" and only.key in registry.BY_KEY
     ratios = {f.label: f.values for f in only.ratios}
     assert ratios["geometric mean: GCC / clang"] == pytest.approx((1.0 / 1.1, 1.2))
     assert ratios["nbody: GCC / clang (>1: clang faster)"] == pytest.approx((1.0 / 1.1, 1.2))
@@ -452,7 +456,7 @@ def test_a_run_beside_recipe_8_records_the_eval_loop_without_gcse_on_its_own() -
         startup={"imports": {"ours": [0.07, 0.08], "ours-gcse": [0.07, 0.08], "debian": [0.07]}},
     )
     (only,) = interpreters.outcomes(result, ["cmd"])  # 7 and 9 keep theirs: no reference
-    assert only.key == "15-eval-loop-gcse" and only.key in comparisons.KEYS
+    assert only.key == "15-eval-loop-gcse" and only.key in registry.BY_KEY
     ratios = {f.label: f.values for f in only.ratios}
     what = "with / without GCSE in the eval loop's file"
     assert ratios[f"geometric mean: {what}"] == pytest.approx((1.1, 1.21))
@@ -511,7 +515,7 @@ def test_a_run_with_build_choices_records_comparison_13() -> None:
     # without Debian's python3.13 and the reference, only comparison 13: 7 and 9 keep theirs
     (built,) = interpreters.outcomes(result, ["cmd"])
     assert built.key == "13-choices"
-    assert "13-choices" in comparisons.KEYS
+    assert "13-choices" in registry.BY_KEY
     ratios = {f.label: f.values for f in built.ratios}
     # both read >1 when the choice Debian's python3.13 has is the faster one
     strong = interpreters.CHOICES["ours-sp-strong"][2]
@@ -578,3 +582,44 @@ def test_instruction_outcome_takes_every_interpreter_against_ours() -> None:
         "`kernels`, _PyEval_EvalFrameDefault: debian / ours (>1: ours executes fewer)"
     ] == pytest.approx((0.8,))
     assert len(outcome.figures) == 6
+
+
+def test_every_comparison_is_registered_once_with_number_key_title_and_runner() -> None:
+    numbers = [c.number for c in registry.COMPARISONS]
+    keys = [c.key for c in registry.COMPARISONS]
+    assert len(set(numbers)) == len(numbers) and len(set(keys)) == len(keys)
+    for c in registry.COMPARISONS:
+        assert c.number > 0 and c.name and callable(c.runner)
+        assert c.key == f"{c.number}-{c.name}"
+        assert c.title.startswith(f"{c.number}. ")
+    assert list(registry.titles()) == sorted(keys, key=lambda k: int(k.split("-")[0]))
+    assert {c.name for c in registry.RUN_ORDER} == {
+        c.name for c in registry.COMPARISONS if c.harnessed
+    }
+
+
+def test_readme_lists_every_harnessed_comparison_with_its_number() -> None:
+    readme = (BENCH / "README.md").read_text()
+    listed = readme.split("Comparisons (names for `--only`):", 1)[1].split(". `cold` leaves")[0]
+    for c in registry.RUN_ORDER:
+        assert f"`{c.name}` ({c.number}" in " ".join(listed.split()), c.name
+    assert listed.count("`") == 2 * len(registry.RUN_ORDER)
+
+
+def test_results_md_is_regenerated_from_the_committed_results() -> None:
+    shown = latest_results(BENCH / "results")
+    assert shown is not None
+    rendered = report.render(load_results(shown), shown.relative_to(BENCH).as_posix(), REPO)
+    assert rendered == (BENCH / "RESULTS.md").read_text()
+    assert str(REPO) not in rendered and "/.venv/" not in rendered
+
+
+def test_results_md_shows_paths_into_the_repository_relative_to_it() -> None:
+    repo = Path("/src/checkout")
+    text = "/elsewhere/main/.venv/bin/bink-python build --config /src/checkout/examples/x.toml"
+    assert (
+        report.repo_relative(text, repo) == ".venv/bin/bink-python build --config examples/x.toml"
+    )
+    assert (
+        report.repo_relative("/var/tmp/bink-bench/work/oci", repo) == "/var/tmp/bink-bench/work/oci"
+    )
