@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,52 +136,28 @@ def _family_estimate(regular: Measured, distroless: Measured, versions: int) -> 
     )
 
 
+#: What the sizes comparison states beside its figures (its method and the anchors).
+METHOD_NOTES = (
+    *ANCHORS,
+    "sizes are deterministic: one measurement; unpack times: each image's layers "
+    "decompressed with the `gzip`/`zstd` commands and untarred (GNU tar) into a fresh "
+    f"directory under {UNPACK_ROOT} (tmpfs), blobs in the page cache (the network half "
+    "of a pull is not in it)",
+    "the reference image is copied from buildah storage with skopeo: gzip as built, and "
+    "recompressed by skopeo with zstd level 19 for the zstd figures",
+)
+
+
 def run_sizes(ctx: Context) -> Outcome:
     runner = ctx.runner
-    images: list[Measured] = []
     notes: list[str] = []
     arm64_figures: list[Figure] = []
     arm64_ratios: list[Figure] = []
     arm64_notes: list[str] = []
     if ctx.smoke:
-        tiny = ctx.work / "assembly-0" / "oci"
-        if not (tiny / "index.json").exists():
-            assembly.run_assembly(ctx)
-        lay = Layout(tiny)
-        src = ctx.work / "assembly-0" / "layer.tar"
-        diff_id = "sha256:" + sha256_file(src)
-        spec = ImageSpec(
-            "amd64",
-            (LayerSource(src, diff_id, "bench"),),
-            ("LANG=C.UTF-8",),
-            ("python3",),
-            "",
-            {},
-            rfc3339(EPOCH),
-        )
-        zst = build_image(spec, lay, Store(ctx.work / "assembly-0" / "store"), "zstd")
-        lay.set_refs({"smoke-zstd": zst.descriptor})
-        images.append(measure_image(tiny, "smoke", "smoke: tiny assembled image, gzip"))
-        images.append(measure_image(tiny, "smoke-zstd", "smoke: tiny assembled image, zstd"))
-        ref_name = "localhost/bink-bench-smoke-ref:latest"
-        ref_label = "smoke: tiny reference image"
-        if not has_image(runner, ref_name):
-            smoke_reference(ctx, runner)
+        images, ref_name, ref_label = _smoke_images(ctx, runner)
     else:
-        warm_from_test_cache(ctx, runner)
-        ensure_warm(ctx)
-        config = zstd_config(ctx)
-        out = ctx.warm_cache / "oci-sizes"
-        shutil.rmtree(out, ignore_errors=True)
-        argv = build_argv(ctx, ctx.warm_cache, TAG, DISTROLESS_TAG, output=out)
-        argv[argv.index("--config") + 1] = config
-        done = runner.run(argv, "sizes-ours")
-        notes.append("ours, stages: " + stage_breakdown(done.output))
-        for tag, kind in ((TAG, "regular"), (DISTROLESS_TAG, "distroless")):
-            for algorithm in ("gzip", "zstd"):
-                images.append(
-                    measure_image(out, tag, f"ours: {tag} {kind} (amd64), {algorithm}", algorithm)
-                )
+        images, config = _our_images(ctx, runner, notes)
         arm64_figures, arm64_ratios, arm64_notes = _arm64_sizes(ctx, runner, config, images)
         ref_name = REF_IMAGE + ":amd64"
         ref_label = "reference (amd64)"
@@ -188,7 +165,81 @@ def run_sizes(ctx: Context) -> Outcome:
             ref_name, ref_label = REF_IMAGE + ":amd64-release", "reference (amd64, release)"
     for algorithm, layout in _reference_layouts(ctx, runner, ref_name).items():
         images.append(measure_image(layout, "ref", f"{ref_label}, {algorithm}"))
-    by_label = {m.label: m for m in images}
+    figures, unpack = _size_figures(runner, images, notes, max(ctx.runs, 3))
+    figures += arm64_figures
+    ratios = [*arm64_ratios, *_size_ratios(images, unpack, ref_label)]
+    if not ctx.smoke:
+        notes += _family_notes({m.label: m for m in images})
+        notes += arm64_notes
+    notes += [
+        *METHOD_NOTES,
+        f"runtime profile {ctx.profile}; ours ship the standard library's bytecode "
+        "(compiled at runtime-build time), the reference none (its Dockerfile deletes "
+        "`*.pyc`); regular images carry a loader-cache layer (`/etc/ld.so.cache`)",
+    ]
+    return Outcome(
+        key="6-sizes",
+        title="",
+        status="smoke" if ctx.smoke else "measured",
+        figures=tuple(figures),
+        ratios=tuple(ratios),
+        commands=tuple(runner.commands),
+        notes=tuple(notes),
+    )
+
+
+def _smoke_images(ctx: Context, runner: Runner) -> tuple[list[Measured], str, str]:
+    """Smoke: the tiny assembled image (gzip, zstd) and the tiny reference's name and label."""
+    tiny = ctx.work / "assembly-0" / "oci"
+    if not (tiny / "index.json").exists():
+        assembly.run_assembly(ctx)
+    lay = Layout(tiny)
+    src = ctx.work / "assembly-0" / "layer.tar"
+    diff_id = "sha256:" + sha256_file(src)
+    spec = ImageSpec(
+        "amd64",
+        (LayerSource(src, diff_id, "bench"),),
+        ("LANG=C.UTF-8",),
+        ("python3",),
+        "",
+        {},
+        rfc3339(EPOCH),
+    )
+    zst = build_image(spec, lay, Store(ctx.work / "assembly-0" / "store"), "zstd")
+    lay.set_refs({"smoke-zstd": zst.descriptor})
+    images = [
+        measure_image(tiny, "smoke", "smoke: tiny assembled image, gzip"),
+        measure_image(tiny, "smoke-zstd", "smoke: tiny assembled image, zstd"),
+    ]
+    ref_name = "localhost/bink-bench-smoke-ref:latest"
+    if not has_image(runner, ref_name):
+        smoke_reference(ctx, runner)
+    return images, ref_name, "smoke: tiny reference image"
+
+
+def _our_images(ctx: Context, runner: Runner, notes: list[str]) -> tuple[list[Measured], Path]:
+    """Build both tags in gzip and zstd from the warm cache and measure the four images."""
+    warm_from_test_cache(ctx, runner)
+    ensure_warm(ctx)
+    config = zstd_config(ctx)
+    out = ctx.warm_cache / "oci-sizes"
+    shutil.rmtree(out, ignore_errors=True)
+    argv = build_argv(ctx, ctx.warm_cache, TAG, DISTROLESS_TAG, output=out)
+    argv[argv.index("--config") + 1] = config
+    done = runner.run(argv, "sizes-ours")
+    notes.append("ours, stages: " + stage_breakdown(done.output))
+    images = [
+        measure_image(out, tag, f"ours: {tag} {kind} (amd64), {algorithm}", algorithm)
+        for tag, kind in ((TAG, "regular"), (DISTROLESS_TAG, "distroless"))
+        for algorithm in ("gzip", "zstd")
+    ]
+    return images, config
+
+
+def _size_figures(
+    runner: Runner, images: list[Measured], notes: list[str], runs: int
+) -> tuple[list[Figure], dict[str, tuple[float, ...]]]:
+    """Every image's sizes (and its layers' in ``notes``), then every image's unpack time."""
     figures: list[Figure] = []
     for m in images:
         figures.append(
@@ -205,12 +256,19 @@ def run_sizes(ctx: Context) -> Outcome:
         )
     unpack: dict[str, tuple[float, ...]] = {}
     for m in images:
-        unpack[m.label] = time_unpack(runner, m, max(ctx.runs, 3))
+        unpack[m.label] = time_unpack(runner, m, runs)
         figures.append(
             Figure(f"{m.label}: unpack (decompress + untar to tmpfs)", "s", unpack[m.label])
         )
-    figures += arm64_figures
-    ratios: list[Figure] = list(arm64_ratios)
+    return figures, unpack
+
+
+def _size_ratios(
+    images: list[Measured], unpack: Mapping[str, tuple[float, ...]], ref_label: str
+) -> list[Figure]:
+    """zstd against gzip per image, and the reference (gzip) against each of ours."""
+    by_label = {m.label: m for m in images}
+    ratios: list[Figure] = []
     ref_gzip = by_label[f"{ref_label}, gzip"]
     for m in images:
         if m.label.endswith(", zstd"):
@@ -227,48 +285,31 @@ def run_sizes(ctx: Context) -> Outcome:
                     [m.compressed],
                 )
             )
-    if not ctx.smoke:
-        regular = by_label[f"ours: {TAG} regular (amd64), gzip"]
-        distroless = by_label[f"ours: {DISTROLESS_TAG} distroless (amd64), gzip"]
-        both = regular.compressed + distroless.compressed
-        pulled = {x[1] for x in regular.layers} | {x[1] for x in distroless.layers}
-        sizes_by_blob = {x[1]: x[2] for m in (regular, distroless) for x in m.layers}
-        notes.append(
-            f"layer sharing, measured: pulling {TAG} and {DISTROLESS_TAG} (gzip) on one node "
-            f"downloads {sum(sizes_by_blob[b] for b in pulled) / 1e6:.1f} MB of layers, "
-            f"not {both / 1e6:.1f} MB: the runtime and linkerd-await layers are the same "
-            "blobs in both"
-        )
-        for algorithm in ("gzip", "zstd"):
-            r = by_label[f"ours: {TAG} regular (amd64), {algorithm}"]
-            d = by_label[f"ours: {DISTROLESS_TAG} distroless (amd64), {algorithm}"]
-            notes.append(
-                f"whole supported family on one amd64 node, {algorithm}, estimated from the "
-                f"3.13 layers (other versions' runtimes taken as the size of 3.13's): "
-                + _family_estimate(r, d, 4)
-            )
-        notes += arm64_notes
-    notes += [
-        *ANCHORS,
-        "sizes are deterministic: one measurement; unpack times: each image's layers "
-        "decompressed with the `gzip`/`zstd` commands and untarred (GNU tar) into a fresh "
-        f"directory under {UNPACK_ROOT} (tmpfs), blobs in the page cache (the network half "
-        "of a pull is not in it)",
-        "the reference image is copied from buildah storage with skopeo: gzip as built, and "
-        "recompressed by skopeo with zstd level 19 for the zstd figures",
-        f"runtime profile {ctx.profile}; ours ship the standard library's bytecode "
-        "(compiled at runtime-build time), the reference none (its Dockerfile deletes "
-        "`*.pyc`); regular images carry a loader-cache layer (`/etc/ld.so.cache`)",
+    return ratios
+
+
+def _family_notes(by_label: Mapping[str, Measured]) -> list[str]:
+    """The layers both tags share, measured, and the whole family's size, estimated."""
+    regular = by_label[f"ours: {TAG} regular (amd64), gzip"]
+    distroless = by_label[f"ours: {DISTROLESS_TAG} distroless (amd64), gzip"]
+    both = regular.compressed + distroless.compressed
+    pulled = {x[1] for x in regular.layers} | {x[1] for x in distroless.layers}
+    sizes_by_blob = {x[1]: x[2] for m in (regular, distroless) for x in m.layers}
+    notes = [
+        f"layer sharing, measured: pulling {TAG} and {DISTROLESS_TAG} (gzip) on one node "
+        f"downloads {sum(sizes_by_blob[b] for b in pulled) / 1e6:.1f} MB of layers, "
+        f"not {both / 1e6:.1f} MB: the runtime and linkerd-await layers are the same "
+        "blobs in both"
     ]
-    return Outcome(
-        key="6-sizes",
-        title="",
-        status="smoke" if ctx.smoke else "measured",
-        figures=tuple(figures),
-        ratios=tuple(ratios),
-        commands=tuple(runner.commands),
-        notes=tuple(notes),
-    )
+    for algorithm in ("gzip", "zstd"):
+        r = by_label[f"ours: {TAG} regular (amd64), {algorithm}"]
+        d = by_label[f"ours: {DISTROLESS_TAG} distroless (amd64), {algorithm}"]
+        notes.append(
+            f"whole supported family on one amd64 node, {algorithm}, estimated from the "
+            f"3.13 layers (other versions' runtimes taken as the size of 3.13's): "
+            + _family_estimate(r, d, 4)
+        )
+    return notes
 
 
 def _arm64_sizes(
