@@ -31,16 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from .harness import Figure, Outcome
-from .interpreters import (
-    IMPORTS,
-    LABELS,
-    bwrap,
-    interpreter_container,
-    mount,
-    record,
-    sh,
-    versions,
-)
+from .interpreter_results import LABELS, record
+from .interpreters import bwrap, interpreter_container, mount, sh, versions
+from .speed import IMPORTS
 
 #: The pure-Python workload: deterministic (PYTHONHASHSEED=0), about 0.2 s without valgrind.
 KERNELS = """

@@ -75,6 +75,12 @@ BENCHMARKS = (
     "json_dumps",
 )
 
+#: The modules of the ``imports`` start-up workload, imported by one ``python3.13 -c``.
+IMPORTS = (
+    "asyncio, json, ssl, email.message, http.client, logging, decimal, argparse, "
+    "urllib.request, subprocess"
+)
+
 #: Start-up-heavy benchmarks of pyperformance (``python -c pass``, with and without site),
 #: measured beside BENCHMARKS by bench/interpreters.py: ``name -> (script, extra args)``.
 STARTUP_BENCHMARKS = {

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import instructions, interpreters, registry, release_builds, report, speed, variants
+from bench import (
+    instructions,
+    interpreter_results,
+    registry,
+    release_builds,
+    report,
+    speed,
+    variants,
+)
 from bench.comparisons import common, security, sizes
 from bench.harness import (
     BenchError,
@@ -339,7 +347,7 @@ def test_interpreters_outcomes_pair_runs_and_name_each_comparison() -> None:
         },
         startup={"pass": {"ours": [0.01, 0.012], "debian": [0.011, 0.012]}},
     )
-    by_key = {o.key: o for o in interpreters.outcomes(result, ["cmd"])}
+    by_key = {o.key: o for o in interpreter_results.outcomes(result, ["cmd"])}
     assert set(by_key) == {"7-speed", "9-startup", "10-changes"}
     geo = {f.label: f.values for f in by_key["7-speed"].ratios}
     assert geo["geometric mean: debian / ours"] == pytest.approx((1.1, 1.1))
@@ -422,7 +430,7 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
         ours_profile="fast",
         startup={"pass": {"ours": [0.01], "ours-nofp": [0.01]}},
     )
-    (only,) = interpreters.outcomes(result, ["cmd"])
+    (only,) = interpreter_results.outcomes(result, ["cmd"])
     assert only.key == "12-frame-pointers"
     ratios = {f.label: f.values for f in only.ratios}
     assert ratios["geometric mean: with / without"] == pytest.approx((1.1**0.5, 1.1**0.5))
@@ -436,7 +444,7 @@ def test_a_frame_pointer_run_is_its_own_comparison() -> None:
 def test_a_run_beside_a_clang_build_records_the_compiler_on_its_own() -> None:
     per = {"ours": [1.0, 1.2], "ours-clang": [1.1, 1.0], "debian": [1.0, 1.0]}
     result = interpreters_run({"nbody": per, "go": per})
-    (only,) = interpreters.outcomes(result, ["cmd"])  # 7 and 9 keep theirs: no reference
+    (only,) = interpreter_results.outcomes(result, ["cmd"])  # 7 and 9 keep theirs: no reference
     assert only.key == "16-compiler" and only.key in registry.BY_KEY
     ratios = {f.label: f.values for f in only.ratios}
     assert ratios["geometric mean: GCC / clang"] == pytest.approx((1.0 / 1.1, 1.2))
@@ -455,7 +463,7 @@ def test_a_run_beside_recipe_8_records_the_eval_loop_without_gcse_on_its_own() -
         {"nbody": per, "go": per},
         startup={"imports": {"ours": [0.07, 0.08], "ours-gcse": [0.07, 0.08], "debian": [0.07]}},
     )
-    (only,) = interpreters.outcomes(result, ["cmd"])  # 7 and 9 keep theirs: no reference
+    (only,) = interpreter_results.outcomes(result, ["cmd"])  # 7 and 9 keep theirs: no reference
     assert only.key == "15-eval-loop-gcse" and only.key in registry.BY_KEY
     ratios = {f.label: f.values for f in only.ratios}
     what = "with / without GCSE in the eval loop's file"
@@ -483,7 +491,7 @@ def test_frame_pointers_measured_beside_debian_and_the_choices_keep_every_compar
         "reference": [1.1, 1.1],
     }
     result = interpreters_run({"nbody": per, "go": per})
-    by_key = {o.key: o for o in interpreters.outcomes(result, ["cmd"])}
+    by_key = {o.key: o for o in interpreter_results.outcomes(result, ["cmd"])}
     assert set(by_key) == {"12-frame-pointers", "13-choices", "7-speed"}
     fp = {f.label: f.values for f in by_key["12-frame-pointers"].ratios}
     assert fp["geometric mean: with / without"] == pytest.approx((1 / 0.9, 1 / 0.9))
@@ -496,7 +504,7 @@ def test_frame_pointers_measured_beside_debian_and_the_choices_keep_every_compar
     assert not any("nofp" in f.label for f in by_key["7-speed"].figures)
     # without the reference, comparison 7 keeps its figures
     no_ref = {n: {k: v for k, v in per.items() if k != "reference"} for n in ("nbody", "go")}
-    keys = [o.key for o in interpreters.outcomes(interpreters_run(no_ref), ["cmd"])]
+    keys = [o.key for o in interpreter_results.outcomes(interpreters_run(no_ref), ["cmd"])]
     assert keys == ["12-frame-pointers", "13-choices"]
 
 
@@ -513,13 +521,13 @@ def test_a_run_with_build_choices_records_comparison_13() -> None:
         startup={"imports": {"ours": [0.07, 0.07, 0.08], "ours-builtins": [0.06, 0.07, 0.07]}},
     )
     # without Debian's python3.13 and the reference, only comparison 13: 7 and 9 keep theirs
-    (built,) = interpreters.outcomes(result, ["cmd"])
+    (built,) = interpreter_results.outcomes(result, ["cmd"])
     assert built.key == "13-choices"
     assert "13-choices" in registry.BY_KEY
     ratios = {f.label: f.values for f in built.ratios}
     # both read >1 when the choice Debian's python3.13 has is the faster one
-    strong = interpreters.CHOICES["ours-sp-strong"][2]
-    builtin = interpreters.CHOICES["ours-builtins"][2]
+    strong = interpreter_results.CHOICES["ours-sp-strong"][2]
+    builtin = interpreter_results.CHOICES["ours-builtins"][2]
     assert ratios[f"geometric mean: {strong}"] == pytest.approx((1.1**0.5, 1.1**0.5))
     assert ratios[f"geometric mean: {builtin}"] == pytest.approx((2**0.5, 2**0.5))
     assert ratios[f"`imports` as uid 10000: {builtin}"] == pytest.approx(
@@ -534,7 +542,7 @@ def test_a_run_with_build_choices_records_comparison_13() -> None:
         name: {**per, "debian": per["ours"], "reference": per["ours"]}
         for name, per in result["speed"].items()
     }
-    keys = [o.key for o in interpreters.outcomes(interpreters_run(both), ["cmd"])]
+    keys = [o.key for o in interpreter_results.outcomes(interpreters_run(both), ["cmd"])]
     assert keys == ["13-choices", "7-speed"]
 
 
