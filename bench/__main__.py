@@ -20,6 +20,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .comparisons.common import BENCH_DIR, Context
@@ -32,7 +33,7 @@ from .harness import (
     save_results,
     today,
 )
-from .registry import RUN_ORDER
+from .registry import RUN_ORDER, Comparison
 from .report import write_outputs
 
 DEFAULT_WORK = Path("/var/tmp/bink-bench/work")
@@ -102,6 +103,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def run_comparison(comparison: Comparison, ctx: Context) -> tuple[Outcome, bool]:
+    """The comparison's outcome under its registered title, and whether its run failed
+    (then it is not measured, the reason saying why)."""
+    try:
+        outcome, failed = comparison.runner(ctx), False
+    except (BenchError, OSError) as exc:
+        traceback.print_exc(file=sys.stderr)
+        outcome = Outcome(comparison.key, "", "not measured", reason=f"the run failed: {exc}")
+        failed = True
+    return replace(outcome, title=comparison.title), failed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     bink = shutil.which("bink-python") or shutil.which(
@@ -147,25 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     mach = machine()
     failed = 0
     for comparison in [c for c in RUN_ORDER if not args.only or c.name in args.only]:
-        name, title, func = comparison.name, comparison.title, comparison.runner
-        print(f"[bench] {title}", file=sys.stderr, flush=True)
+        print(f"[bench] {comparison.title}", file=sys.stderr, flush=True)
         start_load = [round(x, 2) for x in os.getloadavg()]
-        try:
-            outcome = func(ctx)
-        except (BenchError, OSError) as exc:
-            failed += 1
-            traceback.print_exc(file=sys.stderr)
-            outcome = Outcome(comparison.key, "", "not measured", reason=f"the run failed: {exc}")
-        outcome = Outcome(
-            outcome.key,
-            title,
-            outcome.status,
-            outcome.figures,
-            outcome.ratios,
-            outcome.commands,
-            outcome.notes,
-            outcome.reason,
-        )
+        outcome, run_failed = run_comparison(comparison, ctx)
+        failed += run_failed
         load = [round(x, 2) for x in os.getloadavg()]
         data = save_results(
             results,
@@ -175,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         write_outputs(results, markdown, data)
         print(
-            f"[bench] {name}: {outcome.status} "
+            f"[bench] {comparison.name}: {outcome.status} "
             + json.dumps([f.to_json()["median"] for f in outcome.ratios]),
             file=sys.stderr,
             flush=True,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench import __main__ as bench_main
 from bench import (
     instructions,
     interpreter_results,
@@ -631,3 +632,22 @@ def test_results_md_shows_paths_into_the_repository_relative_to_it() -> None:
     assert (
         report.repo_relative("/var/tmp/bink-bench/work/oci", repo) == "/var/tmp/bink-bench/work/oci"
     )
+
+
+def test_a_failed_run_is_not_measured_under_its_registered_title(tmp_path: Path) -> None:
+    def fails(ctx: common.Context) -> Outcome:
+        raise BenchError("no buildah")
+
+    broken = registry.Comparison(2, "cold", "2. Cold", fails)
+    ctx = common.Context(
+        tmp_path,
+        smoke=True,
+        runs=1,
+        cap=1.0,
+        profile="fast",
+        test_cache=tmp_path,
+        bink="bink-python",
+    )
+    outcome, failed = bench_main.run_comparison(broken, ctx)
+    assert failed and outcome.key == "2-cold" and outcome.title == "2. Cold"
+    assert outcome.status == "not measured" and outcome.reason == "the run failed: no buildah"
