@@ -40,10 +40,10 @@ class Context:
     smoke: bool
     runs: int
     cap: float  # seconds: the time cap of emulated builds
-    profile: str  # runtime profile of comparisons 2-4 and 6 ("fast" or "release")
+    profile: str  # runtime profile of the build comparisons ("fast" or "release")
     test_cache: Path  # a warm store (bases, fast runtimes) reused where the brief allows
     bink: str  # the bink-python command
-    speed_profile: str = "release"  # the runtime profile comparison 7 measures
+    speed_profile: str = "release"  # the runtime profile the speed comparison measures
 
     @property
     def runner(self) -> Runner:
