@@ -10,32 +10,48 @@ SIGTERM 143, after the same unwinding (children stopped, staging removed). ``--d
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import threading
-import traceback
-from collections.abc import Sequence
 from types import FrameType
 
-from .cli.commands import build_parser
-from .errors import INTERNAL_EXIT, INTERRUPT_EXIT, BinkError, host_error
-from .host import proc
-from .store.store import select_cache_root
-
 _received: list[str] = []
+#: Whether :func:`main` unwinds a KeyboardInterrupt itself: until then a signal is noted.
+_armed: list[bool] = []
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM unwinds like Ctrl-C, so cleanups run (children, mounts, temp dirs).
 
     Only the first signal interrupts: a second one while cleanups run is noted and
-    ignored, so it cannot cut a cleanup short (SIGKILL remains for the impatient).
+    ignored, so it cannot cut a cleanup short (SIGKILL remains for the impatient). One
+    that lands while the program's modules load is only noted: main() then stops at once.
     """
     first = not _received
     _received.append(signal.Signals(signum).name)
-    if first and not proc.hold_interrupt():  # held while a child starts: spawn raises it
+    if first and _armed and not proc.hold_interrupt():  # held while a child starts
         raise KeyboardInterrupt
+
+
+def _install() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
+
+
+# The program's first instructions, before the modules below load (a quarter of a second):
+# a Ctrl-C or SIGTERM from here on never ends in a traceback.
+if __name__ == "__main__" or sys.argv[0].endswith("/bink-python"):
+    _install()
+
+import os  # noqa: E402
+import threading  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from .cli.commands import build_parser  # noqa: E402
+from .errors import INTERNAL_EXIT, INTERRUPT_EXIT, BinkError, host_error  # noqa: E402
+from .host import proc  # noqa: E402
+from .store.store import select_cache_root  # noqa: E402
 
 
 def _debug(argv: Sequence[str]) -> bool:
@@ -46,11 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     installed = threading.current_thread() is threading.main_thread()
     if installed:
-        signal.signal(signal.SIGTERM, _interrupt)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, _interrupt)
+        _install()
+        _armed[:] = [True]
     debug = _debug(args_list)
     try:
+        if _received:  # a signal landed while the modules loaded
+            raise KeyboardInterrupt
         args = build_parser().parse_args(args_list)
         select_cache_root(getattr(args, "cache_dir", None))
         code: int = args.func(args)
