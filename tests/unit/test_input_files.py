@@ -105,3 +105,21 @@ def test_the_cli_refuses_a_fifo_lock_in_one_line_with_code_3(tmp_path: Path) -> 
     )
     assert proc.returncode == 3, proc.stderr
     assert proc.stderr.count("\n") == 1 and "not a regular file" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["cache", "du"], ["cache", "ls"], ["cache", "verify"]])
+def test_a_cache_dir_that_is_a_file_is_refused_with_code_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    not_a_dir = tmp_path / "cache"
+    not_a_dir.write_text("a file\n")
+    options = ["--config", str(EXAMPLE / "images.toml"), "--cache-dir", str(not_a_dir)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bink_python", *command, *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "not a directory" in proc.stderr

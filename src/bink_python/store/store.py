@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ToolError
+from ..errors import ToolError, UsageError
 
 CACHE_ENV = "BINK_PYTHON_CACHE"
 
@@ -44,7 +44,10 @@ def select_cache_root(cli_value: str | os.PathLike[str] | None) -> None:
     """
     _SELECTED.clear()
     if cli_value:
-        _SELECTED.append(Path(cli_value).expanduser().resolve())
+        root = Path(cli_value).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--cache-dir {cli_value}: not a directory (expected a cache root)")
+        _SELECTED.append(root)
 
 
 def cache_root(cli_value: str | os.PathLike[str] | None = None) -> Path:
