@@ -5,7 +5,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from bink_python.pipeline.build import BuildOptions, BuildSummary, ImageRow, build_family
+from bink_python.pipeline.build import BuildOptions, BuildSummary, build_family
+from bink_python.pipeline.summary import ImageRow
 from bink_python.verify import CheckResult, ImageReport, VerifyReport
 
 ROW = ImageRow("3.13", "amd64", "sha256:" + "a" * 64, 1000, ())

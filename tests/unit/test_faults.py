@@ -21,7 +21,7 @@ import pytest
 
 from bink_python.errors import BuildError, ToolError, cleanup
 from bink_python.host import proc
-from bink_python.pipeline.build import _run_parallel
+from bink_python.pipeline.run import run_parallel
 
 
 def _alive(pid: int) -> bool:
@@ -146,7 +146,7 @@ def test_a_failing_stage_stops_the_running_ones_and_waits_for_their_cleanup(
 
     start = time.monotonic()
     with pytest.raises(BuildError, match="mmdebstrap failed"):
-        _run_parallel(2, {"runtime": long_stage, "base": failing_stage})
+        run_parallel(2, {"runtime": long_stage, "base": failing_stage})
     assert time.monotonic() - start < 20  # not the 300 s of the running command
     assert cleaned.is_set()  # the running stage unwound before the error was raised
     assert _wait_gone(_recorded(pids)) == []

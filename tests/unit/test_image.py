@@ -21,8 +21,8 @@ from bink_python.image.assemble import ImageSpec, LayerSource, build_image
 from bink_python.image.description import IMAGE_CMD, ImageDescription, describe_image
 from bink_python.oci.layout import Layout
 from bink_python.oci.tarball import write_tree_tar_file
-from bink_python.pipeline import build
-from bink_python.pipeline.build import BuildOptions
+from bink_python.pipeline import plan
+from bink_python.pipeline.plan import BuildOptions
 from bink_python.store.store import Store, cache_key
 from bink_python.verify.imagerun import Container
 from bink_python.verify.registry import CheckFailed, Probe
@@ -223,8 +223,8 @@ def test_build_extra_packages_reach_every_base_and_nothing_else(tmp_path: Path) 
     """``build --extra-package``: the option, not a patched function, changes the bases."""
     family = load_family(write_images_toml(tmp_path, images_toml()))
     image = describe_image(family, family.tag("3.13"), "amd64")
-    assert build._base_spec(image, BuildOptions()) == image.base_spec  # same key as before
-    extra = build._base_spec(image, BuildOptions(extra_packages=("less",)))
+    assert plan.base_spec(image, BuildOptions()) == image.base_spec  # same key as before
+    extra = plan.base_spec(image, BuildOptions(extra_packages=("less",)))
     assert extra == replace(image.base_spec, extra_packages=("less",))
     assert "less" in extra.packages
     args = build_parser().parse_args(["build", "3.13", "--extra-package", "less"])

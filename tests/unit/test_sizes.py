@@ -13,7 +13,7 @@ from bink_python.image.assemble import LayerSource, build_image, build_index
 from bink_python.image.sizes import image_sizes
 from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
-from bink_python.pipeline.build import BuildSummary, image_row
+from bink_python.pipeline.summary import BuildSummary, image_row
 
 from .test_assemble import EPOCH, _spec
 

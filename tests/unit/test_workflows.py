@@ -398,7 +398,7 @@ def test_image_job_restores_exactly_what_each_runtime_job_built(
     key for both arches, and its build must look up that same key (never compile)."""
     from bink_python.family.config import load_family
     from bink_python.inputs.lockfile import Lock
-    from bink_python.pipeline.build import runtime_spec
+    from bink_python.pipeline.plan import runtime_spec
     from bink_python.runtime.plan import runtime_key
 
     release = _load(WORKFLOWS / "release.yml")

@@ -44,7 +44,7 @@ from ..runtime.plan import runtime_key
 from ..runtime.spec import PROFILES
 from ..store.kinds import ENTRY_KINDS, RUNTIMES, EntryKind, Keep
 from ..store.store import read_json
-from .build import runtime_spec
+from .plan import runtime_spec
 
 #: Keyed kinds of the Store, in report order.
 KEYED = tuple(kind.name for kind in ENTRY_KINDS)

@@ -1,0 +1,146 @@
+"""Steps 3-5 of ``bink-python build``: fetch the inputs, then bases and runtimes concurrently."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+import re
+import shutil
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from ..base.base import BaseResult, build_base
+from ..base.spec import BaseSpec
+from ..host import proc
+from ..host.progress import Progress
+from ..inputs.fetch import Cache, fetch_artifact
+from ..inputs.lockfile import Lock
+from ..runtime.build import BuildMode, build_runtime
+from ..runtime.spec import RuntimeResult, RuntimeSpec
+from ..store.store import Store
+from .plan import BuildOptions, Plan
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+def run_parallel(jobs: int, tasks: dict[K, Callable[[], T]]) -> dict[K, T]:
+    """Run independent stage tasks; the first failure (or Ctrl-C/SIGTERM) stops the rest.
+
+    Stopping means: tasks not started are cancelled, every running external command
+    (of every task) has its process group stopped (:func:`proc.cancel`), later commands
+    refuse to start, and this waits until each running task has unwound through its
+    own cleanups (temporary cache entries, mounts) before the first error is raised.
+    """
+    results: dict[K, T] = {}
+    if jobs <= 1 or len(tasks) <= 1:
+        for name, task in tasks.items():
+            results[name] = task()
+        return results
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    futures = {pool.submit(task): name for name, task in tasks.items()}
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            results[futures[future]] = future.result()
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        proc.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        proc.reset_cancel()
+    return results
+
+
+def remove_stale_staging(output: Path) -> None:
+    """Remove staging layouts left by builds that were killed (their process is gone)."""
+    pattern = re.compile(rf"\.{re.escape(output.name)}-staging-(\d+)-")
+    try:
+        candidates = list(output.parent.iterdir())
+    except FileNotFoundError:
+        return
+    for path in candidates:
+        found = pattern.match(path.name)
+        if found is None or not path.is_dir():
+            continue
+        pid = int(found.group(1))
+        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def fetch_inputs(
+    plan: Plan, lock: Lock, store: Store, options: BuildOptions, progress: Progress
+) -> dict[str, Path]:
+    """Step 3: CPython sources and component binaries, verified, by lock artifact name."""
+    cache = Cache(store.root)
+    sources: dict[str, Path] = {}
+    with progress.step("fetch", f"{len(plan.inputs)} inputs"):
+        for name in plan.inputs:
+            sources[name] = fetch_artifact(
+                lock.entry(name), cache, offline=options.offline, progress=progress
+            )
+    return sources
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The bases and runtimes of a build, by spec (filled in as their tasks finish)."""
+
+    bases: dict[BaseSpec, BaseResult] = field(default_factory=dict)
+    runtimes: dict[RuntimeSpec, RuntimeResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageRunner:
+    """What every stage task of one build shares."""
+
+    store: Store
+    options: BuildOptions
+    epoch: int
+    progress: Progress
+    stages: Stages
+
+    def base(self, spec: BaseSpec) -> None:
+        # build_base announces its own progress step
+        self.stages.bases[spec] = build_base(
+            spec, self.store, epoch=self.epoch, mirror=self.options.mirror, progress=self.progress
+        )
+
+    def runtime(self, spec: RuntimeSpec, source: Path) -> None:
+        subject = f"CPython {spec.version} {spec.distro.ident} {spec.arch} {spec.profile}"
+        with self.progress.step("runtime", subject):
+            self.stages.runtimes[spec] = build_runtime(
+                spec,
+                source,
+                self.store,
+                epoch=self.epoch,
+                mirror=self.options.mirror,
+                progress=self.progress,
+                build_host=dict(self.options.runtime_hosts).get(spec.arch),
+                mode=BuildMode.CACHED_ONLY if self.options.cached_runtimes else BuildMode.REUSE,
+            )
+
+
+def build_stages(
+    plan: Plan,
+    sources: dict[str, Path],
+    store: Store,
+    options: BuildOptions,
+    *,
+    epoch: int,
+    progress: Progress,
+) -> Stages:
+    """Steps 4-5: every base and runtime of ``plan``, up to ``options.jobs`` at once."""
+    runner = StageRunner(store, options, epoch, progress, Stages())
+    tasks: dict[BaseSpec | RuntimeSpec, Callable[[], None]] = {}
+    for bspec in plan.bases:
+        tasks[bspec] = functools.partial(runner.base, bspec)
+    # amd64 runtimes first: an arm64 cross build reuses the build Python of its version
+    for rspec in sorted(plan.runtimes, key=lambda s: (s.arch != "amd64", s.version)):
+        tasks[rspec] = functools.partial(runner.runtime, rspec, sources[plan.runtimes[rspec]])
+    run_parallel(max(1, options.jobs), tasks)
+    return runner.stages
