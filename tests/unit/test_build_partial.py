@@ -75,12 +75,12 @@ def test_runtime_hosts_option(monkeypatch: pytest.MonkeyPatch) -> None:
     """`build --runtime-host ARCH=HOST`: named arches as given, the others this machine."""
     import platform
 
-    from bink_python.cli.commands import _runtime_hosts
+    from bink_python.cli.build import runtime_hosts
     from bink_python.errors import UsageError
 
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
-    assert _runtime_hosts([]) == (("amd64", "amd64"), ("arm64", "amd64"))
-    assert _runtime_hosts(["arm64=arm64"]) == (("amd64", "amd64"), ("arm64", "arm64"))
+    assert runtime_hosts([]) == (("amd64", "amd64"), ("arm64", "amd64"))
+    assert runtime_hosts(["arm64=arm64"]) == (("amd64", "amd64"), ("arm64", "arm64"))
     for bad in ("arm64", "arm64=riscv64", "x=amd64"):
         with pytest.raises(UsageError, match="expected ARCH=HOST"):
-            _runtime_hosts([bad])
+            runtime_hosts([bad])

@@ -185,7 +185,7 @@ _DRIVER = textwrap.dedent(
     """
     import os, signal, sys, errno, time
     from pathlib import Path
-    import bink_python.cli.commands as cli
+    import bink_python.cli.family as cli
     from bink_python.host import proc
     from bink_python.__main__ import main
 

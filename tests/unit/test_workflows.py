@@ -421,7 +421,7 @@ def test_image_job_restores_exactly_what_each_runtime_job_built(
         "Build (bases, images, index, SBOMs; every arch verified before the ref moves)",
         common,
     )
-    from bink_python.cli.commands import _runtime_hosts
+    from bink_python.cli.build import runtime_hosts
 
     args = build_parser().parse_args(build)
     assert args.cached_runtimes, "the image job must never compile a runtime itself"
@@ -432,7 +432,7 @@ def test_image_job_restores_exactly_what_each_runtime_job_built(
         import platform
 
         patch.setattr(platform, "machine", lambda: RUNNER_MACHINES[image_runner])
-        hosts = dict(_runtime_hosts(args.runtime_host or ()))
+        hosts = dict(runtime_hosts(args.runtime_host or ()))
     for arch in ("amd64", "arm64"):
         spec = runtime_spec(tag, arch, lock, args.profile)
         assert runtime_key(spec, hosts[arch]) == saved[arch], f"{arch}: build looks up another key"

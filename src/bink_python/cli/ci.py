@@ -24,6 +24,7 @@ from ..family.policy import check_buildable, select_tags, system_clock
 from ..host.arch import ARCHES
 from ..oci.layout import Layout
 from ..publish.publish import parse_destination, remote_digest
+from .parser import add_insecure, add_layout, add_tags
 
 
 def plan_outputs(tags: Sequence[Tag]) -> dict[str, str]:
@@ -93,7 +94,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     q = ci_sub.add_parser(
         "plan", parents=[common], help="runtimes and tags to build, as GitHub outputs"
     )
-    q.add_argument("tags", nargs="*", metavar="TAG", help="tag names or patterns (default: all)")
+    add_tags(q, "tag names or patterns (default: all)")
     q.add_argument("--allow-eol", action="store_true", help="include tags past EOL")
     q.set_defaults(func=_cmd_plan)
     q = ci_sub.add_parser(
@@ -103,6 +104,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     q.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT]/REPO")
     q.add_argument("tag", metavar="TAG")
-    q.add_argument("--layout", default="dist/oci", metavar="DIR", help="OCI layout (dist/oci)")
-    q.add_argument("--insecure", action="store_true", help="plain HTTP / no TLS verification")
+    add_layout(q)
+    add_insecure(q)
     q.set_defaults(func=_cmd_published)
