@@ -20,8 +20,9 @@ from bink_python.family.config import load_family
 from bink_python.host.arch import host_arch
 from bink_python.inputs.lockfile import Lock
 from bink_python.pipeline import housekeeping
-from bink_python.pipeline.housekeeping import inventory, needs, parse_size, select, verify_entries
+from bink_python.pipeline.housekeeping import inventory, needs, select, verify_entries
 from bink_python.pipeline.plan import runtime_spec
+from bink_python.pipeline.usage import parse_size
 from bink_python.runtime.plan import runtime_key
 from bink_python.store import store as store_mod
 from bink_python.store.kinds import ENTRY_KINDS

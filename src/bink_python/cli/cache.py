@@ -10,18 +10,8 @@ from pathlib import Path
 from ..errors import FetchError, UsageError
 from ..inputs.fetch import cache_add, cache_ls
 from ..inputs.lockfile import Lock
-from ..pipeline.housekeeping import (
-    Item,
-    human,
-    inventory,
-    needs,
-    parse_size,
-    remove,
-    select,
-    usage,
-    usage_table,
-    verify_entries,
-)
+from ..pipeline.housekeeping import Item, inventory, needs, remove, select, verify_entries
+from ..pipeline.usage import human, parse_size, usage, usage_table
 from ..store.kinds import ENTRY_KINDS
 from ..store.store import Store, cache_root
 from .args import cache_for, family_from
