@@ -123,3 +123,15 @@ def test_a_cache_dir_that_is_a_file_is_refused_with_code_2(
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "not a directory" in proc.stderr
+
+
+def test_a_lock_entry_whose_name_and_fields_disagree_is_refused(tmp_path: Path) -> None:
+    text = (EXAMPLE / "images.lock").read_text()
+    wrong = text.replace('"version": "3.13.15"', '"version": "3.12.15"', 1)
+    assert wrong != text
+    message = _refused(_lock(tmp_path, wrong.encode()))
+    assert "'cpython:3.12.15', not 'cpython:3.13.15'" in message
+    arch = text.replace('"arch": "amd64"', '"arch": "arm64"', 1)
+    assert "'linkerd-await:0.3.3:arm64', not 'linkerd-await:0.3.3:amd64'" in _refused(
+        _lock(tmp_path, arch.encode())
+    )

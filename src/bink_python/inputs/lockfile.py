@@ -150,6 +150,16 @@ class Artifact:
         for key in ("arch", "checksum_url"):
             if key in data and not isinstance(data[key], str):
                 raise ConfigError(f"{where}: field {key!r} must be a string")
+        named = (
+            cpython_name(data["version"])
+            if data["kind"] == "cpython"
+            else component_name(data["kind"], data["version"], str(data.get("arch")))
+        )
+        if name != named:
+            raise ConfigError(
+                f"{where}: its kind, version and arch make it {named!r}, not {name!r} "
+                "(the lock is written by `bink-python lock`; do not edit it by hand)"
+            )
         return cls(
             name=name,
             kind=data["kind"],
