@@ -124,7 +124,10 @@ def _target_args(spec: RuntimeSpec, host: str) -> tuple[list[str], list[tuple[st
     args = [f"--build={ARCHES[host].gnu}"]
     env: list[tuple[str, str]] = []
     if spec.arch != host:
-        args += [f"--host={target_gnu}", f"--with-build-python={PREFIX}/bin/python{spec.minor()}"]
+        args.append(f"--host={target_gnu}")
+        if spec.version_tuple() >= (3, 11, 0):
+            args.append(f"--with-build-python={PREFIX}/bin/python{spec.minor()}")
+        # else configure finds python3.X on PATH itself: the build Python in PREFIX/bin
         env += [
             ("CONFIG_SITE", "/build/config.site"),
             ("PKG_CONFIG", "pkg-config"),
@@ -142,9 +145,10 @@ def _static_interpreter(
         args.append("--enable-static-libpython-for-interpreter")
         return
     # 3.15's option by hand: link the library's objects, and wait for those only, so the
-    # two LTO links run side by side (a Makefile without LINK_PYTHON_DEPS ignores it)
+    # two LTO links run side by side (3.9's Makefile has no LINK_PYTHON_DEPS to set)
     make_vars.append("BLDLIBRARY=$(LIBRARY_OBJS)")
-    make_vars.append("LINK_PYTHON_DEPS=$(LIBRARY_OBJS)")
+    if version >= (3, 10, 0):
+        make_vars.append("LINK_PYTHON_DEPS=$(LIBRARY_OBJS)")
 
 
 def _bolt(spec: RuntimeSpec, *, pgo: bool, lto: bool, cross: bool) -> bool:
