@@ -7,6 +7,8 @@
 - ``build.py``      -- ``build_runtime``: from the cache, or compiled and stored
 - ``buildroot.py``  -- the build roots: a chroot of the OS release with compilers
 - ``contents.py``   -- what a built runtime must contain, and what it links
+- ``options.py``    -- what each CPython minor's configure, Makefile and stdlib have, as
+  documented, and the checker that holds a plan to it
 - ``cpythonlog.py`` -- CPython's build log read as it is written, for progress
 - ``elf.py``        -- the one ELF reader
 """
