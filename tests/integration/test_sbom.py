@@ -16,7 +16,8 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 from bink_python.host.distro import get_distro
 from bink_python.image import sbom
 from bink_python.image.assemble import ImageSpec, LayerSource, build_image
-from bink_python.oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, sha256_digest
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, sha256_digest
 from bink_python.store.store import Store
 
 from .fixtures_base import BaseFactory

@@ -18,13 +18,13 @@ from bink_python.base.dpkg import parse_stanzas
 from bink_python.errors import BuildError
 from bink_python.host.distro import DISTROS
 from bink_python.image import licenses, sbom
-from bink_python.oci.layout import (
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
     MEDIA_LAYER_GZIP,
     MEDIA_MANIFEST,
     Descriptor,
-    Layout,
     Platform,
     canonical_json,
 )

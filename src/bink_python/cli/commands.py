@@ -30,7 +30,9 @@ from ..image import diff, sbom, sizes
 from ..inputs.fetch import Cache, FetchSettings, cache_add, cache_ls, fetch_artifact
 from ..inputs.lockfile import Lock, cpython_name, parse_pin, require_pinned, source_date_epoch
 from ..inputs.update import run_lock, run_update
-from ..oci.layout import Descriptor, Layout, partial_arches
+from ..oci.layout import Layout
+from ..oci.partial import partial_arches
+from ..oci.types import Descriptor
 from ..pipeline.build import BuildOptions, build_family
 from ..pipeline.housekeeping import (
     Item,

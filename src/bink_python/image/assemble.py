@@ -24,12 +24,12 @@ from pathlib import Path
 
 from ..errors import BuildError
 from ..oci import compression as compression_mod
-from ..oci.layout import (
+from ..oci.layout import Layout
+from ..oci.types import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
     MEDIA_MANIFEST,
     Descriptor,
-    Layout,
     Platform,
     canonical_json,
 )

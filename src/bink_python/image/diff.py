@@ -42,7 +42,8 @@ from ..base import dpkg
 from ..errors import FetchError, UsageError
 from ..host.arch import ARCHES
 from ..host.proc import require_tool, run
-from ..oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout
+from ..oci.layout import Layout
+from ..oci.types import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor
 from . import sbom
 
 _DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"

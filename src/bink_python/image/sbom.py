@@ -45,14 +45,9 @@ from ..base.dpkg import parse_stanzas
 from ..errors import BuildError, UsageError
 from ..host.arch import ARCHES
 from ..host.distro import Distro
-from ..oci.layout import (
-    MEDIA_MANIFEST,
-    Descriptor,
-    Layout,
-    add_layout_option,
-    canonical_json,
-)
+from ..oci.layout import Layout, add_layout_option
 from ..oci.rootfs import walk
+from ..oci.types import MEDIA_MANIFEST, Descriptor, canonical_json
 from ..store.store import atomic_write_bytes
 from .licenses import NOASSERTION, dep5_license
 

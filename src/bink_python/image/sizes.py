@@ -23,13 +23,8 @@ from typing import Any
 from ..errors import BuildError
 from ..host.arch import ARCHES
 from ..oci import compression
-from ..oci.layout import (
-    MEDIA_MANIFEST,
-    Descriptor,
-    Layout,
-    Platform,
-    add_layout_option,
-)
+from ..oci.layout import Layout, add_layout_option
+from ..oci.types import MEDIA_MANIFEST, Descriptor, Platform
 
 #: Directories are summed down to this many path components (usr/lib/x86_64-linux-gnu/gconv).
 DIR_DEPTH = 4

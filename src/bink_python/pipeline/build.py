@@ -54,7 +54,9 @@ from ..image.description import ImageDescription, describe_image
 from ..image.ldcache import ld_cache_layer
 from ..inputs.fetch import Cache, fetch_artifact
 from ..inputs.lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
-from ..oci.layout import Descriptor, Layout, mark_partial, partial_arches
+from ..oci.layout import Layout
+from ..oci.partial import mark_partial, partial_arches
+from ..oci.types import Descriptor
 from ..runtime.runtime import PROFILES, RuntimeResult, RuntimeSpec, build_runtime
 from ..store.store import Store
 from ..verify import VerifyReport, target_for, verify_targets

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..errors import ToolError
 
@@ -199,12 +199,27 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-def sha256_file(path: Path) -> str:
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def sha256_stream(
+    source: IO[bytes], sink: _Sink | None = None, chunk_size: int = 1 << 20
+) -> tuple[str, int]:
+    """(sha256 hex, size) of what ``source`` reads to its end, copied to ``sink`` if given."""
     digest = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: source.read(chunk_size), b""):
+        digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(handle)[0]
 
 
 class HashingWriter:
