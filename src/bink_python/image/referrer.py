@@ -1,0 +1,100 @@
+"""The SBOM as an OCI 1.1 artifact in a layout: attached to its image, found by subject."""
+
+from __future__ import annotations
+
+from ..errors import BuildError, UsageError
+from ..oci.layout import Layout
+from ..oci.types import MEDIA_MANIFEST, Descriptor, canonical_json
+
+MEDIA_SPDX = "application/spdx+json"
+MEDIA_EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY_BLOB = b"{}"
+ANNOTATION_TITLE = "org.opencontainers.image.title"
+
+
+def attach_sbom(
+    layout: Layout,
+    image_manifest: Descriptor,
+    data: bytes,
+    *,
+    ref: str | None = None,
+) -> Descriptor:
+    """Store ``data`` as an OCI 1.1 SBOM artifact whose subject is ``image_manifest``.
+
+    Writes the empty config blob, the SPDX blob and the artifact manifest; with ``ref``
+    (normally :func:`sbom_ref`) the manifest is also named in ``index.json``. Returns
+    the artifact manifest's descriptor.
+    """
+    if image_manifest.media_type != MEDIA_MANIFEST:
+        raise BuildError(
+            f"an SBOM's subject must be an image manifest, got {image_manifest.media_type}"
+        )
+    with layout.locked():  # the blobs written here must not be pruned before set_refs
+        if not layout.has_blob(image_manifest.digest, image_manifest.size):
+            raise BuildError(
+                f"image manifest {image_manifest.digest} is not in {layout.path}: build it first"
+            )
+        empty = layout.write_blob(EMPTY_BLOB)
+        blob = layout.write_blob(data)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "artifactType": MEDIA_SPDX,
+            "config": {"mediaType": MEDIA_EMPTY, "digest": empty.digest, "size": empty.size},
+            "layers": [
+                {
+                    "mediaType": MEDIA_SPDX,
+                    "digest": blob.digest,
+                    "size": blob.size,
+                    "annotations": {ANNOTATION_TITLE: "sbom.spdx.json"},
+                }
+            ],
+            "subject": {
+                "mediaType": image_manifest.media_type,
+                "digest": image_manifest.digest,
+                "size": image_manifest.size,
+            },
+        }
+        written = layout.write_blob(canonical_json(manifest))
+        desc = Descriptor(MEDIA_MANIFEST, written.digest, written.size)
+        if ref is not None:
+            layout.set_refs({ref: desc})
+    return desc
+
+
+def find_sbom(layout: Layout, subject_digest: str) -> bytes | None:
+    """The SBOM stored in the layout for the image manifest ``subject_digest``, if any."""
+    for desc in sorted(layout.refs().values(), key=lambda d: d.digest):
+        if desc.media_type != MEDIA_MANIFEST:
+            continue
+        manifest = layout.read_json(desc.digest)
+        if manifest.get("artifactType") != MEDIA_SPDX:
+            continue
+        if (manifest.get("subject") or {}).get("digest") != subject_digest:
+            continue
+        for layer in manifest.get("layers", []):
+            if layer.get("mediaType") == MEDIA_SPDX:
+                return layout.read_blob(str(layer["digest"]))
+    return None
+
+
+def image_manifest_for(layout: Layout, tag: str, arch: str) -> Descriptor:
+    """The manifest of ``arch`` in the index the layout names ``tag``."""
+    found = layout.platform_manifests(layout.resolve(tag), arch)
+    if not found:
+        raise UsageError(
+            f"tag {tag} in {layout.path} has no {arch} image: build it with --arch {arch}"
+        )
+    return found[0]
+
+
+def read_sbom(layout: Layout, tag: str, arch: str) -> bytes:
+    """The SBOM of (tag, arch) from the layout, or a one-line error saying what to run."""
+    layout.check_marker()
+    manifest = image_manifest_for(layout, tag, arch)
+    data = find_sbom(layout, manifest.digest)
+    if data is None:
+        raise BuildError(
+            f"no SBOM for {tag} {arch} in {layout.path}: rebuild with `bink-python build {tag}`"
+        )
+    return data
