@@ -26,6 +26,7 @@ from ..host import doctor
 from ..host.arch import ARCHES, host_arch
 from ..host.distro import get_distro
 from ..host.progress import Progress
+from ..host.text import human
 from ..image import diff, sbom, sizes
 from ..inputs.fetch import Cache, FetchSettings, cache_add, cache_ls, fetch_artifact
 from ..inputs.lockfile import Lock, cpython_name, parse_pin, require_pinned, source_date_epoch
@@ -36,7 +37,6 @@ from ..oci.types import Descriptor
 from ..pipeline.build import BuildOptions, build_family
 from ..pipeline.housekeeping import (
     Item,
-    human,
     inventory,
     needs,
     parse_size,

@@ -39,6 +39,7 @@ from ..base.dpkg import compare_debian_versions
 from ..errors import FetchError, UsageError
 from ..host.arch import ARCHES
 from ..host.proc import require_tool, run
+from ..host.text import human
 from ..oci.layout import Layout
 from ..oci.types import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor
 from . import sbom
@@ -280,7 +281,7 @@ def _layer_text(value: str | None) -> str:
         return "(none)"
     digest, size = value.split()
     n = int(size)
-    return f"{digest[:19]} {n / 1e6:.1f} MB" if n >= 100_000 else f"{digest[:19]} {n} B"
+    return f"{digest[:19]} {human(n, decimal=True, unit='MB' if n >= 100_000 else 'B')}"
 
 
 def diff_images(

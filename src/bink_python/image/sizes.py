@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import BuildError
 from ..host.arch import ARCHES
+from ..host.text import human
 from ..oci import compression
 from ..oci.layout import Layout, add_layout_option
 from ..oci.types import MEDIA_MANIFEST, Descriptor, Platform
@@ -103,7 +104,7 @@ class ImageSizes:
 
 
 def mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+    return human(size, decimal=True, unit="MB")
 
 
 def select_instance(layout: Layout, ref: str, arch: str, algorithm: str | None) -> Descriptor:

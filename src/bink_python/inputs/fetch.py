@@ -36,6 +36,7 @@ from typing import BinaryIO
 from ..errors import BinkError, FetchError
 from ..host import mirrors
 from ..host.progress import SILENT, Progress
+from ..host.text import human
 from ..store.store import fsync_dir, sha256_file
 from .lockfile import DEBIAN_SCHEME, Artifact, Lock, require_pinned
 
@@ -85,14 +86,6 @@ def resolve_url(url: str, settings: FetchSettings | None = None) -> str:
     return url
 
 
-def _human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1000
-    return f"{size:.1f} GB"
-
-
 class _Meter:
     """Download progress: a live line on a terminal, one summary line otherwise."""
 
@@ -113,16 +106,16 @@ class _Meter:
             return
         self.last = now
         rate = self.done / max(now - self.start, 1e-6)
-        total = f"/{_human(self.total)}" if self.total else ""
-        self.progress.note(self.what, f"{_human(self.done)}{total}  {_human(rate)}/s")
+        total = f"/{human(self.total, decimal=True)}" if self.total else ""
+        self.progress.note(
+            self.what, f"{human(self.done, decimal=True)}{total}  {human(rate, decimal=True)}/s"
+        )
 
     def finish(self, url: str) -> None:
         elapsed = max(time.monotonic() - self.start, 1e-6)
         self.progress.note(self.what, None)
-        self.progress.info(
-            f"    fetched {self.what} ({_human(self.done)}, {_human(self.done / elapsed)}/s) "
-            f"from {url}"
-        )
+        done, rate = human(self.done, decimal=True), human(self.done / elapsed, decimal=True)
+        self.progress.info(f"    fetched {self.what} ({done}, {rate}/s) from {url}")
 
 
 def _describe(exc: BaseException) -> tuple[str, bool]:
