@@ -156,7 +156,7 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
     from bink_python.family.config import load_family
     from bink_python.host.progress import Progress
     from bink_python.image.description import describe_image
-    from bink_python.inputs.fetch import cache_add
+    from bink_python.inputs.cache import cache_add
     from bink_python.inputs.lockfile import Lock
     from bink_python.pipeline.build import build_family
     from bink_python.verify import Target, verify_targets

@@ -28,7 +28,8 @@ from ..host.distro import get_distro
 from ..host.progress import Progress
 from ..host.text import human
 from ..image import diff, sbom, sizes
-from ..inputs.fetch import Cache, FetchSettings, cache_add, cache_ls, fetch_artifact
+from ..inputs.cache import Cache, cache_add, cache_ls
+from ..inputs.fetch import FetchSettings, fetch_artifact
 from ..inputs.lockfile import Lock, cpython_name, parse_pin, require_pinned, source_date_epoch
 from ..inputs.update import run_lock, run_update
 from ..oci.layout import Layout

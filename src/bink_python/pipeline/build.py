@@ -52,7 +52,8 @@ from ..image.assemble import (
 )
 from ..image.description import ImageDescription, describe_image
 from ..image.ldcache import ld_cache_layer
-from ..inputs.fetch import Cache, fetch_artifact
+from ..inputs.cache import Cache
+from ..inputs.fetch import fetch_artifact
 from ..inputs.lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
 from ..oci.layout import Layout
 from ..oci.partial import mark_partial, partial_arches

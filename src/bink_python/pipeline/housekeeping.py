@@ -39,7 +39,7 @@ from ..family.config import Family
 from ..host.arch import host_arch
 from ..host.mounts import remove_tree
 from ..host.text import human, table_lines
-from ..inputs.fetch import cache_verify
+from ..inputs.cache import cache_verify
 from ..inputs.lockfile import Lock, cpython_name
 from ..runtime.runtime import PROFILES, runtime_key
 from ..store.kinds import ENTRY_KINDS, RUNTIMES, EntryKind, Keep
