@@ -12,7 +12,7 @@ from ..base import dpkg
 from ..oci.layers import COMPONENT_HISTORY, apply_whiteout, layer_roles, layer_tar, member_path
 from ..oci.layout import Layout
 from ..oci.types import Descriptor
-from . import referrer, sbom
+from . import referrer
 
 _STATUS = "var/lib/dpkg/status"
 _STATUS_D = "var/lib/dpkg/status.d/"
@@ -120,7 +120,7 @@ def image_facts(layout: Layout, desc: Descriptor) -> ImageFacts:
     found = referrer.find_sbom(layout, desc.digest)
     status, component_files = _scan_layers(layout, layers, roles, dpkg=found is None)
     if found is not None:
-        rows, checksums = sbom.spdx_packages(found)
+        rows, checksums = referrer.spdx_packages(found)
         packages = _package_map(rows)
         packages_from = "sbom"
     else:

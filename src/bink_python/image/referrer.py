@@ -1,6 +1,9 @@
-"""The SBOM as an OCI 1.1 artifact in a layout: attached to its image, found by subject."""
+"""The SBOM in a layout: an OCI 1.1 artifact attached to its image, found and read back."""
 
 from __future__ import annotations
+
+import json
+import re
 
 from ..errors import BuildError, UsageError
 from ..oci.layout import Layout
@@ -98,3 +101,24 @@ def read_sbom(layout: Layout, tag: str, arch: str) -> bytes:
             f"no SBOM for {tag} {arch} in {layout.path}: rebuild with `bink-python build {tag}`"
         )
     return data
+
+
+def spdx_packages(data: bytes) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """Debian packages ``(name, arch, version)`` and component checksums ``{name: sha256}``."""
+    doc = json.loads(data)
+    rows: list[tuple[str, str, str]] = []
+    checksums: dict[str, str] = {}
+    for pkg in doc.get("packages", []):
+        purls = [
+            ref.get("referenceLocator", "")
+            for ref in pkg.get("externalRefs", [])
+            if ref.get("referenceType") == "purl"
+        ]
+        purl = purls[0] if purls else ""
+        if purl.startswith("pkg:deb/"):
+            arch = re.search(r"[?&]arch=([^&]+)", purl)
+            rows.append((pkg["name"], arch[1] if arch else "", pkg.get("versionInfo", "")))
+        elif pkg.get("primaryPackagePurpose") != "CONTAINER":
+            sums = [c["checksumValue"] for c in pkg.get("checksums", [])]
+            checksums[pkg["name"]] = sums[0] if sums else ""
+    return rows, checksums

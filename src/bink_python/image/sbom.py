@@ -230,6 +230,39 @@ def _purl_ref(purl: str) -> list[dict[str, str]]:
     ]
 
 
+def _component_entry(comp: Component, taken: set[str]) -> dict[str, Any]:
+    return {
+        "SPDXID": _spdx_id("component", comp.name, taken),
+        "name": comp.name,
+        "versionInfo": comp.version,
+        "primaryPackagePurpose": comp.purpose,
+        "downloadLocation": comp.url,
+        "filesAnalyzed": False,
+        "checksums": [{"algorithm": "SHA256", "checksumValue": comp.sha256}],
+        "licenseConcluded": NOASSERTION,
+        "licenseDeclared": NOASSERTION,
+        "copyrightText": NOASSERTION,
+        "externalRefs": _purl_ref(comp.package_url()),
+    }
+
+
+def _deb_entry(pkg: DebPackage, distro: Distro, taken: set[str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "SPDXID": _spdx_id("deb", f"{pkg.name}-{pkg.architecture}", taken),
+        "name": pkg.name,
+        "versionInfo": pkg.version,
+        "downloadLocation": NOASSERTION,
+        "filesAnalyzed": False,
+        "licenseConcluded": NOASSERTION,
+        "licenseDeclared": pkg.license or NOASSERTION,
+        "copyrightText": NOASSERTION,
+        "externalRefs": _purl_ref(deb_purl(pkg, distro)),
+    }
+    if pkg.source != pkg.name:
+        entry["sourceInfo"] = f"built from the {distro.os} source package {pkg.source}"
+    return entry
+
+
 def make_sbom(
     *,
     tag: str,
@@ -268,36 +301,9 @@ def make_sbom(
     }
     listed: list[dict[str, Any]] = []
     for comp in sorted((cpython, *components), key=lambda c: c.name):
-        listed.append(
-            {
-                "SPDXID": _spdx_id("component", comp.name, taken),
-                "name": comp.name,
-                "versionInfo": comp.version,
-                "primaryPackagePurpose": comp.purpose,
-                "downloadLocation": comp.url,
-                "filesAnalyzed": False,
-                "checksums": [{"algorithm": "SHA256", "checksumValue": comp.sha256}],
-                "licenseConcluded": NOASSERTION,
-                "licenseDeclared": NOASSERTION,
-                "copyrightText": NOASSERTION,
-                "externalRefs": _purl_ref(comp.package_url()),
-            }
-        )
+        listed.append(_component_entry(comp, taken))
     for pkg in sorted(packages, key=lambda p: (p.name, p.architecture)):
-        entry: dict[str, Any] = {
-            "SPDXID": _spdx_id("deb", f"{pkg.name}-{pkg.architecture}", taken),
-            "name": pkg.name,
-            "versionInfo": pkg.version,
-            "downloadLocation": NOASSERTION,
-            "filesAnalyzed": False,
-            "licenseConcluded": NOASSERTION,
-            "licenseDeclared": pkg.license or NOASSERTION,
-            "copyrightText": NOASSERTION,
-            "externalRefs": _purl_ref(deb_purl(pkg, distro)),
-        }
-        if pkg.source != pkg.name:
-            entry["sourceInfo"] = f"built from the {distro.os} source package {pkg.source}"
-        listed.append(entry)
+        listed.append(_deb_entry(pkg, distro, taken))
     relationships = [
         {
             "spdxElementId": "SPDXRef-DOCUMENT",
@@ -346,30 +352,6 @@ def write_sbom_file(out_dir: Path, tag: str, arch: str, data: bytes) -> Path:
     except OSError as exc:
         raise BuildError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def spdx_packages(data: bytes) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
-    """Debian packages ``(name, arch, version)`` and component checksums ``{name: sha256}``."""
-    doc = json.loads(data)
-    rows: list[tuple[str, str, str]] = []
-    checksums: dict[str, str] = {}
-    for pkg in doc.get("packages", []):
-        purls = [
-            ref.get("referenceLocator", "")
-            for ref in pkg.get("externalRefs", [])
-            if ref.get("referenceType") == "purl"
-        ]
-        purl = purls[0] if purls else ""
-        if purl.startswith("pkg:deb/"):
-            arch = re.search(r"[?&]arch=([^&]+)", purl)
-            rows.append((pkg["name"], arch[1] if arch else "", pkg.get("versionInfo", "")))
-        elif pkg.get("primaryPackagePurpose") != "CONTAINER":
-            sums = [c["checksumValue"] for c in pkg.get("checksums", [])]
-            checksums[pkg["name"]] = sums[0] if sums else ""
-    return rows, checksums
 
 
 # --------------------------------------------------------------------------- OCI artifact

@@ -309,24 +309,15 @@ def _validate_text(text: str, path: Path) -> Family:
     return dataclasses.replace(family, path=path)
 
 
-def run_update(
+def _newer_pythons(
     family: Family,
-    *,
-    dry_run: bool = False,
-    progress: Progress = SILENT,
-    settings: FetchSettings | None = None,
-    write_readme: Callable[[Family], bool] | None = None,
-) -> UpdateResult:
-    """Move supported/evaluation tags to the newest CPython patch release and
-    components to their newest release; rewrite images.toml, images.lock and (with
-    ``write_readme``, which returns whether it changed the file) the README."""
-    settings = settings or FetchSettings.from_env()
-    warnings: list[str] = []
-    changes: list[Change] = []
-    pins: dict[str, str] = {}
+    settings: FetchSettings,
+    pins: dict[str, str],
+    changes: list[Change],
+    warnings: list[str],
+) -> dict[str, str]:
+    """``{tag: newest patch}`` for updated tags behind python.org; pins their sources."""
     new_python: dict[str, str] = {}
-    new_components: dict[str, str] = {}
-
     releases = python_releases(settings)
     minors: dict[str, str] = {}
     for tag in family.tags:
@@ -348,7 +339,14 @@ def run_update(
         for tag in family.tags:
             if tag.status in UPDATED_STATUSES and tag.minor == minor:
                 new_python[tag.name] = newest
+    return new_python
 
+
+def _newer_components(
+    family: Family, settings: FetchSettings, changes: list[Change]
+) -> tuple[dict[str, str], list[GithubRelease]]:
+    """``{component: newest version}`` for components behind upstream, and its releases."""
+    new_components: dict[str, str] = {}
     used = {c for t in family.tags if t.status in BUILDABLE_STATUSES for c in t.components}
     gh: list[GithubRelease] = []
     if "linkerd-await" in used:
@@ -359,30 +357,60 @@ def run_update(
             if version_tuple(newest_gh.version) > version_tuple(comp.version):
                 new_components[comp.name] = newest_gh.version
                 changes.append(Change(comp.name, comp.version, newest_gh.version))
+    return new_components, gh
+
+
+def _pin_components(
+    family: Family,
+    new_components: Mapping[str, str],
+    gh: Sequence[GithubRelease],
+    pins: dict[str, str],
+    settings: FetchSettings,
+) -> None:
+    """Pin every artifact of the new component versions from its upstream checksum."""
+    for tag in family.tags:
+        for comp_name in tag.components if tag.buildable else ():
+            if comp_name not in new_components:
+                continue
+            for arch in tag.arches:
+                art = component_artifact(comp_name, new_components[comp_name], arch)
+                if art.name in pins:
+                    continue
+                sha = upstream_checksum(art, settings)
+                stated = next(
+                    (r.digests.get(art.filename) for r in gh if r.version == art.version), None
+                )
+                if stated and stated != sha:
+                    raise FetchError(
+                        f"{art.name}: the .shasum file says {sha} but GitHub's "
+                        f"release API says {stated}; refusing to pin"
+                    )
+                pins[art.name] = sha
+
+
+def run_update(
+    family: Family,
+    *,
+    dry_run: bool = False,
+    progress: Progress = SILENT,
+    settings: FetchSettings | None = None,
+    write_readme: Callable[[Family], bool] | None = None,
+) -> UpdateResult:
+    """Move supported/evaluation tags to the newest CPython patch release and
+    components to their newest release; rewrite images.toml, images.lock and (with
+    ``write_readme``, which returns whether it changed the file) the README."""
+    settings = settings or FetchSettings.from_env()
+    warnings: list[str] = []
+    changes: list[Change] = []
+    pins: dict[str, str] = {}
+    new_python = _newer_pythons(family, settings, pins, changes, warnings)
+    new_components, gh = _newer_components(family, settings, changes)
 
     old_text = family.path.read_text()
     new_text = rewrite_toml(old_text, new_python, new_components)
     new_family = _validate_text(new_text, family.path) if new_text != old_text else family
-
     if new_components:
-        for tag in new_family.tags:
-            for comp_name in tag.components if tag.buildable else ():
-                if comp_name not in new_components:
-                    continue
-                for arch in tag.arches:
-                    art = component_artifact(comp_name, new_components[comp_name], arch)
-                    if art.name in pins:
-                        continue
-                    sha = upstream_checksum(art, settings)
-                    stated = next(
-                        (r.digests.get(art.filename) for r in gh if r.version == art.version), None
-                    )
-                    if stated and stated != sha:
-                        raise FetchError(
-                            f"{art.name}: the .shasum file says {sha} but GitHub's "
-                            f"release API says {stated}; refusing to pin"
-                        )
-                    pins[art.name] = sha
+        _pin_components(new_family, new_components, gh, pins, settings)
 
     old_lock = Lock.load_or_empty(family.lock_path)
     new_lock = sync_lock(new_family, old_lock, pins)
