@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import FetchError
-from ..store.store import fsync_dir, sha256_file, sha256_stream
+from ..store.store import flocked, fsync_dir, sha256_file, sha256_stream
 from .lockfile import Lock
 
 
@@ -45,13 +44,8 @@ class Cache:
     @contextlib.contextmanager
     def locked(self, sha256: str) -> Iterator[None]:
         """Serialize fetchers of one artifact across threads and processes."""
-        lock_path = self._ensure() / f".lock-{sha256}"
-        with open(lock_path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        with flocked(self._ensure() / f".lock-{sha256}"):
+            yield
 
     def entries(self) -> list[CacheEntry]:
         if not self.dir.is_dir():

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
-from ..store.store import atomic_write_bytes, sha256_file, sha256_stream
+from ..store.store import atomic_write_bytes, flocked, sha256_file, sha256_stream
 from .blobs import blob_ok, remember
 from .types import (
     ANNOTATION_REF_NAME,
@@ -283,14 +282,12 @@ class Layout:
             finally:
                 held[key] -= 1
             return
-        with open(self.path / ".bink-lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with flocked(self.path / ".bink-lock"):
             held[key] = 1
             try:
                 yield
             finally:
                 held[key] = 0
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def set_refs(self, refs: Mapping[str, Descriptor]) -> None:
         """Point each ref at its descriptor, keeping every other ref; one atomic rename.

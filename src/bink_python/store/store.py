@@ -68,6 +68,17 @@ def cache_key(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
+@contextlib.contextmanager
+def flocked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) while the block runs."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 class Store:
     """Keyed build entries under one cache root."""
 
@@ -120,13 +131,8 @@ class Store:
     @contextlib.contextmanager
     def lock(self, kind: str, key: str) -> Iterator[None]:
         """Serialize builders of one entry across processes (flock on a side file)."""
-        lock_path = self._kind_dir(kind) / f".lock-{key}"
-        with open(lock_path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        with flocked(self._kind_dir(kind) / f".lock-{key}"):
+            yield
 
     @contextlib.contextmanager
     def building(self, kind: str, key: str) -> Iterator[Path]:
