@@ -13,7 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ConfigError
 from ..host.distro import DISTROS, Distro, get_distro
@@ -150,26 +150,31 @@ class Family:
     compression: tuple[str, ...] = ("gzip",)
 
     def component(self, name: str) -> Component:
-        for comp in self.components:
-            if comp.name == name:
-                return comp
-        raise ConfigError(f"{self.path}: no component {name!r}")
+        return _named(self.components, name, f"{self.path}: no component {name!r}")
 
     @property
     def lock_path(self) -> Path:
         return self.path.with_name("images.lock")
 
     def tag(self, name: str) -> Tag:
-        for tag in self.tags:
-            if tag.name == name:
-                return tag
-        raise ConfigError(f"{self.path}: no tag {name!r}")
+        return _named(self.tags, name, f"{self.path}: no tag {name!r}")
 
     @property
     def python_versions(self) -> tuple[str, ...]:
         """Every exact CPython version a buildable tag needs, sorted by version."""
         versions = {t.python for t in self.tags if t.buildable and t.python}
         return tuple(sorted(versions, key=version_tuple))
+
+
+_Named = TypeVar("_Named", Component, Tag)
+
+
+def _named(items: tuple[_Named, ...], name: str, missing: str) -> _Named:
+    """The item called ``name``; ``missing`` is the error when there is none."""
+    for item in items:
+        if item.name == name:
+            return item
+    raise ConfigError(missing)
 
 
 def config_path(cli_value: str | None) -> Path:

@@ -52,22 +52,21 @@ class SourceFile:
     size: int | None
 
 
-def _json(data: bytes, what: str) -> Any:
+def _json_objects(data: bytes, what: str) -> list[dict[str, Any]]:
+    """The objects of a JSON array (other items skipped); a one-line error otherwise."""
     try:
-        return json.loads(data)
+        raw = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FetchError(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(raw, list):
+        raise FetchError(f"{what}: expected a JSON array")
+    return [item for item in raw if isinstance(item, dict)]
 
 
 def parse_python_releases(data: bytes) -> list[PyRelease]:
     """Final, published CPython releases from ``/api/v2/downloads/release/``."""
-    raw = _json(data, "python.org release list")
-    if not isinstance(raw, list):
-        raise FetchError("python.org release list: expected a JSON array")
     releases = []
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
+    for item in _json_objects(data, "python.org release list"):
         match = _RELEASE_NAME_RE.match(str(item.get("name", "")))
         if not match or item.get("pre_release") or item.get("is_published") is False:
             continue
@@ -81,12 +80,9 @@ def parse_python_releases(data: bytes) -> list[PyRelease]:
 
 def parse_source_file(data: bytes, version: str) -> SourceFile:
     """The ``Python-X.Y.Z.tar.xz`` entry of ``/api/v2/downloads/release_file/``."""
-    raw = _json(data, f"python.org files of {version}")
-    if not isinstance(raw, list):
-        raise FetchError(f"python.org files of {version}: expected a JSON array")
     want = f"/Python-{version}.tar.xz"
-    for item in raw:
-        if isinstance(item, dict) and str(item.get("url", "")).endswith(want):
+    for item in _json_objects(data, f"python.org files of {version}"):
+        if str(item.get("url", "")).endswith(want):
             sha = item.get("sha256_sum") or None
             if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
                 raise FetchError(f"python.org files of {version}: bad sha256_sum {sha!r}")
@@ -147,12 +143,9 @@ class GithubRelease:
 
 
 def parse_linkerd_releases(data: bytes) -> list[GithubRelease]:
-    raw = _json(data, "linkerd-await release list")
-    if not isinstance(raw, list):
-        raise FetchError("linkerd-await release list: expected a JSON array")
     found = []
-    for item in raw:
-        if not isinstance(item, dict) or item.get("draft") or item.get("prerelease"):
+    for item in _json_objects(data, "linkerd-await release list"):
+        if item.get("draft") or item.get("prerelease"):
             continue
         match = _LINKERD_TAG_RE.match(str(item.get("tag_name", "")))
         if not match:
