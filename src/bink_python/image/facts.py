@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +12,7 @@ from ..base import dpkg
 from ..oci.layers import COMPONENT_HISTORY, apply_whiteout, layer_roles, layer_tar, member_path
 from ..oci.layout import Layout
 from ..oci.types import Descriptor
+from ..store.store import sha256_stream
 from . import referrer
 
 _STATUS = "var/lib/dpkg/status"
@@ -79,9 +80,8 @@ def _scan_layers(
                     handle = tar.extractfile(member)
                     status[name] = handle.read() if handle is not None else b""
                 elif component is not None and member.isfile():
-                    handle = tar.extractfile(member)
-                    data = handle.read() if handle is not None else b""
-                    files["/" + name] = hashlib.sha256(data).hexdigest()
+                    handle = tar.extractfile(member) or io.BytesIO()
+                    files["/" + name] = sha256_stream(handle)[0]
         if component is not None:
             components[component] = files
     return status, components

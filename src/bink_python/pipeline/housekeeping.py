@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import re
 import tarfile
@@ -43,7 +42,7 @@ from ..inputs.cache import cache_verify
 from ..inputs.lockfile import Lock, cpython_name
 from ..runtime.runtime import PROFILES, runtime_key
 from ..store.kinds import ENTRY_KINDS, RUNTIMES, EntryKind, Keep
-from ..store.store import read_json
+from ..store.store import read_json, sha256_stream
 from .build import runtime_spec
 
 #: Keyed kinds of the Store, in report order.
@@ -309,7 +308,7 @@ def _files_layer_needed(tar: Path, pinned: frozenset[str]) -> bool:
                     handle = archive.extractfile(member)
                     if handle is None:
                         return False
-                    hashes.append(hashlib.sha256(handle.read()).hexdigest())
+                    hashes.append(sha256_stream(handle)[0])
     except (OSError, tarfile.TarError):
         return False
     return bool(hashes) and all(h in pinned for h in hashes)
