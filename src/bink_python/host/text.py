@@ -1,4 +1,4 @@
-"""Plain-text output: byte sizes for people and tables of aligned columns."""
+"""Text output: byte sizes for people, and tables (aligned columns or Markdown)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,17 @@ def human(size: float, *, decimal: bool = False, unit: str = "") -> str:
     return f"{size:.1f} {units[-1]}"
 
 
-def table_lines(rows: Sequence[Sequence[str]], *, right: Collection[int] = ()) -> list[str]:
+def table_lines(
+    rows: Sequence[Sequence[str]], *, right: Collection[int] = (), markdown: bool = False
+) -> list[str]:
     """``rows`` as lines of columns two spaces apart, padded to the widest cell of each.
 
     Columns are left-aligned except those whose index is in ``right``; trailing spaces are
-    dropped.
+    dropped. With ``markdown`` the first row is the header of a Markdown table instead.
     """
+    if markdown:
+        rule = ["---"] * len(rows[0])
+        return ["| " + " | ".join(row) + " |" for row in (rows[0], rule, *rows[1:])]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  ".join(
