@@ -28,6 +28,7 @@ from ..oci.layout import Layout
 from ..oci.types import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
+    MEDIA_LAYER_GZIP,
     MEDIA_MANIFEST,
     Descriptor,
     Platform,
@@ -128,7 +129,7 @@ class CompressedLayer:
     size: int
     diff_id: str
     reused: bool  # True when the blob came from the cache
-    media_type: str = compression_mod.MEDIA_LAYER_GZIP
+    media_type: str = MEDIA_LAYER_GZIP
     tar_size: int = 0  # bytes of the uncompressed tar
     created_by: str = ""
 

@@ -41,12 +41,16 @@ from ..host.arch import ARCHES
 from ..host.proc import require_tool, run
 from ..host.text import human
 from ..oci.layout import Layout
-from ..oci.types import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor
+from ..oci.types import (
+    MEDIA_DOCKER_INDEX,
+    MEDIA_DOCKER_MANIFEST,
+    MEDIA_INDEX,
+    MEDIA_MANIFEST,
+    Descriptor,
+)
 from . import sbom
 from .facts import ImageFacts, image_facts
 
-_DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
-_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 # --------------------------------------------------------------------------- reaching images
 
 
@@ -86,11 +90,11 @@ def open_image(
 
 
 def _images(layout: Layout, top: Descriptor) -> list[Descriptor]:
-    if top.media_type in (MEDIA_INDEX, _DOCKER_INDEX):
+    if top.media_type in (MEDIA_INDEX, MEDIA_DOCKER_INDEX):
         return [
             d
             for d in layout.children(top)
-            if d.media_type in (MEDIA_MANIFEST, _DOCKER_MANIFEST)
+            if d.media_type in (MEDIA_MANIFEST, MEDIA_DOCKER_MANIFEST)
             and (d.platform is None or d.platform.os != "unknown")  # attestation manifests
         ]
     return [top]

@@ -7,12 +7,15 @@ import re
 
 from ..errors import BuildError, UsageError
 from ..oci.layout import Layout
-from ..oci.types import MEDIA_MANIFEST, Descriptor, canonical_json
-
-MEDIA_SPDX = "application/spdx+json"
-MEDIA_EMPTY = "application/vnd.oci.empty.v1+json"
-EMPTY_BLOB = b"{}"
-ANNOTATION_TITLE = "org.opencontainers.image.title"
+from ..oci.types import (
+    ANNOTATION_TITLE,
+    EMPTY_BLOB,
+    MEDIA_EMPTY,
+    MEDIA_MANIFEST,
+    MEDIA_SPDX,
+    Descriptor,
+    canonical_json,
+)
 
 
 def attach_sbom(

@@ -54,7 +54,7 @@ import zstandard
 
 from ..errors import BuildError
 from ..store.store import HashingWriter, sha256_stream
-from .types import MEDIA_LAYER_GZIP as MEDIA_LAYER_GZIP
+from .types import MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_LAYER_ZSTD
 
 GZIP = "gzip"
 ZSTD = "zstd"
@@ -65,8 +65,6 @@ GZIP_LEVEL = 12
 ZSTD_LEVEL = 19
 ZSTD_WORKERS = 2
 
-MEDIA_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 MEDIA_TYPES = {GZIP: MEDIA_LAYER_GZIP, ZSTD: MEDIA_LAYER_ZSTD}
 
 #: Index-entry annotation of a zstd instance (containers/image's name and value).

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .compression import MEDIA_LAYER_ZSTD, open_layer
+from .compression import open_layer
+from .types import MEDIA_LAYER_ZSTD
 
 #: The history entry of a component layer: ``bink-python component NAME VERSION ...``.
 COMPONENT_HISTORY = re.compile(r"^bink-python component (\S+) (\S+)")

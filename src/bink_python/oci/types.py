@@ -15,8 +15,20 @@ MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
+ANNOTATION_TITLE = "org.opencontainers.image.title"
+
+#: OCI 1.1 artifacts: the empty config blob and its media type; an SPDX document.
+MEDIA_EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY_BLOB = b"{}"
+MEDIA_SPDX = "application/spdx+json"
+
+#: Docker's image list and manifest, which skopeo may leave in a copied layout.
+MEDIA_DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
+MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def canonical_json(data: Any) -> bytes:
