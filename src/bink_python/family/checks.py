@@ -43,6 +43,12 @@ class Checker:
             )
         return value
 
+    def absolute_path(self, table: dict[str, Any], key: str, where: str) -> str:
+        value = self.string(table, key, where)
+        if not value.startswith("/"):
+            raise self.fail(f"{where}: field {key!r}", f"expected an absolute path, got {value!r}")
+        return value
+
     def integer(self, table: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int:
         value = table[key]
         if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:

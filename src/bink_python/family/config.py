@@ -189,9 +189,7 @@ def _parse_user(ctx: Checker, raw: Any) -> User:
     name = ctx.string(table, "name", where)
     if not _USER_RE.match(name):
         raise ctx.fail(f"{where}: field 'name'", f"expected a POSIX user name, got {name!r}")
-    home = ctx.string(table, "home", where)
-    if not home.startswith("/"):
-        raise ctx.fail(f"{where}: field 'home'", f"expected an absolute path, got {home!r}")
+    home = ctx.absolute_path(table, "home", where)
     return User(
         name=name,
         uid=ctx.integer(table, "uid", where, 1, 65533),
@@ -210,9 +208,7 @@ def _parse_components(ctx: Checker, raw: Any) -> dict[str, Component]:
         version = ctx.string(entry, "version", where)
         if not _COMPONENT_VERSION_RE.match(version):
             raise ctx.fail(f"{where}: field 'version'", f"expected X.Y.Z, got {version!r}")
-        path = ctx.string(entry, "path", where)
-        if not path.startswith("/"):
-            raise ctx.fail(f"{where}: field 'path'", f"expected an absolute path, got {path!r}")
+        path = ctx.absolute_path(entry, "path", where)
         components[name] = Component(name, version, path, ctx.string(entry, "homepage", where))
     return components
 
