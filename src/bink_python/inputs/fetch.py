@@ -19,7 +19,6 @@ opens a connection.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import os
 import socket
@@ -35,6 +34,7 @@ from ..errors import BinkError, FetchError
 from ..host import mirrors
 from ..host.progress import SILENT, Progress
 from ..host.text import human
+from ..store.store import sha256_stream
 from .cache import Cache, CacheEntry, as_cache
 from .lockfile import DEBIAN_SCHEME, Artifact, require_pinned
 
@@ -250,6 +250,22 @@ def download(
     return CacheEntry(path.name, path.stat().st_size, path)
 
 
+class _Bounded:
+    """A download's destination: refuses bytes past the expected size, moves the meter."""
+
+    def __init__(self, out: BinaryIO, size: int | None, meter: _Meter) -> None:
+        self.out, self.size, self.meter = out, size, meter
+        self.got = 0
+
+    def write(self, chunk: bytes) -> int:
+        self.got += len(chunk)
+        if self.size is not None and self.got > self.size:
+            raise _UrlFailed(f"more than the expected {self.size} bytes", retry=False)
+        self.out.write(chunk)
+        self.meter.update(len(chunk))
+        return len(chunk)
+
+
 def _stream(
     url: str,
     out: BinaryIO,
@@ -258,32 +274,21 @@ def _stream(
     settings: FetchSettings,
     progress: Progress,
 ) -> tuple[str, int]:
-    digest = hashlib.sha256()
     with _open(url, settings) as response:
         length_header = response.headers.get("Content-Length")
         length = int(length_header) if length_header and length_header.isdigit() else None
         if size is not None and length is not None and length != size:
             raise _UrlFailed(f"size {length} bytes (Content-Length), expected {size}", retry=False)
         meter = _Meter(progress, what, length or size)
-        got = 0
         try:
-            while True:
-                chunk = response.read(CHUNK)
-                if not chunk:
-                    break
-                got += len(chunk)
-                if size is not None and got > size:
-                    raise _UrlFailed(f"more than the expected {size} bytes", retry=False)
-                digest.update(chunk)
-                out.write(chunk)
-                meter.update(len(chunk))
+            sha, got = sha256_stream(response, _Bounded(out, size, meter), CHUNK)
         except (OSError, http.client.HTTPException) as exc:
             reason, retry = _describe(exc)
             raise _UrlFailed(reason, retry=retry) from None
         if length is not None and got != length:
             raise _UrlFailed(f"truncated body ({got} of {length} bytes)", retry=True)
     meter.finish(url)
-    return digest.hexdigest(), got
+    return sha, got
 
 
 def fetch_artifact(
