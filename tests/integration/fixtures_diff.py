@@ -23,7 +23,7 @@ import pytest
 
 from bink_python.family.config import load_family
 from bink_python.host.progress import Progress
-from bink_python.inputs.fetch import cache_add
+from bink_python.inputs.cache import cache_add
 from bink_python.inputs.lockfile import Lock
 from bink_python.oci.layout import Layout
 from bink_python.pipeline.build import build_family

@@ -26,9 +26,10 @@ import pytest
 
 from bink_python.family.config import Family, load_family
 from bink_python.host.progress import Progress
-from bink_python.inputs.fetch import cache_add
+from bink_python.inputs.cache import cache_add
 from bink_python.inputs.lockfile import Lock
-from bink_python.oci.layout import Descriptor, Layout
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import Descriptor
 from bink_python.pipeline.build import build_family
 from bink_python.store.store import Store
 from bink_python.verify.imagerun import Buildah

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from bink_python.oci.layout import Layout, partial_arches
+from bink_python.oci.layout import Layout
+from bink_python.oci.partial import partial_arches
 from bink_python.publish.publish import push, remote_digest
 
 from .fixtures_cli import fast_build, run_ok

@@ -23,7 +23,7 @@ from bink_python.image.assemble import (
     files_layer,
     rfc3339,
 )
-from bink_python.oci import compression
+from bink_python.oci import compression, types
 from bink_python.oci.layout import Layout
 from bink_python.store.store import Store
 from bink_python.verify.imagerun import Buildah, buildah_session
@@ -90,7 +90,7 @@ def _layer_media_types(layout_dir: Path, ref: str) -> list[str]:
 def test_skopeo_takes_the_first_instance_gzip(both: Layout, tmp_path: Path) -> None:
     out = tmp_path / "picked"
     _skopeo("copy", "--override-arch", "amd64", f"oci:{both.path}:both", f"oci:{out}:picked")
-    assert _layer_media_types(out, "picked") == [compression.MEDIA_LAYER_GZIP]
+    assert _layer_media_types(out, "picked") == [types.MEDIA_LAYER_GZIP]
 
 
 def _from_ref(buildah: Buildah, layout: Path, ref: str) -> str:
@@ -154,7 +154,7 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
     from bink_python.family.config import load_family
     from bink_python.host.progress import Progress
     from bink_python.image.description import describe_image
-    from bink_python.inputs.fetch import cache_add
+    from bink_python.inputs.cache import cache_add
     from bink_python.inputs.lockfile import Lock
     from bink_python.pipeline.build import build_family
     from bink_python.verify import Target, verify_targets

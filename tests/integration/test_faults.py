@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.oci.layout import Layout, blob_ok
+from bink_python.oci.blobs import blob_ok
+from bink_python.oci.layout import Layout
 
 from .fixtures_runtime import TEST_EPOCH
 

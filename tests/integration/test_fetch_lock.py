@@ -15,7 +15,8 @@ import pytest
 
 from bink_python.family.config import load_family
 from bink_python.host.progress import Progress
-from bink_python.inputs.fetch import Cache, FetchSettings, cache_verify, fetch_artifact
+from bink_python.inputs.cache import Cache, cache_verify
+from bink_python.inputs.fetch import FetchSettings, fetch_artifact
 from bink_python.inputs.lockfile import Lock
 from bink_python.inputs.update import run_lock
 from tests.family_toml import images_toml, write_images_toml

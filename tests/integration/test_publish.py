@@ -35,7 +35,8 @@ from bink_python.image.assemble import (
     rfc3339,
 )
 from bink_python.oci import tarball
-from bink_python.oci.layout import Descriptor, Layout
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import Descriptor
 from bink_python.publish.publish import TagMove, export, push, remote_digest
 from bink_python.store.store import Store
 

@@ -14,9 +14,10 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from bink_python.host.distro import get_distro
-from bink_python.image import sbom
+from bink_python.image import referrer, sbom
 from bink_python.image.assemble import ImageSpec, LayerSource, build_image
-from bink_python.oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, sha256_digest
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, sha256_digest
 from bink_python.store.store import Store
 
 from .fixtures_base import BaseFactory
@@ -181,7 +182,7 @@ def test_image_sbom_of_a_real_image_is_a_referrer_that_travels_with_copy_refs(
     output = Layout(tmp_path / "oci")
     output.copy_refs(staging, refs)
     assert output.prune() == 0
-    assert sbom.read_sbom(output, "3.13-distroless", "arm64") == data
+    assert referrer.read_sbom(output, "3.13-distroless", "arm64") == data
     assert (tmp_path / "sbom" / "3.13-distroless-arm64.spdx.json").read_bytes() == data
     document = _validate(data, tmp_path)
     assert document["packages"][0]["versionInfo"] == image.descriptor.digest  # type: ignore[index]
@@ -205,7 +206,7 @@ def test_every_built_image_has_its_sbom_as_a_referrer(
     assert images
     for tag, arch in images:
         manifest = good_layout.manifest(tag, arch)
-        data = sbom.read_sbom(layout, tag, arch)
+        data = referrer.read_sbom(layout, tag, arch)
         document = _validate(data, tmp_path)
         image = document["packages"][0]  # type: ignore[index]
         assert image["versionInfo"] == manifest.digest

@@ -18,7 +18,8 @@ import zstandard
 
 from bink_python.image.description import describe_image
 from bink_python.oci.compression import MEDIA_TYPES, ZSTD, open_layer
-from bink_python.oci.layout import MEDIA_MANIFEST, Descriptor, Layout
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import MEDIA_MANIFEST, Descriptor
 from bink_python.verify import (
     CHECKS,
     ImageReport,

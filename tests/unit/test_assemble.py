@@ -25,13 +25,13 @@ from bink_python.image.assemble import (
     rfc3339,
 )
 from bink_python.oci import tarball
-from bink_python.oci.layout import (
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
     MEDIA_LAYER_GZIP,
     MEDIA_MANIFEST,
     Descriptor,
-    Layout,
     canonical_json,
 )
 from bink_python.store.store import Store

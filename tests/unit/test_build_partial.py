@@ -9,7 +9,9 @@ import pytest
 
 from bink_python.errors import BuildError, PublishError
 from bink_python.family.config import load_family
-from bink_python.oci.layout import MEDIA_INDEX, Descriptor, Layout, mark_partial, partial_arches
+from bink_python.oci.layout import Layout
+from bink_python.oci.partial import mark_partial, partial_arches
+from bink_python.oci.types import MEDIA_INDEX, Descriptor
 from bink_python.pipeline.plan import BuildOptions, check_output, partial_plan
 from bink_python.publish.publish import push
 from tests.family_toml import images_toml, write_images_toml

@@ -13,7 +13,7 @@ import zstandard
 
 from bink_python.errors import BuildError
 from bink_python.image.assemble import LayerSource, build_image, build_index, compress_layer
-from bink_python.oci import compression, tarball
+from bink_python.oci import compression, tarball, types
 from bink_python.oci.layout import Layout
 from bink_python.store.store import Store
 
@@ -166,5 +166,5 @@ def test_open_layer_streams_every_kind(tmp_path: Path) -> None:
         blob = compress_layer(layer, store, comp)
         with compression.open_layer(blob.path, blob.media_type) as stream:
             assert stream.read() == layer.tar.read_bytes()
-    with compression.open_layer(layer.tar, compression.MEDIA_LAYER_TAR) as stream:
+    with compression.open_layer(layer.tar, types.MEDIA_LAYER_TAR) as stream:
         assert stream.read(10) == layer.tar.read_bytes()[:10]

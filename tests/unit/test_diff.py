@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bink_python.__main__ import main
-from bink_python.image.diff import compare_debian_versions, diff_images
+from bink_python.base.dpkg import compare_debian_versions
+from bink_python.image.diff import diff_images
 from tests.small_images import BASE, make_image, stanza
 
 from ..tools import requires_tool

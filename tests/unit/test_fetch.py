@@ -18,12 +18,9 @@ import pytest
 
 from bink_python.errors import FetchError, PolicyError
 from bink_python.host.progress import Progress
+from bink_python.inputs.cache import Cache, cache_add, cache_ls, cache_verify
 from bink_python.inputs.fetch import (
-    Cache,
     FetchSettings,
-    cache_add,
-    cache_ls,
-    cache_verify,
     download,
     fetch_artifact,
     fetch_bytes,
@@ -224,7 +221,8 @@ def test_concurrent_fetches_of_one_artifact_both_succeed(server: TestServer, cac
 FETCH_SCRIPT = """
 import sys
 from pathlib import Path
-from bink_python.inputs.fetch import Cache, FetchSettings, fetch_artifact
+from bink_python.inputs.cache import Cache
+from bink_python.inputs.fetch import FetchSettings, fetch_artifact
 from bink_python.inputs.lockfile import Artifact
 art = Artifact(name="a", kind="cpython", version="1", filename="f", urls=(sys.argv[2],),
                sha256=sys.argv[3], size=int(sys.argv[4]))

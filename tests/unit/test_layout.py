@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from bink_python.errors import BuildError
-from bink_python.oci.layout import (
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import (
     ANNOTATION_REF_NAME,
     MEDIA_CONFIG,
     MEDIA_INDEX,
     MEDIA_MANIFEST,
     Descriptor,
-    Layout,
     Platform,
     canonical_json,
 )

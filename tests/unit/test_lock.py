@@ -14,7 +14,8 @@ import pytest
 
 from bink_python.errors import ConfigError, FetchError, PolicyError
 from bink_python.family.config import load_family
-from bink_python.inputs.fetch import Cache, FetchSettings, fetch_artifact
+from bink_python.inputs.cache import Cache
+from bink_python.inputs.fetch import FetchSettings, fetch_artifact
 from bink_python.inputs.lockfile import Lock, parse_pin, require_pinned, sync_lock
 from bink_python.inputs.update import run_lock
 from tests.family_toml import images_toml, write_images_toml

@@ -17,14 +17,14 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 from bink_python.base.dpkg import parse_stanzas
 from bink_python.errors import BuildError
 from bink_python.host.distro import DISTROS
-from bink_python.image import licenses, sbom
-from bink_python.oci.layout import (
+from bink_python.image import licenses, referrer, sbom
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
     MEDIA_LAYER_GZIP,
     MEDIA_MANIFEST,
     Descriptor,
-    Layout,
     Platform,
     canonical_json,
 )
@@ -344,7 +344,7 @@ def test_attach_sbom_is_an_oci_referrer_kept_by_prune(tmp_path: Path) -> None:
     layout.set_refs({"3.13": Descriptor(MEDIA_INDEX, blob.digest, blob.size)})
     data = sbom.sbom_bytes(_document(_sample_packages()))
 
-    desc = sbom.attach_sbom(layout, amd64, data, ref=sbom.sbom_ref("3.13", "amd64"))
+    desc = referrer.attach_sbom(layout, amd64, data, ref=sbom.sbom_ref("3.13", "amd64"))
     manifest = json.loads(layout.read_blob(desc.digest))
     assert manifest["artifactType"] == "application/spdx+json"
     assert manifest["config"] == {
@@ -361,18 +361,18 @@ def test_attach_sbom_is_an_oci_referrer_kept_by_prune(tmp_path: Path) -> None:
     assert layout.refs()["sbom/3.13/amd64"].digest == desc.digest
 
     layout.prune()
-    assert sbom.read_sbom(layout, "3.13", "amd64") == data
+    assert referrer.read_sbom(layout, "3.13", "amd64") == data
     # same inputs, same artifact
-    assert sbom.attach_sbom(layout, amd64, data) == desc
+    assert referrer.attach_sbom(layout, amd64, data) == desc
     with pytest.raises(BuildError, match=r"no SBOM for 3\.13 arm64"):
-        sbom.read_sbom(layout, "3.13", "arm64")
+        referrer.read_sbom(layout, "3.13", "arm64")
 
 
 def test_attach_sbom_needs_the_image_in_the_layout(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "oci").init()
     ghost = Descriptor(MEDIA_MANIFEST, "sha256:" + "f" * 64, 10)
     with pytest.raises(BuildError, match="not in"):
-        sbom.attach_sbom(layout, ghost, b"{}")
+        referrer.attach_sbom(layout, ghost, b"{}")
 
 
 def test_write_sbom_file(tmp_path: Path) -> None:
@@ -400,9 +400,9 @@ def test_image_sbom_writes_file_and_artifact(tmp_path: Path) -> None:
         out_dir=tmp_path / "sbom",
     )
     assert (tmp_path / "sbom" / "3.13-arm64.spdx.json").read_bytes() == data
-    assert sbom.find_sbom(layout, manifest.digest) is None  # not named yet: the caller names it
+    assert referrer.find_sbom(layout, manifest.digest) is None  # not named yet: the caller names it
     layout.set_refs({sbom.sbom_ref("3.13", "arm64"): desc})
-    assert sbom.find_sbom(layout, manifest.digest) == data
+    assert referrer.find_sbom(layout, manifest.digest) == data
     document = json.loads(data)
     names = {p["name"] for p in document["packages"]}
     assert {"libc6", "libstdc++6", "tzdata", "libsqlite3-0", "cpython", "linkerd-await"} <= names

@@ -15,13 +15,8 @@ from bink_python.errors import ConfigError, FetchError
 from bink_python.family.config import Family, load_family
 from bink_python.inputs.fetch import FetchSettings
 from bink_python.inputs.lockfile import Lock
-from bink_python.inputs.update import (
-    parse_python_releases,
-    parse_shasum,
-    parse_source_file,
-    rewrite_toml,
-    run_update,
-)
+from bink_python.inputs.update import rewrite_toml, run_update
+from bink_python.inputs.upstream import parse_python_releases, parse_shasum, parse_source_file
 from bink_python.publish.readme import readme_path, write_readme
 from tests.httpserver import TestServer, running
 

@@ -15,7 +15,8 @@ import zstandard
 
 from bink_python.image.description import ImageDescription
 from bink_python.oci.compression import GZIP, MEDIA_TYPES, ZSTD
-from bink_python.oci.layout import MEDIA_CONFIG, MEDIA_MANIFEST, Descriptor, Layout
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import MEDIA_CONFIG, MEDIA_MANIFEST, Descriptor
 from bink_python.verify.imagerun import Container
 from bink_python.verify.registry import REGISTRY, CheckFailed, NotApplicable, Probe
 from bink_python.verify.static import check_compression_instances

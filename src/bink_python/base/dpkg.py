@@ -74,3 +74,48 @@ def dep_names(value: str) -> list[list[str]]:
         if names:
             groups.append(names)
     return groups
+
+
+# -- version order ------------------------------------------------------------------
+
+
+def _order(char: str) -> int:
+    """dpkg's sort weight of one non-digit character (``~`` before everything)."""
+    if char == "~":
+        return -1
+    if char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    while a or b:
+        na = re.match(r"\D*", a)[0]  # type: ignore[index]
+        nb = re.match(r"\D*", b)[0]  # type: ignore[index]
+        for ca, cb in zip(na.ljust(len(nb), "\0"), nb.ljust(len(na), "\0"), strict=True):
+            wa = 0 if ca == "\0" else _order(ca)
+            wb = 0 if cb == "\0" else _order(cb)
+            if wa != wb:
+                return -1 if wa < wb else 1
+        a, b = a[len(na) :], b[len(nb) :]
+        da = re.match(r"\d*", a)[0]  # type: ignore[index]
+        db = re.match(r"\d*", b)[0]  # type: ignore[index]
+        if int(da or 0) != int(db or 0):
+            return -1 if int(da or 0) < int(db or 0) else 1
+        a, b = a[len(da) :], b[len(db) :]
+    return 0
+
+
+def compare_debian_versions(a: str, b: str) -> int:
+    """-1, 0 or 1 as Debian orders versions ``[epoch:]upstream[-revision]`` (dpkg's rules)."""
+
+    def split(v: str) -> tuple[int, str, str]:
+        epoch, _, rest = v.rpartition(":") if ":" in v else ("0", "", v)
+        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+        return int(epoch or 0), upstream, revision
+
+    ea, ua, ra = split(a)
+    eb, ub, rb = split(b)
+    if ea != eb:
+        return -1 if ea < eb else 1
+    return _compare_part(ua, ub) or _compare_part(ra, rb)

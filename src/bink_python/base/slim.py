@@ -27,6 +27,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..host.text import table_lines
+
 
 @dataclass(frozen=True)
 class Removal:
@@ -131,7 +133,6 @@ def present_md5sums(text: str, root: Path) -> str:
 
 def readme_section() -> str:
     """The README's table of what the bases leave out (generated from :data:`REMOVALS`)."""
-    lines = ["| left out | package | images | why |", "| --- | --- | --- | --- |"]
-    for r in REMOVALS:
-        lines.append(f"| {r.what} | `{r.package}` | {', '.join(r.variants)} | {r.why} |")
-    return "\n".join(lines)
+    header = ("left out", "package", "images", "why")
+    rows = [(r.what, f"`{r.package}`", ", ".join(r.variants), r.why) for r in REMOVALS]
+    return "\n".join(table_lines([header, *rows], markdown=True))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..family.config import Family, config_path, load_family
 from ..host.progress import Progress
-from ..inputs.fetch import Cache
+from ..inputs.cache import Cache
 from ..inputs.lockfile import Lock, source_date_epoch
 from ..store.store import Store, cache_root
 

@@ -15,7 +15,8 @@ from ..family.config import VARIANTS
 from ..family.policy import check_buildable, select_tags, system_clock
 from ..host.arch import ARCHES, host_arch
 from ..host.distro import get_distro
-from ..inputs.fetch import Cache, fetch_artifact
+from ..inputs.cache import Cache
+from ..inputs.fetch import fetch_artifact
 from ..inputs.lockfile import Lock, cpython_name, require_pinned
 from ..pipeline.build import build_family
 from ..pipeline.plan import BuildOptions

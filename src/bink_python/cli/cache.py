@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 from ..errors import FetchError, UsageError
-from ..inputs.fetch import cache_add, cache_ls
+from ..host.text import human
+from ..inputs.cache import cache_add, cache_ls
 from ..inputs.lockfile import Lock
 from ..pipeline.housekeeping import Item, inventory, needs, remove, select, verify_entries
-from ..pipeline.usage import human, parse_size, usage, usage_table
+from ..pipeline.usage import parse_size, usage, usage_table
 from ..store.kinds import ENTRY_KINDS
 from ..store.store import Store, cache_root
 from .args import cache_for, family_from

@@ -11,7 +11,8 @@ from ..family.config import Family, Tag
 from ..family.policy import select_tags
 from ..host.arch import ARCHES
 from ..host.progress import Progress
-from ..oci.layout import Descriptor, Layout
+from ..oci.layout import Layout
+from ..oci.types import Descriptor
 from ..publish.publish import export, push
 from .args import family_from, progress_for
 from .parser import Parser, Subparsers, add_command, add_dry_run, add_insecure, add_layout, add_tags

@@ -13,7 +13,8 @@ from ..family.config import Family, Tag
 from ..family.policy import select_tags
 from ..host.arch import ARCHES
 from ..host.progress import Progress
-from ..oci.layout import Layout, partial_arches
+from ..oci.layout import Layout
+from ..oci.partial import partial_arches
 from ..verify import VerifyReport, verify_layout
 from .args import family_from, progress_for
 from .parser import Parser, Subparsers, add_command, add_json, add_layout, add_mirror, add_tags

@@ -13,12 +13,11 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ConfigError
-from ..host.arch import ARCHES
 from ..host.distro import DISTROS, Distro, get_distro
-from ..oci.compression import ALGORITHMS
+from .checks import Checker
 from .versions import parse_cpython_version, version_tuple
 
 CONFIG_ENV = "BINK_PYTHON_CONFIG"
@@ -151,20 +150,14 @@ class Family:
     compression: tuple[str, ...] = ("gzip",)
 
     def component(self, name: str) -> Component:
-        for comp in self.components:
-            if comp.name == name:
-                return comp
-        raise ConfigError(f"{self.path}: no component {name!r}")
+        return _named(self.components, name, f"{self.path}: no component {name!r}")
 
     @property
     def lock_path(self) -> Path:
         return self.path.with_name("images.lock")
 
     def tag(self, name: str) -> Tag:
-        for tag in self.tags:
-            if tag.name == name:
-                return tag
-        raise ConfigError(f"{self.path}: no tag {name!r}")
+        return _named(self.tags, name, f"{self.path}: no tag {name!r}")
 
     @property
     def python_versions(self) -> tuple[str, ...]:
@@ -173,84 +166,30 @@ class Family:
         return tuple(sorted(versions, key=version_tuple))
 
 
+_Named = TypeVar("_Named", Component, Tag)
+
+
+def _named(items: tuple[_Named, ...], name: str, missing: str) -> _Named:
+    """The item called ``name``; ``missing`` is the error when there is none."""
+    for item in items:
+        if item.name == name:
+            return item
+    raise ConfigError(missing)
+
+
 def config_path(cli_value: str | None) -> Path:
     """``--config`` option, else ``$BINK_PYTHON_CONFIG``, else ``./images.toml``."""
     return Path(cli_value or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-class _Ctx:
-    """Builds one-line error messages that name the file and where in it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, where: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {where}: {message}")
-
-    def table(self, value: Any, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected a table, got {type(value).__name__}")
-        return value
-
-    def keys(
-        self, table: dict[str, Any], where: str, required: set[str], optional: set[str]
-    ) -> None:
-        unknown = sorted(set(table) - required - optional)
-        if unknown:
-            allowed = ", ".join(sorted(required | optional))
-            raise self.fail(where, f"unknown key {unknown[0]!r} (allowed: {allowed})")
-        missing = sorted(required - set(table))
-        if missing:
-            raise self.fail(where, f"missing required key {missing[0]!r}")
-
-    def string(self, table: dict[str, Any], key: str, where: str) -> str:
-        value = table[key]
-        if not isinstance(value, str) or not value:
-            raise self.fail(
-                f"{where}: field {key!r}", f"expected a non-empty string, got {value!r}"
-            )
-        return value
-
-    def integer(self, table: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int:
-        value = table[key]
-        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-            raise self.fail(
-                f"{where}: field {key!r}", f"expected an integer {lo}-{hi}, got {value!r}"
-            )
-        return value
-
-    def strings(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-        value = table[key]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(f"{where}: field {key!r}", f"expected a list of strings, got {value!r}")
-        if len(set(value)) != len(value):
-            raise self.fail(f"{where}: field {key!r}", f"duplicate entries in {value!r}")
-        return tuple(value)
-
-
-def _arches(ctx: _Ctx, table: dict[str, Any], where: str) -> tuple[str, ...]:
-    arches = ctx.strings(table, "arches", where)
-    if not arches:
-        raise ctx.fail(f"{where}: field 'arches'", "expected at least one architecture")
-    for arch in arches:
-        if arch not in ARCHES:
-            raise ctx.fail(
-                f"{where}: field 'arches'",
-                f"unknown architecture {arch!r} (expected one of {', '.join(ARCHES)})",
-            )
-    return arches
-
-
-def _parse_user(ctx: _Ctx, raw: Any) -> User:
+def _parse_user(ctx: Checker, raw: Any) -> User:
     where = "[family.user]"
     table = ctx.table(raw, where)
     ctx.keys(table, where, {"name", "uid", "gid", "home"}, set())
     name = ctx.string(table, "name", where)
     if not _USER_RE.match(name):
         raise ctx.fail(f"{where}: field 'name'", f"expected a POSIX user name, got {name!r}")
-    home = ctx.string(table, "home", where)
-    if not home.startswith("/"):
-        raise ctx.fail(f"{where}: field 'home'", f"expected an absolute path, got {home!r}")
+    home = ctx.absolute_path(table, "home", where)
     return User(
         name=name,
         uid=ctx.integer(table, "uid", where, 1, 65533),
@@ -259,7 +198,7 @@ def _parse_user(ctx: _Ctx, raw: Any) -> User:
     )
 
 
-def _parse_components(ctx: _Ctx, raw: Any) -> dict[str, Component]:
+def _parse_components(ctx: Checker, raw: Any) -> dict[str, Component]:
     table = ctx.table(raw, "[components]")
     components: dict[str, Component] = {}
     for name, value in table.items():
@@ -269,44 +208,16 @@ def _parse_components(ctx: _Ctx, raw: Any) -> dict[str, Component]:
         version = ctx.string(entry, "version", where)
         if not _COMPONENT_VERSION_RE.match(version):
             raise ctx.fail(f"{where}: field 'version'", f"expected X.Y.Z, got {version!r}")
-        path = ctx.string(entry, "path", where)
-        if not path.startswith("/"):
-            raise ctx.fail(f"{where}: field 'path'", f"expected an absolute path, got {path!r}")
+        path = ctx.absolute_path(entry, "path", where)
         components[name] = Component(name, version, path, ctx.string(entry, "homepage", where))
     return components
-
-
-def _parse_compression(ctx: _Ctx, fam: dict[str, Any]) -> tuple[str, ...]:
-    """``compression = ["gzip"]`` (default), ``["zstd"]`` or ``["gzip", "zstd"]``."""
-    where = "[family]: field 'compression'"
-    value = ctx.strings(fam, "compression", "[family]")
-    if not value:
-        raise ctx.fail(where, 'expected at least one of "gzip", "zstd"')
-    for name in value:
-        if name not in ALGORITHMS:
-            raise ctx.fail(where, f"unknown compression {name!r} (expected gzip or zstd)")
-    if len(value) > 1 and value[0] != "gzip":
-        raise ctx.fail(
-            where,
-            "list gzip first: clients that cannot choose by compression take the first "
-            'instance of their platform (expected ["gzip", "zstd"])',
-        )
-    return value
 
 
 _TAG_REQUIRED_BUILDABLE = {"name", "python", "os", "release", "eol", "status"}
 _TAG_OPTIONAL = {"variant", "arches", "components", "note"}
 
 
-def _parse_tag(
-    ctx: _Ctx,
-    raw: Any,
-    index: int,
-    family_arches: tuple[str, ...],
-    default_components: tuple[str, ...],
-    components: dict[str, Component],
-) -> Tag:
-    table = ctx.table(raw, f"[[tag]] #{index + 1}")
+def _tag_name(ctx: Checker, table: dict[str, Any], index: int) -> str:
     if "name" not in table:
         raise ctx.fail(f"[[tag]] #{index + 1}", "missing required key 'name'")
     name = table["name"]
@@ -316,25 +227,27 @@ def _parse_tag(
             "expected MAJOR.MINOR or MAJOR.MINOR-SUFFIX (e.g. 3.13, 3.13-distroless), "
             f"got {name!r}",
         )
-    where = f"tag {name!r}"
-    status = table.get("status")
-    if status not in STATUSES:
-        raise ctx.fail(
-            f"{where}: field 'status'", f"expected one of {', '.join(STATUSES)}, got {status!r}"
-        )
-    if status == "deprecated":
-        ctx.keys(table, where, {"name", "status"}, {"note", "python"})
-        python = table.get("python")
-        if python is not None and (
-            not isinstance(python, str) or parse_cpython_version(python) is None
-        ):
-            raise ctx.fail(f"{where}: field 'python'", f"expected X.Y.Z, got {python!r}")
-        note = table.get("note", "")
-        if not isinstance(note, str):
-            raise ctx.fail(f"{where}: field 'note'", f"expected a string, got {note!r}")
-        return Tag(name=name, status=status, python=python, note=note)
+    return name
 
-    ctx.keys(table, where, _TAG_REQUIRED_BUILDABLE, _TAG_OPTIONAL)
+
+def _tag_note(ctx: Checker, table: dict[str, Any], where: str) -> str:
+    note = table.get("note", "")
+    if not isinstance(note, str):
+        raise ctx.fail(f"{where}: field 'note'", f"expected a string, got {note!r}")
+    return note
+
+
+def _deprecated_tag(ctx: Checker, table: dict[str, Any], where: str, name: str) -> Tag:
+    ctx.keys(table, where, {"name", "status"}, {"note", "python"})
+    python = table.get("python")
+    if python is not None and (
+        not isinstance(python, str) or parse_cpython_version(python) is None
+    ):
+        raise ctx.fail(f"{where}: field 'python'", f"expected X.Y.Z, got {python!r}")
+    return Tag(name=name, status="deprecated", python=python, note=_tag_note(ctx, table, where))
+
+
+def _tag_python(ctx: Checker, table: dict[str, Any], where: str, name: str) -> str:
     python = ctx.string(table, "python", where)
     parsed = parse_cpython_version(python)
     if parsed is None:
@@ -347,6 +260,11 @@ def _parse_tag(
             f"{where}: field 'python'",
             f"CPython {python} does not belong to tag minor {minor} (expected {minor}.N)",
         )
+    return python
+
+
+def _tag_base(ctx: Checker, table: dict[str, Any], where: str) -> tuple[str, str, YearMonth]:
+    """The tag's base OS, its release and its end of life."""
     os_name = ctx.string(table, "os", where)
     release = table["release"]
     if not isinstance(release, str):
@@ -366,6 +284,10 @@ def _parse_tag(
         eol = YearMonth.parse(eol_text)
     except ValueError as exc:
         raise ctx.fail(f"{where}: field 'eol'", f"{exc}, got {eol_text!r}") from None
+    return os_name, release, eol
+
+
+def _tag_variant(ctx: Checker, table: dict[str, Any], where: str, name: str) -> str:
     variant = table.get("variant", "regular")
     if variant not in VARIANTS:
         raise ctx.fail(
@@ -381,7 +303,32 @@ def _parse_tag(
             f"{where}: field 'name'",
             f"suffix -{suffix} needs variant distroless or status deprecated",
         )
-    arches = _arches(ctx, table, where) if "arches" in table else family_arches
+    return str(variant)
+
+
+def _parse_tag(
+    ctx: Checker,
+    raw: Any,
+    index: int,
+    family_arches: tuple[str, ...],
+    default_components: tuple[str, ...],
+    components: dict[str, Component],
+) -> Tag:
+    table = ctx.table(raw, f"[[tag]] #{index + 1}")
+    name = _tag_name(ctx, table, index)
+    where = f"tag {name!r}"
+    status = table.get("status")
+    if status not in STATUSES:
+        raise ctx.fail(
+            f"{where}: field 'status'", f"expected one of {', '.join(STATUSES)}, got {status!r}"
+        )
+    if status == "deprecated":
+        return _deprecated_tag(ctx, table, where, name)
+    ctx.keys(table, where, _TAG_REQUIRED_BUILDABLE, _TAG_OPTIONAL)
+    python = _tag_python(ctx, table, where, name)
+    os_name, release, eol = _tag_base(ctx, table, where)
+    variant = _tag_variant(ctx, table, where, name)
+    arches = ctx.arches(table, where) if "arches" in table else family_arches
     for arch in arches:
         if arch not in family_arches:
             raise ctx.fail(
@@ -396,9 +343,6 @@ def _parse_tag(
                 f"{where}: field 'components'",
                 f"unknown component {comp!r} (declare it under [components])",
             )
-    note = table.get("note", "")
-    if not isinstance(note, str):
-        raise ctx.fail(f"{where}: field 'note'", f"expected a string, got {note!r}")
     return Tag(
         name=name,
         status=status,
@@ -409,12 +353,12 @@ def _parse_tag(
         eol=eol,
         arches=arches,
         components=tag_components,
-        note=note,
+        note=_tag_note(ctx, table, where),
     )
 
 
 def parse_family(data: dict[str, Any], path: Path) -> Family:
-    ctx = _Ctx(path)
+    ctx = Checker(path)
     ctx.keys(data, "top level", {"family", "tag"}, {"components"})
     fam = ctx.table(data["family"], "[family]")
     ctx.keys(
@@ -429,7 +373,7 @@ def parse_family(data: dict[str, Any], path: Path) -> Family:
             "[family]: field 'registry'",
             f"expected HOST/PATH (e.g. ghcr.io/org/name), got {registry!r}",
         )
-    arches = _arches(ctx, fam, "[family]")
+    arches = ctx.arches(fam, "[family]")
     components = _parse_components(ctx, data.get("components", {}))
     default_components = ctx.strings(fam, "components", "[family]") if "components" in fam else ()
     for comp in default_components:
@@ -449,7 +393,7 @@ def parse_family(data: dict[str, Any], path: Path) -> Family:
             raise ctx.fail(f"tag {tag.name!r}", "duplicate tag name (each tag is declared once)")
         seen.add(tag.name)
         tags.append(tag)
-    compression = _parse_compression(ctx, fam) if "compression" in fam else ("gzip",)
+    compression = ctx.compression(fam) if "compression" in fam else ("gzip",)
     return Family(
         path=path,
         registry=registry,

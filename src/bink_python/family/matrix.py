@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..host.arch import ARCHES
+from ..host.text import table_lines
 from .config import Family, Tag
 from .policy import eol_state
 
@@ -81,11 +82,4 @@ def as_table(tags: Sequence[Tag], family: Family, today: dt.date) -> str:
                 eol,
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return (
-        "\n".join(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows
-        )
-        + "\n"
-    )
+    return "\n".join(table_lines(rows)) + "\n"

@@ -31,6 +31,7 @@ from typing import Any
 from ..errors import BinkError, ToolError
 from ..store.store import cache_root
 from . import mirrors
+from .text import table_lines
 
 OK = "ok"
 MISSING = "missing"
@@ -259,8 +260,7 @@ def run_doctor(
 def format_table(findings: Sequence[Finding]) -> str:
     """A plain table: check, status, detail; then what to run for each problem."""
     rows = [("CHECK", "STATUS", "DETAIL")] + [(f.check, f.status, f.detail) for f in findings]
-    widths = [max(len(r[i]) for r in rows) for i in range(2)]
-    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}".rstrip() for r in rows]
+    lines = table_lines(rows)
     problems = [f for f in findings if f.status != OK and f.fix]
     if problems:
         lines += ["", "To fix:"]

@@ -24,12 +24,13 @@ from pathlib import Path
 
 from ..errors import BuildError
 from ..oci import compression as compression_mod
-from ..oci.layout import (
+from ..oci.layout import Layout
+from ..oci.types import (
     MEDIA_CONFIG,
     MEDIA_INDEX,
+    MEDIA_LAYER_GZIP,
     MEDIA_MANIFEST,
     Descriptor,
-    Layout,
     Platform,
     canonical_json,
 )
@@ -128,7 +129,7 @@ class CompressedLayer:
     size: int
     diff_id: str
     reused: bool  # True when the blob came from the cache
-    media_type: str = compression_mod.MEDIA_LAYER_GZIP
+    media_type: str = MEDIA_LAYER_GZIP
     tar_size: int = 0  # bytes of the uncompressed tar
     created_by: str = ""
 

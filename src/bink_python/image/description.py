@@ -28,7 +28,7 @@ from ..family.config import Family, Tag, User
 from ..host.apt import image_apt_sources
 from ..host.arch import ARCHES, check_arch
 from ..host.distro import Distro
-from ..oci.layout import Platform
+from ..oci.types import Platform
 from .assemble import image_labels, rfc3339
 
 #: The image's ``PATH`` (the reference images' order).

@@ -8,7 +8,7 @@ manifest format is converted to OCI by skopeo, so its digests are the converted 
 Per platform the report compares:
 
 * the Debian packages (added, removed, upgraded or downgraded, with versions): from the
-  SBOM referrer an OCI layout carries (``sbom.find_sbom``), else from the dpkg status in
+  SBOM referrer an OCI layout carries (``referrer.find_sbom``), else from the dpkg status in
   the image's layers (``var/lib/dpkg/status``, or ``var/lib/dpkg/status.d/*`` in
   distroless images), read layer by layer with whiteouts applied;
 * the Python version (``PYTHON_VERSION``, else the ``org.opencontainers.image.version``
@@ -28,277 +28,28 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
-import subprocess
 import sys
-import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from ..base import dpkg
+from ..base.dpkg import compare_debian_versions
 from ..errors import FetchError, UsageError
 from ..host.arch import ARCHES
 from ..host.proc import require_tool, run
-from ..oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout
+from ..host.text import human
+from ..oci.layout import Layout
+from ..oci.types import (
+    MEDIA_DOCKER_INDEX,
+    MEDIA_DOCKER_MANIFEST,
+    MEDIA_INDEX,
+    MEDIA_MANIFEST,
+    Descriptor,
+)
 from . import sbom
-
-_DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
-_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-_COMPONENT = re.compile(r"^bink-python component (\S+) (\S+)")
-_STATUS = "var/lib/dpkg/status"
-_STATUS_D = "var/lib/dpkg/status.d/"
-
-
-# --------------------------------------------------------------------------- Debian versions
-
-
-def _order(char: str) -> int:
-    """dpkg's sort weight of one non-digit character (``~`` before everything)."""
-    if char == "~":
-        return -1
-    if char.isalpha():
-        return ord(char)
-    return ord(char) + 256
-
-
-def _compare_part(a: str, b: str) -> int:
-    while a or b:
-        na = re.match(r"\D*", a)[0]  # type: ignore[index]
-        nb = re.match(r"\D*", b)[0]  # type: ignore[index]
-        for ca, cb in zip(na.ljust(len(nb), "\0"), nb.ljust(len(na), "\0"), strict=True):
-            wa = 0 if ca == "\0" else _order(ca)
-            wb = 0 if cb == "\0" else _order(cb)
-            if wa != wb:
-                return -1 if wa < wb else 1
-        a, b = a[len(na) :], b[len(nb) :]
-        da = re.match(r"\d*", a)[0]  # type: ignore[index]
-        db = re.match(r"\d*", b)[0]  # type: ignore[index]
-        if int(da or 0) != int(db or 0):
-            return -1 if int(da or 0) < int(db or 0) else 1
-        a, b = a[len(da) :], b[len(db) :]
-    return 0
-
-
-def compare_debian_versions(a: str, b: str) -> int:
-    """-1, 0 or 1 as Debian orders versions ``[epoch:]upstream[-revision]`` (dpkg's rules)."""
-
-    def split(v: str) -> tuple[int, str, str]:
-        epoch, _, rest = v.rpartition(":") if ":" in v else ("0", "", v)
-        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
-        return int(epoch or 0), upstream, revision
-
-    ea, ua, ra = split(a)
-    eb, ub, rb = split(b)
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return _compare_part(ua, ub) or _compare_part(ra, rb)
-
-
-# --------------------------------------------------------------------------- what an image is
-
-
-@dataclass(frozen=True)
-class LayerFacts:
-    digest: str
-    size: int
-    role: str  # "base", "runtime", "component linkerd-await", or "layer"
-
-
-@dataclass(frozen=True)
-class ComponentFacts:
-    version: str
-    files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256
-    sha256: str = ""  # the SBOM's checksum of the component's source or binary
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    """Everything the diff compares of one image (one platform)."""
-
-    platform: str
-    digest: str
-    python: str
-    packages: Mapping[str, str]  # "name" (or "name:arch" for foreign ones) -> version
-    packages_from: str  # "sbom" or "dpkg status"
-    components: Mapping[str, ComponentFacts]
-    config: Mapping[str, str]  # "env PATH", "user", "cmd", "label org...." -> value
-    layers: tuple[LayerFacts, ...]
-
-
-def _platform_of(desc: Descriptor, config: Mapping[str, Any]) -> str:
-    if desc.platform is not None:
-        return str(desc.platform)
-    parts = [config.get("os", "linux"), config.get("architecture", "?"), config.get("variant")]
-    return "/".join(str(p) for p in parts if p)
-
-
-def _role(created_by: str) -> str:
-    match = _COMPONENT.match(created_by)
-    if match:
-        return f"component {match[1]}"
-    words = created_by.split()
-    if len(words) > 1 and words[0] == "bink-python":
-        return words[1]
-    return "layer"
-
-
-def _open_tar(layout: Layout, desc: Descriptor) -> Iterator[tarfile.TarFile]:
-    """The layer blob as a streamed tar (gzip, zstd or uncompressed)."""
-    path = layout.blob_path(desc.digest)
-    if desc.media_type.endswith("+zstd") or desc.media_type.endswith(".zstd"):
-        zstd = require_tool("zstd")
-        with subprocess.Popen([zstd, "-dc", str(path)], stdout=subprocess.PIPE) as proc:
-            stream: IO[bytes] = proc.stdout  # type: ignore[assignment]
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
-                yield tar
-        return
-    with tarfile.open(path, mode="r|*") as tar:
-        yield tar
-
-
-def _norm(name: str) -> str:
-    while name.startswith("./"):
-        name = name[2:]
-    return name.lstrip("/").rstrip("/")
-
-
-def _scan_layers(
-    layout: Layout, layers: Sequence[Descriptor], roles: Sequence[str], *, dpkg: bool
-) -> tuple[dict[str, bytes], dict[str, dict[str, str]]]:
-    """dpkg status files (with ``dpkg``) and the files of component layers, whiteouts applied.
-
-    Returns ``({status path: bytes}, {component: {"/path": sha256}})``.
-    """
-    status: dict[str, bytes] = {}
-    components: dict[str, dict[str, str]] = {}
-    for desc, role in zip(layers, roles, strict=True):
-        component = role.removeprefix("component ") if role.startswith("component ") else None
-        if component is None and not dpkg:
-            continue
-        files: dict[str, str] = {}
-        for tar in _open_tar(layout, desc):
-            for member in tar:
-                name = _norm(member.name)
-                base = PurePosixPath(name)
-                if base.name == ".wh..wh..opq":
-                    parent = str(base.parent)
-                    for key in [k for k in status if k.startswith(parent + "/")]:
-                        del status[key]
-                    continue
-                if base.name.startswith(".wh."):
-                    gone = str(base.parent / base.name.removeprefix(".wh."))
-                    for key in [k for k in status if k == gone or k.startswith(gone + "/")]:
-                        del status[key]
-                    continue
-                wanted = name == _STATUS or (
-                    name.startswith(_STATUS_D) and not name.endswith(".md5sums")
-                )
-                if dpkg and wanted and member.isfile():
-                    handle = tar.extractfile(member)
-                    status[name] = handle.read() if handle is not None else b""
-                elif component is not None and member.isfile():
-                    handle = tar.extractfile(member)
-                    data = handle.read() if handle is not None else b""
-                    files["/" + name] = hashlib.sha256(data).hexdigest()
-        if component is not None:
-            components[component] = files
-    return status, components
-
-
-def _packages_from_status(status: Mapping[str, bytes]) -> dict[str, str]:
-    stanzas = []
-    for path in sorted(status):
-        stanzas += dpkg.parse_stanzas(status[path].decode("utf-8", "replace"))
-    return _package_map(
-        (s["Package"], s.get("Architecture", ""), s.get("Version", "")) for s in stanzas
-    )
-
-
-def _package_map(
-    items: Iterator[tuple[str, str, str]] | list[tuple[str, str, str]],
-) -> dict[str, str]:
-    """``{name: version}``; a package installed for several arches is keyed ``name:arch``."""
-    rows = list(items)
-    counts: dict[str, int] = {}
-    for name, _, _ in rows:
-        counts[name] = counts.get(name, 0) + 1
-    return {
-        (f"{name}:{arch}" if counts[name] > 1 else name): version for name, arch, version in rows
-    }
-
-
-def _sbom_facts(data: bytes) -> tuple[dict[str, str], dict[str, str]]:
-    """Packages ``{name: version}`` and component checksums ``{name: sha256}`` of an SBOM."""
-    doc = json.loads(data)
-    rows: list[tuple[str, str, str]] = []
-    checksums: dict[str, str] = {}
-    for pkg in doc.get("packages", []):
-        purls = [
-            ref.get("referenceLocator", "")
-            for ref in pkg.get("externalRefs", [])
-            if ref.get("referenceType") == "purl"
-        ]
-        purl = purls[0] if purls else ""
-        if purl.startswith("pkg:deb/"):
-            arch = re.search(r"[?&]arch=([^&]+)", purl)
-            rows.append((pkg["name"], arch[1] if arch else "", pkg.get("versionInfo", "")))
-        elif pkg.get("primaryPackagePurpose") != "CONTAINER":
-            sums = [c["checksumValue"] for c in pkg.get("checksums", [])]
-            checksums[pkg["name"]] = sums[0] if sums else ""
-    return _package_map(rows), checksums
-
-
-def image_facts(layout: Layout, desc: Descriptor) -> ImageFacts:
-    """What :func:`diff_images` compares, read from one image manifest of a layout."""
-    manifest = layout.read_json(desc.digest)
-    config = layout.read_json(manifest["config"]["digest"])
-    inner = config.get("config") or {}
-    layers = [Descriptor.from_json(x) for x in manifest.get("layers", [])]
-    history = [h for h in config.get("history", []) if not h.get("empty_layer")]
-    roles = [
-        _role(str(history[i].get("created_by", ""))) if i < len(history) else "layer"
-        for i in range(len(layers))
-    ]
-    found = sbom.find_sbom(layout, desc.digest)
-    status, component_files = _scan_layers(layout, layers, roles, dpkg=found is None)
-    if found is not None:
-        packages, checksums = _sbom_facts(found)
-        packages_from = "sbom"
-    else:
-        packages, checksums = _packages_from_status(status), {}
-        packages_from = "dpkg status"
-    env = dict(item.partition("=")[::2] for item in inner.get("Env") or [])
-    labels = inner.get("Labels") or {}
-    python = env.get("PYTHON_VERSION") or labels.get("org.opencontainers.image.version", "")
-    components: dict[str, ComponentFacts] = {}
-    for h in history:
-        match = _COMPONENT.match(str(h.get("created_by", "")))
-        if match:
-            components[match[1]] = ComponentFacts(
-                match[2], component_files.get(match[1], {}), checksums.get(match[1], "")
-            )
-    if "cpython" in checksums or python:
-        components["cpython"] = ComponentFacts(python, {}, checksums.get("cpython", ""))
-    settings: dict[str, str] = {f"env {k}": v for k, v in env.items()}
-    settings["user"] = str(inner.get("User", "") or "")
-    for key in ("Entrypoint", "Cmd", "WorkingDir"):
-        if inner.get(key):
-            settings[key.lower()] = json.dumps(inner[key])
-    settings.update({f"label {k}": str(v) for k, v in labels.items()})
-    return ImageFacts(
-        platform=_platform_of(desc, config),
-        digest=desc.digest,
-        python=python,
-        packages=packages,
-        packages_from=packages_from,
-        components=components,
-        config=settings,
-        layers=tuple(LayerFacts(x.digest, x.size, r) for x, r in zip(layers, roles, strict=True)),
-    )
-
+from .facts import ImageFacts, image_facts
 
 # --------------------------------------------------------------------------- reaching images
 
@@ -339,11 +90,11 @@ def open_image(
 
 
 def _images(layout: Layout, top: Descriptor) -> list[Descriptor]:
-    if top.media_type in (MEDIA_INDEX, _DOCKER_INDEX):
+    if top.media_type in (MEDIA_INDEX, MEDIA_DOCKER_INDEX):
         return [
             d
             for d in layout.children(top)
-            if d.media_type in (MEDIA_MANIFEST, _DOCKER_MANIFEST)
+            if d.media_type in (MEDIA_MANIFEST, MEDIA_DOCKER_MANIFEST)
             and (d.platform is None or d.platform.os != "unknown")  # attestation manifests
         ]
     return [top]
@@ -534,7 +285,7 @@ def _layer_text(value: str | None) -> str:
         return "(none)"
     digest, size = value.split()
     n = int(size)
-    return f"{digest[:19]} {n / 1e6:.1f} MB" if n >= 100_000 else f"{digest[:19]} {n} B"
+    return f"{digest[:19]} {human(n, decimal=True, unit='MB' if n >= 100_000 else 'B')}"
 
 
 def diff_images(

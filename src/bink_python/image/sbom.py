@@ -19,11 +19,11 @@ The document is deterministic: same inputs, same bytes (sorted packages, sorted 
 keys, ``created`` from SOURCE_DATE_EPOCH, ``documentNamespace`` derived from the
 repository, tag, arch and image digest, never random).
 
-In the OCI layout the SBOM is an OCI 1.1 artifact (:func:`attach_sbom`): a manifest
+In the OCI layout the SBOM is an OCI 1.1 artifact (:func:`.referrer.attach_sbom`): a manifest
 with ``artifactType: application/spdx+json``, the empty config, one
 ``application/spdx+json`` layer and ``subject`` = the image manifest, named by the ref
 ``sbom/<tag>/<arch>`` so :meth:`Layout.prune` keeps it and no registry tag can be
-mistaken for it. :func:`find_sbom` looks it up by subject (the layout's referrers).
+mistaken for it. :func:`.referrer.find_sbom` looks it up by subject (the layout's referrers).
 """
 
 from __future__ import annotations
@@ -42,24 +42,16 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..base.dpkg import parse_stanzas
-from ..errors import BuildError, UsageError
+from ..errors import BuildError
 from ..host.arch import ARCHES
 from ..host.distro import Distro
-from ..oci.layout import (
-    MEDIA_MANIFEST,
-    Descriptor,
-    Layout,
-    add_layout_option,
-    canonical_json,
-)
+from ..oci.layers import member_path
+from ..oci.layout import Layout, add_layout_option
 from ..oci.rootfs import walk
+from ..oci.types import Descriptor
 from ..store.store import atomic_write_bytes
 from .licenses import NOASSERTION, dep5_license
-
-MEDIA_SPDX = "application/spdx+json"
-MEDIA_EMPTY = "application/vnd.oci.empty.v1+json"
-EMPTY_BLOB = b"{}"
-ANNOTATION_TITLE = "org.opencontainers.image.title"
+from .referrer import attach_sbom, read_sbom
 
 DEFAULT_REPOSITORY = "ghcr.io/binkhq/python"
 
@@ -138,13 +130,6 @@ def _package_from_stanza(fields: Mapping[str, str], license_expr: str) -> DebPac
 # --------------------------------------------------------------------------- rootfs
 
 
-def _norm(name: str) -> str:
-    """A tar member name relative to the root (``./etc/x``, ``/etc/x`` -> ``etc/x``)."""
-    while name.startswith("./"):
-        name = name[2:]
-    return name.lstrip("/")
-
-
 def packages_from_rootfs(rootfs_tar: Path) -> tuple[DebPackage, ...]:
     """Every package dpkg records in a root filesystem tar, with its license.
 
@@ -158,7 +143,7 @@ def packages_from_rootfs(rootfs_tar: Path) -> tuple[DebPackage, ...]:
     try:
         with tarfile.open(rootfs_tar) as tar:
             for member in tar:
-                name = _norm(member.name).rstrip("/")
+                name = member_path(member.name)
                 if name == "var/lib/dpkg/status" or (
                     name.startswith("var/lib/dpkg/status.d/")
                     and not name.endswith(".md5sums")
@@ -245,6 +230,39 @@ def _purl_ref(purl: str) -> list[dict[str, str]]:
     ]
 
 
+def _component_entry(comp: Component, taken: set[str]) -> dict[str, Any]:
+    return {
+        "SPDXID": _spdx_id("component", comp.name, taken),
+        "name": comp.name,
+        "versionInfo": comp.version,
+        "primaryPackagePurpose": comp.purpose,
+        "downloadLocation": comp.url,
+        "filesAnalyzed": False,
+        "checksums": [{"algorithm": "SHA256", "checksumValue": comp.sha256}],
+        "licenseConcluded": NOASSERTION,
+        "licenseDeclared": NOASSERTION,
+        "copyrightText": NOASSERTION,
+        "externalRefs": _purl_ref(comp.package_url()),
+    }
+
+
+def _deb_entry(pkg: DebPackage, distro: Distro, taken: set[str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "SPDXID": _spdx_id("deb", f"{pkg.name}-{pkg.architecture}", taken),
+        "name": pkg.name,
+        "versionInfo": pkg.version,
+        "downloadLocation": NOASSERTION,
+        "filesAnalyzed": False,
+        "licenseConcluded": NOASSERTION,
+        "licenseDeclared": pkg.license or NOASSERTION,
+        "copyrightText": NOASSERTION,
+        "externalRefs": _purl_ref(deb_purl(pkg, distro)),
+    }
+    if pkg.source != pkg.name:
+        entry["sourceInfo"] = f"built from the {distro.os} source package {pkg.source}"
+    return entry
+
+
 def make_sbom(
     *,
     tag: str,
@@ -283,36 +301,9 @@ def make_sbom(
     }
     listed: list[dict[str, Any]] = []
     for comp in sorted((cpython, *components), key=lambda c: c.name):
-        listed.append(
-            {
-                "SPDXID": _spdx_id("component", comp.name, taken),
-                "name": comp.name,
-                "versionInfo": comp.version,
-                "primaryPackagePurpose": comp.purpose,
-                "downloadLocation": comp.url,
-                "filesAnalyzed": False,
-                "checksums": [{"algorithm": "SHA256", "checksumValue": comp.sha256}],
-                "licenseConcluded": NOASSERTION,
-                "licenseDeclared": NOASSERTION,
-                "copyrightText": NOASSERTION,
-                "externalRefs": _purl_ref(comp.package_url()),
-            }
-        )
+        listed.append(_component_entry(comp, taken))
     for pkg in sorted(packages, key=lambda p: (p.name, p.architecture)):
-        entry: dict[str, Any] = {
-            "SPDXID": _spdx_id("deb", f"{pkg.name}-{pkg.architecture}", taken),
-            "name": pkg.name,
-            "versionInfo": pkg.version,
-            "downloadLocation": NOASSERTION,
-            "filesAnalyzed": False,
-            "licenseConcluded": NOASSERTION,
-            "licenseDeclared": pkg.license or NOASSERTION,
-            "copyrightText": NOASSERTION,
-            "externalRefs": _purl_ref(deb_purl(pkg, distro)),
-        }
-        if pkg.source != pkg.name:
-            entry["sourceInfo"] = f"built from the {distro.os} source package {pkg.source}"
-        listed.append(entry)
+        listed.append(_deb_entry(pkg, distro, taken))
     relationships = [
         {
             "spdxElementId": "SPDXRef-DOCUMENT",
@@ -379,56 +370,6 @@ def is_sbom_ref(name: str) -> bool:
     return name.startswith(SBOM_REF_PREFIX)
 
 
-def attach_sbom(
-    layout: Layout,
-    image_manifest: Descriptor,
-    data: bytes,
-    *,
-    ref: str | None = None,
-) -> Descriptor:
-    """Store ``data`` as an OCI 1.1 SBOM artifact whose subject is ``image_manifest``.
-
-    Writes the empty config blob, the SPDX blob and the artifact manifest; with ``ref``
-    (normally :func:`sbom_ref`) the manifest is also named in ``index.json``. Returns
-    the artifact manifest's descriptor.
-    """
-    if image_manifest.media_type != MEDIA_MANIFEST:
-        raise BuildError(
-            f"an SBOM's subject must be an image manifest, got {image_manifest.media_type}"
-        )
-    with layout.locked():  # the blobs written here must not be pruned before set_refs
-        if not layout.has_blob(image_manifest.digest, image_manifest.size):
-            raise BuildError(
-                f"image manifest {image_manifest.digest} is not in {layout.path}: build it first"
-            )
-        empty = layout.write_blob(EMPTY_BLOB)
-        blob = layout.write_blob(data)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MEDIA_MANIFEST,
-            "artifactType": MEDIA_SPDX,
-            "config": {"mediaType": MEDIA_EMPTY, "digest": empty.digest, "size": empty.size},
-            "layers": [
-                {
-                    "mediaType": MEDIA_SPDX,
-                    "digest": blob.digest,
-                    "size": blob.size,
-                    "annotations": {ANNOTATION_TITLE: "sbom.spdx.json"},
-                }
-            ],
-            "subject": {
-                "mediaType": image_manifest.media_type,
-                "digest": image_manifest.digest,
-                "size": image_manifest.size,
-            },
-        }
-        written = layout.write_blob(canonical_json(manifest))
-        desc = Descriptor(MEDIA_MANIFEST, written.digest, written.size)
-        if ref is not None:
-            layout.set_refs({ref: desc})
-    return desc
-
-
 def image_sbom(
     layout: Layout,
     *,
@@ -467,44 +408,6 @@ def image_sbom(
     if out_dir is not None:
         write_sbom_file(out_dir, tag, arch, data)
     return desc, data
-
-
-def find_sbom(layout: Layout, subject_digest: str) -> bytes | None:
-    """The SBOM stored in the layout for the image manifest ``subject_digest``, if any."""
-    for desc in sorted(layout.refs().values(), key=lambda d: d.digest):
-        if desc.media_type != MEDIA_MANIFEST:
-            continue
-        manifest = layout.read_json(desc.digest)
-        if manifest.get("artifactType") != MEDIA_SPDX:
-            continue
-        if (manifest.get("subject") or {}).get("digest") != subject_digest:
-            continue
-        for layer in manifest.get("layers", []):
-            if layer.get("mediaType") == MEDIA_SPDX:
-                return layout.read_blob(str(layer["digest"]))
-    return None
-
-
-def image_manifest_for(layout: Layout, tag: str, arch: str) -> Descriptor:
-    """The manifest of ``arch`` in the index the layout names ``tag``."""
-    found = layout.platform_manifests(layout.resolve(tag), arch)
-    if not found:
-        raise UsageError(
-            f"tag {tag} in {layout.path} has no {arch} image: build it with --arch {arch}"
-        )
-    return found[0]
-
-
-def read_sbom(layout: Layout, tag: str, arch: str) -> bytes:
-    """The SBOM of (tag, arch) from the layout, or a one-line error saying what to run."""
-    layout.check_marker()
-    manifest = image_manifest_for(layout, tag, arch)
-    data = find_sbom(layout, manifest.digest)
-    if data is None:
-        raise BuildError(
-            f"no SBOM for {tag} {arch} in {layout.path}: rebuild with `bink-python build {tag}`"
-        )
-    return data
 
 
 # --------------------------------------------------------------------------- CLI

@@ -22,14 +22,10 @@ from typing import Any
 
 from ..errors import BuildError
 from ..host.arch import ARCHES
+from ..host.text import human
 from ..oci import compression
-from ..oci.layout import (
-    MEDIA_MANIFEST,
-    Descriptor,
-    Layout,
-    Platform,
-    add_layout_option,
-)
+from ..oci.layout import Layout, add_layout_option
+from ..oci.types import MEDIA_MANIFEST, Descriptor, Platform
 
 #: Directories are summed down to this many path components (usr/lib/x86_64-linux-gnu/gconv).
 DIR_DEPTH = 4
@@ -108,7 +104,7 @@ class ImageSizes:
 
 
 def mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+    return human(size, decimal=True, unit="MB")
 
 
 def select_instance(layout: Layout, ref: str, arch: str, algorithm: str | None) -> Descriptor:

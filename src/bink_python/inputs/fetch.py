@@ -19,25 +19,24 @@ opens a connection.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import http.client
 import os
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import BinkError, FetchError
 from ..host import mirrors
 from ..host.progress import SILENT, Progress
-from ..store.store import fsync_dir, sha256_file
-from .lockfile import DEBIAN_SCHEME, Artifact, Lock, require_pinned
+from ..host.text import human
+from ..store.store import sha256_stream
+from .cache import Cache, CacheEntry, as_cache
+from .lockfile import DEBIAN_SCHEME, Artifact, require_pinned
 
 CHUNK = 1 << 16
 USER_AGENT = "bink-python (+https://github.com/binkhq/python)"
@@ -85,14 +84,6 @@ def resolve_url(url: str, settings: FetchSettings | None = None) -> str:
     return url
 
 
-def _human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1000
-    return f"{size:.1f} GB"
-
-
 class _Meter:
     """Download progress: a live line on a terminal, one summary line otherwise."""
 
@@ -113,16 +104,16 @@ class _Meter:
             return
         self.last = now
         rate = self.done / max(now - self.start, 1e-6)
-        total = f"/{_human(self.total)}" if self.total else ""
-        self.progress.note(self.what, f"{_human(self.done)}{total}  {_human(rate)}/s")
+        total = f"/{human(self.total, decimal=True)}" if self.total else ""
+        self.progress.note(
+            self.what, f"{human(self.done, decimal=True)}{total}  {human(rate, decimal=True)}/s"
+        )
 
     def finish(self, url: str) -> None:
         elapsed = max(time.monotonic() - self.start, 1e-6)
         self.progress.note(self.what, None)
-        self.progress.info(
-            f"    fetched {self.what} ({_human(self.done)}, {_human(self.done / elapsed)}/s) "
-            f"from {url}"
-        )
+        done, rate = human(self.done, decimal=True), human(self.done / elapsed, decimal=True)
+        self.progress.info(f"    fetched {self.what} ({done}, {rate}/s) from {url}")
 
 
 def _describe(exc: BaseException) -> tuple[str, bool]:
@@ -215,106 +206,6 @@ def fetch_bytes(
     return data
 
 
-# ---------------------------------------------------------------- the cache
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    sha256: str
-    size: int
-    path: Path
-
-
-class Cache:
-    """Content-addressed files under ``<root>/sha256``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.dir = root / "sha256"
-
-    def _ensure(self) -> Path:
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise FetchError(
-                f"cache directory {self.dir} is not writable: {exc.strerror}"
-            ) from None
-        return self.dir
-
-    def path(self, sha256: str) -> Path:
-        return self.dir / sha256
-
-    @contextlib.contextmanager
-    def locked(self, sha256: str) -> Iterator[None]:
-        """Serialize fetchers of one artifact across threads and processes."""
-        lock_path = self._ensure() / f".lock-{sha256}"
-        with open(lock_path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-    def entries(self) -> list[CacheEntry]:
-        if not self.dir.is_dir():
-            return []
-        found = []
-        for path in sorted(self.dir.iterdir()):
-            if path.name.startswith(".") or not path.is_file():
-                continue
-            found.append(CacheEntry(path.name, path.stat().st_size, path))
-        return found
-
-    def verified(self, sha256: str) -> Path | None:
-        """The entry if present and intact; a tampered entry is removed (and None)."""
-        path = self.path(sha256)
-        if not path.is_file():
-            return None
-        if sha256_file(path) == sha256:
-            return path
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return None
-
-    def temp(self, label: str) -> tuple[BinaryIO, Path]:
-        fd, name = tempfile.mkstemp(prefix=f".tmp-{label}-", dir=self._ensure())
-        return os.fdopen(fd, "wb"), Path(name)
-
-    def commit(self, tmp: Path, sha256: str) -> Path:
-        """Move a verified temporary file into place (atomic, durable)."""
-        final = self.path(sha256)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, final)
-        fsync_dir(self.dir)
-        return final
-
-    def add_file(self, source: Path) -> CacheEntry:
-        """Copy a local file into the cache (hash while copying)."""
-        digest = hashlib.sha256()
-        handle, tmp = self.temp("add")
-        size = 0
-        try:
-            with handle, open(source, "rb") as src:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    digest.update(chunk)
-                    handle.write(chunk)
-                    size += len(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            sha = digest.hexdigest()
-            with self.locked(sha):
-                path = self.commit(tmp, sha)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        return CacheEntry(sha, size, path)
-
-
-def as_cache(cache: Cache | Path) -> Cache:
-    return cache if isinstance(cache, Cache) else Cache(cache)
-
-
 # ---------------------------------------------------------------- downloads
 
 
@@ -359,6 +250,22 @@ def download(
     return CacheEntry(path.name, path.stat().st_size, path)
 
 
+class _Bounded:
+    """A download's destination: refuses bytes past the expected size, moves the meter."""
+
+    def __init__(self, out: BinaryIO, size: int | None, meter: _Meter) -> None:
+        self.out, self.size, self.meter = out, size, meter
+        self.got = 0
+
+    def write(self, chunk: bytes) -> int:
+        self.got += len(chunk)
+        if self.size is not None and self.got > self.size:
+            raise _UrlFailed(f"more than the expected {self.size} bytes", retry=False)
+        self.out.write(chunk)
+        self.meter.update(len(chunk))
+        return len(chunk)
+
+
 def _stream(
     url: str,
     out: BinaryIO,
@@ -367,32 +274,21 @@ def _stream(
     settings: FetchSettings,
     progress: Progress,
 ) -> tuple[str, int]:
-    digest = hashlib.sha256()
     with _open(url, settings) as response:
         length_header = response.headers.get("Content-Length")
         length = int(length_header) if length_header and length_header.isdigit() else None
         if size is not None and length is not None and length != size:
             raise _UrlFailed(f"size {length} bytes (Content-Length), expected {size}", retry=False)
         meter = _Meter(progress, what, length or size)
-        got = 0
         try:
-            while True:
-                chunk = response.read(CHUNK)
-                if not chunk:
-                    break
-                got += len(chunk)
-                if size is not None and got > size:
-                    raise _UrlFailed(f"more than the expected {size} bytes", retry=False)
-                digest.update(chunk)
-                out.write(chunk)
-                meter.update(len(chunk))
+            sha, got = sha256_stream(response, _Bounded(out, size, meter), CHUNK)
         except (OSError, http.client.HTTPException) as exc:
             reason, retry = _describe(exc)
             raise _UrlFailed(reason, retry=retry) from None
         if length is not None and got != length:
             raise _UrlFailed(f"truncated body ({got} of {length} bytes)", retry=True)
     meter.finish(url)
-    return digest.hexdigest(), got
+    return sha, got
 
 
 def fetch_artifact(
@@ -437,86 +333,3 @@ def fetch_artifact(
             progress=progress,
         )
         return entry.path
-
-
-# ---------------------------------------------------------------- cache commands
-
-
-@dataclass(frozen=True)
-class Added:
-    entry: CacheEntry
-    source: Path
-    artifacts: tuple[str, ...]
-    pinned: bool = False
-
-
-def cache_add(
-    files: Iterable[Path],
-    cache: Cache | Path,
-    *,
-    lock_path: Path,
-    for_: str | None = None,
-) -> list[Added]:
-    """Seed the cache from local files; with ``for_``, pin or verify that artifact.
-
-    A file named for an unpinned artifact pins it in the lock (its sha256 and
-    size); for a pinned artifact it must match the pin, else nothing is added.
-    """
-    store = as_cache(cache)
-    paths = list(files)
-    if not paths:
-        raise FetchError("cache add: give at least one FILE")
-    for path in paths:
-        if not path.is_file():
-            raise FetchError(f"cache add: {path} is not a readable file")
-    lock = Lock.load(lock_path) if (for_ or lock_path.exists()) else Lock(0, {})
-    if for_ is not None:
-        if len(paths) != 1:
-            raise FetchError("cache add --for ARTIFACT takes exactly one FILE")
-        artifact = lock.entry(for_)
-        sha = sha256_file(paths[0])
-        size = paths[0].stat().st_size
-        if artifact.sha256 is not None and artifact.sha256 != sha:
-            raise FetchError(
-                f"{paths[0]} is not {for_}: its sha256 is {sha}, images.lock pins "
-                f"{artifact.sha256}; nothing added"
-            )
-        if artifact.size is not None and artifact.size != size:
-            raise FetchError(
-                f"{paths[0]} is not {for_}: {size} bytes, images.lock pins {artifact.size}"
-            )
-        entry = store.add_file(paths[0])
-        if entry.sha256 != sha:
-            raise FetchError(f"{paths[0]} changed while it was being added; try again")
-        changed = artifact.sha256 is None or artifact.size is None
-        if changed:
-            lock = lock.with_artifact(replace(artifact, sha256=sha, size=size))
-            lock.write(lock_path)
-        return [Added(entry, paths[0], (for_,), pinned=artifact.sha256 is None)]
-    added = []
-    for path in paths:
-        entry = store.add_file(path)
-        names = tuple(sorted(n for n, a in lock.artifacts.items() if a.sha256 == entry.sha256))
-        added.append(Added(entry, path, names))
-    return added
-
-
-@dataclass(frozen=True)
-class Listed:
-    entry: CacheEntry
-    artifacts: tuple[str, ...]
-
-
-def cache_ls(cache: Cache | Path, lock: Lock | None) -> list[Listed]:
-    """Every cache entry with the lock artifacts that reference it."""
-    by_sha: dict[str, list[str]] = {}
-    if lock is not None:
-        for name, art in lock.artifacts.items():
-            if art.sha256:
-                by_sha.setdefault(art.sha256, []).append(name)
-    return [Listed(e, tuple(sorted(by_sha.get(e.sha256, ())))) for e in as_cache(cache).entries()]
-
-
-def cache_verify(cache: Cache | Path) -> list[CacheEntry]:
-    """Entries whose content no longer matches their name (reported, not removed)."""
-    return [e for e in as_cache(cache).entries() if sha256_file(e.path) != e.sha256]

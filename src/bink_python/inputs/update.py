@@ -5,7 +5,7 @@ unused ones dropped, pins kept), then downloads every artifact into the fetch
 cache, verifying it against its pin, and pins what is not pinned yet:
 
 * CPython: from the sha256 python.org publishes for the source file (the release
-  API below); never trust-on-first-use from a mirror.
+  API, read by :mod:`.upstream`); never trust-on-first-use from a mirror.
 * linkerd-await: from the upstream ``<asset>.shasum`` file (``shasum -a 256``
   output: ``<hex>  release/<asset>``); if that file is unreachable but the asset is
   not, the asset's own hash is recorded (trust on first use) with a warning.
@@ -14,29 +14,17 @@ cache, verifying it against its pin, and pins what is not pinned yet:
 (only the ``python`` value of each affected ``[[tag]]`` and the ``version`` of a
 component change; comments, order, quoting and layout are kept byte for byte), then
 images.lock and the README. :func:`rewrite_toml` can also add a ``[[tag]]`` table.
-
-Discovery reads python.org's downloads API, the data its download pages are built
-from (``/api/v2/downloads/release/`` lists releases with ``is_published`` and
-``pre_release`` flags; ``/api/v2/downloads/release_file/?release=<id>`` lists each
-file with its ``url``, ``filesize`` and ``sha256_sum``), rather than the FTP
-directory listing, which has no checksums and shows directories before a release
-is published. linkerd-await comes from GitHub's releases API (``tag_name``
-``release/vX.Y.Z``, ``draft``, ``prerelease``, ``assets``). Base URLs are
-overridable (``$BINK_PYTHON_PYTHON_ORG_URL``, ``$BINK_PYTHON_GITHUB_URL``,
-``$BINK_PYTHON_GITHUB_API_URL``) so tests serve these shapes from 127.0.0.1.
+What is newer upstream comes from :mod:`.upstream`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import tomlkit
 from tomlkit.container import OutOfOrderTableProxy
@@ -49,169 +37,20 @@ from ..family.config import BUILDABLE_STATUSES, Family, load_family
 from ..family.versions import version_tuple
 from ..host.progress import SILENT, Progress
 from ..store.store import atomic_write_text
-from .fetch import Cache, FetchSettings, download, fetch_artifact, fetch_bytes
-from .lockfile import Artifact, Lock, component_artifact, python_org_url, sync_lock
+from .cache import Cache
+from .fetch import FetchSettings, download, fetch_artifact
+from .lockfile import Artifact, Lock, component_artifact, sync_lock
+from .upstream import (
+    GithubRelease,
+    PyRelease,
+    linkerd_releases,
+    newest_patch,
+    python_releases,
+    python_source_file,
+    upstream_checksum,
+)
 
-GITHUB_API_ENV = "BINK_PYTHON_GITHUB_API_URL"
-GITHUB_API_DEFAULT = "https://api.github.com"
 UPDATED_STATUSES = ("supported", "evaluation")
-
-_RELEASE_NAME_RE = re.compile(r"^Python (\d+\.\d+\.\d+)$")
-_LINKERD_TAG_RE = re.compile(r"^release/v(\d+\.\d+\.\d+)$")
-
-
-def github_api_url() -> str:
-    return (os.environ.get(GITHUB_API_ENV) or GITHUB_API_DEFAULT).rstrip("/")
-
-
-# ---------------------------------------------------------------- python.org
-
-
-@dataclass(frozen=True)
-class PyRelease:
-    version: str
-    release_id: str
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    url: str
-    sha256: str | None
-    size: int | None
-
-
-def _json(data: bytes, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FetchError(f"{what}: not valid JSON ({exc})") from None
-
-
-def parse_python_releases(data: bytes) -> list[PyRelease]:
-    """Final, published CPython releases from ``/api/v2/downloads/release/``."""
-    raw = _json(data, "python.org release list")
-    if not isinstance(raw, list):
-        raise FetchError("python.org release list: expected a JSON array")
-    releases = []
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        match = _RELEASE_NAME_RE.match(str(item.get("name", "")))
-        if not match or item.get("pre_release") or item.get("is_published") is False:
-            continue
-        uri = str(item.get("resource_uri", "")).rstrip("/")
-        release_id = uri.rsplit("/", 1)[-1]
-        if not release_id.isdigit():
-            continue
-        releases.append(PyRelease(match[1], release_id))
-    return releases
-
-
-def parse_source_file(data: bytes, version: str) -> SourceFile:
-    """The ``Python-X.Y.Z.tar.xz`` entry of ``/api/v2/downloads/release_file/``."""
-    raw = _json(data, f"python.org files of {version}")
-    if not isinstance(raw, list):
-        raise FetchError(f"python.org files of {version}: expected a JSON array")
-    want = f"/Python-{version}.tar.xz"
-    for item in raw:
-        if isinstance(item, dict) and str(item.get("url", "")).endswith(want):
-            sha = item.get("sha256_sum") or None
-            if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
-                raise FetchError(f"python.org files of {version}: bad sha256_sum {sha!r}")
-            size = item.get("filesize")
-            return SourceFile(
-                str(item["url"]), sha, size if isinstance(size, int) and size > 0 else None
-            )
-    raise FetchError(f"python.org lists no Python-{version}.tar.xz for release {version}")
-
-
-def python_releases(settings: FetchSettings | None = None) -> list[PyRelease]:
-    settings = settings or FetchSettings.from_env()
-    url = f"{python_org_url()}/api/v2/downloads/release/?is_published=true"
-    return parse_python_releases(
-        fetch_bytes([url], what="python.org release list", settings=settings)
-    )
-
-
-def python_source_file(
-    version: str,
-    settings: FetchSettings | None = None,
-    releases: list[PyRelease] | None = None,
-) -> SourceFile:
-    """The published size and sha256 of CPython ``version``'s source tarball."""
-    settings = settings or FetchSettings.from_env()
-    releases = python_releases(settings) if releases is None else releases
-    for release in releases:
-        if release.version == version:
-            url = f"{python_org_url()}/api/v2/downloads/release_file/?release={release.release_id}"
-            data = fetch_bytes([url], what=f"python.org files of {version}", settings=settings)
-            return parse_source_file(data, version)
-    raise FetchError(f"python.org has no published release {version}")
-
-
-def newest_patch(releases: list[PyRelease], minor: str) -> str | None:
-    versions = [r.version for r in releases if r.version.rsplit(".", 1)[0] == minor]
-    return max(versions, key=version_tuple) if versions else None
-
-
-# ---------------------------------------------------------------- linkerd-await
-
-
-def parse_shasum(text: str, asset: str) -> str:
-    """The hex digest from ``shasum -a 256`` output naming ``asset``."""
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*").rsplit("/", 1)[-1] == asset:
-            digest = parts[0].lower()
-            if re.fullmatch(r"[0-9a-f]{64}", digest):
-                return digest
-    raise FetchError(f"checksum file for {asset}: no sha256 line naming {asset}")
-
-
-@dataclass(frozen=True)
-class GithubRelease:
-    version: str
-    digests: Mapping[str, str]  # asset name -> sha256 when the API states it
-
-
-def parse_linkerd_releases(data: bytes) -> list[GithubRelease]:
-    raw = _json(data, "linkerd-await release list")
-    if not isinstance(raw, list):
-        raise FetchError("linkerd-await release list: expected a JSON array")
-    found = []
-    for item in raw:
-        if not isinstance(item, dict) or item.get("draft") or item.get("prerelease"):
-            continue
-        match = _LINKERD_TAG_RE.match(str(item.get("tag_name", "")))
-        if not match:
-            continue
-        digests = {}
-        for asset in item.get("assets") or []:
-            digest = str(asset.get("digest") or "") if isinstance(asset, dict) else ""
-            if digest.startswith("sha256:"):
-                digests[str(asset["name"])] = digest.removeprefix("sha256:")
-        found.append(GithubRelease(match[1], digests))
-    return found
-
-
-def linkerd_releases(settings: FetchSettings | None = None) -> list[GithubRelease]:
-    settings = settings or FetchSettings.from_env()
-    url = f"{github_api_url()}/repos/linkerd/linkerd-await/releases"
-    return parse_linkerd_releases(
-        fetch_bytes([url], what="linkerd-await release list", settings=settings)
-    )
-
-
-def upstream_checksum(artifact: Artifact, settings: FetchSettings) -> str:
-    if artifact.checksum_url is None:
-        raise FetchError(f"{artifact.name} has no checksum file")
-    data = fetch_bytes(
-        [artifact.checksum_url],
-        what=f"checksum of {artifact.name}",
-        settings=settings,
-        max_bytes=64 << 10,
-    )
-    return parse_shasum(data.decode("utf-8", "replace"), artifact.filename)
 
 
 # ---------------------------------------------------------------- lock
@@ -470,24 +309,15 @@ def _validate_text(text: str, path: Path) -> Family:
     return dataclasses.replace(family, path=path)
 
 
-def run_update(
+def _newer_pythons(
     family: Family,
-    *,
-    dry_run: bool = False,
-    progress: Progress = SILENT,
-    settings: FetchSettings | None = None,
-    write_readme: Callable[[Family], bool] | None = None,
-) -> UpdateResult:
-    """Move supported/evaluation tags to the newest CPython patch release and
-    components to their newest release; rewrite images.toml, images.lock and (with
-    ``write_readme``, which returns whether it changed the file) the README."""
-    settings = settings or FetchSettings.from_env()
-    warnings: list[str] = []
-    changes: list[Change] = []
-    pins: dict[str, str] = {}
+    settings: FetchSettings,
+    pins: dict[str, str],
+    changes: list[Change],
+    warnings: list[str],
+) -> dict[str, str]:
+    """``{tag: newest patch}`` for updated tags behind python.org; pins their sources."""
     new_python: dict[str, str] = {}
-    new_components: dict[str, str] = {}
-
     releases = python_releases(settings)
     minors: dict[str, str] = {}
     for tag in family.tags:
@@ -509,7 +339,14 @@ def run_update(
         for tag in family.tags:
             if tag.status in UPDATED_STATUSES and tag.minor == minor:
                 new_python[tag.name] = newest
+    return new_python
 
+
+def _newer_components(
+    family: Family, settings: FetchSettings, changes: list[Change]
+) -> tuple[dict[str, str], list[GithubRelease]]:
+    """``{component: newest version}`` for components behind upstream, and its releases."""
+    new_components: dict[str, str] = {}
     used = {c for t in family.tags if t.status in BUILDABLE_STATUSES for c in t.components}
     gh: list[GithubRelease] = []
     if "linkerd-await" in used:
@@ -520,30 +357,60 @@ def run_update(
             if version_tuple(newest_gh.version) > version_tuple(comp.version):
                 new_components[comp.name] = newest_gh.version
                 changes.append(Change(comp.name, comp.version, newest_gh.version))
+    return new_components, gh
+
+
+def _pin_components(
+    family: Family,
+    new_components: Mapping[str, str],
+    gh: Sequence[GithubRelease],
+    pins: dict[str, str],
+    settings: FetchSettings,
+) -> None:
+    """Pin every artifact of the new component versions from its upstream checksum."""
+    for tag in family.tags:
+        for comp_name in tag.components if tag.buildable else ():
+            if comp_name not in new_components:
+                continue
+            for arch in tag.arches:
+                art = component_artifact(comp_name, new_components[comp_name], arch)
+                if art.name in pins:
+                    continue
+                sha = upstream_checksum(art, settings)
+                stated = next(
+                    (r.digests.get(art.filename) for r in gh if r.version == art.version), None
+                )
+                if stated and stated != sha:
+                    raise FetchError(
+                        f"{art.name}: the .shasum file says {sha} but GitHub's "
+                        f"release API says {stated}; refusing to pin"
+                    )
+                pins[art.name] = sha
+
+
+def run_update(
+    family: Family,
+    *,
+    dry_run: bool = False,
+    progress: Progress = SILENT,
+    settings: FetchSettings | None = None,
+    write_readme: Callable[[Family], bool] | None = None,
+) -> UpdateResult:
+    """Move supported/evaluation tags to the newest CPython patch release and
+    components to their newest release; rewrite images.toml, images.lock and (with
+    ``write_readme``, which returns whether it changed the file) the README."""
+    settings = settings or FetchSettings.from_env()
+    warnings: list[str] = []
+    changes: list[Change] = []
+    pins: dict[str, str] = {}
+    new_python = _newer_pythons(family, settings, pins, changes, warnings)
+    new_components, gh = _newer_components(family, settings, changes)
 
     old_text = family.path.read_text()
     new_text = rewrite_toml(old_text, new_python, new_components)
     new_family = _validate_text(new_text, family.path) if new_text != old_text else family
-
     if new_components:
-        for tag in new_family.tags:
-            for comp_name in tag.components if tag.buildable else ():
-                if comp_name not in new_components:
-                    continue
-                for arch in tag.arches:
-                    art = component_artifact(comp_name, new_components[comp_name], arch)
-                    if art.name in pins:
-                        continue
-                    sha = upstream_checksum(art, settings)
-                    stated = next(
-                        (r.digests.get(art.filename) for r in gh if r.version == art.version), None
-                    )
-                    if stated and stated != sha:
-                        raise FetchError(
-                            f"{art.name}: the .shasum file says {sha} but GitHub's "
-                            f"release API says {stated}; refusing to pin"
-                        )
-                    pins[art.name] = sha
+        _pin_components(new_family, new_components, gh, pins, settings)
 
     old_lock = Lock.load_or_empty(family.lock_path)
     new_lock = sync_lock(new_family, old_lock, pins)

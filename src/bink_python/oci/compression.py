@@ -53,8 +53,8 @@ import deflate
 import zstandard
 
 from ..errors import BuildError
-from ..store.store import HashingWriter
-from .layout import MEDIA_LAYER_GZIP as MEDIA_LAYER_GZIP
+from ..store.store import HashingWriter, sha256_stream
+from .types import MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_LAYER_ZSTD
 
 GZIP = "gzip"
 ZSTD = "zstd"
@@ -65,8 +65,6 @@ GZIP_LEVEL = 12
 ZSTD_LEVEL = 19
 ZSTD_WORKERS = 2
 
-MEDIA_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 MEDIA_TYPES = {GZIP: MEDIA_LAYER_GZIP, ZSTD: MEDIA_LAYER_ZSTD}
 
 #: Index-entry annotation of a zstd instance (containers/image's name and value).
@@ -119,12 +117,11 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
     OSError (missing source, disk full) is left to the caller.
     """
     check_algorithm(name)
-    source_hash = hashlib.sha256()
     with open(source, "rb") as src, open(dest, "wb") as raw:
         writer = HashingWriter(raw)
         if name == GZIP:
             with _mapped(src) as data:
-                source_hash.update(data)
+                source_hex = hashlib.sha256(data).hexdigest()
                 writer.write(bytes(deflate.gzip_compress(data, GZIP_LEVEL)))
         else:
             compressor = zstandard.ZstdCompressor(
@@ -138,12 +135,10 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
                 size=os.fstat(src.fileno()).st_size,
                 closefd=False,
             ) as zst:
-                for chunk in iter(lambda: src.read(_CHUNK), b""):
-                    source_hash.update(chunk)
-                    zst.write(chunk)
+                source_hex = sha256_stream(src, zst, _CHUNK)[0]
         raw.flush()
         os.fsync(raw.fileno())
-    return writer.digest(), writer.size, "sha256:" + source_hash.hexdigest()
+    return writer.digest(), writer.size, "sha256:" + source_hex
 
 
 @contextmanager
@@ -188,10 +183,6 @@ UNPACK_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zstandard.ZstdE
 
 def uncompressed_digest(path: Path, media_type: str) -> tuple[str, int]:
     """(sha256 digest, size) of a layer blob's uncompressed tar: its diff_id and size."""
-    hasher = hashlib.sha256()
-    size = 0
     with open_layer(path, media_type) as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            hasher.update(chunk)
-            size += len(chunk)
-    return "sha256:" + hasher.hexdigest(), size
+        hexdigest, size = sha256_stream(stream, chunk_size=_CHUNK)
+    return "sha256:" + hexdigest, size

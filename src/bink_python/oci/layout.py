@@ -1,4 +1,4 @@
-"""An OCI image layout on disk (``dist/oci`` by default) and the OCI data types.
+"""An OCI image layout on disk (``dist/oci`` by default).
 
 The directory follows the OCI image-layout specification::
 
@@ -14,7 +14,7 @@ it references intact; unreferenced blobs left behind are harmless and are remove
 by :meth:`Layout.prune`.
 
 Integrity: a blob already present is reused only after its content was hashed and
-matched its digest (once per file per process: :func:`blob_ok` remembers a verified
+matched its digest (once per file per process: :func:`.blobs.blob_ok` remembers a verified
 file by device, inode, size and mtime); a corrupt one is replaced. Every
 read-check-write of the layout (bringing refs in, :meth:`Layout.set_refs`,
 :meth:`Layout.prune`) runs under one lock (:meth:`Layout.locked`, an ``flock``
@@ -27,28 +27,28 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
-import hashlib
 import json
 import os
 import re
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
-from ..host.arch import ARCHES
-from ..store.store import atomic_write_bytes
+from ..store.store import atomic_write_bytes, flocked, sha256_file, sha256_stream
+from .blobs import blob_ok, remember
+from .types import (
+    ANNOTATION_REF_NAME,
+    MEDIA_INDEX,
+    MEDIA_MANIFEST,
+    Descriptor,
+    Platform,
+    canonical_json,
+    sha256_digest,
+)
 
-MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
-MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
-MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-
-ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_VERSION = "1.0.0"
 
 #: The ref grammar of the image-layout spec (components of alphanumerics and separators).
@@ -69,15 +69,6 @@ def add_layout_option(parser: Any) -> None:
     )
 
 
-def canonical_json(data: Any) -> bytes:
-    """The one serialization of OCI JSON documents: sorted keys, no spaces, no newline."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _hex(digest: str) -> str:
     algo, _, hexpart = digest.partition(":")
     if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
@@ -85,125 +76,8 @@ def _hex(digest: str) -> str:
     return hexpart
 
 
-@dataclass(frozen=True)
-class Platform:
-    """The platform an image runs on (descriptor ``platform`` and config fields)."""
-
-    architecture: str
-    os: str = "linux"
-    variant: str = ""
-
-    @classmethod
-    def for_arch(cls, arch: str) -> Platform:
-        """The platform of one of our arches: ``amd64`` or ``arm64`` (= ``arm64/v8``)."""
-        if arch not in ARCHES:
-            known = " or ".join(ARCHES)
-            raise BuildError(f"unsupported architecture {arch!r}: expected {known}")
-        return cls(ARCHES[arch].oci, variant=ARCHES[arch].oci_variant)
-
-    def to_json(self) -> dict[str, str]:
-        out = {"architecture": self.architecture, "os": self.os}
-        if self.variant:
-            out["variant"] = self.variant
-        return out
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """An OCI content descriptor (mediaType, digest, size, optional platform/annotations)."""
-
-    media_type: str
-    digest: str
-    size: int
-    platform: Platform | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "mediaType": self.media_type,
-            "digest": self.digest,
-            "size": self.size,
-        }
-        if self.platform is not None:
-            out["platform"] = self.platform.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Descriptor:
-        try:
-            plat = data.get("platform")
-            platform = (
-                Platform(plat["architecture"], plat["os"], plat.get("variant", ""))
-                if plat
-                else None
-            )
-            return cls(
-                media_type=str(data["mediaType"]),
-                digest=str(data["digest"]),
-                size=int(data["size"]),
-                platform=platform,
-                annotations=dict(data.get("annotations") or {}),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BuildError(f"malformed OCI descriptor {dict(data)!r}: {exc}") from exc
-
-    def with_annotations(self, annotations: Mapping[str, str]) -> Descriptor:
-        return Descriptor(self.media_type, self.digest, self.size, self.platform, annotations)
-
-
-#: Files verified in this process: (device, inode, size, mtime_ns) -> digest.
-_VERIFIED: dict[tuple[int, int, int, int], str] = {}
-_VERIFIED_LOCK = threading.Lock()
-
 #: Layout locks held by this thread: resolved layout path -> depth.
 _HELD = threading.local()
-
-
-def _file_id(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def blob_ok(path: Path, digest: str, size: int | None = None) -> bool:
-    """Whether ``path`` exists with content hashing to ``digest`` (and ``size``).
-
-    The hash of a file is computed once per process and remembered by device, inode,
-    size and mtime: hard links of one verified file (store entry, staging blob,
-    output blob) cost one hash.
-    """
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return False
-    if size is not None and st.st_size != size:
-        return False
-    ident = _file_id(st)
-    with _VERIFIED_LOCK:
-        if _VERIFIED.get(ident) == digest:
-            return True
-    hasher = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                hasher.update(chunk)
-    except FileNotFoundError:
-        return False
-    actual = "sha256:" + hasher.hexdigest()
-    if actual != digest:
-        return False
-    with _VERIFIED_LOCK:
-        _VERIFIED[ident] = digest
-    return True
-
-
-def _remember(path: Path, digest: str) -> None:
-    """Note a file just written and verified as ``digest``."""
-    with contextlib.suppress(OSError), _VERIFIED_LOCK:
-        _VERIFIED[_file_id(path.stat())] = digest
 
 
 def _pid_alive(pid: int) -> bool:
@@ -295,7 +169,7 @@ class Layout:
                 atomic_write_bytes(final, data, prefix=_temp_prefix())
             except OSError as exc:
                 raise _disk_error(final, exc) from exc
-            _remember(final, digest)
+            remember(final, digest)
         return Descriptor("", digest, len(data))
 
     def write_blob_file(self, source: Path, digest: str, size: int) -> None:
@@ -323,26 +197,20 @@ class Layout:
                 linked = True
             except OSError:
                 linked = False
-            hasher = hashlib.sha256()
             if linked:
-                with open(tmp, "rb") as handle:
-                    for chunk in iter(lambda: handle.read(1 << 20), b""):
-                        hasher.update(chunk)
+                actual = "sha256:" + sha256_file(tmp)
             else:
                 with open(source, "rb") as src, open(tmp, "wb") as dst:
-                    for chunk in iter(lambda: src.read(1 << 20), b""):
-                        hasher.update(chunk)
-                        dst.write(chunk)
+                    actual = "sha256:" + sha256_stream(src, dst)[0]
                     dst.flush()
                     os.fsync(dst.fileno())
-            actual = "sha256:" + hasher.hexdigest()
             if actual != digest or tmp.stat().st_size != size:
                 raise BuildError(
                     f"{source} does not match its recorded digest {digest} (got {actual}): "
                     "remove it from the cache and rebuild"
                 )
             os.replace(tmp, final)
-            _remember(final, digest)
+            remember(final, digest)
         except OSError as exc:
             raise _disk_error(final, exc) from exc
         finally:
@@ -414,14 +282,12 @@ class Layout:
             finally:
                 held[key] -= 1
             return
-        with open(self.path / ".bink-lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with flocked(self.path / ".bink-lock"):
             held[key] = 1
             try:
                 yield
             finally:
                 held[key] = 0
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def set_refs(self, refs: Mapping[str, Descriptor]) -> None:
         """Point each ref at its descriptor, keeping every other ref; one atomic rename.
@@ -566,30 +432,3 @@ class Layout:
     @staticmethod
     def _atomic_bytes(path: Path, data: bytes) -> None:
         atomic_write_bytes(path, data, prefix=_temp_prefix())
-
-
-# -- partial layouts -------------------------------------------------------------------
-
-#: File in a layout written by a single-arch build: the arches its indexes hold.
-PARTIAL_MARKER = "bink-partial-arches"
-
-
-def partial_arches(path: Path) -> tuple[str, ...]:
-    """The arches of a partial layout (``build --arch``); empty for a complete one.
-
-    A partial layout's tag refs name indexes holding only these arches: it can be
-    verified and read, never pushed or exported (publish.py refuses it).
-    """
-    try:
-        text = (path / PARTIAL_MARKER).read_text()
-    except FileNotFoundError:
-        return ()
-    except OSError as exc:
-        raise BuildError(f"{path / PARTIAL_MARKER} is unreadable: {exc}") from exc
-    return tuple(sorted(line.strip() for line in text.splitlines() if line.strip()))
-
-
-def mark_partial(path: Path, arches: tuple[str, ...]) -> None:
-    """Record that ``path`` holds single-arch indexes (before any of its refs move)."""
-    path.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path / PARTIAL_MARKER, "".join(f"{a}\n" for a in sorted(arches)).encode())

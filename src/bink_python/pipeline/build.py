@@ -50,7 +50,9 @@ from ..image.assemble import (
 from ..image.description import describe_image
 from ..image.ldcache import ld_cache_layer
 from ..inputs.lockfile import Lock, component_name, cpython_name, require_pinned, source_date_epoch
-from ..oci.layout import Descriptor, Layout, mark_partial
+from ..oci.layout import Layout
+from ..oci.partial import mark_partial
+from ..oci.types import Descriptor
 from ..runtime.spec import PROFILES, RuntimeResult
 from ..store.store import Store
 from ..verify import VerifyReport, target_for, verify_targets

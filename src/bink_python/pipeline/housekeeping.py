@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import re
 import tarfile
@@ -38,12 +37,12 @@ from ..errors import BinkError, BuildError
 from ..family.config import Family
 from ..host.arch import host_arch
 from ..host.mounts import remove_tree
-from ..inputs.fetch import cache_verify
+from ..inputs.cache import cache_verify
 from ..inputs.lockfile import Lock, cpython_name
 from ..runtime.plan import runtime_key
 from ..runtime.spec import PROFILES
 from ..store.kinds import ENTRY_KINDS, RUNTIMES, EntryKind, Keep
-from ..store.store import read_json
+from ..store.store import read_json, sha256_stream
 from .plan import runtime_spec
 
 #: Keyed kinds of the Store, in report order.
@@ -319,7 +318,7 @@ def _files_layer_needed(tar: Path, pinned: frozenset[str]) -> bool:
                     handle = archive.extractfile(member)
                     if handle is None:
                         return False
-                    hashes.append(hashlib.sha256(handle.read()).hexdigest())
+                    hashes.append(sha256_stream(handle)[0])
     except (OSError, tarfile.TarError):
         return False
     return bool(hashes) and all(h in pinned for h in hashes)

@@ -18,7 +18,8 @@ from ..host import proc
 from ..host.progress import Progress
 from ..image.description import ImageDescription, describe_image
 from ..inputs.lockfile import Lock, component_name, cpython_name, require_pinned
-from ..oci.layout import Layout, partial_arches
+from ..oci.layout import Layout
+from ..oci.partial import partial_arches
 from ..runtime.spec import RuntimeSpec
 
 

@@ -16,7 +16,8 @@ from ..base.base import BaseResult, build_base
 from ..base.spec import BaseSpec
 from ..host import proc
 from ..host.progress import Progress
-from ..inputs.fetch import Cache, fetch_artifact
+from ..inputs.cache import Cache
+from ..inputs.fetch import fetch_artifact
 from ..inputs.lockfile import Lock
 from ..runtime.build import BuildMode, build_runtime
 from ..runtime.spec import RuntimeResult, RuntimeSpec

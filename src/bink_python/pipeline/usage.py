@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..host.text import human, table_lines
 from .housekeeping import KINDS, Item
 
 
@@ -32,27 +33,13 @@ def usage(items: list[Item]) -> list[Usage]:
     return out
 
 
-def human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
-
 def usage_table(rows: list[Usage]) -> str:
     lines = [("KIND", "ENTRIES", "SIZE", "NEEDED")]
     for row in rows:
         lines.append((row.kind, str(row.entries), human(row.size), human(row.needed)))
     total = sum(r.size for r in rows)
     lines.append(("total", str(sum(r.entries for r in rows)), human(total), ""))
-    widths = [max(len(line[i]) for line in lines) for i in range(4)]
-    out = []
-    for line in lines:
-        pairs = enumerate(zip(line, widths, strict=True))
-        cells = [c.rjust(w) if i else c.ljust(w) for i, (c, w) in pairs]
-        out.append("  ".join(cells).rstrip())
-    return "\n".join(out)
+    return "\n".join(table_lines(lines, right=(1, 2, 3)))
 
 
 def parse_size(text: str) -> int:

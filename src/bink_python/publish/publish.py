@@ -36,7 +36,9 @@ from typing import Literal
 from ..errors import PublishError, UsageError, reported_as
 from ..host.proc import require_tool, spawn, tail
 from ..host.progress import SILENT, Progress
-from ..oci.layout import MEDIA_INDEX, Descriptor, Layout, partial_arches
+from ..oci.layout import Layout
+from ..oci.partial import partial_arches
+from ..oci.types import MEDIA_INDEX, Descriptor
 
 ExportFormat = Literal["docker-archive", "oci-archive"]
 

@@ -16,6 +16,7 @@ from ..base.slim import readme_section
 from ..errors import ConfigError
 from ..family.config import Family, Tag
 from ..host.arch import ARCHES
+from ..host.text import table_lines
 from ..runtime.contents import REMOVED_STDLIB_MODULES
 from ..store.store import atomic_write_text
 from ..verify import CHECKS
@@ -47,21 +48,29 @@ def _components(tag: Tag, family: Family) -> str:
     return ", ".join(parts) or "-"
 
 
-def _row(tag: Tag, family: Family) -> str:
+def _row(tag: Tag, family: Family) -> tuple[str, ...]:
     eol = tag.eol.human() if tag.eol else "-"
     tag_cell = f"`{family.registry}:{tag.name}`"
     if tag.status == "eol":
         tag_cell += " (EOL)"
     arches = ", ".join(ARCHES[a].platform for a in tag.arches)
     return (
-        f"| {tag_cell} | {_os_link(tag)} | {_python_link(tag.version)} | {arches} "
-        f"| {_components(tag, family)} | {eol} |"
+        tag_cell,
+        _os_link(tag),
+        _python_link(tag.version),
+        arches,
+        _components(tag, family),
+        eol,
     )
 
 
-_HEADER = (
-    "| Tag | Base OS | Python Version | CPU Architectures | Additional Components | EOL Date |\n"
-    "| --- | --- | --- | --- | --- | --- |"
+_COLUMNS = (
+    "Tag",
+    "Base OS",
+    "Python Version",
+    "CPU Architectures",
+    "Additional Components",
+    "EOL Date",
 )
 
 
@@ -71,7 +80,9 @@ def feature_matrix(family: Family) -> str:
         for t in family.tags
         if t.variant == "regular" and t.status in ("supported", "eol")
     ]
-    return _HEADER + "\n" + "\n".join(rows)
+    lines = table_lines([_COLUMNS, *rows], markdown=True)
+    # the header ends in a newline even when no tag is listed
+    return "\n".join(lines[:2]) + "\n" + "\n".join(lines[2:])
 
 
 def distroless(family: Family) -> str:
@@ -85,8 +96,7 @@ def distroless(family: Family) -> str:
         f"(`{family.user.uid}:{family.user.gid}`) by default. Their contents may change "
         "between builds while we evaluate them.",
         "",
-        _HEADER,
-        *(_row(t, family) for t in tags),
+        *table_lines([_COLUMNS, *(_row(t, family) for t in tags)], markdown=True),
     ]
     return "\n".join(lines)
 
@@ -108,19 +118,15 @@ def deprecated(family: Family) -> str:
 def verify_checks(family: Family) -> str:
     """The named checks ``bink-python verify`` runs in every image (from verify.CHECKS)."""
 
-    lines = ["| check | what it proves |", "| --- | --- |"]
-    for name, doc in CHECKS.items():
-        lines.append(f"| `{name}` | {' '.join(doc.split())} |")
-    return "\n".join(lines)
+    rows = [(f"`{name}`", " ".join(doc.split())) for name, doc in CHECKS.items()]
+    return "\n".join(table_lines([("check", "what it proves"), *rows], markdown=True))
 
 
 def removed_modules(family: Family) -> str:
     """The standard-library modules the runtimes leave out (runtime.REMOVED_STDLIB_MODULES)."""
 
-    lines = ["| module | why it is left out |", "| --- | --- |"]
-    for name, why in sorted(REMOVED_STDLIB_MODULES.items()):
-        lines.append(f"| `{name}` | {why} |")
-    return "\n".join(lines)
+    rows = [(f"`{name}`", why) for name, why in sorted(REMOVED_STDLIB_MODULES.items())]
+    return "\n".join(table_lines([("module", "why it is left out"), *rows], markdown=True))
 
 
 Section = Callable[[Family], str]

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..errors import ToolError, UsageError
 
@@ -69,6 +69,17 @@ def cache_key(parts: Mapping[str, Any]) -> str:
     """A stable key (hex sha256, 32 chars) of everything that determines an entry."""
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def flocked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) while the block runs."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class Store:
@@ -125,13 +136,8 @@ class Store:
     @contextlib.contextmanager
     def lock(self, kind: str, key: str) -> Iterator[None]:
         """Serialize builders of one entry across processes (flock on a side file)."""
-        lock_path = self._kind_dir(kind) / f".lock-{key}"
-        with open(lock_path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        with flocked(self._kind_dir(kind) / f".lock-{key}"):
+            yield
 
     @contextlib.contextmanager
     def building(self, kind: str, key: str) -> Iterator[Path]:
@@ -204,12 +210,27 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-def sha256_file(path: Path) -> str:
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def sha256_stream(
+    source: IO[bytes], sink: _Sink | None = None, chunk_size: int = 1 << 20
+) -> tuple[str, int]:
+    """(sha256 hex, size) of what ``source`` reads to its end, copied to ``sink`` if given."""
     digest = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: source.read(chunk_size), b""):
+        digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(handle)[0]
 
 
 class HashingWriter:

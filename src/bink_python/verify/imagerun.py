@@ -35,8 +35,8 @@ from pathlib import Path
 from ..errors import ToolError, cleanup
 from ..host.mounts import unmount_below
 from ..host.proc import require_tool, spawn, tail
-from ..oci.layout import ANNOTATION_REF_NAME, MEDIA_MANIFEST, Descriptor, canonical_json
 from ..oci.rootfs import create_file, make_dir_in_root, read_bounded, resolve_in_root
+from ..oci.types import ANNOTATION_REF_NAME, MEDIA_MANIFEST, Descriptor, canonical_json
 
 #: The ref name of the single image in a throwaway layout.
 _PROBE_REF = "probe"

@@ -16,8 +16,9 @@ from typing import Any
 
 from ..host.binfmt import emulation_env
 from ..image.description import ImageDescription
-from ..oci.layout import Descriptor, Layout
+from ..oci.layout import Layout
 from ..oci.rootfs import resolve_in_root
+from ..oci.types import Descriptor
 from . import probes
 from .imagerun import Container, RunResult, symlinked_setup_paths
 

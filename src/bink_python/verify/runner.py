@@ -15,8 +15,9 @@ from ..host.binfmt import ensure_binfmt
 from ..host.proc import Cancelled
 from ..host.progress import SILENT, Progress
 from ..image.description import ImageDescription, describe_image
-from ..oci.layout import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Layout, Platform
+from ..oci.layout import Layout
 from ..oci.rootfs import make_dir_in_root
+from ..oci.types import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Platform
 from . import inimage, static
 from .imagerun import Buildah, buildah_session, image_container
 from .pycache import host_pycache, save_pycache, seed_pycache

@@ -1,0 +1,179 @@
+"""What upstream publishes: CPython releases and linkerd-await releases, with checksums.
+
+Discovery reads python.org's downloads API, the data its download pages are built
+from (``/api/v2/downloads/release/`` lists releases with ``is_published`` and
+``pre_release`` flags; ``/api/v2/downloads/release_file/?release=<id>`` lists each
+file with its ``url``, ``filesize`` and ``sha256_sum``), rather than the FTP
+directory listing, which has no checksums and shows directories before a release
+is published. linkerd-await comes from GitHub's releases API (``tag_name``
+``release/vX.Y.Z``, ``draft``, ``prerelease``, ``assets``). Base URLs are
+overridable (``$BINK_PYTHON_PYTHON_ORG_URL``, ``$BINK_PYTHON_GITHUB_URL``,
+``$BINK_PYTHON_GITHUB_API_URL``) so tests serve these shapes from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FetchError
+from ..family.versions import version_tuple
+from .fetch import FetchSettings, fetch_bytes
+from .lockfile import Artifact, python_org_url
+
+GITHUB_API_ENV = "BINK_PYTHON_GITHUB_API_URL"
+GITHUB_API_DEFAULT = "https://api.github.com"
+
+_RELEASE_NAME_RE = re.compile(r"^Python (\d+\.\d+\.\d+)$")
+_LINKERD_TAG_RE = re.compile(r"^release/v(\d+\.\d+\.\d+)$")
+
+
+def github_api_url() -> str:
+    return (os.environ.get(GITHUB_API_ENV) or GITHUB_API_DEFAULT).rstrip("/")
+
+
+# ---------------------------------------------------------------- python.org
+
+
+@dataclass(frozen=True)
+class PyRelease:
+    version: str
+    release_id: str
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    url: str
+    sha256: str | None
+    size: int | None
+
+
+def _json_objects(data: bytes, what: str) -> list[dict[str, Any]]:
+    """The objects of a JSON array (other items skipped); a one-line error otherwise."""
+    try:
+        raw = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FetchError(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(raw, list):
+        raise FetchError(f"{what}: expected a JSON array")
+    return [item for item in raw if isinstance(item, dict)]
+
+
+def parse_python_releases(data: bytes) -> list[PyRelease]:
+    """Final, published CPython releases from ``/api/v2/downloads/release/``."""
+    releases = []
+    for item in _json_objects(data, "python.org release list"):
+        match = _RELEASE_NAME_RE.match(str(item.get("name", "")))
+        if not match or item.get("pre_release") or item.get("is_published") is False:
+            continue
+        uri = str(item.get("resource_uri", "")).rstrip("/")
+        release_id = uri.rsplit("/", 1)[-1]
+        if not release_id.isdigit():
+            continue
+        releases.append(PyRelease(match[1], release_id))
+    return releases
+
+
+def parse_source_file(data: bytes, version: str) -> SourceFile:
+    """The ``Python-X.Y.Z.tar.xz`` entry of ``/api/v2/downloads/release_file/``."""
+    want = f"/Python-{version}.tar.xz"
+    for item in _json_objects(data, f"python.org files of {version}"):
+        if str(item.get("url", "")).endswith(want):
+            sha = item.get("sha256_sum") or None
+            if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
+                raise FetchError(f"python.org files of {version}: bad sha256_sum {sha!r}")
+            size = item.get("filesize")
+            return SourceFile(
+                str(item["url"]), sha, size if isinstance(size, int) and size > 0 else None
+            )
+    raise FetchError(f"python.org lists no Python-{version}.tar.xz for release {version}")
+
+
+def python_releases(settings: FetchSettings | None = None) -> list[PyRelease]:
+    settings = settings or FetchSettings.from_env()
+    url = f"{python_org_url()}/api/v2/downloads/release/?is_published=true"
+    return parse_python_releases(
+        fetch_bytes([url], what="python.org release list", settings=settings)
+    )
+
+
+def python_source_file(
+    version: str,
+    settings: FetchSettings | None = None,
+    releases: list[PyRelease] | None = None,
+) -> SourceFile:
+    """The published size and sha256 of CPython ``version``'s source tarball."""
+    settings = settings or FetchSettings.from_env()
+    releases = python_releases(settings) if releases is None else releases
+    for release in releases:
+        if release.version == version:
+            url = f"{python_org_url()}/api/v2/downloads/release_file/?release={release.release_id}"
+            data = fetch_bytes([url], what=f"python.org files of {version}", settings=settings)
+            return parse_source_file(data, version)
+    raise FetchError(f"python.org has no published release {version}")
+
+
+def newest_patch(releases: list[PyRelease], minor: str) -> str | None:
+    versions = [r.version for r in releases if r.version.rsplit(".", 1)[0] == minor]
+    return max(versions, key=version_tuple) if versions else None
+
+
+# ---------------------------------------------------------------- linkerd-await
+
+
+def parse_shasum(text: str, asset: str) -> str:
+    """The hex digest from ``shasum -a 256`` output naming ``asset``."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*").rsplit("/", 1)[-1] == asset:
+            digest = parts[0].lower()
+            if re.fullmatch(r"[0-9a-f]{64}", digest):
+                return digest
+    raise FetchError(f"checksum file for {asset}: no sha256 line naming {asset}")
+
+
+@dataclass(frozen=True)
+class GithubRelease:
+    version: str
+    digests: Mapping[str, str]  # asset name -> sha256 when the API states it
+
+
+def parse_linkerd_releases(data: bytes) -> list[GithubRelease]:
+    found = []
+    for item in _json_objects(data, "linkerd-await release list"):
+        if item.get("draft") or item.get("prerelease"):
+            continue
+        match = _LINKERD_TAG_RE.match(str(item.get("tag_name", "")))
+        if not match:
+            continue
+        digests = {}
+        for asset in item.get("assets") or []:
+            digest = str(asset.get("digest") or "") if isinstance(asset, dict) else ""
+            if digest.startswith("sha256:"):
+                digests[str(asset["name"])] = digest.removeprefix("sha256:")
+        found.append(GithubRelease(match[1], digests))
+    return found
+
+
+def linkerd_releases(settings: FetchSettings | None = None) -> list[GithubRelease]:
+    settings = settings or FetchSettings.from_env()
+    url = f"{github_api_url()}/repos/linkerd/linkerd-await/releases"
+    return parse_linkerd_releases(
+        fetch_bytes([url], what="linkerd-await release list", settings=settings)
+    )
+
+
+def upstream_checksum(artifact: Artifact, settings: FetchSettings) -> str:
+    if artifact.checksum_url is None:
+        raise FetchError(f"{artifact.name} has no checksum file")
+    data = fetch_bytes(
+        [artifact.checksum_url],
+        what=f"checksum of {artifact.name}",
+        settings=settings,
+        max_bytes=64 << 10,
+    )
+    return parse_shasum(data.decode("utf-8", "replace"), artifact.filename)

@@ -1,0 +1,111 @@
+"""The OCI data types: media types, annotations, descriptors, platforms and canonical JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BuildError
+from ..host.arch import ARCHES
+
+MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+
+ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
+ANNOTATION_TITLE = "org.opencontainers.image.title"
+
+#: OCI 1.1 artifacts: the empty config blob and its media type; an SPDX document.
+MEDIA_EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY_BLOB = b"{}"
+MEDIA_SPDX = "application/spdx+json"
+
+#: Docker's image list and manifest, which skopeo may leave in a copied layout.
+MEDIA_DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
+MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def canonical_json(data: Any) -> bytes:
+    """The one serialization of OCI JSON documents: sorted keys, no spaces, no newline."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The platform an image runs on (descriptor ``platform`` and config fields)."""
+
+    architecture: str
+    os: str = "linux"
+    variant: str = ""
+
+    @classmethod
+    def for_arch(cls, arch: str) -> Platform:
+        """The platform of one of our arches: ``amd64`` or ``arm64`` (= ``arm64/v8``)."""
+        if arch not in ARCHES:
+            known = " or ".join(ARCHES)
+            raise BuildError(f"unsupported architecture {arch!r}: expected {known}")
+        return cls(ARCHES[arch].oci, variant=ARCHES[arch].oci_variant)
+
+    def to_json(self) -> dict[str, str]:
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """An OCI content descriptor (mediaType, digest, size, optional platform/annotations)."""
+
+    media_type: str
+    digest: str
+    size: int
+    platform: Platform | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.platform is not None:
+            out["platform"] = self.platform.to_json()
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Descriptor:
+        try:
+            plat = data.get("platform")
+            platform = (
+                Platform(plat["architecture"], plat["os"], plat.get("variant", ""))
+                if plat
+                else None
+            )
+            return cls(
+                media_type=str(data["mediaType"]),
+                digest=str(data["digest"]),
+                size=int(data["size"]),
+                platform=platform,
+                annotations=dict(data.get("annotations") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BuildError(f"malformed OCI descriptor {dict(data)!r}: {exc}") from exc
+
+    def with_annotations(self, annotations: Mapping[str, str]) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, self.size, self.platform, annotations)
