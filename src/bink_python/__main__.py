@@ -68,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if _received:  # a signal landed while the modules loaded
             raise KeyboardInterrupt
-        args = build_parser().parse_args(args_list)
+        parser = build_parser()
+        if not args_list:  # what there is to run, rather than one line saying what is missing
+            print(parser.format_help(), file=sys.stderr, end="")
+            return 2
+        args = parser.parse_args(args_list)
         select_cache_root(getattr(args, "cache_dir", None))
         code: int = args.func(args)
         return code

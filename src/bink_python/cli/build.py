@@ -173,7 +173,7 @@ def _register_stages(sub: Subparsers, common: Parser) -> None:
     actions = add_group(sub, "base", "base root filesystems (mmdebstrap)")
     p = add_command(actions, "build", "build (or reuse) one base rootfs", _cmd_base_build, common)
     add_os_options(p)
-    p.add_argument("--variant", choices=VARIANTS, default="regular")
+    p.add_argument("--variant", choices=VARIANTS, default="regular", help="regular or distroless")
     add_extra_package(p, "install an extra package (repeatable)")
     add_force(p)
     add_json(p, "print the result as JSON")
@@ -186,7 +186,12 @@ def _register_stages(sub: Subparsers, common: Parser) -> None:
         p = add_command(actions, action, text, func, common)
         p.add_argument("version", help="exact CPython version, e.g. 3.13.16")
         add_os_options(p)
-        p.add_argument("--profile", choices=PROFILES, default="release")
+        p.add_argument(
+            "--profile",
+            choices=PROFILES,
+            default="release",
+            help="release (PGO+LTO, the images') or fast (no PGO/LTO: development, tests)",
+        )
         p.add_argument(
             "--build-host",
             choices=tuple(ARCHES),
@@ -216,7 +221,12 @@ def register(sub: Subparsers, common: Parser) -> None:
         help="only this architecture: a partial layout (default dist/oci-ARCH) that verify "
         "and sbom read and push and export refuse",
     )
-    p.add_argument("--profile", choices=PROFILES, default="release")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="release",
+        help="release (PGO+LTO, the images') or fast (no PGO/LTO: development, tests)",
+    )
     p.add_argument(
         "--output", metavar="DIR", help="OCI layout (dist/oci; with --arch: dist/oci-ARCH)"
     )

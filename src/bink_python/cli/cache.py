@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -78,8 +79,10 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
         budget = parse_size(args.max_size) if args.max_size is not None else None
     except ValueError as exc:
         raise UsageError(f"--max-size {exc}") from None
-    if args.older_than is not None and args.older_than < 0:
-        raise UsageError("--older-than: expected a number of days >= 0")
+    if args.older_than is not None and not (
+        math.isfinite(args.older_than) and args.older_than >= 0
+    ):
+        raise UsageError(f"--older-than {args.older_than}: expected a number of days >= 0")
     older = args.older_than * 86400 if args.older_than is not None else None
     root = cache_root(args.cache_dir)
     items = _cache_items(args)
@@ -100,7 +103,7 @@ def register(sub: Subparsers, common: Parser) -> None:
     """``cache ACTION``."""
     actions = add_group(sub, "cache", "the content-addressed fetch cache")
     p = add_command(actions, "add", "seed the cache from local files", _cmd_cache_add, common)
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="the files to add")
     p.add_argument(
         "--for",
         dest="for_",

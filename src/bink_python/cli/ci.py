@@ -103,7 +103,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="the layout's digest of a tag and whether the registry already has it",
     )
     q.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT]/REPO")
-    q.add_argument("tag", metavar="TAG")
+    q.add_argument("tag", metavar="TAG", help="the tag whose digest is compared")
     add_layout(q)
     add_insecure(q)
     q.set_defaults(func=_cmd_published)

@@ -14,7 +14,7 @@ from .. import __version__
 from ..host import doctor
 from ..image import diff, sbom, sizes
 from . import build, cache, ci, family, publish, verify
-from .parser import Parser, Registrar, common_options
+from .parser import Parser, Registrar, add_common_options, common_options, sentence
 
 #: Every command group, in the order ``--help`` lists them.
 REGISTRARS: tuple[Registrar, ...] = (
@@ -37,10 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bink-python",
         description="Build, verify and publish the Bink Python container base images.",
     )
-    parser.add_argument("--version", action="version", version=f"bink-python {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--version", "-V", action="version", version=f"bink-python {__version__}")
+    add_common_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for register in REGISTRARS:
         register(sub, common)
+    describe(parser)
     return parser
+
+
+def describe(parser: argparse.ArgumentParser) -> None:
+    """Give every command without a description its one-line help, as a sentence (the
+    groups in lower layers register their parsers with argparse directly)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description and helps.get(name):
+                    sub.description = sentence(str(helps[name]))
+                describe(sub)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -17,7 +19,21 @@ class Parser(argparse.ArgumentParser):
     """argparse that raises UsageError (one line, exit 2) instead of printing usage and exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {message}{_hint(message)}")
+
+
+def _hint(message: str) -> str:
+    """What to try instead: the nearest choice to a mistyped one, or how to pass a value
+    that starts with ``-``."""
+    choice = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if choice:
+        choices = re.findall(r"'([^']*)'", choice.group(3))
+        near = difflib.get_close_matches(choice.group(2), choices, n=1)
+        return f"; did you mean '{near[0]}'?" if near else ""
+    option = re.match(r"argument (--[\w-]+): expected one argument$", message)
+    if option:
+        return f" (a value that starts with '-' is given as {option.group(1)}=VALUE)"
+    return ""
 
 
 #: The subcommands of the program or of a command group (argparse has no public name).
@@ -30,27 +46,42 @@ Options: TypeAlias = argparse._ActionsContainer
 Registrar: TypeAlias = Callable[[Subparsers, Parser], None]
 
 
-def common_options() -> Parser:
-    """The options every command takes (--config, --cache-dir, --quiet, --debug)."""
-    common = Parser(add_help=False)
-    common.add_argument(
+def add_common_options(p: Options, *, defaults: bool) -> None:
+    """The options every command takes (--config, --cache-dir, --quiet, --debug): on the
+    program with their defaults, and again on each command without them, so they may
+    stand before or after the command and the one given wins."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    p.add_argument(
         "--config",
         metavar="PATH",
+        default=default(None),
         help="images.toml to use (default ./images.toml or $BINK_PYTHON_CONFIG); "
         "images.lock is read beside it",
     )
-    common.add_argument(
+    p.add_argument(
         "--cache-dir",
         metavar="DIR",
+        default=default(None),
         help="cache directory (default $BINK_PYTHON_CACHE or ~/.cache/bink-python)",
     )
-    common.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    common.add_argument(
+    p.add_argument(
+        "--quiet", "-q", action="store_true", default=default(False), help="no progress output"
+    )
+    p.add_argument(
         "--debug",
         action="store_true",
-        default=argparse.SUPPRESS,
+        default=default(False),
         help="show the traceback of an error (also BINK_PYTHON_DEBUG=1)",
     )
+
+
+def common_options() -> Parser:
+    """The common options as a parent parser of every command."""
+    common = Parser(add_help=False)
+    add_common_options(common, defaults=False)
     return common
 
 
@@ -58,21 +89,28 @@ def add_command(
     sub: Subparsers, name: str, text: str, func: Handler, common: Parser | None
 ) -> Parser:
     """Register command ``name`` (with the common options unless None) dispatching to ``func``."""
-    p = sub.add_parser(name, parents=[common] if common else [], help=text)
+    p = sub.add_parser(
+        name, parents=[common] if common else [], help=text, description=sentence(text)
+    )
     p.set_defaults(func=func)
     return p
 
 
+def sentence(text: str) -> str:
+    """A command's one-line help as its description."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def add_group(sub: Subparsers, name: str, text: str) -> Subparsers:
     """Register command group ``name``: its actions are required (``name ACTION``)."""
-    p = sub.add_parser(name, help=text)
+    p = sub.add_parser(name, help=text, description=sentence(text))
     actions = p.add_subparsers(dest=f"{name}_command", metavar="ACTION", parser_class=Parser)
     actions.required = True
     return actions
 
 
 def add_tags(p: Options, text: str) -> None:
-    p.add_argument("tags", nargs="*", metavar="TAG", help=text)
+    p.add_argument("tags", nargs="*", default=[], metavar="TAG", help=text)
 
 
 def add_json(p: Options, text: str = "machine-readable JSON") -> None:
@@ -113,8 +151,10 @@ def add_extra_package(p: Options, text: str) -> None:
 
 def add_os_options(p: Options) -> None:
     """The distribution and arch of one base or runtime (``base build``, ``runtime``)."""
-    p.add_argument("--os", default="debian", choices=("debian", "ubuntu"))
-    p.add_argument("--release", default="13", help="13, 12 or 22.04")
-    p.add_argument("--arch", required=True, choices=tuple(ARCHES))
+    p.add_argument(
+        "--os", default="debian", choices=("debian", "ubuntu"), help="distribution (debian)"
+    )
+    p.add_argument("--release", default="13", help="its release: 13, 12 or 22.04 (13)")
+    p.add_argument("--arch", required=True, choices=tuple(ARCHES), help="target architecture")
     add_mirror(p, "archive mirror (default: apt's config)")
     add_source_date_epoch(p)

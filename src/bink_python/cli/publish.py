@@ -113,8 +113,13 @@ def register(sub: Subparsers, common: Parser) -> None:
     p.add_argument("--no-verify", action="store_true", help="push without verifying first")
 
     p = add_command(sub, "export", "write a tag as a docker or OCI archive", _cmd_export, common)
-    p.add_argument("tag", metavar="TAG")
-    p.add_argument("--format", required=True, choices=("docker-archive", "oci-archive"))
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("tag", metavar="TAG", help="the tag to export")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=("docker-archive", "oci-archive"),
+        help="docker-archive (one arch, for docker load) or oci-archive (every arch)",
+    )
+    p.add_argument("file", metavar="FILE", help="the archive to write")
     add_layout(p)
     p.add_argument("--arch", choices=tuple(ARCHES), help="docker-archive: which architecture")
