@@ -174,7 +174,7 @@ BAD_CASES = [
             'os = "debian"\nrelease = "13"\neol = "2029-04"\nstatus = "supported"',
             'os = "alpine"\nrelease = "13"\neol = "2029-04"\nstatus = "supported"',
         ),
-        r"tag '3.13': field 'os': unsupported base OS alpine 13",
+        r"tag '3.13': field 'os': unsupported base OS 'alpine' release '13'",
     ),
     (
         "release not a string",
@@ -267,6 +267,44 @@ BAD_CASES = [
         r"field 'compression': expected a list of strings",
     ),
     ("compression zstd only", ("[family]", '[family]\ncompression = ["zstd"]'), None),
+    # every field matched whole: a trailing newline is not part of a version or a date
+    (
+        "python with a newline",
+        ('python = "3.13.15"', 'python = "3.13.15\\n"'),
+        r"field 'python': control character '\\n' in '3.13.15\\n'",
+    ),
+    ("eol with a newline", ('eol = "2029-04"', 'eol = "2029-04\\n"'), r"field 'eol'"),
+    ("eol year 0", ('eol = "2029-04"', 'eol = "0000-01"'), r"year 0000 is out of range"),
+    ("eol year 9999", ('eol = "2029-04"', 'eol = "9999-12"'), r"year 9999 is out of range"),
+    ("user name with a newline", ('name = "apps"', 'name = "apps\\n"'), r"field 'name'"),
+    ("home with a newline", ('home = "/home/apps"', 'home = "/home/apps\\n"'), r"field 'home'"),
+    (
+        "component version with a newline",
+        ('version = "0.3.3"', 'version = "0.3.3\\n"'),
+        r"field 'version'",
+    ),
+    (
+        "registry with a newline",
+        ('registry = "ghcr.io/binkhq/python"', 'registry = "ghcr.io/binkhq/python\\n"'),
+        r"field 'registry'",
+    ),
+    (
+        "registry climbing out",
+        ('registry = "ghcr.io/binkhq/python"', 'registry = "../../etc"'),
+        r"field 'registry': expected HOST/PATH",
+    ),
+    (
+        "registry with a dot path",
+        ('registry = "ghcr.io/binkhq/python"', 'registry = "ghcr.io/../etc"'),
+        r"field 'registry': expected HOST/PATH",
+    ),
+    ("title with a NUL", ('title = "Bink Python"', 'title = "Bink\\u0000Python"'), r"'\\x00'"),
+    ("vendor with a tab", ('vendor = "Bink"', 'vendor = "Bi\\tnk"'), r"control character '\\t'"),
+    (
+        "description with a newline",
+        ('description = "test"', 'description = "two\\nlines"'),
+        r"field 'description': control character '\\n'",
+    ),
 ]
 
 
@@ -300,7 +338,8 @@ def test_tag_arch_not_in_family(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(
-        ConfigError, match=r"not found \(give --config PATH or set BINK_PYTHON_CONFIG\)"
+        ConfigError,
+        match=r"not found \(expected images.toml; give --config PATH or set BINK_PYTHON_CONFIG\)",
     ):
         load_family(tmp_path / "nope.toml")
 

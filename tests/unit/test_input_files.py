@@ -135,3 +135,48 @@ def test_a_lock_entry_whose_name_and_fields_disagree_is_refused(tmp_path: Path) 
     assert "'linkerd-await:0.3.3:arm64', not 'linkerd-await:0.3.3:amd64'" in _refused(
         _lock(tmp_path, arch.encode())
     )
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bink_python", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda p: os.mkfifo(p), "not a regular file"),
+        (lambda p: p.write_bytes(b"\xef\xbb\xbf" + b"[family\n"), "line 1, column 8: invalid TOML"),
+        (lambda p: p.write_bytes(b'[family]\ntitle = "caf\xe9"\n'), "line 2, column 13"),
+        (lambda p: p.write_bytes(b"a = " + b"[" * 50_000 + b"]" * 50_000), "nested too deeply"),
+    ],
+    ids=["fifo", "bom", "latin-1", "nested"],
+)
+def test_images_toml_faults_are_one_line_with_code_3(
+    tmp_path: Path, make: object, says: str
+) -> None:
+    config = tmp_path / "images.toml"
+    make(config)  # type: ignore[operator]
+    proc = _cli("matrix", "--config", str(config))
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and str(config) in proc.stderr and says in proc.stderr
+
+
+def test_images_toml_from_dev_zero_is_refused_unread() -> None:
+    proc = _cli("matrix", "--config", "/dev/zero")
+    assert proc.returncode == 3 and "not a regular file" in proc.stderr
+
+
+def test_a_readme_that_is_not_text_is_one_line_with_code_3(tmp_path: Path) -> None:
+    binary = tmp_path / "README.md"
+    binary.write_bytes(bytes(range(256)))
+    proc = _cli(
+        "readme", "--check", "--readme", str(binary), "--config", str(EXAMPLE / "images.toml")
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "is not UTF-8" in proc.stderr

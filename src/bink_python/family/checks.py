@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..host.arch import ARCHES
 from ..oci.compression import ALGORITHMS
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Checker:
@@ -40,6 +43,13 @@ class Checker:
         if not isinstance(value, str) or not value:
             raise self.fail(
                 f"{where}: field {key!r}", f"expected a non-empty string, got {value!r}"
+            )
+        control = _CONTROL.search(value)
+        if control:
+            # every string reaches a label, a README cell, a message or a path
+            raise self.fail(
+                f"{where}: field {key!r}",
+                f"control character {control.group()!r} in {value!r} (expected one line of text)",
             )
         return value
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ConfigError
 from ..host.distro import DISTROS, Distro, get_distro
+from ..host.files import parse_toml, read_text
 from .checks import Checker
 from .versions import parse_cpython_version, version_tuple
 
@@ -29,6 +29,8 @@ BUILDABLE_STATUSES = ("supported", "eol", "evaluation")
 
 _COMPONENT_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 _TAG_RE = re.compile(r"^(?P<minor>\d+\.\d+)(?:-(?P<suffix>[a-z0-9]+))?$")
+#: The years an EOL may name: from Python's first release to well past any plan.
+YEARS = (1991, 2999)
 _MONTH_RE = re.compile(r"^(?P<year>\d{4})-(?P<month>\d{2})$")
 _REGISTRY_RE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -43,12 +45,14 @@ class YearMonth:
 
     @classmethod
     def parse(cls, text: str) -> YearMonth:
-        match = _MONTH_RE.match(text)
+        match = _MONTH_RE.fullmatch(text)
         if not match:
             raise ValueError("expected YYYY-MM")
         year, month = int(match["year"]), int(match["month"])
         if not 1 <= month <= 12:
             raise ValueError(f"month {month:02d} is not a real month (01-12)")
+        if not YEARS[0] <= year <= YEARS[1]:
+            raise ValueError(f"year {year:04d} is out of range ({YEARS[0]}-{YEARS[1]})")
         return cls(year, month)
 
     @property
@@ -187,7 +191,7 @@ def _parse_user(ctx: Checker, raw: Any) -> User:
     table = ctx.table(raw, where)
     ctx.keys(table, where, {"name", "uid", "gid", "home"}, set())
     name = ctx.string(table, "name", where)
-    if not _USER_RE.match(name):
+    if not _USER_RE.fullmatch(name):
         raise ctx.fail(f"{where}: field 'name'", f"expected a POSIX user name, got {name!r}")
     home = ctx.absolute_path(table, "home", where)
     return User(
@@ -206,7 +210,7 @@ def _parse_components(ctx: Checker, raw: Any) -> dict[str, Component]:
         entry = ctx.table(value, where)
         ctx.keys(entry, where, {"version", "path", "homepage"}, set())
         version = ctx.string(entry, "version", where)
-        if not _COMPONENT_VERSION_RE.match(version):
+        if not _COMPONENT_VERSION_RE.fullmatch(version):
             raise ctx.fail(f"{where}: field 'version'", f"expected X.Y.Z, got {version!r}")
         path = ctx.absolute_path(entry, "path", where)
         components[name] = Component(name, version, path, ctx.string(entry, "homepage", where))
@@ -221,7 +225,7 @@ def _tag_name(ctx: Checker, table: dict[str, Any], index: int) -> str:
     if "name" not in table:
         raise ctx.fail(f"[[tag]] #{index + 1}", "missing required key 'name'")
     name = table["name"]
-    if not isinstance(name, str) or not _TAG_RE.match(name):
+    if not isinstance(name, str) or not _TAG_RE.fullmatch(name):
         raise ctx.fail(
             f"[[tag]] #{index + 1}: field 'name'",
             "expected MAJOR.MINOR or MAJOR.MINOR-SUFFIX (e.g. 3.13, 3.13-distroless), "
@@ -275,7 +279,7 @@ def _tag_base(ctx: Checker, table: dict[str, Any], where: str) -> tuple[str, str
         known = ", ".join(f"{o} {r}" for o, r in DISTROS)
         raise ctx.fail(
             f"{where}: field 'os'",
-            f"unsupported base OS {os_name} {release} (expected one of {known})",
+            f"unsupported base OS {os_name!r} release {release!r} (expected one of {known})",
         )
     eol_text = table["eol"]
     try:
@@ -368,7 +372,8 @@ def parse_family(data: dict[str, Any], path: Path) -> Family:
         {"components", "compression"},
     )
     registry = ctx.string(fam, "registry", "[family]")
-    if not _REGISTRY_RE.match(registry):
+    parts = registry.split("/")
+    if not _REGISTRY_RE.fullmatch(registry) or any(p.startswith(".") for p in parts):
         raise ctx.fail(
             "[family]: field 'registry'",
             f"expected HOST/PATH (e.g. ghcr.io/org/name), got {registry!r}",
@@ -412,14 +417,6 @@ def parse_family(data: dict[str, Any], path: Path) -> Family:
 
 def load_family(path: Path) -> Family:
     """Read and validate images.toml."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found (give --config PATH or set {CONFIG_ENV})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return parse_family(data, path)
+    what = f"images.toml; give --config PATH or set {CONFIG_ENV}"
+    text = read_text(path, what=what, error=ConfigError)
+    return parse_family(parse_toml(text, path, error=ConfigError), path)

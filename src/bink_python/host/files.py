@@ -105,8 +105,8 @@ def parse_toml(text: str, path: Path, *, error: type[BinkError]) -> dict[str, An
         message = str(exc).splitlines()[0]
         if message.endswith(")") and " (at " in message:
             message, _, at = message[:-1].rpartition(" (at ")
-            raise error(f"{path}: {at}: {message}") from None
-        raise error(f"{path}: {message}") from None
+            raise error(f"{path}: {at}: invalid TOML ({message})") from None
+        raise error(f"{path}: invalid TOML ({message})") from None
     except RecursionError:
         raise error(f"{path}: nested too deeply to be {path.name}") from None
     except ValueError as exc:  # an integer longer than Python converts (4,300 digits)

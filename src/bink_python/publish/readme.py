@@ -16,6 +16,7 @@ from ..base.slim import readme_section
 from ..errors import ConfigError
 from ..family.config import Family, Tag
 from ..host.arch import ARCHES
+from ..host.files import read_text
 from ..host.text import table_lines
 from ..runtime.contents import REMOVED_STDLIB_MODULES
 from ..store.store import atomic_write_text
@@ -190,7 +191,4 @@ def write_readme(family: Family, path: Path) -> bool:
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: README not found") from None
+    return read_text(path, what="the README", error=ConfigError)
