@@ -4,6 +4,7 @@ file, with the input's own exit code; a FIFO or /dev/zero never hangs the reader
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,10 @@ import pytest
 from bink_python.errors import ConfigError
 from bink_python.host.files import MAX_TEXT, parse_json, parse_toml, read_text
 from bink_python.inputs.lockfile import Lock
+from bink_python.oci.layout import Layout
+from bink_python.oci.types import ANNOTATION_REF_NAME, MEDIA_INDEX, Descriptor
+
+from ..small_images import BASE, make_image
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline"
 
@@ -180,3 +185,43 @@ def test_a_readme_that_is_not_text_is_one_line_with_code_3(tmp_path: Path) -> No
     )
     assert proc.returncode == 3, proc.stderr
     assert proc.stderr.count("\n") == 1 and "is not UTF-8" in proc.stderr
+
+
+def _hostile_layout(tmp_path: Path, document: dict[str, object]) -> Path:
+    """A layout whose ref 3.13 names a blob with a valid digest and the wrong shape."""
+    ref = make_image(tmp_path, "oci", packages=BASE)
+    layout = Layout(Path(ref.split(":")[1]))
+    blob = layout.write_blob(json.dumps(document).encode())
+    entry = Descriptor(
+        MEDIA_INDEX, blob.digest, blob.size, annotations={ANNOTATION_REF_NAME: "3.13"}
+    )
+    index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry.to_json()]}
+    layout.index_path.write_text(json.dumps(index))  # as a hostile writer would, unchecked
+    return layout.path
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": "nope"},
+        {"schemaVersion": 2, "manifests": [{"mediaType": 1, "digest": "x", "size": 1}]},
+        {"schemaVersion": 2, "manifests": [{"digest": "sha256:00", "size": "big"}]},
+    ],
+    ids=["manifests-not-a-list", "media-type-not-a-string", "size-not-an-int"],
+)
+def test_a_layout_document_of_the_wrong_shape_is_one_line_in_every_command(
+    tmp_path: Path, document: dict[str, object]
+) -> None:
+    layout = str(_hostile_layout(tmp_path, document))
+    config = ["--config", str(EXAMPLE / "images.toml")]
+    for argv in (
+        ["verify", "3.13", "--layout", layout],
+        ["layers", "3.13", "--arch", "amd64", "--layout", layout],
+        ["sbom", "3.13", "--arch", "amd64", "--layout", layout],
+        ["export", "3.13", "--format", "oci-archive", str(tmp_path / "x.tar"), "--layout", layout],
+        ["push", "127.0.0.1:9/x", "3.13", "--dry-run", "--layout", layout],
+        ["diff", f"oci:{layout}:3.13", f"oci:{layout}:3.13"],
+    ):
+        proc = _cli(*argv, *config)
+        assert proc.returncode not in (0, 70), (argv, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, (argv, proc.stderr)

@@ -103,7 +103,9 @@ def test_a_zstd_instance_with_other_files_fails(tmp_path: Path) -> None:
 def test_an_instance_with_another_config_or_layer_count_fails(tmp_path: Path) -> None:
     image = Image(tmp_path)
     other = image.layout.write_blob(b'{"rootfs": {"diff_ids": []}}')
-    moved = image.manifest(ZSTD, config={"mediaType": MEDIA_CONFIG, "digest": other.digest})
+    moved = image.manifest(
+        ZSTD, config={"mediaType": MEDIA_CONFIG, "digest": other.digest, "size": other.size}
+    )
     with pytest.raises(CheckFailed, match="not the checked image's"):
         check_compression_instances(image.probe(image.manifest(GZIP), moved))
     short = image.manifest(ZSTD, image.tars[:1])

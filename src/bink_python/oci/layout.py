@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
+from ..host.files import decode, parse_json
 from ..store.store import atomic_write_bytes, flocked, sha256_file, sha256_stream
 from .blobs import blob_ok, remember
 from .types import (
@@ -47,6 +48,7 @@ from .types import (
     Platform,
     canonical_json,
     sha256_digest,
+    shape_problem,
 )
 
 LAYOUT_VERSION = "1.0.0"
@@ -229,7 +231,16 @@ class Layout:
         return data
 
     def read_json(self, digest: str) -> Any:
-        return json.loads(self.read_blob(digest))
+        """The JSON document ``digest``; an index's or manifest's shape checked, so a
+        well-hashed blob of the wrong shape is a layout error, not a crash downstream."""
+        where = Path(f"{self.path}:{digest}")
+        data = parse_json(
+            decode(self.read_blob(digest), where, error=BuildError), where, error=BuildError
+        )
+        problem = shape_problem(data)
+        if problem:
+            raise BuildError(f"{self.path}: blob {digest} is not a valid OCI document ({problem})")
+        return data
 
     # -- refs (index.json) -------------------------------------------------------------
 

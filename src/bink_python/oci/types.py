@@ -109,3 +109,46 @@ class Descriptor:
 
     def with_annotations(self, annotations: Mapping[str, str]) -> Descriptor:
         return Descriptor(self.media_type, self.digest, self.size, self.platform, annotations)
+
+
+def _descriptor_problem(value: Any, what: str) -> str | None:
+    if not isinstance(value, dict):
+        return f"{what} is not an object"
+    for key, kind in (("mediaType", str), ("digest", str), ("size", int)):
+        if not isinstance(value.get(key), kind) or isinstance(value.get(key), bool):
+            return f"{what} has no {kind.__name__} {key!r}"
+    platform = value.get("platform")
+    if platform is not None and not (
+        isinstance(platform, dict)
+        and isinstance(platform.get("architecture"), str)
+        and isinstance(platform.get("os"), str)
+    ):
+        return f"{what}'s platform is not an object with architecture and os"
+    if not isinstance(value.get("annotations", {}), dict):
+        return f"{what}'s annotations are not an object"
+    return None
+
+
+def shape_problem(data: Any) -> str | None:
+    """What is wrong with the shape of an OCI index or image manifest (None when it is
+    sound, or when ``data`` is neither: an image config, an SBOM)."""
+    if not isinstance(data, dict):
+        return None
+    if "manifests" in data:
+        manifests = data["manifests"]
+        if not isinstance(manifests, list):
+            return "'manifests' is not a list"
+        for i, entry in enumerate(manifests):
+            problem = _descriptor_problem(entry, f"manifests[{i}]")
+            if problem:
+                return problem
+    if "layers" in data:
+        layers = data["layers"]
+        if not isinstance(layers, list):
+            return "'layers' is not a list"
+        for i, layer in enumerate(layers):
+            problem = _descriptor_problem(layer, f"layers[{i}]")
+            if problem:
+                return problem
+        return _descriptor_problem(data.get("config"), "config")
+    return None
