@@ -41,6 +41,7 @@ TIMEOUTS: dict[str, float] = {
     "probe": 600.0,  # one command verify runs inside an image (arm64 under qemu)
     "skopeo": 1800.0,  # one copy/inspect against a registry or an archive
     "mount": 60.0,  # mount / umount
+    "compress": 1800.0,  # one layer gzipped in a child process
     "git": 30.0,
     "default": 3600.0,
 }

@@ -44,6 +44,7 @@ import hashlib
 import io
 import mmap
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,7 @@ import deflate
 import zstandard
 
 from ..errors import BuildError
+from ..host import proc
 from ..store.store import HashingWriter, sha256_stream
 from .types import MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_LAYER_ZSTD
 
@@ -117,6 +119,8 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
     OSError (missing source, disk full) is left to the caller.
     """
     check_algorithm(name)
+    if name == GZIP and source.stat().st_size > GZIP_IN_PROCESS:
+        return _gzip_in_worker(source, dest)
     with open(source, "rb") as src, open(dest, "wb") as raw:
         writer = HashingWriter(raw)
         if name == GZIP:
@@ -139,6 +143,38 @@ def compress_file(source: Path, dest: Path, name: str) -> tuple[str, int, str]:
         raw.flush()
         os.fsync(raw.fileno())
     return writer.digest(), writer.size, "sha256:" + source_hex
+
+
+#: Larger layers are gzipped in a child process: libdeflate holds the GIL for the whole
+#: buffer (seconds for a base layer), during which no signal handler or progress runs.
+GZIP_IN_PROCESS = 4 << 20
+
+#: The child: the same binding and level, so the same bytes as in this process.
+_GZIP_WORKER = (
+    "import sys, deflate\n"
+    "with open(sys.argv[1], 'rb') as src:\n"
+    "    data = src.read()\n"
+    "with open(sys.argv[2], 'wb') as out:\n"
+    "    out.write(deflate.gzip_compress(data, int(sys.argv[3])))\n"
+    "    out.flush()\n"
+    "    __import__('os').fsync(out.fileno())\n"
+)
+
+
+def _gzip_in_worker(source: Path, dest: Path) -> tuple[str, int, str]:
+    """:func:`compress_file` for gzip, the compression in a registered child process that
+    a Ctrl-C or SIGTERM stops at once; this process hashes the source meanwhile."""
+    argv = [sys.executable, "-I", "-c", _GZIP_WORKER, str(source), str(dest), str(GZIP_LEVEL)]
+    worker = proc.spawn(argv, kind="compress")
+    if not worker.ok:
+        if worker.timed_out:
+            raise BuildError(f"compressing {source} timed out after {worker.timeout:.0f}s")
+        raise BuildError(f"compressing {source} failed: {proc.tail(worker.stderr)}")
+    with open(source, "rb") as src:
+        source_hex = sha256_stream(src, chunk_size=_CHUNK)[0]
+    with open(dest, "rb") as blob:
+        blob_hex, size = sha256_stream(blob, chunk_size=_CHUNK)
+    return "sha256:" + blob_hex, size, "sha256:" + source_hex
 
 
 @contextmanager
