@@ -17,6 +17,7 @@ set; SIGTERM stops it as it stops the tool (children stopped, partial entries re
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -112,11 +113,22 @@ def running(cache_root: Path, jobs: Sequence[str], log: Path) -> Iterator[None]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     try:
         yield
     finally:
         stop(child)
+
+
+def _die_with_parent() -> None:
+    """In the builder, before it runs: SIGTERM it when the test session's process dies,
+    however that dies (a SIGKILL or SIGTERM skips the session's own teardown)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def stop(child: subprocess.Popen[bytes]) -> None:
