@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bink_python.__main__ import main
 from bink_python.errors import ConfigError, FetchError
 from bink_python.family.config import Family, load_family
 from bink_python.inputs.fetch import FetchSettings
@@ -242,3 +243,68 @@ def test_rewrite_toml_keeps_comments_and_other_tables() -> None:
 def write_family_readme(family: Family) -> bool:
     """What ``bink-python update`` passes: the README beside images.toml."""
     return write_readme(family, readme_path(family))
+
+
+# -- pinning what the lock leaves unpinned (build.sh's first step) ---------------------------
+
+AWAIT_033 = "/gh/linkerd/linkerd-await/releases/download/release%2Fv0.3.3"
+
+
+def _serve_033(srv: TestServer, *, shasum: bool) -> dict[str, bytes]:
+    bodies = {arch: f"\x7fELF linkerd-await 0.3.3 {arch}".encode() for arch in ("amd64", "arm64")}
+    for arch, body in bodies.items():
+        name = f"linkerd-await-v0.3.3-{arch}"
+        srv.serve(f"{AWAIT_033}/{name}", body)
+        if shasum:
+            digest = hashlib.sha256(body).hexdigest()
+            srv.serve(f"{AWAIT_033}/{name}.shasum", f"{digest}  release/{name}\n".encode())
+    return bodies
+
+
+def test_lock_unpinned_pins_from_the_checksum_files_and_fetches_nothing_else(
+    upstream: TestServer, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bodies = _serve_033(upstream, shasum=True)
+    before = Lock.load(workdir / "images.lock")
+    assert [a.name for a in before.artifacts.values() if a.sha256 is None] == [
+        "linkerd-await:0.3.3:amd64",
+        "linkerd-await:0.3.3:arm64",
+    ]
+    assert main_lock(workdir, "--check") == 4
+    assert "2 input(s) not pinned" in capsys.readouterr().err
+    assert main_lock(workdir, "--unpinned") == 0
+    out = capsys.readouterr().out
+    assert (
+        "pinned   linkerd-await:0.3.3:amd64 (checked against the checksum upstream publishes)"
+        in out
+    )
+    assert "fetched" not in out  # no CPython tarball: python.org is not even served here
+    after = Lock.load(workdir / "images.lock")
+    for arch, body in bodies.items():
+        assert after.entry(f"linkerd-await:0.3.3:{arch}").sha256 == hashlib.sha256(body).hexdigest()
+    assert after.source_date_epoch == before.source_date_epoch  # a first pin keeps the epoch
+    assert main_lock(workdir, "--check") == 0
+    assert main_lock(workdir, "--unpinned") == 0  # nothing left to do, nothing fetched
+    assert "unchanged" in capsys.readouterr().out
+
+
+def test_lock_unpinned_says_what_it_trusted_on_first_use(
+    upstream: TestServer, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _serve_033(upstream, shasum=False)
+    assert main_lock(workdir, "--unpinned") == 0
+    out = capsys.readouterr().out
+    assert "pinned   linkerd-await:0.3.3:arm64 (trusted on first use" in out
+
+
+def test_lock_offline_names_what_it_leaves_unpinned(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main_lock(workdir, "--offline") == 0
+    out = capsys.readouterr().out
+    assert "unpinned linkerd-await:0.3.3:amd64: run `bink-python lock` where upstream" in out
+
+
+def main_lock(workdir: Path, *argv: str) -> int:
+    options = ["--config", str(workdir / "images.toml"), "--cache-dir", str(workdir / "cache")]
+    return main(["lock", *argv, *options])

@@ -46,6 +46,7 @@ VARIABLES = {
 EXPECTED_COMMANDS = {
     "readme",
     "update",
+    "lock",
     "doctor",
     "runtime key",
     "runtime build",
@@ -462,3 +463,13 @@ def test_ci_plan_is_the_matrix_grouped_per_job(capsys: pytest.CaptureFixture[str
     assert sorted(tuple(r[f] for f in runtime_fields) for r in runtimes) == unique(runtime_fields)
     assert sorted(tuple(t[f] for f in tag_fields) for t in tags) == unique(tag_fields)
     assert len(runtimes) == len(unique(runtime_fields)) and len(tags) == len(unique(tag_fields))
+
+
+def test_release_refuses_an_unpinned_input_before_any_work() -> None:
+    """The plan job checks every pin before it plans: an unpinned input fails the run in
+    its first job, in one line, not half-way through a tag."""
+    plan = _load(WORKFLOWS / "release.yml")["jobs"]["plan"]
+    runs = [step.get("run", "") for step in plan["steps"]]
+    check = next(i for i, run in enumerate(runs) if "bink-python lock --check" in run)
+    planned = next(i for i, run in enumerate(runs) if "bink-python ci plan" in run)
+    assert check < planned

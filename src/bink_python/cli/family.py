@@ -7,12 +7,13 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from ..errors import PolicyError
 from ..family import matrix
 from ..family.config import STATUSES, Family
 from ..family.policy import check_buildable, select_tags, system_clock
 from ..host.arch import ARCHES
 from ..inputs.fetch import FetchSettings
-from ..inputs.lockfile import parse_pin
+from ..inputs.lockfile import Lock, parse_pin, sync_lock
 from ..inputs.update import run_lock, run_update
 from ..publish import readme
 from .args import cache_for, family_from, progress_for
@@ -67,6 +68,8 @@ def _fetch_settings(args: argparse.Namespace) -> FetchSettings:
 
 def _cmd_lock(args: argparse.Namespace) -> int:
     family = family_from(args)
+    if args.check:
+        return _check_pins(family)
     result = run_lock(
         family,
         cache_for(args),
@@ -74,13 +77,36 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         pins=dict(parse_pin(p) for p in args.pin or ()),
         progress=progress_for(args),
         settings=_fetch_settings(args),
+        only_unpinned=args.unpinned,
     )
     state = "updated" if result.changed else "unchanged"
     print(f"{family.lock_path} {state}: {len(result.lock.artifacts)} artifacts")
     for name in result.pinned:
-        print(f"  pinned  {name}")
+        how = (
+            "trusted on first use: upstream publishes no checksum for it"
+            if name in result.trusted
+            else "checked against the checksum upstream publishes"
+        )
+        print(f"  pinned   {name} ({how})")
     for name in result.fetched:
-        print(f"  fetched {name}")
+        if name not in result.pinned:
+            print(f"  fetched  {name}")
+    for name in result.unpinned:
+        print(f"  unpinned {name}: run `bink-python lock` where upstream is reachable")
+    return 0
+
+
+def _check_pins(family: Family) -> int:
+    """``lock --check``: one line and exit 4 when images.toml needs an input the lock does
+    not pin; nothing fetched or written."""
+    lock = sync_lock(family, Lock.load_or_empty(family.lock_path), None)
+    unpinned = [a.name for a in lock.artifacts.values() if a.sha256 is None]
+    if unpinned:
+        raise PolicyError(
+            f"{family.lock_path}: {len(unpinned)} input(s) not pinned ({', '.join(unpinned)}): "
+            "run `bink-python lock --unpinned` where upstream is reachable, and commit it"
+        )
+    print(f"{family.lock_path}: every input is pinned")
     return 0
 
 
@@ -132,6 +158,17 @@ def register(sub: Subparsers, common: Parser) -> None:
 
     p = add_command(sub, "lock", "pin every input images.toml names", _cmd_lock, common)
     add_offline(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--unpinned",
+        action="store_true",
+        help="pin only what images.lock leaves unpinned; fetch nothing else",
+    )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 4 naming every unpinned input; fetch and write nothing",
+    )
     p.add_argument(
         "--pin",
         action="append",

@@ -63,6 +63,13 @@ class LockResult:
     pinned: tuple[str, ...]
     fetched: tuple[str, ...]
     failures: tuple[str, ...]
+    #: of ``pinned``: the ones upstream publishes no checksum for (trusted on first use)
+    trusted: tuple[str, ...] = ()
+
+    @property
+    def unpinned(self) -> tuple[str, ...]:
+        """What the lock still leaves unpinned (offline, or a failed pin)."""
+        return tuple(a.name for a in self.lock.artifacts.values() if a.sha256 is None)
 
 
 def _pin_and_fetch(
@@ -71,8 +78,9 @@ def _pin_and_fetch(
     settings: FetchSettings,
     progress: Progress,
     releases: list[PyRelease] | None,
-) -> Artifact:
-    """An unpinned artifact, downloaded and pinned from its upstream checksum."""
+) -> tuple[Artifact, bool]:
+    """An unpinned artifact, downloaded and pinned from its upstream checksum; and whether
+    it was trusted on first use (upstream publishes no checksum for it)."""
     if art.kind == "cpython":
         try:
             source = python_source_file(art.version, settings, releases)
@@ -96,7 +104,7 @@ def _pin_and_fetch(
             settings=settings,
             progress=progress,
         )
-        return replace(art, sha256=entry.sha256, size=entry.size)
+        return replace(art, sha256=entry.sha256, size=entry.size), False
     try:
         expected: str | None = upstream_checksum(art, settings)
     except FetchError as exc:
@@ -105,7 +113,7 @@ def _pin_and_fetch(
     entry = download(
         art.urls, store, what=art.name, sha256=expected, settings=settings, progress=progress
     )
-    return replace(art, sha256=entry.sha256, size=entry.size)
+    return replace(art, sha256=entry.sha256, size=entry.size), expected is None
 
 
 def run_lock(
@@ -116,8 +124,10 @@ def run_lock(
     pins: Mapping[str, str] | None = None,
     progress: Progress = SILENT,
     settings: FetchSettings | None = None,
+    only_unpinned: bool = False,
 ) -> LockResult:
-    """Sync images.lock with images.toml, fetch and verify everything, pin the rest.
+    """Sync images.lock with images.toml, fetch and verify everything, pin the rest
+    (``only_unpinned``: pin what is unpinned and fetch nothing else).
 
     The lock is written even when some artifacts failed (it only ever gains
     verified pins); the failures are then raised as one FetchError.
@@ -130,11 +140,12 @@ def run_lock(
     pinned: list[str] = []
     fetched: list[str] = []
     failures: list[str] = []
+    trusted: list[str] = []
     releases: list[PyRelease] | None = None
     for art in lock.artifacts.values():
         try:
             if art.sha256 is not None:
-                if offline:
+                if offline or only_unpinned:
                     cached = store.path(art.sha256)
                     if art.size is None and cached.is_file():
                         art = replace(art, size=cached.stat().st_size)
@@ -148,15 +159,19 @@ def run_lock(
                         releases = python_releases(settings)
                     except FetchError:
                         releases = []
-                art = _pin_and_fetch(art, store, settings, progress, releases or None)
+                art, on_first_use = _pin_and_fetch(art, store, settings, progress, releases or None)
                 pinned.append(art.name)
                 fetched.append(art.name)
+                if on_first_use:
+                    trusted.append(art.name)
         except BinkError as exc:
             failures.append(str(exc))
         arts.append(art)
     new = lock.with_artifacts(arts)
     changed = new.write(family.lock_path)
-    result = LockResult(new, changed, tuple(pinned), tuple(fetched), tuple(failures))
+    result = LockResult(
+        new, changed, tuple(pinned), tuple(fetched), tuple(failures), tuple(trusted)
+    )
     if failures:
         raise FetchError(
             f"{len(failures)} of {len(arts)} artifacts could not be fetched "
