@@ -41,6 +41,7 @@ VARIABLES = {
     "ARCH": "amd64",
     "arch": "arm64",
     "IMAGE": "ghcr.io/binkhq/python",
+    "BASE": "main",
 }
 #: Every command line the pipeline needs from the CLI (first words after bink-python).
 EXPECTED_COMMANDS = {
@@ -58,6 +59,7 @@ EXPECTED_COMMANDS = {
     "diff",
     "ci plan",
     "ci published",
+    "ci affected",
 }
 _PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 _VERSION_COMMENT = re.compile(r"uses: \S+@[0-9a-f]{40} # v\d+(\.\d+)*$")
@@ -473,3 +475,30 @@ def test_release_refuses_an_unpinned_input_before_any_work() -> None:
     check = next(i for i, run in enumerate(runs) if "bink-python lock --check" in run)
     planned = next(i for i, run in enumerate(runs) if "bink-python ci plan" in run)
     assert check < planned
+
+
+def test_pull_requests_build_what_ci_affected_names_on_native_runners() -> None:
+    """The pull request's image matrix is `ci affected`'s output, each (tag, arch) on its
+    arch's runner; a failing image fails the pull request (no fail-fast hiding others)."""
+    jobs = _load(WORKFLOWS / "ci.yml")["jobs"]
+    (step,) = [s for s in jobs["changes"]["steps"] if "bink-python ci affected" in s.get("run", "")]
+    assert '| tee -a "$GITHUB_OUTPUT"' in step["run"]
+    assert jobs["changes"]["steps"][0]["with"]["fetch-depth"] == 0  # the merge base is there
+    images = jobs["images"]
+    assert images["needs"] == "changes"
+    assert images["strategy"]["matrix"] == "${{ fromJSON(needs.changes.outputs.images) }}"
+    assert images["strategy"]["fail-fast"] is False
+    assert images["runs-on"] == "${{ matrix.runner }}"
+    runs = " ".join(s.get("run", "") for s in images["steps"])
+    assert 'build "$TAG" --arch "$ARCH"' in runs and 'verify "$TAG"' in runs
+
+
+def test_the_update_pull_request_builds_each_changed_tag_on_both_arches() -> None:
+    diff = _load(WORKFLOWS / "update.yml")["jobs"]["diff"]
+    matrix = diff["strategy"]["matrix"]
+    assert matrix["arch"] == ["amd64", "arm64"]
+    assert {e["arch"]: e["runner"] for e in matrix["include"]} == {
+        "amd64": "ubuntu-24.04",
+        "arm64": "ubuntu-24.04-arm",
+    }
+    assert diff["runs-on"] == "${{ matrix.runner }}"

@@ -6,6 +6,8 @@ parts that were shell and jq live here:
 * ``ci plan`` - the plan job's outputs: ``runtimes`` (one entry per CPython version,
   OS release and arch, with the native runner of that arch) and ``tags`` (one entry
   per buildable tag), as ``name=<compact JSON>`` lines for ``$GITHUB_OUTPUT``;
+* ``ci affected [--base REF]`` - the pull request's build matrix: the (tag, arch) pairs
+  a change can alter (:mod:`bink_python.cli.affected`);
 * ``ci published REGISTRY TAG`` - the publish job's "what would change": the digest
   the layout's tag names and whether the registry's tag already names it, as
   ``index=`` and ``changed=`` lines (``changed=false``: nothing to push, sign or attest).
@@ -24,6 +26,7 @@ from ..family.policy import check_buildable, select_tags, system_clock
 from ..host.arch import ARCHES
 from ..oci.layout import Layout
 from ..publish.publish import parse_destination, remote_digest
+from .affected import cmd_affected
 from .parser import add_insecure, add_layout, add_tags
 
 
@@ -88,7 +91,7 @@ def _cmd_published(args: argparse.Namespace) -> int:
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Registrar for :mod:`bink_python.cli.commands`: ``bink-python ci plan|published``."""
-    p = sub.add_parser("ci", help="the release workflow's steps (plan, published)")
+    p = sub.add_parser("ci", help="the workflows' steps (plan, published, affected)")
     ci_sub = p.add_subparsers(dest="ci_command", metavar="ACTION", parser_class=type(p))
     ci_sub.required = True
     q = ci_sub.add_parser(
@@ -107,3 +110,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     add_layout(q)
     add_insecure(q)
     q.set_defaults(func=_cmd_published)
+    q = ci_sub.add_parser(
+        "affected",
+        parents=[common],
+        help="the images a change can alter (tag x arch, native runner), as GitHub outputs",
+    )
+    q.add_argument(
+        "--base",
+        metavar="REF",
+        help="what the change is compared with (its merge base); default: every image",
+    )
+    q.set_defaults(func=cmd_affected)
