@@ -104,3 +104,28 @@ def test_prune_refuses_values_that_are_no_age_or_size(
     cache = ["--cache-dir", str(tmp_path), "--config", CONFIG]
     code, _, err = _run(capsys, "cache", "prune", "--dry-run", *argv, *cache)
     assert code == 2 and err.count("\n") == 1 and says in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [
+            "runtime",
+            "key",
+            "3.13.15",
+            "--arch",
+            "amd64",
+            "--build-host",
+            "amd64",
+            "--release",
+            "99",
+        ],
+        ["runtime", "key", "3.13.15", "--arch", "amd64", "--build-host", "amd64", "--os", "ubuntu"],
+        ["lock", "--offline", "--pin", "garbage"],
+    ],
+)
+def test_command_line_mistakes_exit_2_not_the_config_code(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, _, err = _run(capsys, *argv, "--config", CONFIG)
+    assert code == 2 and err.count("\n") == 1, err

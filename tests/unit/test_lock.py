@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.errors import ConfigError, FetchError, PolicyError
+from bink_python.errors import ConfigError, FetchError, PolicyError, UsageError
 from bink_python.family.config import load_family
 from bink_python.inputs.cache import Cache
 from bink_python.inputs.fetch import FetchSettings, fetch_artifact
@@ -125,7 +125,7 @@ def test_sync_rejects_pin_for_unused_artifact(family_path: Path) -> None:
 
 def test_parse_pin() -> None:
     assert parse_pin("cpython:3.13.16=sha256:" + "A" * 64) == ("cpython:3.13.16", "a" * 64)
-    with pytest.raises(ConfigError, match="expected NAME=SHA256"):
+    with pytest.raises(UsageError, match="expected NAME=SHA256"):
         parse_pin("cpython:3.13.16=abc")
 
 

@@ -44,7 +44,7 @@ from .verify import show_report
 
 def _cmd_base_build(args: argparse.Namespace) -> int:
     spec = BaseSpec(
-        distro=get_distro(args.os, args.release),
+        distro=get_distro(args.os, args.release, error=UsageError),
         arch=args.arch,
         variant=args.variant,
         user=family_from(args).user,
@@ -71,7 +71,7 @@ def _runtime_spec(args: argparse.Namespace) -> RuntimeSpec:
     return RuntimeSpec(
         version=args.version,
         source_sha256=require_pinned(artifact),
-        distro=get_distro(args.os, args.release),
+        distro=get_distro(args.os, args.release, error=UsageError),
         arch=args.arch,
         profile=args.profile,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from ..errors import BinkError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -134,13 +134,15 @@ DISTROS: dict[tuple[str, str], Distro] = {
 }
 
 
-def get_distro(os_name: str, release: str) -> Distro:
+def get_distro(os_name: str, release: str, *, error: type[BinkError] = ConfigError) -> Distro:
+    """The distribution release; ``error`` is what an unknown one is (images.toml's
+    error by default, a usage error for a command line's ``--os``/``--release``)."""
     try:
         return DISTROS[(os_name, release)]
     except KeyError:
         known = ", ".join(f"{o} {r}" for o, r in DISTROS)
-        raise ConfigError(
-            f"unsupported base OS {os_name} {release}: expected one of {known}"
+        raise error(
+            f"unsupported base OS {os_name!r} release {release!r}: expected one of {known}"
         ) from None
 
 

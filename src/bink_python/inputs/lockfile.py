@@ -402,5 +402,5 @@ def parse_pin(text: str) -> tuple[str, str]:
     name, sep, sha = text.rpartition("=")
     sha = sha.strip().lower().removeprefix("sha256:")
     if not sep or not name or not is_sha256(sha):
-        raise ConfigError(f"--pin {text!r}: expected NAME=SHA256, e.g. cpython:3.13.16=<64 hex>")
+        raise UsageError(f"--pin {text!r}: expected NAME=SHA256, e.g. cpython:3.13.16=<64 hex>")
     return name, sha
