@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
-from ..host.files import decode, parse_json
+from ..host.files import decode, parse_json, read_text
 from ..store.store import atomic_write_bytes, flocked, sha256_file, sha256_stream
 from .blobs import blob_ok, remember
 from .types import (
@@ -245,16 +245,25 @@ class Layout:
     # -- refs (index.json) -------------------------------------------------------------
 
     def _entries(self) -> list[dict[str, Any]]:
-        try:
-            data = json.loads(self.index_path.read_text())
-        except FileNotFoundError:
+        """index.json's entries, each a well-formed descriptor (else one error naming it)."""
+        if not self.index_path.exists():
             return []
-        except (OSError, ValueError) as exc:
-            raise BuildError(f"{self.index_path} is unreadable or not JSON: {exc}") from exc
+        path = self.index_path
+        data = parse_json(
+            read_text(path, what="an OCI index", error=BuildError), path, error=BuildError
+        )
         manifests = data.get("manifests") if isinstance(data, dict) else None
         if not isinstance(manifests, list):
-            raise BuildError(f"{self.index_path} is not an OCI image index (no manifests list)")
-        return [m for m in manifests if isinstance(m, dict)]
+            raise BuildError(f"{path} is not an OCI image index (no manifests list)")
+        problem = shape_problem(data)
+        if problem:
+            raise BuildError(f"{path} is not a valid OCI image index ({problem})")
+        for entry in manifests:
+            try:
+                _hex(entry["digest"])
+            except BuildError as exc:
+                raise BuildError(f"{path}: {exc}") from None
+        return list(manifests)
 
     def refs(self) -> dict[str, Descriptor]:
         """Every named ref of the layout, without the ref-name annotation."""
