@@ -502,3 +502,14 @@ def test_the_update_pull_request_builds_each_changed_tag_on_both_arches() -> Non
         "arm64": "ubuntu-24.04-arm",
     }
     assert diff["runs-on"] == "${{ matrix.runner }}"
+
+
+def test_release_names_each_failed_runtime_or_tag_in_its_summary() -> None:
+    """One tag's failure does not stop the others (fail-fast off) and is named in the
+    job summary by the job that failed."""
+    jobs = _load(WORKFLOWS / "release.yml")["jobs"]
+    for name in ("runtime", "image"):
+        assert jobs[name]["strategy"]["fail-fast"] is False
+        last = jobs[name]["steps"][-1]
+        assert last["if"] == "${{ failure() }}"
+        assert "FAILED" in last["run"] and '>> "$GITHUB_STEP_SUMMARY"' in last["run"]
