@@ -1,7 +1,6 @@
 """Publish the OCI layout with skopeo: push to a registry, export to an archive.
 
-A push holds the layout's lock from start to end, so no build can move a ref under
-it, and works on one resolution of the refs:
+A push holds the layout's lock throughout (no build moves a ref) and resolves refs once:
 
 1. every ref is resolved **once**; each must name a complete index (every arch
    images.toml lists for its tag, see :func:`check_complete`);
@@ -15,9 +14,8 @@ it, and works on one resolution of the refs:
    uploads nothing new: the registry stores that index manifest under the tag;
 5. each moved tag is read back and must name the verified digest.
 
-A push that fails anywhere leaves every tag at its previous complete index.
-Credentials come from skopeo's usual auth file (``skopeo login``, or
-``REGISTRY_AUTH_FILE``); they never appear on a command line or in a message.
+A push that fails anywhere leaves every tag at its previous complete index. Credentials
+come from skopeo's auth file (``skopeo login``, ``REGISTRY_AUTH_FILE``), never an argument.
 """
 
 from __future__ import annotations
