@@ -38,13 +38,14 @@ from ..family.versions import version_tuple
 from ..host.progress import SILENT, Progress
 from ..store.store import atomic_write_text
 from .cache import Cache
-from .fetch import FetchSettings, download, fetch_artifact
+from .fetch import FetchSettings, fetch_artifact
 from .lockfile import Artifact, Lock, component_artifact, sync_lock
 from .upstream import (
     GithubRelease,
     PyRelease,
     linkerd_releases,
     newest_patch,
+    pin_and_fetch,
     python_releases,
     python_source_file,
     upstream_checksum,
@@ -70,50 +71,6 @@ class LockResult:
     def unpinned(self) -> tuple[str, ...]:
         """What the lock still leaves unpinned (offline, or a failed pin)."""
         return tuple(a.name for a in self.lock.artifacts.values() if a.sha256 is None)
-
-
-def _pin_and_fetch(
-    art: Artifact,
-    store: Cache,
-    settings: FetchSettings,
-    progress: Progress,
-    releases: list[PyRelease] | None,
-) -> tuple[Artifact, bool]:
-    """An unpinned artifact, downloaded and pinned from its upstream checksum; and whether
-    it was trusted on first use (upstream publishes no checksum for it)."""
-    if art.kind == "cpython":
-        try:
-            source = python_source_file(art.version, settings, releases)
-        except FetchError as exc:
-            raise FetchError(
-                f"{art.name} is not pinned and its published sha256 could not be read ({exc}); "
-                f"pin it with `bink-python lock --pin {art.name}=SHA256` or "
-                f"`bink-python cache add FILE --for {art.name}`"
-            ) from None
-        if source.sha256 is None:
-            raise FetchError(
-                f"python.org publishes no sha256 for {art.filename}; pin it by hand "
-                f"with `bink-python lock --pin {art.name}=SHA256`"
-            )
-        entry = download(
-            art.urls,
-            store,
-            what=art.name,
-            sha256=source.sha256,
-            size=source.size,
-            settings=settings,
-            progress=progress,
-        )
-        return replace(art, sha256=entry.sha256, size=entry.size), False
-    try:
-        expected: str | None = upstream_checksum(art, settings)
-    except FetchError as exc:
-        expected = None
-        progress.warn(f"{exc}; recording the hash of the downloaded file (trust on first use)")
-    entry = download(
-        art.urls, store, what=art.name, sha256=expected, settings=settings, progress=progress
-    )
-    return replace(art, sha256=entry.sha256, size=entry.size), expected is None
 
 
 def run_lock(
@@ -159,7 +116,7 @@ def run_lock(
                         releases = python_releases(settings)
                     except FetchError:
                         releases = []
-                art, on_first_use = _pin_and_fetch(art, store, settings, progress, releases or None)
+                art, on_first_use = pin_and_fetch(art, store, settings, progress, releases or None)
                 pinned.append(art.name)
                 fetched.append(art.name)
                 if on_first_use:

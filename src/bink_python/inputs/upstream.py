@@ -17,12 +17,14 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import FetchError
 from ..family.versions import version_tuple
-from .fetch import FetchSettings, fetch_bytes
+from ..host.progress import Progress
+from .cache import Cache
+from .fetch import FetchSettings, download, fetch_bytes
 from .lockfile import Artifact, python_org_url
 
 GITHUB_API_ENV = "BINK_PYTHON_GITHUB_API_URL"
@@ -177,3 +179,47 @@ def upstream_checksum(artifact: Artifact, settings: FetchSettings) -> str:
         max_bytes=64 << 10,
     )
     return parse_shasum(data.decode("utf-8", "replace"), artifact.filename)
+
+
+def pin_and_fetch(
+    art: Artifact,
+    store: Cache,
+    settings: FetchSettings,
+    progress: Progress,
+    releases: list[PyRelease] | None,
+) -> tuple[Artifact, bool]:
+    """An unpinned artifact, downloaded and pinned from its upstream checksum; and whether
+    it was trusted on first use (upstream publishes no checksum for it)."""
+    if art.kind == "cpython":
+        try:
+            source = python_source_file(art.version, settings, releases)
+        except FetchError as exc:
+            raise FetchError(
+                f"{art.name} is not pinned and its published sha256 could not be read ({exc}); "
+                f"pin it with `bink-python lock --pin {art.name}=SHA256` or "
+                f"`bink-python cache add FILE --for {art.name}`"
+            ) from None
+        if source.sha256 is None:
+            raise FetchError(
+                f"python.org publishes no sha256 for {art.filename}; pin it by hand "
+                f"with `bink-python lock --pin {art.name}=SHA256`"
+            )
+        entry = download(
+            art.urls,
+            store,
+            what=art.name,
+            sha256=source.sha256,
+            size=source.size,
+            settings=settings,
+            progress=progress,
+        )
+        return replace(art, sha256=entry.sha256, size=entry.size), False
+    try:
+        expected: str | None = upstream_checksum(art, settings)
+    except FetchError as exc:
+        expected = None
+        progress.warn(f"{exc}; recording the hash of the downloaded file (trust on first use)")
+    entry = download(
+        art.urls, store, what=art.name, sha256=expected, settings=settings, progress=progress
+    )
+    return replace(art, sha256=entry.sha256, size=entry.size), expected is None

@@ -47,6 +47,7 @@ from .types import (
     Descriptor,
     Platform,
     canonical_json,
+    digest_hex,
     sha256_digest,
     shape_problem,
 )
@@ -69,13 +70,6 @@ def add_layout_option(parser: Any) -> None:
         default=str(DEFAULT_LAYOUT),
         help=f"OCI layout to read (default {DEFAULT_LAYOUT})",
     )
-
-
-def _hex(digest: str) -> str:
-    algo, _, hexpart = digest.partition(":")
-    if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
-        raise BuildError(f"invalid digest {digest!r}: expected sha256:<64 lowercase hex digits>")
-    return hexpart
 
 
 #: Layout locks held by this thread: resolved layout path -> depth.
@@ -145,7 +139,7 @@ class Layout:
     # -- blobs -------------------------------------------------------------------------
 
     def blob_path(self, digest: str) -> Path:
-        return self.blobs_dir / _hex(digest)
+        return self.blobs_dir / digest_hex(digest)
 
     def has_blob(self, digest: str, size: int | None = None) -> bool:
         """Whether the blob is present with its size (cheap: no hashing; see :func:`blob_ok`)."""
@@ -187,7 +181,7 @@ class Layout:
         final = self.blob_path(digest)
         self.blobs_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
-            prefix=_temp_prefix(_hex(digest)[:12] + "-"), dir=self.blobs_dir
+            prefix=_temp_prefix(digest_hex(digest)[:12] + "-"), dir=self.blobs_dir
         )
         tmp = Path(tmp_name)
         try:
@@ -260,7 +254,7 @@ class Layout:
             raise BuildError(f"{path} is not a valid OCI image index ({problem})")
         for entry in manifests:
             try:
-                _hex(entry["digest"])
+                digest_hex(entry["digest"])
             except BuildError as exc:
                 raise BuildError(f"{path}: {exc}") from None
         return list(manifests)
@@ -439,7 +433,7 @@ class Layout:
             self.remove_dead_temps()
             live: set[str] = set()
             for desc in self.refs().values():
-                live.update(_hex(d.digest) for d in self.reachable(desc))
+                live.update(digest_hex(d.digest) for d in self.reachable(desc))
             removed = 0
             for blob in self.blobs_dir.iterdir():
                 if not blob.name.startswith(".") and blob.name not in live:

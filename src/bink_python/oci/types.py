@@ -152,3 +152,11 @@ def shape_problem(data: Any) -> str | None:
                 return problem
         return _descriptor_problem(data.get("config"), "config")
     return None
+
+
+def digest_hex(digest: str) -> str:
+    """The hex of a ``sha256:`` digest; BuildError for anything else."""
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+        raise BuildError(f"invalid digest {digest!r}: expected sha256:<64 lowercase hex digits>")
+    return hexpart
