@@ -22,7 +22,7 @@ from ..pipeline.build import build_family
 from ..pipeline.plan import BuildOptions
 from ..runtime.build import BuildMode, build_runtime
 from ..runtime.plan import runtime_key
-from ..runtime.spec import PROFILES, RuntimeSpec
+from ..runtime.spec import RuntimeSpec
 from ..verify.report import ChecksFailed
 from .args import epoch_for, family_from, print_built, progress_for, store_for
 from .parser import (
@@ -36,6 +36,7 @@ from .parser import (
     add_mirror,
     add_offline,
     add_os_options,
+    add_profile,
     add_source_date_epoch,
     add_tags,
 )
@@ -186,12 +187,7 @@ def _register_stages(sub: Subparsers, common: Parser) -> None:
         p = add_command(actions, action, text, func, common)
         p.add_argument("version", help="exact CPython version, e.g. 3.13.16")
         add_os_options(p)
-        p.add_argument(
-            "--profile",
-            choices=PROFILES,
-            default="release",
-            help="release (PGO+LTO, the images') or fast (no PGO/LTO: development, tests)",
-        )
+        add_profile(p)
         p.add_argument(
             "--build-host",
             choices=tuple(ARCHES),
@@ -221,12 +217,7 @@ def register(sub: Subparsers, common: Parser) -> None:
         help="only this architecture: a partial layout (default dist/oci-ARCH) that verify "
         "and sbom read and push and export refuse",
     )
-    p.add_argument(
-        "--profile",
-        choices=PROFILES,
-        default="release",
-        help="release (PGO+LTO, the images') or fast (no PGO/LTO: development, tests)",
-    )
+    add_profile(p)
     p.add_argument(
         "--output", metavar="DIR", help="OCI layout (dist/oci; with --arch: dist/oci-ARCH)"
     )

@@ -10,6 +10,7 @@ from typing import TypeAlias
 
 from ..errors import UsageError
 from ..host.arch import ARCHES
+from ..runtime.spec import PROFILES
 
 #: A command's handler: parsed options in, exit code out.
 Handler = Callable[[argparse.Namespace], int]
@@ -158,3 +159,12 @@ def add_os_options(p: Options) -> None:
     p.add_argument("--arch", required=True, choices=tuple(ARCHES), help="target architecture")
     add_mirror(p, "archive mirror (default: apt's config)")
     add_source_date_epoch(p)
+
+
+def add_profile(p: Options) -> None:
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="release",
+        help="release (PGO+LTO, the images') or fast (no PGO/LTO: development, tests)",
+    )
