@@ -68,8 +68,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     last = [job.module for job in background.JOBS.values()]
 
     def rank(item: pytest.Item) -> int:
-        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-        return last.index(module) + 1 if module in last else 0
+        if not item.path.is_relative_to(INTEGRATION):
+            return 0
+        return last.index(item.path.stem) + 1 if item.path.stem in last else 0
 
     for item in items:
         if item.path.is_relative_to(INTEGRATION):
