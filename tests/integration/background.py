@@ -3,9 +3,10 @@
 Most of a cold run is spent compiling and bootstrapping, and much of the rest runs one
 single-threaded process at a time (a probe under qemu, dpkg, a layer's compression),
 leaving one of the two cores idle. At the start of an integration session
-:func:`start` launches this module, at the lowest CPU priority, to fill that core with
-the builds that no early test needs: the release runtime (PGO+LTO) and the simulated
-Ubuntu family. Each is built by the very function its fixture calls, into the same test
+:func:`running` launches this module, at the lowest CPU priority, to fill that core with
+the builds that no early test needs (:data:`JOBS`: the release runtime, the simulated
+Ubuntu family, the diff tests' second CPython). Each is built by the very function its
+fixture calls, into the same test
 store, so the fixture finds a cache hit, or waits on the store's builder lock while the
 entry is being made here; a build that fails here is simply built (and its error
 reported) by the fixture. The tests that use them run last (``tests/conftest.py``).
@@ -113,7 +114,7 @@ def running(cache_root: Path, jobs: Sequence[str], log: Path) -> Iterator[None]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     try:
         yield
@@ -121,7 +122,7 @@ def running(cache_root: Path, jobs: Sequence[str], log: Path) -> Iterator[None]:
         stop(child)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the builder, before it runs: SIGTERM it when the test session's process dies,
     however that dies (a SIGKILL or SIGTERM skips the session's own teardown)."""
     libc = ctypes.CDLL(None, use_errno=True)

@@ -16,7 +16,8 @@ def background_builds(
     request: pytest.FixtureRequest, test_cache_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """The background builder (``background.py``) for the selected tests, for the session."""
-    modules = {item.module.__name__.rsplit(".", 1)[-1] for item in request.session.items}  # type: ignore[attr-defined]
+    here = Path(__file__).parent
+    modules = {i.path.stem for i in request.session.items if i.path.is_relative_to(here)}
     log = tmp_path_factory.getbasetemp() / "background.log"
     with background.running(test_cache_root, background.jobs_for(sorted(modules)), log):
         yield

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from ..tools import requires_tool
+from .background import die_with_parent
 
 REGISTRY_BIN = "docker-registry"
 
@@ -80,7 +81,10 @@ class LocalRegistry:
         binary = requires_tool(REGISTRY_BIN, "docker-registry")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [binary, "serve", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+                [binary, "serve", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,  # a killed session leaves no registry behind
             )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
