@@ -129,28 +129,29 @@ def _descriptor_problem(value: Any, what: str) -> str | None:
     return None
 
 
+def _list_problem(data: dict[str, Any], key: str) -> str | None:
+    """What is wrong with ``data[key]`` as a list of descriptors, if anything."""
+    entries = data[key]
+    if not isinstance(entries, list):
+        return f"{key!r} is not a list"
+    for i, entry in enumerate(entries):
+        problem = _descriptor_problem(entry, f"{key}[{i}]")
+        if problem:
+            return problem
+    return None
+
+
 def shape_problem(data: Any) -> str | None:
     """What is wrong with the shape of an OCI index or image manifest (None when it is
     sound, or when ``data`` is neither: an image config, an SBOM)."""
     if not isinstance(data, dict):
         return None
     if "manifests" in data:
-        manifests = data["manifests"]
-        if not isinstance(manifests, list):
-            return "'manifests' is not a list"
-        for i, entry in enumerate(manifests):
-            problem = _descriptor_problem(entry, f"manifests[{i}]")
-            if problem:
-                return problem
+        problem = _list_problem(data, "manifests")
+        if problem:
+            return problem
     if "layers" in data:
-        layers = data["layers"]
-        if not isinstance(layers, list):
-            return "'layers' is not a list"
-        for i, layer in enumerate(layers):
-            problem = _descriptor_problem(layer, f"layers[{i}]")
-            if problem:
-                return problem
-        return _descriptor_problem(data.get("config"), "config")
+        return _list_problem(data, "layers") or _descriptor_problem(data.get("config"), "config")
     return None
 
 
