@@ -7,7 +7,8 @@
 # 2. seeds the fetch cache with them and pins them (`cache add --for`) in a copy of
 #    this example's images.lock (the committed one stays unpinned),
 # 3. runs `bink-python build` (fetching CPython 3.13.15 through the Debian archive
-#    mirror configured on the machine) and `bink-python verify`,
+#    mirror configured on the machine), which verifies every image before its tags
+#    move (unless the extra options say `--no-verify`),
 # 4. leaves the OCI layout in OUTPUT_DIR/oci (config copy in OUTPUT_DIR/config).
 #
 # Uses `bink-python` from PATH (run ./scripts/setup.sh first, or put its venv on PATH).
@@ -30,5 +31,4 @@ for arch in amd64 arm64; do
 done
 
 bink-python build --config "$config" --output "$out/oci" "$@"
-bink-python verify --config "$config" --layout "$out/oci"
 echo "OCI layout: $out/oci"
