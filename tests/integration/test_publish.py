@@ -310,7 +310,7 @@ def _two_indexes_in_one_layout(root: Path) -> tuple[Path, Descriptor, Descriptor
 def test_push_tags_exactly_what_it_resolved_while_a_build_waits(
     registry: LocalRegistry, tmp_path: Path
 ) -> None:
-    """Issue 14, defect 3: a build promoting into the layout mid-push must not change
+    """A build promoting into the layout mid-push must not change
     what the tags end up naming. The push holds the layout lock, so the build waits,
     and each tag moves to the digest resolved once at the start."""
     oci, v1, v2 = _two_indexes_in_one_layout(tmp_path)
@@ -357,7 +357,7 @@ def test_push_verifies_the_digests_it_pushes(registry: LocalRegistry, tmp_path: 
 
 
 def test_partial_index_is_never_pushed_or_exported(registry: LocalRegistry, tmp_path: Path) -> None:
-    """Issue 14, defect 2 (publish side): an index lacking an arch its tag lists is
+    """An index lacking an arch its tag lists is
     refused by push and export, naming what is missing."""
     root = tmp_path / "partial"
     build_tag(root)

@@ -36,7 +36,7 @@ pytestmark = [
 ]
 
 LIB = "usr/local/lib/python3.13"
-#: The import set of the start-up comparison (bench) and of issue 13.
+#: The import set of the bench's start-up comparison.
 IMPORTS = (
     "asyncio, json, ssl, email.message, http.client, logging, decimal, argparse, "
     "urllib.request, subprocess"

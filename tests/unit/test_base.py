@@ -250,7 +250,7 @@ def test_debian_sources_are_release_updates_and_security(monkeypatch: pytest.Mon
 def test_image_sources_are_the_configured_archive_not_the_build_mirror(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Issue 14: regular images name the image archive (a setting of their own) for
+    """Regular images name the image archive (a setting of their own) for
     the release, updates and security suites; the build mirror never leaks in."""
     monkeypatch.setenv("BINK_PYTHON_DEBIAN_MIRROR", "http://127.0.0.1:9/proxy/debian")
     monkeypatch.setenv("BINK_PYTHON_DEBIAN_SECURITY_MIRROR", "http://127.0.0.1:9/proxy/sec")

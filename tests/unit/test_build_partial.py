@@ -1,4 +1,4 @@
-"""Single-arch builds never move a multi-arch tag (issue 14, defect 2): they go to a
+"""Single-arch builds never move a multi-arch tag: they go to a
 layout of their own, marked partial, which push and export refuse."""
 
 from __future__ import annotations

@@ -605,7 +605,7 @@ def test_dpkg_search_parsed_per_arch_ignoring_diversions() -> None:
 def test_key_takes_the_build_host_as_an_input_not_from_this_machine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Issue 14, defect 1: the key of a runtime is the same whichever machine computes
+    """The key of a runtime is the same whichever machine computes
     it; a native arm64 build and an arm64 build cross-compiled on amd64 differ."""
     keys = {}
     for machine in ("x86_64", "aarch64"):

@@ -356,7 +356,7 @@ def test_diff_exit_code_contract_in_a_shell(tmp_path: Path) -> None:
         assert (proc.returncode == 0) is ok, code
 
 
-# ------------------------------------------- runtime cache keys across jobs (issue 14, 1)
+# ----------------------------------------------------- runtime cache keys across jobs
 
 #: The machine each runner label is (what ``platform.machine()`` says on it).
 RUNNER_MACHINES = {"ubuntu-24.04": "x86_64", "ubuntu-24.04-arm": "aarch64"}

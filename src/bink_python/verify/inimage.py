@@ -222,7 +222,7 @@ def check_apps_user(p: Probe) -> str:
     return f"{e.user.name} {e.user.uid}:{e.user.gid}, home {e.user.home}, writes /tmp"
 
 
-#: Submodules of issue 13's import set that the top-level imports do not reach.
+#: Submodules of the start-up import set that the top-level imports do not reach.
 _NO_COMPILE_EXTRA = (
     "email.message",
     "http.client",
