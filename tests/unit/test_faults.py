@@ -21,7 +21,7 @@ import pytest
 
 from bink_python.errors import BuildError, ToolError, cleanup
 from bink_python.host import proc
-from bink_python.pipeline.run import run_parallel
+from bink_python.host.parallel import run_parallel
 
 
 def _alive(pid: int) -> bool:

@@ -221,7 +221,9 @@ def register(sub: Subparsers, common: Parser) -> None:
     p.add_argument(
         "--output", metavar="DIR", help="OCI layout (dist/oci; with --arch: dist/oci-ARCH)"
     )
-    p.add_argument("--jobs", type=int, default=2, metavar="N", help="stages run at once (2)")
+    p.add_argument(
+        "--jobs", type=int, default=2, metavar="N", help="stages, then images verified, at once (2)"
+    )
     p.add_argument("--allow-eol", action="store_true", help="build tags past their EOL")
     add_offline(p)
     p.add_argument("--no-verify", action="store_true", help="skip verification (not for release)")

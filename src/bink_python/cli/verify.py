@@ -53,11 +53,17 @@ def check_layout(
     *,
     output: ReportOutput = ReportOutput.PROGRESS,
     mirror: str | None = None,
+    jobs: int = 2,
 ) -> None:
     """Run every check on every image; print the table (or JSON); raise on failures."""
-
     report = verify_layout(
-        layout, family, tags, arches=tuple(arches) or None, progress=progress, mirror=mirror
+        layout,
+        family,
+        tags,
+        arches=tuple(arches) or None,
+        progress=progress,
+        mirror=mirror,
+        jobs=jobs,
     )
     show_report(report, progress, output)
     report.raise_for_failures()
@@ -87,6 +93,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         progress,
         output=ReportOutput.JSON if args.json else ReportOutput.STDOUT,
         mirror=args.mirror,
+        jobs=max(1, args.jobs),
     )
     return 0
 
@@ -101,3 +108,4 @@ def register(sub: Subparsers, common: Parser) -> None:
     p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
     add_mirror(p, "the archive mirror the images were built from (build's)")
     add_json(p, "results as JSON")
+    p.add_argument("--jobs", type=int, default=2, metavar="N", help="images verified at once (2)")

@@ -223,7 +223,9 @@ def _verify(build: _Build, plan: Plan, staging: Layout) -> VerifyReport | None:
         build.progress.warn("verification skipped: the images are promoted unchecked")
         return None
     targets = [target_for(staging, e.tag.name, e.image) for e in plan.entries]
-    report = verify_targets(staging.path, targets, progress=build.progress)
+    report = verify_targets(
+        staging.path, targets, progress=build.progress, jobs=max(1, build.options.jobs)
+    )
     report.raise_for_failures()
     return report
 

@@ -20,6 +20,7 @@ import hashlib
 import os
 import shutil
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def save_pycache(root: Path, inner: str, host: Path | None) -> None:
         return
     with contextlib.suppress(OSError):
         host.parent.mkdir(parents=True, exist_ok=True)
-        tmp = host.with_name(f".{host.name}.{os.getpid()}")
+        tmp = host.with_name(f".{host.name}.{os.getpid()}.{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             _copy_bytecode(source, tmp)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import VerifyError, reported_as
 from ..family.config import Family, Tag
 from ..host.binfmt import ensure_binfmt
+from ..host.parallel import run_parallel
 from ..host.proc import Cancelled
 from ..host.progress import SILENT, Progress
 from ..image.description import ImageDescription, describe_image
@@ -68,7 +70,6 @@ def _run_checks(
     buildah: Buildah, layout: Layout, target: Target, checks: Sequence[str] | None
 ) -> ImageReport:
     manifest, expect = target.manifest, target.expect
-    ensure_binfmt(expect.arch)
     data = layout.read_json(manifest.digest)
     config = layout.read_json(data["config"]["digest"])
     with image_container(
@@ -152,8 +153,10 @@ def verify_targets(
     workdir: Path | None = None,
     progress: Progress = SILENT,
     session: Buildah | None = None,
+    jobs: int = 2,
 ) -> VerifyReport:
-    """Verify each target (one buildah storage for all of them, removed afterwards).
+    """Verify each target, up to ``jobs`` images at once (one buildah storage for all of
+    them, removed afterwards); the report lists them in the order given.
 
     ``session`` reuses a caller's buildah storage (left in place for the caller).
     """
@@ -162,18 +165,24 @@ def verify_targets(
     _ordered(checks)  # reject unknown names before any work
     for target in targets:
         _ordered(target.checks)
-    reports: list[ImageReport] = []
+    for arch in dict.fromkeys(t.expect.arch for t in targets):
+        ensure_binfmt(arch)  # before the images run side by side: registering is not
+
+    def verify_one(buildah: Buildah, target: Target) -> ImageReport:
+        with progress.step("verify", f"{target.expect.tag} {target.expect.arch}"):
+            chosen = target.checks if target.checks is not None else checks
+            report = _run_checks(buildah, lay, target, chosen)
+        for failed in report.failed:
+            progress.info(f"    FAIL {failed.name}: {failed.detail}")
+        return report
+
     with contextlib.ExitStack() as stack:
         buildah = session or stack.enter_context(buildah_session(workdir))
-        for target in targets:
-            subject = f"{target.expect.tag} {target.expect.arch}"
-            with progress.step("verify", subject):
-                chosen = target.checks if target.checks is not None else checks
-                report = _run_checks(buildah, lay, target, chosen)
-            for failed in report.failed:
-                progress.info(f"    FAIL {failed.name}: {failed.detail}")
-            reports.append(report)
-    return VerifyReport(tuple(reports))
+        tasks: dict[int, Callable[[], ImageReport]] = {
+            i: functools.partial(verify_one, buildah, t) for i, t in enumerate(targets)
+        }
+        reports = run_parallel(jobs, tasks)
+    return VerifyReport(tuple(reports[i] for i in range(len(targets))))
 
 
 @reported_as(VerifyError)
@@ -187,9 +196,11 @@ def verify_layout(
     workdir: Path | None = None,
     progress: Progress = SILENT,
     mirror: str | None = None,
+    jobs: int = 2,
 ) -> VerifyReport:
     """Verify every arch image of every tag named in ``layout`` (by the tag's name ref),
-    built from the archive ``mirror`` (None: the machine's configuration).
+    built from the archive ``mirror`` (None: the machine's configuration), up to ``jobs``
+    images at once.
 
     Returns the report; call ``report.raise_for_failures()`` after showing it.
     """
@@ -206,4 +217,6 @@ def verify_layout(
             targets.append(target_for(lay, tag.name, expect))
     if not targets:
         raise VerifyError("nothing to verify: no tag/arch selected")
-    return verify_targets(lay.path, targets, checks=checks, workdir=workdir, progress=progress)
+    return verify_targets(
+        lay.path, targets, checks=checks, workdir=workdir, progress=progress, jobs=jobs
+    )
