@@ -26,6 +26,17 @@ class UsageError(BinkError):
     exit_code = 2
 
 
+class NoSuchLayout(UsageError):
+    """The OCI layout a command reads (``--layout``, ``oci:DIR``) does not exist.
+
+    A bad command line in every command that reads a layout, never the code of the
+    stage that happened to look (verify, push, export)."""
+
+
+class NoSuchTag(UsageError):
+    """A tag (a ref) the command line names is not in the OCI layout it reads."""
+
+
 class ConfigError(BinkError):
     """images.toml or images.lock is malformed or inconsistent."""
 
@@ -71,8 +82,10 @@ class PublishError(BinkError):
 @contextlib.contextmanager
 def reported_as(error: type[BinkError], *lower: type[BinkError]) -> Iterator[None]:
     """Report a lower room's errors (``lower``, default the OCI layout's BuildError) as
-    this stage's ``error``: a missing ref while exporting is an export failure (exit 9),
-    not "a build stage failed". The message is kept."""
+    this stage's ``error``: a corrupt blob while exporting is an export failure (exit 9),
+    not "a build stage failed". The message is kept. A missing layout or tag is not a
+    lower room's error but the command line's (:class:`NoSuchLayout`, :class:`NoSuchTag`):
+    it passes through unchanged."""
     try:
         yield
     except tuple(lower or (BuildError,)) as exc:

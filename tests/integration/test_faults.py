@@ -15,7 +15,8 @@ still running:
 then, for both: ``cache verify`` finds no corrupt entry, ``dist/oci`` is either
 byte-for-byte the previous ``index.json`` or the new state complete (every ref of
 the new revision, every blob present with the right digest), and the next build
-succeeds. Then: builds racing ``cache prune`` and a second build into one layout.
+succeeds. Then: builds racing ``cache prune`` and a second build into one layout; and a
+SIGTERM while the gzip worker compresses a layer (exit 143 within 2 s, same digests next).
 """
 
 from __future__ import annotations
@@ -344,3 +345,82 @@ def test_concurrent_builds_and_prune(family: Family) -> None:
         print(f"race {i}: layout at {revision}, {pruned} prunes meanwhile", flush=True)
     Layout(output).prune()
     _state(output)
+
+
+def _gzip_worker(build: subprocess.Popen[str], timeout: float) -> int:
+    """The pid of the build's gzip worker child (its command line runs libdeflate's
+    ``gzip_compress``), polled every 20 ms; fails if the build ends or ``timeout`` passes
+    first."""
+    deadline = time.monotonic() + timeout
+    while build.poll() is None and time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat[stat.rfind(")") + 2 :].split()[1]) != build.pid:
+                    continue
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            if b"deflate.gzip_compress" in cmdline:
+                return int(entry)
+        time.sleep(0.02)
+    build.kill()
+    _, err = build.communicate()
+    pytest.fail(f"no gzip worker seen (build exit {build.returncode}): {err[-2000:]}")
+
+
+def _digests(layout: Path) -> dict[str, str]:
+    return {name: desc.digest for name, desc in Layout(layout).refs().items() if name in REFS}
+
+
+def _link_layers(shared: Path, cache: Path) -> None:
+    """Hard-link the shared store's compressed layers (the seed build's) into ``cache``."""
+    for kind in ("gzip-layers", "files-layers"):
+        for entry in sorted((shared / kind).iterdir()) if (shared / kind).is_dir() else []:
+            dest = cache / kind / entry.name
+            if entry.is_dir() and not entry.name.startswith(".") and not dest.exists():
+                shutil.copytree(entry, dest, copy_function=os.link)
+
+
+def test_sigterm_while_a_layer_is_gzipped(family: Family, test_cache_root: Path) -> None:
+    """SIGTERM while the gzip worker runs: the build stops it, unwinds within 2 s with 143,
+    and the next build of the same revision gives the digests of an uninterrupted one."""
+    started = time.monotonic()
+    output = family.root / "gzip-term" / "oci"
+    # the uninterrupted build of the revision that the stopped build and the next one make,
+    # from the seed build's layers (compressed uninterrupted): quick
+    _link_layers(test_cache_root / "store", family.cache)
+    reference_time = family.build(output, "gzip-term", "--no-verify")
+    before, _ = _state(output)
+    reference = _digests(output)
+    family.drop_layers()
+    token = f"gzip-term-{os.getpid()}"
+    build = family.start(output, token, "gzip-term", "--no-verify")
+    worker = _gzip_worker(build, timeout=300)
+    signalled = time.monotonic()
+    build.send_signal(signal.SIGTERM)
+    try:
+        _, err = build.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        build.kill()
+        _, err = build.communicate()
+        pytest.fail(f"build still running 60 s after SIGTERM: {err[-2000:]}")
+    stopped = time.monotonic() - signalled
+    assert build.returncode == 143, (build.returncode, err[-2000:])
+    assert stopped < 2.0, f"exit {stopped:.2f}s after SIGTERM"
+    assert "Traceback" not in err
+    with contextlib.suppress(OSError):  # gone, or a zombie with no command line
+        assert b"gzip_compress" not in Path(f"/proc/{worker}/cmdline").read_bytes()
+    assert _survivors(token, (family.cache, output.parent)) == []
+    assert _mounts_below(family.root) == []
+    family.cache_verify()
+    after, revision = _state(output)
+    assert after == before or revision == "gzip-term", revision
+    next_time = family.build(output, "gzip-term", "--no-verify")
+    assert _digests(output) == reference
+    print(
+        f"gzip SIGTERM: exit 143 {stopped:.2f}s after the signal; builds {reference_time:.0f}s "
+        f"and {next_time:.0f}s; test {time.monotonic() - started:.0f}s"
+    )

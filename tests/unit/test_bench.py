@@ -35,7 +35,7 @@ from bench.harness import (
     save_results,
 )
 
-from bink_python.errors import BuildError
+from bink_python.errors import NoSuchTag
 from bink_python.image.assemble import ImageSpec, LayerSource, build_image, rfc3339
 from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
@@ -176,7 +176,7 @@ def test_measure_image_counts_manifest_config_and_layers_and_unpacks(tmp_path: P
         dest.mkdir()
         subprocess.run(sizes.unpack_argv(measured, dest), check=True)
         assert (dest / "etc/data").read_bytes() == b"a" * 100_000
-    with pytest.raises(BuildError, match="not in the OCI layout"):
+    with pytest.raises(NoSuchTag, match="not in the OCI layout"):
         sizes.measure_image(tmp_path / "oci", "missing", "x")
 
 

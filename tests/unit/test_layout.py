@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bink_python.errors import BuildError
+from bink_python.errors import BuildError, NoSuchLayout, NoSuchTag
 from bink_python.oci.layout import Layout
 from bink_python.oci.types import (
     ANNOTATION_REF_NAME,
@@ -165,12 +165,12 @@ def test_failure_while_writing_index_keeps_previous_one(
 def test_resolve_unknown_ref_names_the_known_ones(tmp_path: Path) -> None:
     layout = Layout(tmp_path).init()
     layout.set_refs({"3.13": _manifest(layout, b"{}")})
-    with pytest.raises(BuildError, match=r"ref '3\.12' not in the OCI layout .*refs: 3\.13\)"):
+    with pytest.raises(NoSuchTag, match=r"ref '3\.12' not in the OCI layout .*refs: 3\.13\)"):
         layout.resolve("3.12")
 
 
 def test_not_a_layout(tmp_path: Path) -> None:
-    with pytest.raises(BuildError, match="not an OCI image layout"):
+    with pytest.raises(NoSuchLayout, match="not an OCI image layout"):
         Layout(tmp_path).check_marker()
 
 

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..errors import PublishError, UsageError
+from ..errors import NoSuchTag, PublishError, UsageError
 from ..family.config import Family, Tag
 from ..family.policy import select_tags
 from ..host.arch import ARCHES
@@ -26,12 +26,14 @@ def _refs_for(args: argparse.Namespace, family: Family) -> tuple[list[str], list
     refs go with it and must name the same index (checked on the one resolution).
     """
 
-    layout_refs = Layout(Path(args.layout)).refs()
     tags = [t for t in select_tags(family, args.tags) if t.buildable]
+    layout = Layout(Path(args.layout))
+    layout.check_marker()
+    layout_refs = layout.refs()
     if args.tags:
         missing = [t.name for t in tags if t.name not in layout_refs]
         if missing:
-            raise UsageError(
+            raise NoSuchTag(
                 f"{args.layout} has no image for {', '.join(missing)}: "
                 "run `bink-python build` first"
             )

@@ -72,9 +72,9 @@ def check_layout(
 def _cmd_verify(args: argparse.Namespace) -> int:
     family = family_from(args)
     layout = Path(args.layout)
-    if args.tags:
-        tags = [t for t in select_tags(family, args.tags) if t.buildable]
-    else:
+    tags = [t for t in select_tags(family, args.tags) if t.buildable] if args.tags else []
+    Layout(layout).check_marker()
+    if not args.tags:
         with reported_as(VerifyError):
             present = Layout(layout).refs()
         tags = [t for t in family.tags if t.buildable and t.name in present]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.dpkg import compare_debian_versions
-from ..errors import FetchError, UsageError
+from ..errors import FetchError, NoSuchLayout, NoSuchTag, UsageError
 from ..host.arch import ARCHES
 from ..host.proc import require_tool, run
 from ..host.text import human
@@ -66,14 +66,14 @@ def open_image(
         path, _, name = ref.removeprefix("oci:").partition(":")
         layout = Layout(Path(path))
         if not (layout.path / "index.json").is_file():
-            raise UsageError(f"{ref}: {path} is not an OCI layout (no index.json)")
+            raise NoSuchLayout(f"{ref}: {path} is not an OCI layout (no index.json)")
         refs = {k: v for k, v in layout.refs().items() if not sbom.is_sbom_ref(k)}
         if not name:
             if len(refs) != 1:
                 raise UsageError(f"{ref}: name the image (oci:{path}:TAG); refs: {sorted(refs)}")
             name = next(iter(refs))
         if name not in refs:
-            raise UsageError(f"{ref}: no ref {name!r} in {path} (refs: {', '.join(sorted(refs))})")
+            raise NoSuchTag(f"{ref}: no ref {name!r} in {path} (refs: {', '.join(sorted(refs))})")
         return layout, refs[name]
     if ":" not in ref:
         raise UsageError(f"{ref}: expected a skopeo image reference, e.g. docker://HOST/REPO:TAG")

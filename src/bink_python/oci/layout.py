@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import BuildError
+from ..errors import BuildError, NoSuchLayout, NoSuchTag
 from ..host.files import decode, parse_json, read_text
 from ..store.store import atomic_write_bytes, flocked, sha256_file, sha256_stream
 from .blobs import blob_ok, remember
@@ -123,12 +123,13 @@ class Layout:
         return self
 
     def check_marker(self) -> None:
-        """Raise unless ``path`` is an OCI layout with a supported version."""
+        """Raise unless ``path`` is an OCI layout with a supported version: every command
+        that reads a layout calls it first, so a missing one is :class:`NoSuchLayout`."""
         marker = self.path / "oci-layout"
         try:
             data = json.loads(marker.read_text())
-        except FileNotFoundError as exc:
-            raise BuildError(
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NoSuchLayout(
                 f"{self.path} is not an OCI image layout (no oci-layout file): run the build first"
             ) from exc
         except (OSError, ValueError) as exc:
@@ -274,7 +275,7 @@ class Layout:
         found = self.refs().get(ref)
         if found is None:
             known = ", ".join(sorted(self.refs())) or "none"
-            raise BuildError(
+            raise NoSuchTag(
                 f"ref {ref!r} not in the OCI layout {self.path} (refs: {known}): build it first"
             )
         return found
