@@ -165,3 +165,9 @@ def listing(paths: Sequence[str], limit: int = 20) -> str:
     shown = "\n".join(paths[:limit])
     more = len(paths) - limit
     return shown + (f"\n... and {more} more" if more > 0 else "")
+
+
+def fail_on(found: Sequence[str], what: str) -> None:
+    """Fail the check when anything was ``found``: ``N WHAT: first``, every item the evidence."""
+    if found:
+        raise CheckFailed(f"{len(found)} {what}: {found[0]}", listing(found))
