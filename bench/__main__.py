@@ -34,9 +34,8 @@ from .harness import (
     today,
 )
 from .registry import RUN_ORDER, Comparison
-from .report import write_outputs
+from .report import DEFAULT_WORK, write_outputs
 
-DEFAULT_WORK = Path("/var/tmp/bink-bench/work")
 DEFAULT_TEST_CACHE = Path("/var/tmp/bink-python-test-cache/store")
 ORDER = tuple(c.name for c in RUN_ORDER)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import tarfile
 import zipfile
@@ -629,9 +630,37 @@ def test_results_md_shows_paths_into_the_repository_relative_to_it() -> None:
     assert (
         report.repo_relative(text, repo) == ".venv/bin/bink-python build --config examples/x.toml"
     )
-    assert (
-        report.repo_relative("/var/tmp/bink-bench/work/oci", repo) == "/var/tmp/bink-bench/work/oci"
+
+
+#: The start of an absolute path of the machine a run was on (its scratch and home trees,
+#: the checkout's own tree): RESULTS.md must name none ("a tmpfs /tmp" is a sandbox's).
+_MACHINE_PATH = re.compile(r"(?<![\w.$-])/(?:(?:var/tmp|home|root|work)\b|tmp/)")
+
+
+def test_results_md_names_no_path_of_the_machine_it_ran_on() -> None:
+    shown = latest_results(BENCH / "results")
+    assert shown is not None
+    recorded = shown.read_text()
+    assert "/var/tmp/bink-bench/work/" in recorded and "/var/tmp/cand-cache/" in recorded
+    rendered = report.render(load_results(shown), shown.relative_to(BENCH).as_posix(), REPO)
+    assert _MACHINE_PATH.findall(rendered) == []
+    assert "$WORK/config/images.toml" in rendered
+
+
+def test_machine_paths_become_the_placeholders_the_preamble_names() -> None:
+    repo = Path("/work/main")
+    text = (
+        "build --output /var/tmp/bink-bench/work/cold-0/oci --config /work/main/x.toml "
+        "--base /var/tmp/c/store/bases/fb456689d2a4eee445e76fc4d19aeaef/rootfs.tar "
+        "--out /var/tmp/c7.json --interp r=/home/someone/ref.tar /var/tmp/bink-bench/workx"
     )
+    assert report.machine_free(text, repo) == (
+        "build --output $WORK/cold-0/oci --config x.toml "
+        "--base $CACHE/bases/fb456689d2a4eee445e76fc4d19aeaef/rootfs.tar "
+        "--out $SCRATCH/c7.json --interp r=$SCRATCH/ref.tar $SCRATCH/bink-bench/workx"
+    )
+    for placeholder in ("$WORK", "$CACHE", "$SCRATCH"):
+        assert f"`{placeholder}`" in report.PREAMBLE
 
 
 def test_a_failed_run_is_not_measured_under_its_registered_title(tmp_path: Path) -> None:

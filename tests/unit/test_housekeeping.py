@@ -329,6 +329,17 @@ def test_verify_names_a_corrupt_entry_of_every_kind(tmp_path: Path) -> None:
     assert len(bad) == len(made)
 
 
+def test_verify_names_the_record_that_lacks_the_payload_hash(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    made = _sound_entry_of_every_kind(root)
+    (made["runtimes"] / "record.json").write_text("{}")
+    (made["zstd-layers"] / "meta.json").write_text('{"size": 1}')
+    assert sorted(verify_entries(root)) == [
+        f"{made['runtimes']}: record.json names no sha256",
+        f"{made['zstd-layers']}: meta.json names no digest",
+    ]
+
+
 def test_prune_keeps_the_needed_entry_of_every_kind(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     made = _sound_entry_of_every_kind(root)

@@ -357,3 +357,29 @@ def test_a_probe_that_prints_no_json_fails_at_once(tmp_path: Path) -> None:
         with pytest.raises(CheckFailed, match="printed no JSON result"):
             probe.python("print(1)")
         assert container.runs == 1
+
+
+class _Recording(_Flaky):
+    """A flaky container that also records the user and environment of each run."""
+
+    def __init__(self, root: Path, outputs: list[str]) -> None:
+        super().__init__(root, outputs)
+        self.calls: list[tuple[list[str], object, str]] = []
+
+    def run(self, argv: list[str], **options: object) -> RunResult:
+        self.calls.append((list(argv), options.get("user"), str(options.get("env"))))
+        return super().run(argv)
+
+
+def test_a_probe_runs_with_the_options_it_is_given(tmp_path: Path) -> None:
+    family = _family(tmp_path)
+    expect = describe_image(family, family.tags[0], "amd64")
+    container = _Recording(tmp_path, ['{"ok": true}\n'] * 2)
+    probe = Probe(expect, container, {}, {})  # type: ignore[arg-type]
+    assert probe.probe("utf8") == {"ok": True}
+    probe.probe("utf8", "x", user="0:0", interpreter="/venv/bin/python", own_bytecode=True)
+    (argv, user, env), (argv2, user2, env2) = container.calls
+    assert argv[:2] == ["python3", "-c"] and user == probe.unprivileged
+    assert "PYTHONPYCACHEPREFIX=" in env
+    assert argv2[0] == "/venv/bin/python" and argv2[-1] == "x" and user2 == "0:0"
+    assert "PYTHONPYCACHEPREFIX=" not in env2

@@ -77,7 +77,7 @@ from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
 from ..oci.tarball import write_tree_tar_file
 from ..store.kinds import BASES
-from ..store.store import Store, cache_key, read_json, sha256_file, write_json
+from ..store.store import Built, Store, cache_key, read_json, sha256_file, write_json
 from . import slim
 from .distroless import build_distroless
 from .dpkg import package_records, parse_status
@@ -102,12 +102,9 @@ SLIM_DPKG_OPTIONS = (
 
 
 @dataclass(frozen=True)
-class BaseResult:
+class BaseResult(Built):
     spec: BaseSpec
-    key: str
     rootfs: Path
-    record: dict[str, Any]
-    cached: bool
 
 
 def key_parts(
@@ -326,8 +323,9 @@ def build_base(
     with store.lock(KIND, key):
         entry = store.lookup(KIND, key)
         if entry is not None and not force and (entry / "record.json").is_file():
+            found = read_json(entry / "record.json")
             return BaseResult(
-                spec, key, entry / "rootfs.tar", read_json(entry / "record.json"), cached=True
+                key=key, record=found, cached=True, spec=spec, rootfs=entry / "rootfs.tar"
             )
         regular: BaseResult | None = None
         if spec.variant == "distroless":
@@ -373,4 +371,6 @@ def build_base(
                 record["derived_from"] = regular.key
             write_json(tmp / "record.json", record)
         final = store.path(KIND, key)
-        return BaseResult(spec, key, final / "rootfs.tar", record, cached=False)
+        return BaseResult(
+            key=key, record=record, cached=False, spec=spec, rootfs=final / "rootfs.tar"
+        )

@@ -19,7 +19,6 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ..family.config import Tag, config_path, load_family
 from ..family.policy import check_buildable, select_tags, system_clock
@@ -27,7 +26,7 @@ from ..host.arch import ARCHES
 from ..oci.layout import Layout
 from ..publish.publish import parse_destination, remote_digest
 from .affected import cmd_affected
-from .parser import add_insecure, add_layout, add_tags
+from .parser import Parser, Subparsers, add_command, add_group, add_insecure, add_layout, add_tags
 
 
 def plan_outputs(tags: Sequence[Tag]) -> dict[str, str]:
@@ -89,35 +88,34 @@ def _cmd_published(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
+def register(sub: Subparsers, common: Parser) -> None:
     """Registrar for :mod:`bink_python.cli.commands`: ``bink-python ci plan|published``."""
-    p = sub.add_parser("ci", help="the workflows' steps (plan, published, affected)")
-    ci_sub = p.add_subparsers(dest="ci_command", metavar="ACTION", parser_class=type(p))
-    ci_sub.required = True
-    q = ci_sub.add_parser(
-        "plan", parents=[common], help="runtimes and tags to build, as GitHub outputs"
+    actions = add_group(sub, "ci", "the workflows' steps (plan, published, affected)")
+    p = add_command(
+        actions, "plan", "runtimes and tags to build, as GitHub outputs", _cmd_plan, common
     )
-    add_tags(q, "tag names or patterns (default: all)")
-    q.add_argument("--allow-eol", action="store_true", help="include tags past EOL")
-    q.set_defaults(func=_cmd_plan)
-    q = ci_sub.add_parser(
+    add_tags(p, "tag names or patterns (default: all)")
+    p.add_argument("--allow-eol", action="store_true", help="include tags past EOL")
+    p = add_command(
+        actions,
         "published",
-        parents=[common],
-        help="the layout's digest of a tag and whether the registry already has it",
+        "the layout's digest of a tag and whether the registry already has it",
+        _cmd_published,
+        common,
     )
-    q.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT]/REPO")
-    q.add_argument("tag", metavar="TAG", help="the tag whose digest is compared")
-    add_layout(q)
-    add_insecure(q)
-    q.set_defaults(func=_cmd_published)
-    q = ci_sub.add_parser(
+    p.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT]/REPO")
+    p.add_argument("tag", metavar="TAG", help="the tag whose digest is compared")
+    add_layout(p)
+    add_insecure(p)
+    p = add_command(
+        actions,
         "affected",
-        parents=[common],
-        help="the images a change can alter (tag x arch, native runner), as GitHub outputs",
+        "the images a change can alter (tag x arch, native runner), as GitHub outputs",
+        cmd_affected,
+        common,
     )
-    q.add_argument(
+    p.add_argument(
         "--base",
         metavar="REF",
         help="what the change is compared with (its merge base); default: every image",
     )
-    q.set_defaults(func=cmd_affected)

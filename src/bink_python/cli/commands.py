@@ -12,8 +12,8 @@ import argparse
 
 from .. import __version__
 from ..host import doctor
-from ..image import diff, sbom, sizes
-from . import build, cache, ci, family, publish, verify
+from ..image import sbom
+from . import build, cache, ci, family, image, publish, verify
 from .parser import Parser, Registrar, add_common_options, common_options, sentence
 
 #: Every command group, in the order ``--help`` lists them.
@@ -24,10 +24,10 @@ REGISTRARS: tuple[Registrar, ...] = (
     publish.register,
     verify.register,
     sbom.register,
-    diff.register,
+    image.register_diff,
     doctor.register,
     ci.register,
-    sizes.register,
+    image.register_layers,
 )
 
 

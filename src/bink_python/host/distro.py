@@ -10,8 +10,12 @@ record (ELF ``NEEDED`` mapped to packages) is checked against
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from ..errors import BinkError, ConfigError
+
+#: Names of distribution packages.
+Packages: TypeAlias = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -21,8 +25,8 @@ class Distro:
     suite: str  # "trixie", "bookworm", "jammy"
     keyring: str  # path of the archive keyring on the host
     components: tuple[str, ...]
-    runtime_packages: tuple[str, ...]
-    build_packages: tuple[str, ...]
+    runtime_packages: Packages
+    build_packages: Packages
     #: llvm-bolt and merge-fdata in the build root (from ``build_packages``), or none
     bolt_tools: tuple[str, ...] = ()
 
@@ -82,55 +86,60 @@ _RUNTIME_PRE_T64 = (
     *_COMMON_BASE,
 )
 
+#: What every release of a distribution shares: the host's keyring for its archive and
+#: the archive components the bases and build roots install from.
+_ARCHIVES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "debian": ("/usr/share/keyrings/debian-archive-keyring.gpg", ("main",)),
+    "ubuntu": ("/usr/share/keyrings/ubuntu-archive-keyring.gpg", ("main", "universe")),
+}
+
+
+def _release(
+    os: str,
+    release: str,
+    suite: str,
+    runtime: Packages,
+    build: Packages,
+    bolt: tuple[str, ...] = (),
+) -> Distro:
+    keyring, components = _ARCHIVES[os]
+    return Distro(os, release, suite, keyring, components, runtime, build, bolt)
+
+
 DISTROS: dict[tuple[str, str], Distro] = {
-    ("debian", "13"): Distro(
-        os="debian",
-        release="13",
-        suite="trixie",
-        keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
-        components=("main",),
-        runtime_packages=(
-            "libbz2-1.0",
-            "libexpat1",
-            "libffi8",
-            "libgdbm6t64",
-            "libgdbm-compat4t64",
-            "liblzma5",
-            "libncursesw6",
-            "libreadline8t64",
-            "libsqlite3-0",
-            "libssl3t64",
-            "libtinfo6",
-            "libuuid1",
-            "libzstd1",
-            "zlib1g",
-            *_COMMON_BASE,
+    (distro.os, distro.release): distro
+    for distro in (
+        _release(
+            "debian",
+            "13",
+            "trixie",
+            runtime=(
+                "libbz2-1.0",
+                "libexpat1",
+                "libffi8",
+                "libgdbm6t64",
+                "libgdbm-compat4t64",
+                "liblzma5",
+                "libncursesw6",
+                "libreadline8t64",
+                "libsqlite3-0",
+                "libssl3t64",
+                "libtinfo6",
+                "libuuid1",
+                "libzstd1",
+                "zlib1g",
+                *_COMMON_BASE,
+            ),
+            # llvm-bolt and merge-fdata for --enable-bolt (amd64 release builds of 3.12+), by
+            # their real paths: llvm-bolt finds its instrumentation runtime next to itself
+            # (<its dir>/../lib/libbolt_rt_instr.a), so called as the /usr/bin/llvm-bolt-19
+            # symlink it looks in /usr/lib and the instrumented build fails
+            build=(*_BUILD_COMMON, "bolt-19"),
+            bolt=("/usr/lib/llvm-19/bin/llvm-bolt", "/usr/lib/llvm-19/bin/merge-fdata"),
         ),
-        # llvm-bolt and merge-fdata for --enable-bolt (amd64 release builds of 3.12+), by
-        # their real paths: llvm-bolt finds its instrumentation runtime next to itself
-        # (<its dir>/../lib/libbolt_rt_instr.a), so called as the /usr/bin/llvm-bolt-19
-        # symlink it looks in /usr/lib and the instrumented build fails
-        build_packages=(*_BUILD_COMMON, "bolt-19"),
-        bolt_tools=("/usr/lib/llvm-19/bin/llvm-bolt", "/usr/lib/llvm-19/bin/merge-fdata"),
-    ),
-    ("debian", "12"): Distro(
-        os="debian",
-        release="12",
-        suite="bookworm",
-        keyring="/usr/share/keyrings/debian-archive-keyring.gpg",
-        components=("main",),
-        runtime_packages=_RUNTIME_PRE_T64,
-        build_packages=_BUILD_COMMON,
-    ),
-    ("ubuntu", "22.04"): Distro(
-        os="ubuntu",
-        release="22.04",
-        suite="jammy",
-        keyring="/usr/share/keyrings/ubuntu-archive-keyring.gpg",
-        components=("main", "universe"),
-        runtime_packages=_RUNTIME_PRE_T64,
-        build_packages=_BUILD_COMMON,
-    ),
+        _release("debian", "12", "bookworm", _RUNTIME_PRE_T64, _BUILD_COMMON),
+        _release("ubuntu", "22.04", "jammy", _RUNTIME_PRE_T64, _BUILD_COMMON),
+    )
 }
 
 

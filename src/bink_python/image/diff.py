@@ -25,10 +25,7 @@ for tools); the CLI exits 0 when nothing changed and 1 when something did.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +34,6 @@ from typing import Any
 
 from ..base.dpkg import compare_debian_versions
 from ..errors import FetchError, NoSuchLayout, NoSuchTag, UsageError
-from ..host.arch import ARCHES
 from ..host.proc import require_tool, run
 from ..host.text import human
 from ..oci.layout import Layout
@@ -314,31 +310,3 @@ def diff_images(
         changes = compare(a, b) if a is not None and b is not None else ()
         platforms.append(PlatformDiff(name, a, b, changes))
     return DiffReport(old_ref, new_ref, tuple(platforms))
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _cmd_diff(args: argparse.Namespace) -> int:
-    report = diff_images(args.old, args.new, arch=args.arch, tls_verify=not args.insecure)
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        sys.stdout.write(report.text())
-    return 1 if report.changed else 0
-
-
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Registrar for :mod:`bink_python.cli.commands`: ``bink-python diff OLD NEW``."""
-
-    p = sub.add_parser(
-        "diff",
-        parents=[common],
-        help="what changed between two images (exit 0: no change, 1: changes)",
-    )
-    p.add_argument("old", metavar="OLD", help="oci:DIR:TAG, docker://HOST/REPO:TAG, ...")
-    p.add_argument("new", metavar="NEW", help="the image to compare OLD with")
-    p.add_argument("--arch", choices=tuple(ARCHES), help="only this architecture")
-    p.add_argument("--json", action="store_true", help="the report as JSON")
-    p.add_argument("--insecure", action="store_true", help="registries over plain HTTP / no TLS")
-    p.set_defaults(func=_cmd_diff)

@@ -10,21 +10,16 @@ first. Every layer is streamed once (gzip or zstd through :mod:`bink_python.oci.
 
 from __future__ import annotations
 
-import argparse
 import heapq
-import json
-import sys
 import tarfile
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError
-from ..host.arch import ARCHES
 from ..host.text import human
 from ..oci import compression
-from ..oci.layout import Layout, add_layout_option
+from ..oci.layout import Layout
 from ..oci.types import MEDIA_MANIFEST, Descriptor, Platform
 
 #: Directories are summed down to this many path components (usr/lib/x86_64-linux-gnu/gconv).
@@ -196,34 +191,3 @@ class _Counting:
         data: bytes = self.stream.read(n)
         self.size += len(data)
         return data
-
-
-def _cmd_layers(args: argparse.Namespace) -> int:
-    layout = Layout(Path(args.layout))
-    layout.check_marker()
-    sizes = image_sizes(layout, args.tag, args.arch, args.compression, args.top)
-    if args.json:
-        print(json.dumps(sizes.to_json(), indent=2))
-    else:
-        sys.stdout.write(sizes.text())
-    return 0
-
-
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Registrar for :mod:`bink_python.cli.commands`: ``bink-python layers TAG --arch ARCH``."""
-    p = sub.add_parser(
-        "layers",
-        parents=[common],
-        help="sizes of one image's layers and their biggest files and directories",
-    )
-    p.add_argument("tag", metavar="TAG", help="image tag (a ref of the layout), e.g. 3.13")
-    p.add_argument("--arch", required=True, choices=tuple(ARCHES), help="architecture")
-    p.add_argument(
-        "--compression",
-        choices=compression.ALGORITHMS,
-        help="which instance when the index has both (default: the first listed)",
-    )
-    p.add_argument("--top", type=int, default=10, metavar="N", help="paths listed per layer (10)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_layout_option(p)
-    p.set_defaults(func=_cmd_layers)

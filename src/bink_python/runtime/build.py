@@ -46,7 +46,7 @@ def _cached(spec: RuntimeSpec, key: str, store: Store) -> RuntimeResult | None:
     rec = entry / "record.json"
     if not (tar.is_file() and rec.is_file()):
         return None
-    return RuntimeResult(spec=spec, key=key, tarball=tar, record=read_json(rec), cached=True)
+    return RuntimeResult(key=key, record=read_json(rec), cached=True, spec=spec, tarball=tar)
 
 
 def build_runtime(
@@ -175,12 +175,9 @@ def _build(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     final = store.path(RUNTIMES.name, key)
+    record = read_json(final / "record.json")
     return RuntimeResult(
-        spec=spec,
-        key=key,
-        tarball=final / "runtime.tar",
-        record=read_json(final / "record.json"),
-        cached=False,
+        key=key, record=record, cached=False, spec=spec, tarball=final / "runtime.tar"
     )
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import UsageError
 from ..family.versions import parse_cpython_version
 from ..host.arch import check_arch
 from ..host.distro import Distro
+from ..store.store import Built
 
 PROFILES = ("release", "fast")
 
@@ -52,9 +52,6 @@ class RuntimeSpec:
 
 
 @dataclass(frozen=True)
-class RuntimeResult:
+class RuntimeResult(Built):
     spec: RuntimeSpec
-    key: str
     tarball: Path
-    record: dict[str, Any]
-    cached: bool

@@ -36,9 +36,8 @@ class Keep(enum.Enum):
 
 @dataclass(frozen=True)
 class Payload:
-    """A payload file checked against the hash (and size) its record names."""
+    """A payload file checked against the hash (and size) its entry's record names."""
 
-    record: str  # the JSON record in the entry
     name: str  # the payload file
     hash_field: str  # the record's field holding the hex sha256 (``sha256:`` prefix allowed)
     size_field: str | None  # the record's field holding the payload's size, if any
@@ -80,12 +79,11 @@ class EntryKind:
             out.extend(self._payload_problems(entry, record, self.payload))
         return out
 
-    @staticmethod
-    def _payload_problems(entry: Path, record: dict[str, Any], payload: Payload) -> list[str]:
+    def _payload_problems(self, entry: Path, record: dict[str, Any], payload: Payload) -> list[str]:
         try:
             expected = str(record[payload.hash_field]).removeprefix("sha256:")
         except KeyError:
-            return [f"{entry}: {payload.record} names no {payload.hash_field}"]
+            return [f"{entry}: {self.record} names no {payload.hash_field}"]
         size = record.get(payload.size_field) if payload.size_field else None
         target = entry / payload.name
         try:
@@ -99,38 +97,21 @@ class EntryKind:
         return []
 
 
-BASES = EntryKind(
-    "bases",
-    Keep.NEWEST_BASE,
-    "record.json",
-    Payload("record.json", "rootfs.tar", "sha256", "size"),
-)
+BASES = EntryKind("bases", Keep.NEWEST_BASE, "record.json", Payload("rootfs.tar", "sha256", "size"))
 RUNTIMES = EntryKind(
-    "runtimes",
-    Keep.RUNTIME_KEY,
-    "record.json",
-    Payload("record.json", "runtime.tar", "sha256", "size"),
+    "runtimes", Keep.RUNTIME_KEY, "record.json", Payload("runtime.tar", "sha256", "size")
 )
 BUILDROOTS = EntryKind(
     "buildroots", Keep.NEWEST_BUILDROOT, "buildroot.json", must_exist=("root/usr/bin",)
 )
 GZIP_LAYERS = EntryKind(
-    "gzip-layers",
-    Keep.KEPT_LAYER,
-    "meta.json",
-    Payload("meta.json", "layer.tar.gz", "digest", "size"),
+    "gzip-layers", Keep.KEPT_LAYER, "meta.json", Payload("layer.tar.gz", "digest", "size")
 )
 ZSTD_LAYERS = EntryKind(
-    "zstd-layers",
-    Keep.KEPT_LAYER,
-    "meta.json",
-    Payload("meta.json", "layer.tar.zst", "digest", "size"),
+    "zstd-layers", Keep.KEPT_LAYER, "meta.json", Payload("layer.tar.zst", "digest", "size")
 )
 FILES_LAYERS = EntryKind(
-    "files-layers",
-    Keep.PINNED_FILES,
-    "meta.json",
-    Payload("meta.json", "layer.tar", "diff_id", None),
+    "files-layers", Keep.PINNED_FILES, "meta.json", Payload("layer.tar", "diff_id", None)
 )
 #: glibc's loader cache records no hash of itself: its header is what can be checked.
 LD_CACHES = EntryKind(

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -253,3 +254,12 @@ class HashingWriter:
     def digest(self) -> str:
         """``sha256:<hex>`` of the bytes written so far."""
         return "sha256:" + self.hasher.hexdigest()
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a stage returns for the entry it made or found: key, record, and which it was."""
+
+    key: str
+    record: dict[str, Any]  # the entry's JSON record
+    cached: bool  # found in the store, not made by this call

@@ -20,7 +20,7 @@ from ..host.distro import LDCONFIG
 from ..oci.rootfs import create_file, make_dir_in_root
 from ..runtime.contents import REMOVED_STDLIB_MODULES
 from ..runtime.elf import ElfError, read_elf_of_arch
-from .registry import CheckFailed, NotApplicable, Probe, check, last_line, listing
+from .registry import CheckFailed, NotApplicable, Probe, check, fail_on, last_line
 from .static import static_user_problems
 
 
@@ -265,8 +265,7 @@ def check_stdlib_no_compile(p: Probe) -> str:
     ]
     problems += [f"does not import: {f}" for f in data.get("failed", [])]
     problems += [f"left out but present: {m}" for m in data.get("removed_found", [])]
-    if problems:
-        raise CheckFailed(f"{len(problems)} problem(s), first: {problems[0]}", listing(problems))
+    fail_on(problems, "problem(s), first")
     return f"{data.get('imported')} modules imported as {e.user.uid} without compiling"
 
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from ..host.binfmt import emulation_env
 from ..image.description import ImageDescription
@@ -41,6 +41,14 @@ class NotApplicable(Exception):
 #: ``*.pyc``), and compiled once, not per run -- under qemu, recompiling pip's modules
 #: from source on every run costs minutes.
 PYCACHE = "/tmp/bink-verify-pycache"
+
+
+class PythonOptions(TypedDict, total=False):
+    """How :meth:`Probe.python` and :meth:`Probe.probe` run a program (see :meth:`Probe.run`)."""
+
+    user: str | None  # default: the family's unprivileged user
+    interpreter: str  # default: python3
+    own_bytecode: bool  # default: bytecode goes to PYCACHE
 
 
 @dataclass
@@ -89,17 +97,12 @@ class Probe:
         env += [f"{k}={v}" for k, v in emulation_env(self.expect.arch).items()]
         return self.container.run(argv, user=user or self.unprivileged, env=tuple(env))
 
-    def python(
-        self,
-        program: str,
-        *args: str,
-        user: str | None = None,
-        interpreter: str = "python3",
-        own_bytecode: bool = False,
-    ) -> dict[str, Any]:
+    def python(self, program: str, *args: str, **options: Unpack[PythonOptions]) -> dict[str, Any]:
         """Run ``program`` with the image's python3; it must print one JSON object last."""
+        interpreter = options.get("interpreter", "python3")
         argv = [interpreter, "-c", program, *args]
-        result = self.run(argv, user=user, own_bytecode=own_bytecode)
+        own_bytecode = options.get("own_bytecode", False)
+        result = self.run(argv, user=options.get("user"), own_bytecode=own_bytecode)
         if not result.ok:
             raise CheckFailed(
                 f"{interpreter} exited {result.returncode}: {last_line(result.output)}",
@@ -113,22 +116,9 @@ class Probe:
             raise CheckFailed("the probe printed no JSON object", result.describe())
         return data
 
-    def probe(
-        self,
-        name: str,
-        *args: str,
-        user: str | None = None,
-        interpreter: str = "python3",
-        own_bytecode: bool = False,
-    ) -> dict[str, Any]:
+    def probe(self, name: str, *args: str, **options: Unpack[PythonOptions]) -> dict[str, Any]:
         """Run the probe ``name`` (:mod:`~bink_python.verify.probes`) with the image's python3."""
-        return self.python(
-            probes.source(name),
-            *args,
-            user=user,
-            interpreter=interpreter,
-            own_bytecode=own_bytecode,
-        )
+        return self.python(probes.source(name), *args, **options)
 
     def host_path(self, inner: str) -> Path | None:
         return resolve_in_root(self.root, inner)
@@ -165,3 +155,9 @@ def listing(paths: Sequence[str], limit: int = 20) -> str:
     shown = "\n".join(paths[:limit])
     more = len(paths) - limit
     return shown + (f"\n... and {more} more" if more > 0 else "")
+
+
+def fail_on(found: Sequence[str], what: str) -> None:
+    """Fail the check when anything was ``found``: ``N WHAT: first``, every item the evidence."""
+    if found:
+        raise CheckFailed(f"{len(found)} {what}: {found[0]}", listing(found))

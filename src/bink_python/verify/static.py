@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from ..oci.compression import UNPACK_ERRORS, algorithm_of, uncompressed_digest
 from ..oci.rootfs import MAX_TEXT, lexists_in_root, read_bounded, read_text_in_root, resolve_in_root
 from .loader import image_paths, unresolved_needed
-from .registry import CheckFailed, NotApplicable, Probe, check, listing
+from .registry import CheckFailed, NotApplicable, Probe, check, fail_on, listing
 
 
 @check(
@@ -91,8 +91,7 @@ def check_no_build_tools(p: Probe) -> str:
             found.append(f"static library: {inner}")
         if is_dir and name in _TEST_DIRS and re.match(r"^/usr/local/lib/python3\.\d+/", inner):
             found.append(f"test directory: {inner}")
-    if found:
-        raise CheckFailed(f"{len(found)} forbidden file(s), first: {found[0]}", listing(found))
+    fail_on(found, "forbidden file(s), first")
     return f"{counted} paths scanned, none forbidden"
 
 
@@ -108,8 +107,7 @@ def check_elf_needed(p: Probe) -> str:
     scanned, problems = unresolved_needed(p.root, p.expect.multiarch, p.expect.machine)
     if scanned == 0:
         raise CheckFailed("no ELF executables or libraries found in the image")
-    if problems:
-        raise CheckFailed(f"{len(problems)} unresolved: {problems[0]}", listing(problems))
+    fail_on(problems, "unresolved")
     return f"{scanned} ELF objects, all NEEDED libraries resolve"
 
 
@@ -312,8 +310,7 @@ def check_stdlib_bytecode(p: Probe) -> str:
         problems.append(f"bytecode of {len(magics)} different magic numbers")
     if sources == 0:
         problems.append(f"no sources under {inner_lib}")
-    if problems:
-        raise CheckFailed(f"{len(problems)} problem(s), first: {problems[0]}", listing(problems))
+    fail_on(problems, "problem(s), first")
     return f"{sources} sources, each with its bytecode, no orphans"
 
 
