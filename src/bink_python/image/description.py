@@ -29,7 +29,7 @@ from ..host.apt import image_apt_sources
 from ..host.arch import ARCHES, check_arch
 from ..host.distro import Distro
 from ..oci.types import Platform
-from .assemble import image_labels, rfc3339
+from .assemble import LABEL_EOL, LABEL_STATUS, rfc3339
 
 #: The image's ``PATH`` (the reference images' order).
 IMAGE_PATH = "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -107,19 +107,22 @@ class ImageDescription:
     def labels(self, *, epoch: int, revision: str) -> dict[str, str]:
         """The labels (and manifest annotations) of the image built at ``epoch``."""
         flavour = " (distroless, evaluation)" if self.distroless else ""
-        return image_labels(
-            title=f"{self.title} {self.tag}",
-            description=f"{self.summary}: CPython {self.version} on {self.distro.name}{flavour}",
-            version=self.version,
-            created=rfc3339(epoch),
-            source=self.source,
-            revision=revision,
-            licenses=self.licenses,
-            vendor=self.vendor,
-            base_name=f"{self.distro.os}:{self.distro.suite}",
-            eol=self.eol,
-            status=self.status,
-        )
+        prefix = "org.opencontainers.image."
+        return {
+            prefix + "title": f"{self.title} {self.tag}",
+            prefix + "description": (
+                f"{self.summary}: CPython {self.version} on {self.distro.name}{flavour}"
+            ),
+            prefix + "version": self.version,
+            prefix + "created": rfc3339(epoch),
+            prefix + "source": self.source,
+            prefix + "revision": revision,
+            prefix + "licenses": self.licenses,
+            prefix + "vendor": self.vendor,
+            prefix + "base.name": f"{self.distro.os}:{self.distro.suite}",
+            LABEL_EOL: self.eol,
+            LABEL_STATUS: self.status,
+        }
 
     def fixed_labels(self) -> dict[str, str]:
         """The labels that depend on images.toml only (what verify can expect)."""
