@@ -39,6 +39,7 @@ from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
 from bink_python.oci.types import Descriptor
 from bink_python.publish.publish import TagMove, export, push, remote_digest
+from bink_python.settings import Mirrors
 from bink_python.store.store import Store
 
 from ..family_toml import TEST_USER
@@ -93,6 +94,7 @@ def build_tag(root: Path, *, version: str = "1", payload_bytes: int = 0) -> Desc
             source="https://example.invalid/src",
             licenses="MIT",
             vendor="test",
+            mirrors=Mirrors(),
         ).labels(epoch=EPOCH, revision="0")
         spec = ImageSpec(
             arch,

@@ -35,6 +35,7 @@ from bink_python.oci.types import (
     Descriptor,
     canonical_json,
 )
+from bink_python.settings import Mirrors
 from bink_python.store.store import Store
 
 from ..family_toml import TEST_USER
@@ -69,6 +70,7 @@ def _spec(arch: str, layers: tuple[LayerSource, ...], user: str = "") -> ImageSp
         source="https://example.invalid/src",
         licenses="MIT",
         vendor="Bink",
+        mirrors=Mirrors(),
     ).labels(epoch=EPOCH, revision="abc")
     return ImageSpec(
         arch=arch,

@@ -15,8 +15,9 @@ from ..host.arch import ARCHES
 from ..host.progress import Progress
 from ..oci.layout import Layout
 from ..oci.partial import partial_arches
+from ..settings import Settings
 from ..verify import VerifyReport, verify_layout
-from .args import family_from, progress_for
+from .args import family_from, progress_for, settings_for
 from .parser import Parser, Subparsers, add_command, add_json, add_layout, add_mirror, add_tags
 
 
@@ -52,12 +53,18 @@ def check_layout(
     progress: Progress,
     *,
     output: ReportOutput = ReportOutput.PROGRESS,
-    mirror: str | None = None,
+    settings: Settings,
 ) -> None:
     """Run every check on every image; print the table (or JSON); raise on failures."""
 
     report = verify_layout(
-        layout, family, tags, arches=tuple(arches) or None, progress=progress, mirror=mirror
+        layout,
+        family,
+        tags,
+        arches=tuple(arches) or None,
+        progress=progress,
+        mirrors=settings.mirrors,
+        cache_dir=settings.cache_dir,
     )
     show_report(report, progress, output)
     report.raise_for_failures()
@@ -86,7 +93,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         arches,
         progress,
         output=ReportOutput.JSON if args.json else ReportOutput.STDOUT,
-        mirror=args.mirror,
+        settings=settings_for(args),
     )
     return 0
 

@@ -10,7 +10,8 @@ itself:
 - **assemble** writes its ``env``, ``cmd``, ``default_user`` and :meth:`labels` into the
   image config (``build.py``);
 - **base** writes the apt sources it names (:meth:`ImageDescription.apt_sources`,
-  from the build's ``--mirror`` when one is given);
+  from the build's mirror settings: ``--mirror``, the mirror and image archive
+  variables);
 - **verify** expects exactly those (``bink_python.verify``).
 
 Changing ``[family.user]`` in images.toml therefore changes the built base, its key,
@@ -29,6 +30,7 @@ from ..host.apt import image_apt_sources
 from ..host.arch import ARCHES, check_arch
 from ..host.distro import Distro
 from ..oci.types import Platform
+from ..settings import Mirrors
 from .assemble import LABEL_EOL, LABEL_STATUS, rfc3339
 
 #: The image's ``PATH`` (the reference images' order).
@@ -60,8 +62,9 @@ class ImageDescription:
     source: str
     licenses: str
     vendor: str
-    #: the build's archive mirror (``--mirror``); None: the machine's configuration
-    mirror: str | None = None
+    #: the build's archive mirrors (``--mirror``, the environment's, else apt's) and the
+    #: image archive settings
+    mirrors: Mirrors
 
     @property
     def distroless(self) -> bool:
@@ -102,7 +105,7 @@ class ImageDescription:
     def apt_sources(self) -> str:
         """The ``/etc/apt/sources.list`` of a regular image (image archive settings, else
         the build mirror, ``--mirror`` included): what the base writes, what verify expects."""
-        return image_apt_sources(self.distro, self.arch, self.mirror)
+        return image_apt_sources(self.distro, self.arch, self.mirrors)
 
     def labels(self, *, epoch: int, revision: str) -> dict[str, str]:
         """The labels (and manifest annotations) of the image built at ``epoch``."""
@@ -136,10 +139,10 @@ def describe_image(
     arch: str,
     *,
     error: type[BinkError] = ConfigError,
-    mirror: str | None = None,
+    mirrors: Mirrors,
 ) -> ImageDescription:
     """The description of ``tag``'s ``arch`` image (``error`` for an unknown arch), built
-    from the archive ``mirror`` (None: the machine's configuration)."""
+    with the archive ``mirrors``."""
     check_arch(arch, error)
     return ImageDescription(
         tag=tag.name,
@@ -156,5 +159,5 @@ def describe_image(
         source=family.source,
         licenses=family.licenses,
         vendor=family.vendor,
-        mirror=mirror,
+        mirrors=mirrors,
     )
