@@ -27,7 +27,7 @@ from bink_python.oci import compression, types
 from bink_python.oci.layout import Layout
 from bink_python.store.store import Store
 from bink_python.verify.imagerun import Buildah, buildah_session
-from tests.machine import machine_mirrors
+from tests.machine import machine_mirrors, machine_settings
 
 from .registry import LocalRegistry
 
@@ -204,6 +204,7 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
         checks=["image-config", "python-version", "stdlib-imports", "tls-trust-store", "pip"],
         workdir=tmp_path / "verify",
         progress=Progress(),
+        cache_dir=machine_settings().cache_dir,
     )
     for image in report.images:
         assert not image.failed, [(c.name, c.detail) for c in image.failed]

@@ -34,7 +34,7 @@ from bink_python.verify import CHECKS, ImageReport, Target, verify_targets
 from bink_python.verify.imagerun import Buildah
 from bink_python.verify.inimage import probe_wheel
 from bink_python.verify.registry import PYCACHE
-from tests.machine import machine_mirrors
+from tests.machine import machine_mirrors, machine_settings
 
 from .fixtures_verify import GoodLayout, derive_image
 
@@ -298,7 +298,9 @@ def hostile_run(
         targets.append(Target(derived, replace(expect, tag=case.name), case.checks))
     before, etc = _snapshot(canary.root), _etc_listing()
     start = time.monotonic()
-    report = verify_targets(dest, targets, session=buildah_for_tests)
+    report = verify_targets(
+        dest, targets, session=buildah_for_tests, cache_dir=machine_settings().cache_dir
+    )
     seconds = time.monotonic() - start
     print(report.table())
     print(f"{len(CASES)} hostile images verified in {seconds:.0f}s")
@@ -416,7 +418,12 @@ def test_a_hanging_probe_is_stopped_by_its_time_limit(
     before = _snapshot(canary.root)
     start = time.monotonic()
     try:
-        report = verify_targets(dest, [Target(derived, expect, checks)], session=buildah_for_tests)
+        report = verify_targets(
+            dest,
+            [Target(derived, expect, checks)],
+            session=buildah_for_tests,
+            cache_dir=machine_settings().cache_dir,
+        )
     finally:
         proc.set_timeouts(())
     seconds = time.monotonic() - start
@@ -443,7 +450,12 @@ def test_control_the_good_image_passes_every_check_unprivileged(
         describe_image(good_amd64.family, tag, ARCH, mirrors=machine_mirrors()),
     )
     before = _snapshot(canary.root)
-    report = verify_targets(good_amd64.layout.path, [target], session=buildah_for_tests)
+    report = verify_targets(
+        good_amd64.layout.path,
+        [target],
+        session=buildah_for_tests,
+        cache_dir=machine_settings().cache_dir,
+    )
     print(report.table())
     statuses = {c.name: c.status for c in report.images[0].checks}
     assert report.ok, report.table()
