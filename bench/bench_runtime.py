@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
 from bink_python.runtime.build import BuildMode, build_runtime
 from bink_python.runtime.spec import RuntimeSpec
+from bink_python.settings import Settings
 from bink_python.store.store import Store
 
 VERSION = "3.13.15"
@@ -40,7 +42,13 @@ def main() -> None:
         spec = RuntimeSpec(VERSION, SHA256, get_distro("debian", "13"), arch, args.profile)
         start = time.monotonic()
         result = build_runtime(
-            spec, args.source, store, epoch=EPOCH, progress=Progress(), mode=BuildMode.REBUILD
+            spec,
+            args.source,
+            store,
+            epoch=EPOCH,
+            progress=Progress(),
+            mode=BuildMode.REBUILD,
+            mirrors=Settings.resolve(environ=os.environ).mirrors,
         )
         report[arch] = {
             "seconds": round(time.monotonic() - start, 1),
@@ -55,6 +63,7 @@ def main() -> None:
         args.source,
         store,
         epoch=EPOCH,
+        mirrors=Settings.resolve(environ=os.environ).mirrors,
     )
     print(
         json.dumps(

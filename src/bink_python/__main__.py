@@ -51,10 +51,11 @@ from collections.abc import Sequence  # noqa: E402
 from .cli.commands import build_parser  # noqa: E402
 from .errors import INTERNAL_EXIT, INTERRUPT_EXIT, BinkError, host_error  # noqa: E402
 from .host import proc  # noqa: E402
-from .store.store import select_cache_root  # noqa: E402
+from .settings import Settings  # noqa: E402
 
 
 def _debug(argv: Sequence[str]) -> bool:
+    # read before the command line is parsed, so a parse error's traceback shows too
     return "--debug" in argv or os.environ.get("BINK_PYTHON_DEBUG", "") not in ("", "0")
 
 
@@ -73,7 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(parser.format_help(), file=sys.stderr, end="")
             return 2
         args = parser.parse_args(args_list)
-        select_cache_root(getattr(args, "cache_dir", None))
+        # the one place the environment becomes settings; every stage gets them from here
+        settings = Settings.resolve(args, os.environ)
+        settings.checked_cache_dir()
+        proc.set_timeouts(settings.timeouts)
+        args.settings = settings
         code: int = args.func(args)
         return code
     except BinkError as err:

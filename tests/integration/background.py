@@ -38,6 +38,7 @@ from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
 from bink_python.runtime.buildroot import BuildRootSpec, ensure_buildroot
 from bink_python.store.store import Store
+from tests.machine import machine_mirrors
 
 from .fixtures_diff import OTHER_SHA256, OTHER_VERSION
 from .fixtures_runtime import build_test_runtime
@@ -64,7 +65,9 @@ def _ubuntu_family(cache_root: Path, work: Path) -> None:
 
 def _debian_buildroot(cache_root: Path) -> None:
     ensure_buildroot(
-        BuildRootSpec(get_distro("debian", "13"), "amd64"), Store(cache_root / "store")
+        BuildRootSpec(get_distro("debian", "13"), "amd64"),
+        Store(cache_root / "store"),
+        mirrors=machine_mirrors(),
     )
 
 

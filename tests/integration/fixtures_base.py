@@ -17,6 +17,7 @@ from bink_python.base.spec import BaseSpec
 from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
 from bink_python.store.store import Store
+from tests.machine import machine_mirrors
 
 from ..family_toml import TEST_USER
 
@@ -40,7 +41,11 @@ def base_factory(base_store: Store) -> BaseFactory:
         if (arch, variant) not in built:
             spec = BaseSpec(get_distro("debian", "13"), arch, variant, TEST_USER)
             built[(arch, variant)] = build_base(
-                spec, base_store, epoch=BASE_TEST_EPOCH, progress=Progress()
+                spec,
+                base_store,
+                epoch=BASE_TEST_EPOCH,
+                progress=Progress(),
+                mirrors=machine_mirrors(),
             )
         return built[(arch, variant)]
 

@@ -25,6 +25,7 @@ from bink_python.pipeline.build import BuildOptions
 from bink_python.runtime.build import build_runtime
 from bink_python.runtime.spec import RuntimeResult, RuntimeSpec
 from bink_python.store.store import Store, sha256_file
+from tests.machine import machine_mirrors
 
 CPYTHON_VERSION = "3.13.15"
 CPYTHON_SHA256 = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
@@ -73,7 +74,7 @@ def debian_source(test_cache_root: Path, version: str, sha256: str) -> Path:
         os.utime(path)  # used: the suite's cache pruning keeps it
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"{mirrors.debian_mirror()}/pool/main/p/python{minor}/{name}"
+    url = f"{mirrors.debian_mirror(machine_mirrors())}/pool/main/p/python{minor}/{name}"
     tmp = path.with_name(f".{name}.{os.getpid()}.part")  # the background builder may race us
     with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
         shutil.copyfileobj(response, out)
@@ -108,7 +109,14 @@ def build_test_runtime(
     source = debian_source(test_cache_root, version, sha256)
     spec = RuntimeSpec(version, sha256, get_distro("debian", "13"), arch, profile)
     store = Store(test_cache_root / "store")
-    return build_runtime(spec, source, store, epoch=TEST_EPOCH, progress=progress or Progress())
+    return build_runtime(
+        spec,
+        source,
+        store,
+        epoch=TEST_EPOCH,
+        progress=progress or Progress(),
+        mirrors=machine_mirrors(),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ from bink_python.host.binfmt import BINFMT_DIR, ensure_binfmt
 from bink_python.host.distro import get_distro
 from bink_python.host.proc import run
 from bink_python.store.store import Store, sha256_file
+from tests.machine import machine_mirrors
 
 from ..family_toml import TEST_USER
 from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
@@ -160,7 +161,8 @@ def test_regular_base(base_factory: BaseFactory, arch: str) -> None:
     assert "Package: libc6\n" in fs.text("var/lib/dpkg/status")
     # apt sources: the image archive setting (here unset: the build mirror), all suites
     distro = get_distro("debian", "13")
-    expected, _ = image_sources(distro, arch, archive_sources(distro, arch))
+    given = machine_mirrors()
+    expected, _ = image_sources(distro, arch, archive_sources(distro, arch, given), given)
     assert fs.text("etc/apt/sources.list") == sources_list(distro, expected)
     suites = [line.split()[2] for line in fs.text("etc/apt/sources.list").splitlines()]
     assert suites == ["trixie", "trixie-updates", "trixie-security"]
@@ -204,6 +206,7 @@ def test_unchanged_inputs_are_a_cache_hit_under_a_second(base_factory: BaseFacto
         BaseSpec(get_distro("debian", "13"), "amd64", "regular", TEST_USER),
         store,
         epoch=BASE_TEST_EPOCH,
+        mirrors=machine_mirrors(),
     )
     elapsed = time.monotonic() - start
     assert again.cached and again.key == first.key and again.rootfs == first.rootfs
@@ -218,10 +221,18 @@ def test_two_builds_are_byte_identical(base_factory: BaseFactory, tmp_path: Path
     This also catches a recipe change made without bumping RECIPE_VERSION.
     """
     spec = BaseSpec(get_distro("debian", "13"), "amd64", "distroless", TEST_USER)
-    fresh = build_base(spec, Store(tmp_path / "one"), epoch=BASE_TEST_EPOCH, force=True)
+    fresh = build_base(
+        spec, Store(tmp_path / "one"), epoch=BASE_TEST_EPOCH, force=True, mirrors=machine_mirrors()
+    )
     other = base_factory("amd64", "distroless")
     if other.key != fresh.key:
-        other = build_base(spec, Store(tmp_path / "two"), epoch=BASE_TEST_EPOCH, force=True)
+        other = build_base(
+            spec,
+            Store(tmp_path / "two"),
+            epoch=BASE_TEST_EPOCH,
+            force=True,
+            mirrors=machine_mirrors(),
+        )
     if other.key != fresh.key:
         pytest.skip("the archive changed between the two builds (different mirror state)")
     assert other.rootfs != fresh.rootfs
@@ -237,7 +248,7 @@ def test_ubuntu_2204_base_builds_or_fails_with_one_clear_line(tmp_path: Path) ->
     """This machine has no Ubuntu archive: the build must stop with one actionable line."""
     spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular", TEST_USER)
     try:
-        result = build_base(spec, Store(tmp_path), epoch=BASE_TEST_EPOCH)
+        result = build_base(spec, Store(tmp_path), epoch=BASE_TEST_EPOCH, mirrors=machine_mirrors())
     except (ToolError, BuildError) as exc:
         message = str(exc)
         assert "\n" not in message

@@ -27,6 +27,7 @@ from bink_python.oci import compression, types
 from bink_python.oci.layout import Layout
 from bink_python.store.store import Store
 from bink_python.verify.imagerun import Buildah, buildah_session
+from tests.machine import machine_mirrors, machine_settings
 
 from .registry import LocalRegistry
 
@@ -196,13 +197,14 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
     layout = Layout(tmp_path / "oci")
     entries = layout.children(layout.resolve("3.13-distroless"))
     assert [e.annotations.get(compression.ANNOTATION_ZSTD) for e in entries] == [None, "true"]
-    expect = describe_image(family, tag, "amd64", error=VerifyError)
+    expect = describe_image(family, tag, "amd64", error=VerifyError, mirrors=machine_mirrors())
     report = verify_targets(
         layout.path,
         [Target(entry, expect) for entry in entries],
         checks=["image-config", "python-version", "stdlib-imports", "tls-trust-store", "pip"],
         workdir=tmp_path / "verify",
         progress=Progress(),
+        cache_dir=machine_settings().cache_dir,
     )
     for image in report.images:
         assert not image.failed, [(c.name, c.detail) for c in image.failed]

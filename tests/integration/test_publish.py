@@ -23,6 +23,7 @@ import pytest
 
 from bink_python.cli.ci import published_outputs
 from bink_python.errors import PublishError, UsageError, VerifyError
+from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress, Step
 from bink_python.image.assemble import (
     ImageSpec,
@@ -31,15 +32,17 @@ from bink_python.image.assemble import (
     build_image,
     build_index,
     files_layer,
-    image_labels,
     rfc3339,
 )
+from bink_python.image.description import ImageDescription
 from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
 from bink_python.oci.types import Descriptor
 from bink_python.publish.publish import TagMove, export, push, remote_digest
+from bink_python.settings import Mirrors
 from bink_python.store.store import Store
 
+from ..family_toml import TEST_USER
 from ..tools import requires_tool
 from .registry import LocalRegistry, free_port, htpasswd_line, running_registry
 
@@ -76,19 +79,23 @@ def build_tag(root: Path, *, version: str = "1", payload_bytes: int = 0) -> Desc
             epoch=EPOCH,
             created_by=f"linkerd-await {arch}",
         )
-        labels = image_labels(
-            title="python",
-            description="synthetic",
+        labels = ImageDescription(
+            tag="3.13",
             version=version,
-            created=rfc3339(EPOCH),
-            source="https://example.invalid/src",
-            revision="0",
-            licenses="MIT",
-            vendor="test",
-            base_name="synthetic",
+            arch=arch,
+            variant="regular",
+            distro=get_distro("debian", "13"),
+            user=TEST_USER,
             eol="2029-04-30",
             status="supported",
-        )
+            components=(),
+            title="python",
+            summary="synthetic",
+            source="https://example.invalid/src",
+            licenses="MIT",
+            vendor="test",
+            mirrors=Mirrors(),
+        ).labels(epoch=EPOCH, revision="0")
         spec = ImageSpec(
             arch,
             (base, tool),

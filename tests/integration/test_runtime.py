@@ -25,6 +25,7 @@ from bink_python.runtime.buildroot import BuildRootSpec, ensure_buildroot
 from bink_python.runtime.contents import REQUIRED_EXTENSIONS
 from bink_python.runtime.elf import read_elf
 from bink_python.store.store import Store
+from tests.machine import machine_mirrors
 
 from .fixtures_base import BaseFactory
 from .fixtures_runtime import CPYTHON_VERSION, TEST_EPOCH, RuntimeFactory, sysconfig_vars
@@ -153,7 +154,9 @@ def test_unchanged_inputs_are_a_quick_cache_hit(
 ) -> None:
     first = runtime_factory("arm64")
     start = time.monotonic()
-    again = build_runtime(first.spec, cpython_source, runtime_store, epoch=TEST_EPOCH)
+    again = build_runtime(
+        first.spec, cpython_source, runtime_store, epoch=TEST_EPOCH, mirrors=machine_mirrors()
+    )
     assert time.monotonic() - start < 1
     assert again.cached and again.key == first.key and again.tarball == first.tarball
 
@@ -203,7 +206,9 @@ def test_the_build_roots_bolt_tools_find_their_runtime(runtime_store: Store) -> 
     next to itself (<its dir>/../lib/libbolt_rt_instr.a): the tools must be named by a
     path where that holds (through /usr/bin/llvm-bolt-19, a symlink, it does not)."""
     distro = get_distro("debian", "13")
-    root = ensure_buildroot(BuildRootSpec(distro, "amd64"), runtime_store)
+    root = ensure_buildroot(
+        BuildRootSpec(distro, "amd64"), runtime_store, mirrors=machine_mirrors()
+    )
     llvm_bolt, merge_fdata = (Path(p) for p in distro.bolt_tools[:2])
     for tool in (llvm_bolt, merge_fdata):
         inside = root / tool.relative_to("/")

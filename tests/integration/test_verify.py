@@ -28,6 +28,7 @@ from bink_python.verify import (
     verify_targets,
 )
 from bink_python.verify.imagerun import Buildah, image_container
+from tests.machine import machine_mirrors, machine_settings
 
 from .fixtures_verify import GoodLayout, derive_image
 
@@ -38,7 +39,14 @@ LIB = "usr/lib/x86_64-linux-gnu"
 def test_good_images_pass_every_check(good_layout: GoodLayout, tmp_path: Path) -> None:
     family = good_layout.family
     tags = [t for t in family.tags if t.buildable]
-    report = verify_layout(good_layout.layout.path, family, tags, workdir=tmp_path)
+    report = verify_layout(
+        good_layout.layout.path,
+        family,
+        tags,
+        workdir=tmp_path,
+        mirrors=machine_mirrors(),
+        cache_dir=machine_settings().cache_dir,
+    )
     print(report.table())
     assert report.ok, report.table()
     assert {(i.tag, i.arch) for i in report.images} == {
@@ -415,7 +423,7 @@ def broken_reports(
     for case in cases:
         tag = good_layout.family.tag(case.tag)
         manifest = good_layout.manifest(case.tag, case.arch)
-        expect = describe_image(good_layout.family, tag, case.arch)
+        expect = describe_image(good_layout.family, tag, case.arch, mirrors=machine_mirrors())
         if case.version:
             expect = replace(expect, version=case.version)
         derived = derive_image(
@@ -430,7 +438,9 @@ def broken_reports(
         # the tag stays the good image's: its title label names it
         twins = (case.instance(Layout(dest), derived),) if case.instance else ()
         targets.append(Target(derived, expect, case_checks(case), instances=twins))
-    report = verify_targets(dest, targets, session=buildah_for_tests)
+    report = verify_targets(
+        dest, targets, session=buildah_for_tests, cache_dir=machine_settings().cache_dir
+    )
     print(report.table())
     return {c.name: (c, r) for c, r in zip(cases, report.images, strict=True)}
 

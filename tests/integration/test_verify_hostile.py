@@ -25,13 +25,16 @@ from pathlib import Path
 
 import pytest
 
+from bink_python.host import proc
 from bink_python.image.description import describe_image
 from bink_python.oci.rootfs import MAX_TEXT
 from bink_python.runtime.elf import ELF_MAGIC, MAX_ELF_BYTES
+from bink_python.settings import Settings
 from bink_python.verify import CHECKS, ImageReport, Target, verify_targets
 from bink_python.verify.imagerun import Buildah
 from bink_python.verify.inimage import probe_wheel
 from bink_python.verify.registry import PYCACHE
+from tests.machine import machine_mirrors, machine_settings
 
 from .fixtures_verify import GoodLayout, derive_image
 
@@ -281,7 +284,7 @@ def hostile_run(
     """Every hostile image verified in one session, with the host checked around it."""
     dest = tmp_path_factory.mktemp("hostile") / "oci"
     tag = good_amd64.family.tag(TAG)
-    expect = describe_image(good_amd64.family, tag, ARCH)
+    expect = describe_image(good_amd64.family, tag, ARCH, mirrors=machine_mirrors())
     targets = []
     for case in CASES:
         derived = derive_image(
@@ -295,7 +298,9 @@ def hostile_run(
         targets.append(Target(derived, replace(expect, tag=case.name), case.checks))
     before, etc = _snapshot(canary.root), _etc_listing()
     start = time.monotonic()
-    report = verify_targets(dest, targets, session=buildah_for_tests)
+    report = verify_targets(
+        dest, targets, session=buildah_for_tests, cache_dir=machine_settings().cache_dir
+    )
     seconds = time.monotonic() - start
     print(report.table())
     print(f"{len(CASES)} hostile images verified in {seconds:.0f}s")
@@ -389,7 +394,6 @@ def test_a_hanging_probe_is_stopped_by_its_time_limit(
     buildah_for_tests: Buildah,
     canary: Canary,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """python3 replaced by a program that never ends: each check that runs it fails
     with "timed out" after BINK_PYTHON_TIMEOUT_PROBE seconds, and nothing it started
@@ -405,12 +409,23 @@ def test_a_hanging_probe_is_stopped_by_its_time_limit(
         mutate=lambda root: _hanging_python(root, canary),
     )
     tag = good_amd64.family.tag(TAG)
-    expect = replace(describe_image(good_amd64.family, tag, ARCH), tag="hanging-python")
+    expect = replace(
+        describe_image(good_amd64.family, tag, ARCH, mirrors=machine_mirrors()),
+        tag="hanging-python",
+    )
     checks = ("python-version", "recursion")
-    monkeypatch.setenv("BINK_PYTHON_TIMEOUT_PROBE", str(limit))
+    proc.set_timeouts(Settings.resolve(environ={"BINK_PYTHON_TIMEOUT_PROBE": str(limit)}).timeouts)
     before = _snapshot(canary.root)
     start = time.monotonic()
-    report = verify_targets(dest, [Target(derived, expect, checks)], session=buildah_for_tests)
+    try:
+        report = verify_targets(
+            dest,
+            [Target(derived, expect, checks)],
+            session=buildah_for_tests,
+            cache_dir=machine_settings().cache_dir,
+        )
+    finally:
+        proc.set_timeouts(())
     seconds = time.monotonic() - start
     print(report.table(), f"{seconds:.0f}s")
     failed = {c.name: c for c in report.images[0].failed}
@@ -430,9 +445,17 @@ def test_control_the_good_image_passes_every_check_unprivileged(
     """The image the hostile ones derive from passes every check with the same verify
     (programs run as 10000:10000, fresh scratch): the failures above are the layer's."""
     tag = good_amd64.family.tag(TAG)
-    target = Target(good_amd64.manifest(TAG, ARCH), describe_image(good_amd64.family, tag, ARCH))
+    target = Target(
+        good_amd64.manifest(TAG, ARCH),
+        describe_image(good_amd64.family, tag, ARCH, mirrors=machine_mirrors()),
+    )
     before = _snapshot(canary.root)
-    report = verify_targets(good_amd64.layout.path, [target], session=buildah_for_tests)
+    report = verify_targets(
+        good_amd64.layout.path,
+        [target],
+        session=buildah_for_tests,
+        cache_dir=machine_settings().cache_dir,
+    )
     print(report.table())
     statuses = {c.name: c.status for c in report.images[0].checks}
     assert report.ok, report.table()

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bink_python.host import mirrors
+from tests.machine import machine_mirrors
 
 from .fixtures_cli import fast_build, run_ok
 
@@ -61,7 +62,10 @@ LAYOUT_VERSION = "1"
 
 
 def _upstream(which: str) -> str:
-    return mirrors.debian_mirror() if which == "main" else mirrors.debian_security_mirror()
+    given = machine_mirrors()
+    if which == "main":
+        return mirrors.debian_mirror(given)
+    return mirrors.debian_security_mirror(given)
 
 
 def _fetch(url: str) -> bytes:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bink_python.errors import BuildError
+from bink_python.host.distro import get_distro
 from bink_python.image.assemble import (
     LABEL_EOL,
     ImageSpec,
@@ -21,9 +22,9 @@ from bink_python.image.assemble import (
     build_index,
     compress_layer,
     files_layer,
-    image_labels,
     rfc3339,
 )
+from bink_python.image.description import ImageDescription
 from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
 from bink_python.oci.types import (
@@ -34,7 +35,10 @@ from bink_python.oci.types import (
     Descriptor,
     canonical_json,
 )
+from bink_python.settings import Mirrors
 from bink_python.store.store import Store
+
+from ..family_toml import TEST_USER
 
 EPOCH = 1_760_000_000
 
@@ -51,19 +55,23 @@ def _base_tar(tmp: Path) -> LayerSource:
 
 
 def _spec(arch: str, layers: tuple[LayerSource, ...], user: str = "") -> ImageSpec:
-    labels = image_labels(
-        title="python",
-        description="test",
+    labels = ImageDescription(
+        tag="3.13",
         version="3.13.15",
-        created=rfc3339(EPOCH),
-        source="https://example.invalid/src",
-        revision="abc",
-        licenses="MIT",
-        vendor="Bink",
-        base_name="debian:trixie",
+        arch=arch,
+        variant="regular",
+        distro=get_distro("debian", "13"),
+        user=TEST_USER,
         eol="2029-04-30",
         status="supported",
-    )
+        components=(),
+        title="python",
+        summary="test",
+        source="https://example.invalid/src",
+        licenses="MIT",
+        vendor="Bink",
+        mirrors=Mirrors(),
+    ).labels(epoch=EPOCH, revision="abc")
     return ImageSpec(
         arch=arch,
         layers=layers,

@@ -24,6 +24,7 @@ from bink_python.host.apt import (
     mirror_state,
 )
 from bink_python.host.distro import get_distro
+from bink_python.settings import Mirrors, Settings
 from bink_python.store.store import Store, cache_key
 
 from ..family_toml import TEST_USER
@@ -237,34 +238,40 @@ def test_spec_validation(kw: dict[str, object], message: str) -> None:
         _spec(**kw).validate()
 
 
-def test_debian_sources_are_release_updates_and_security(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BINK_PYTHON_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
-    monkeypatch.setenv("BINK_PYTHON_DEBIAN_SECURITY_MIRROR", "http://127.0.0.1:9/sec")
-    assert archive_sources(DEBIAN13, "arm64") == [
+def _mirrors(**environ: str) -> Mirrors:
+    """The mirror settings of a run in ``environ`` (and no --mirror)."""
+    return Settings.resolve(environ=environ).mirrors
+
+
+def test_debian_sources_are_release_updates_and_security() -> None:
+    given = _mirrors(
+        BINK_PYTHON_DEBIAN_MIRROR="http://127.0.0.1:9/debian",
+        BINK_PYTHON_DEBIAN_SECURITY_MIRROR="http://127.0.0.1:9/sec",
+    )
+    assert archive_sources(DEBIAN13, "arm64", given) == [
         ArchiveSource("http://127.0.0.1:9/debian", "trixie"),
         ArchiveSource("http://127.0.0.1:9/debian", "trixie-updates"),
         ArchiveSource("http://127.0.0.1:9/sec", "trixie-security"),
     ]
 
 
-def test_image_sources_are_the_configured_archive_not_the_build_mirror(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_image_sources_are_the_configured_archive_not_the_build_mirror(tmp_path: Path) -> None:
     """Regular images name the image archive (a setting of their own) for
     the release, updates and security suites; the build mirror never leaks in."""
-    monkeypatch.setenv("BINK_PYTHON_DEBIAN_MIRROR", "http://127.0.0.1:9/proxy/debian")
-    monkeypatch.setenv("BINK_PYTHON_DEBIAN_SECURITY_MIRROR", "http://127.0.0.1:9/proxy/sec")
-    build = archive_sources(DEBIAN13, "arm64")
-    for name in mirrors.IMAGE_ARCHIVE_ENV.values():
-        monkeypatch.delenv(name, raising=False)
-    same, unset = apt.image_sources(DEBIAN13, "arm64", build)
+    machine = {
+        "BINK_PYTHON_DEBIAN_MIRROR": "http://127.0.0.1:9/proxy/debian",
+        "BINK_PYTHON_DEBIAN_SECURITY_MIRROR": "http://127.0.0.1:9/proxy/sec",
+    }
+    build = archive_sources(DEBIAN13, "arm64", _mirrors(**machine))
+    same, unset = apt.image_sources(DEBIAN13, "arm64", build, _mirrors(**machine))
     assert same == build  # unset: the build mirror, and the caller is told which settings
     assert unset == ("BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE", "BINK_PYTHON_IMAGE_DEBIAN_SECURITY")
-    monkeypatch.setenv("BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE", "http://archive.invalid/debian/")
-    monkeypatch.setenv(
-        "BINK_PYTHON_IMAGE_DEBIAN_SECURITY", "http://security.invalid/debian-security"
+    images = _mirrors(
+        **machine,
+        BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE="http://archive.invalid/debian/",
+        BINK_PYTHON_IMAGE_DEBIAN_SECURITY="http://security.invalid/debian-security",
     )
-    image, unset = apt.image_sources(DEBIAN13, "arm64", build)
+    image, unset = apt.image_sources(DEBIAN13, "arm64", build, images)
     assert unset == ()
     assert apt.sources_list(DEBIAN13, image) == (
         "deb http://archive.invalid/debian trixie main\n"
@@ -294,9 +301,9 @@ def test_image_sources_are_the_configured_archive_not_the_build_mirror(
     assert mirrors.image_archive_variable("ubuntu", "amd64", security=True) == (
         "BINK_PYTHON_IMAGE_UBUNTU_SECURITY"
     )
-    monkeypatch.setenv("BINK_PYTHON_IMAGE_UBUNTU_PORTS", "not a url")
+    bad = _mirrors(BINK_PYTHON_IMAGE_UBUNTU_PORTS="not a url")
     with pytest.raises(ToolError, match="BINK_PYTHON_IMAGE_UBUNTU_PORTS='not a url' is not a URL"):
-        apt.image_sources(jammy, "arm64", [ArchiveSource("http://127.0.0.1:9/p", "jammy")])
+        apt.image_sources(jammy, "arm64", [ArchiveSource("http://127.0.0.1:9/p", "jammy")], bad)
 
 
 @pytest.fixture
@@ -345,25 +352,21 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_ubuntu_unreachable_archive_fails_before_mmdebstrap(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("BINK_PYTHON_UBUNTU_MIRROR", f"http://127.0.0.1:{_closed_port()}/ubuntu")
+def test_ubuntu_unreachable_archive_fails_before_mmdebstrap(tmp_path: Path) -> None:
+    given = _mirrors(BINK_PYTHON_UBUNTU_MIRROR=f"http://127.0.0.1:{_closed_port()}/ubuntu")
     spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular", TEST_USER)
     with pytest.raises(BuildError, match=r"archive unreachable: cannot fetch .*/dists/jammy/InRel"):
-        base.build_base(spec, Store(tmp_path), epoch=1)
+        base.build_base(spec, Store(tmp_path), epoch=1, mirrors=given)
     assert not Store(tmp_path).entries("bases")
 
 
-def test_ubuntu_without_mirror_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("BINK_PYTHON_UBUNTU_MIRROR", raising=False)
-    monkeypatch.delenv("BINK_PYTHON_UBUNTU_PORTS_MIRROR", raising=False)
+def test_ubuntu_without_mirror_names_the_setting() -> None:
     jammy = get_distro("ubuntu", "22.04")
     with pytest.raises(ToolError, match="BINK_PYTHON_UBUNTU_PORTS_MIRROR"):
-        archive_sources(jammy, "arm64")
+        archive_sources(jammy, "arm64", Mirrors())
     if not any("ubuntu" in s.uri for s in mirrors.apt_sources()):
         with pytest.raises(ToolError, match="no Ubuntu archive mirror configured"):
-            archive_sources(jammy, "amd64")
+            archive_sources(jammy, "amd64", Mirrors())
 
 
 def _tree(root: Path, files: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bink_python.errors import ToolError
 from bink_python.host import doctor
+from bink_python.settings import Mirrors
 from tests.httpserver import refused_url, running
 
 REQUIRED_TOOLS = ("mmdebstrap", "arch-test", "bwrap", "skopeo", "buildah")
@@ -43,6 +44,7 @@ def test_stripped_path_reports_every_missing_tool_with_its_package(tmp_path: Pat
         machine="x86_64",
         binfmt_dir=binfmt,
         network=False,
+        mirror_settings=Mirrors(),
     )
     by_check = {f.check: f for f in findings}
     for tool in REQUIRED_TOOLS:
@@ -122,11 +124,11 @@ def test_cache_checks(tmp_path: Path) -> None:
 def test_mirror_reachable_and_unreachable() -> None:
     with running() as server:
         server.serve("/debian/dists/trixie/InRelease", b"-----BEGIN PGP SIGNED MESSAGE-----\n")
-        ok = doctor.check_mirror(server.url + "/debian")
-        missing_suite = doctor.check_mirror(server.url + "/debian", suite="forky")
+        ok = doctor.check_mirror(Mirrors(build=server.url + "/debian"))
+        missing_suite = doctor.check_mirror(Mirrors(build=server.url + "/debian"), suite="forky")
     assert ok.status == doctor.OK
     assert missing_suite.failed
-    refused = doctor.check_mirror(refused_url() + "/debian", timeout=2)
+    refused = doctor.check_mirror(Mirrors(build=refused_url() + "/debian"), timeout=2)
     assert refused.failed
     assert "unreachable" in refused.detail
 

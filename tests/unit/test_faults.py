@@ -22,6 +22,7 @@ import pytest
 from bink_python.errors import BuildError, ToolError, cleanup
 from bink_python.host import proc
 from bink_python.host.parallel import run_parallel
+from bink_python.settings import Settings
 
 
 def _alive(pid: int) -> bool:
@@ -89,18 +90,26 @@ def test_timeout_with_a_log_names_the_log_and_its_tail(tmp_path: Path) -> None:
         proc.run(["sh", "-c", "echo tick; sleep 30"], log=log, timeout=1.0)
 
 
-def test_timeout_per_kind_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert proc.timeout_for("buildah") == proc.TIMEOUTS["buildah"]
-    assert proc.timeout_for("nosuchkind") == proc.TIMEOUTS["default"]
-    monkeypatch.setenv("BINK_PYTHON_TIMEOUT_BUILDAH", "0.5")
-    assert proc.timeout_for("buildah") == 0.5
-    done = proc.spawn(["sleep", "30"], kind="buildah")
-    assert done.timed_out and done.returncode == -1
-    monkeypatch.setenv("BINK_PYTHON_TIMEOUT_BUILDAH", "0")
-    assert proc.timeout_for("buildah") is None
-    monkeypatch.setenv("BINK_PYTHON_TIMEOUT_BUILDAH", "soon")
-    with pytest.raises(ToolError, match="BINK_PYTHON_TIMEOUT_BUILDAH"):
-        proc.timeout_for("buildah")
+def test_timeout_per_kind_from_the_environment() -> None:
+    def given(value: str) -> None:
+        environ = {"BINK_PYTHON_TIMEOUT_BUILDAH": value}
+        proc.set_timeouts(Settings.resolve(environ=environ).timeouts)
+
+    try:
+        assert proc.timeout_for("buildah") == proc.TIMEOUTS["buildah"]
+        assert proc.timeout_for("nosuchkind") == proc.TIMEOUTS["default"]
+        given("0.5")
+        assert proc.timeout_for("buildah") == 0.5
+        assert proc.timeout_for("probe") == proc.TIMEOUTS["probe"]
+        done = proc.spawn(["sleep", "30"], kind="buildah")
+        assert done.timed_out and done.returncode == -1
+        given("0")
+        assert proc.timeout_for("buildah") is None
+        given("soon")
+        with pytest.raises(ToolError, match="BINK_PYTHON_TIMEOUT_BUILDAH"):
+            proc.timeout_for("buildah")
+    finally:
+        proc.set_timeouts(())
 
 
 def test_interrupt_while_waiting_stops_the_child_tree(tmp_path: Path) -> None:

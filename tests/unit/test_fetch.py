@@ -28,6 +28,7 @@ from bink_python.inputs.fetch import (
 )
 from bink_python.inputs.lockfile import Artifact, Lock
 from bink_python.pipeline.housekeeping import inventory, needs, remove, select
+from bink_python.settings import Mirrors
 from tests.httpserver import TestServer, refused_url, running
 
 FAST = FetchSettings(timeout=1.0, attempts=2, backoff=0.0)
@@ -314,7 +315,9 @@ def test_download_trust_on_first_use(server: TestServer, cache: Cache) -> None:
 
 def test_debian_url_resolves_through_mirror_setting(server: TestServer, cache: Cache) -> None:
     server.serve("/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", BODY)
-    settings = FetchSettings(timeout=1.0, attempts=1, debian_mirror=server.url + "/debian/")
+    settings = FetchSettings(
+        timeout=1.0, attempts=1, mirrors=Mirrors(build=server.url + "/debian/")
+    )
     lock_url = "debian:pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz"
     assert resolve_url(lock_url, settings).startswith(server.url + "/debian/pool/")
     assert fetch_artifact(artifact(lock_url), cache, settings=settings).read_bytes() == BODY

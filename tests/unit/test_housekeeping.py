@@ -248,14 +248,19 @@ def test_verify_finds_a_corrupt_runtime_base_or_input(tmp_path: Path, family_dir
     assert main([*argv, "--cache-dir", str(root)]) == 5
 
 
-def test_cache_dir_is_the_root_for_every_stage(tmp_path: Path, family_dir: Path) -> None:
-    """verify's bytecode cache asks cache_root() itself: --cache-dir must win over the env."""
-    try:
-        argv = ["cache", "du", "--config", str(family_dir / "images.toml")]
-        main([*argv, "--cache-dir", str(tmp_path / "mine")])
-        assert store_mod.cache_root() == (tmp_path / "mine").resolve()
-    finally:
-        store_mod.select_cache_root(None)
+def test_cache_dir_is_the_root_for_every_stage(tmp_path: Path) -> None:
+    """verify's bytecode cache lives under the cache root handed to it: --cache-dir wins
+    over the environment's."""
+    from bink_python.cli.commands import build_parser
+    from bink_python.settings import Settings
+    from bink_python.verify.pycache import host_pycache
+
+    args = build_parser().parse_args(["verify", "--cache-dir", str(tmp_path / "mine")])
+    settings = Settings.resolve(args, {"BINK_PYTHON_CACHE": str(tmp_path / "env")})
+    manifest = {"layers": [{"digest": "sha256:base"}, {"digest": "sha256:runtime"}]}
+    kept = host_pycache(manifest, settings.cache_dir)
+    assert kept is not None and kept.is_relative_to((tmp_path / "mine").resolve())
+    assert host_pycache(manifest, None) is None
 
 
 def _sound_entry_of_every_kind(root: Path) -> dict[str, Path]:

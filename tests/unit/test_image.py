@@ -4,6 +4,7 @@ the image config, and what verify expects."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -16,13 +17,13 @@ from bink_python.base import base
 from bink_python.base.spec import BaseSpec
 from bink_python.cli.commands import build_parser
 from bink_python.family.config import load_family
-from bink_python.host import mirrors
 from bink_python.image.assemble import ImageSpec, LayerSource, build_image
 from bink_python.image.description import IMAGE_CMD, ImageDescription, describe_image
 from bink_python.oci.layout import Layout
 from bink_python.oci.tarball import write_tree_tar_file
 from bink_python.pipeline import plan
 from bink_python.pipeline.plan import BuildOptions
+from bink_python.settings import Mirrors, Settings
 from bink_python.store.store import Store, cache_key
 from bink_python.verify.imagerun import Container
 from bink_python.verify.registry import CheckFailed, Probe
@@ -42,7 +43,7 @@ def _image(tmp_path: Path, uid: int) -> ImageDescription:
     directory.mkdir()
     family = load_family(write_images_toml(directory, text))
     assert family.user.uid == uid
-    return describe_image(family, family.tag("3.13-distroless"), "amd64")
+    return describe_image(family, family.tag("3.13-distroless"), "amd64", mirrors=Mirrors())
 
 
 def _config(tmp_path: Path, image: ImageDescription) -> tuple[dict[str, object], dict[str, object]]:
@@ -160,7 +161,7 @@ def test_described_images_are_byte_identical_to_before(tmp_path: Path) -> None:
     for tag in family.tags:
         manifests = []
         for arch in tag.arches or family.arches:
-            image = describe_image(family, tag, arch)
+            image = describe_image(family, tag, arch, mirrors=Mirrors())
             spec = ImageSpec(
                 arch=arch,
                 layers=(layer,),
@@ -172,7 +173,9 @@ def test_described_images_are_byte_identical_to_before(tmp_path: Path) -> None:
             )
             manifests.append(build_image(spec, layout, store).descriptor)
             got[(tag.name, arch)] = manifests[-1].digest
-        labels = describe_image(family, tag, "amd64").labels(epoch=epoch, revision="r")
+        labels = describe_image(family, tag, "amd64", mirrors=Mirrors()).labels(
+            epoch=epoch, revision="r"
+        )
         got[(tag.name, "index")] = build_index(manifests, labels, layout).digest
     assert got == GOLDEN
 
@@ -183,17 +186,19 @@ def test_a_build_from_a_mirror_writes_and_expects_that_mirror(
     """``build --mirror URL``: the description carries the mirror, the base writes the
     list the description names, and verify's apt-sources check expects that list."""
 
-    for name in mirrors.IMAGE_ARCHIVE_ENV.values():  # unset: images name the build mirror
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BINK_PYTHON_DEBIAN_MIRROR", "http://127.0.0.1:9/machine/debian")
-    monkeypatch.setenv("BINK_PYTHON_DEBIAN_SECURITY_MIRROR", "http://127.0.0.1:9/machine/sec")
+    machine = {  # no image archive setting: images name the build mirror
+        "BINK_PYTHON_DEBIAN_MIRROR": "http://127.0.0.1:9/machine/debian",
+        "BINK_PYTHON_DEBIAN_SECURITY_MIRROR": "http://127.0.0.1:9/machine/sec",
+    }
     family = load_family(write_images_toml(tmp_path, images_toml()))
     tag = family.tag("3.13")
     mirror = "http://127.0.0.1:9/company/debian"
-    image = describe_image(family, tag, "amd64", mirror=mirror)
-    assert image.mirror == mirror
+    given = Settings.resolve(argparse.Namespace(mirror=mirror), machine).mirrors
+    configured = Settings.resolve(None, machine).mirrors
+    image = describe_image(family, tag, "amd64", mirrors=given)
+    assert image.mirrors.build == mirror
     assert f"deb {mirror} trixie main\n" in image.apt_sources()
-    assert mirror not in describe_image(family, tag, "amd64").apt_sources()
+    assert mirror not in describe_image(family, tag, "amd64", mirrors=configured).apt_sources()
 
     # the base built from that mirror writes exactly the description's list
     def fake_regular(
@@ -205,7 +210,7 @@ def test_a_build_from_a_mirror_writes_and_expects_that_mirror(
 
     monkeypatch.setattr(base, "mirror_state", lambda sources: dict(STATE))
     monkeypatch.setattr(base, "_build_regular", fake_regular)
-    built = base.build_base(image.base_spec, Store(tmp_path / "cache"), epoch=1, mirror=mirror)
+    built = base.build_base(image.base_spec, Store(tmp_path / "cache"), epoch=1, mirrors=given)
     root = tmp_path / "root"
     root.mkdir()
     subprocess.run(["tar", "-xf", str(built.rootfs), "-C", str(root)], check=True)
@@ -214,15 +219,15 @@ def test_a_build_from_a_mirror_writes_and_expects_that_mirror(
     # verify expects it from the description that carries the mirror, and only from that
     probe = _probe(image, root, {}, {})
     assert check_apt_sources(probe) == "3 suites (trixie, trixie-updates, trixie-security)"
-    machine = describe_image(family, tag, "amd64")
+    elsewhere = describe_image(family, tag, "amd64", mirrors=configured)
     with pytest.raises(CheckFailed, match="company"):
-        check_apt_sources(_probe(machine, root, {}, {}))
+        check_apt_sources(_probe(elsewhere, root, {}, {}))
 
 
 def test_build_extra_packages_reach_every_base_and_nothing_else(tmp_path: Path) -> None:
     """``build --extra-package``: the option, not a patched function, changes the bases."""
     family = load_family(write_images_toml(tmp_path, images_toml()))
-    image = describe_image(family, family.tag("3.13"), "amd64")
+    image = describe_image(family, family.tag("3.13"), "amd64", mirrors=Mirrors())
     assert plan.base_spec(image, BuildOptions()) == image.base_spec  # same key as before
     extra = plan.base_spec(image, BuildOptions(extra_packages=("less",)))
     assert extra == replace(image.base_spec, extra_packages=("less",))

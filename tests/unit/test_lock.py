@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -18,11 +19,29 @@ from bink_python.inputs.cache import Cache
 from bink_python.inputs.fetch import FetchSettings, fetch_artifact
 from bink_python.inputs.lockfile import Lock, parse_pin, require_pinned, sync_lock
 from bink_python.inputs.update import run_lock
+from bink_python.settings import Settings, Upstream
 from tests.family_toml import images_toml, write_images_toml
 from tests.httpserver import TestServer, running
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = FetchSettings(timeout=1.0, attempts=1, backoff=0.0)
+
+
+def served(srv: TestServer) -> Settings:
+    """The settings of a run whose upstream, mirror and epoch are the test server's."""
+    return Settings.resolve(
+        environ={
+            "BINK_PYTHON_PYTHON_ORG_URL": srv.url,
+            "BINK_PYTHON_GITHUB_URL": srv.url + "/gh",
+            "BINK_PYTHON_DEBIAN_MIRROR": srv.url + "/debian",
+            "SOURCE_DATE_EPOCH": "1700000000",
+        }
+    )
+
+
+def fast(srv: TestServer) -> FetchSettings:
+    return replace(FetchSettings.of(served(srv)), timeout=1.0, attempts=1, backoff=0.0)
+
 
 DESIGN_PINS = {
     "3.9.25": "00e07d7c0f2f0cc002432d1ee84d2a40dae404a99303e3f97701c10966c91834",
@@ -62,7 +81,7 @@ def test_committed_lock_is_what_the_tool_writes() -> None:
     text = family.lock_path.read_text()
     lock = Lock.load(family.lock_path)
     assert lock.to_text() == text
-    assert sync_lock(family, lock).to_text() == text
+    assert sync_lock(family, lock, upstream=Upstream()).to_text() == text
 
 
 def test_no_registry_host_in_lock() -> None:
@@ -79,7 +98,7 @@ def family_path(tmp_path: Path) -> Path:
 def test_sync_adds_keeps_and_drops(family_path: Path) -> None:
     family = load_family(family_path)
     sha = "a" * 64
-    lock = sync_lock(family, Lock(0, {}), {"cpython:3.13.15": sha}, now=100)
+    lock = sync_lock(family, Lock(0, {}), {"cpython:3.13.15": sha}, now=100, upstream=Upstream())
     assert sorted(lock.artifacts) == [
         "cpython:3.13.15",
         "linkerd-await:0.3.3:amd64",
@@ -87,11 +106,11 @@ def test_sync_adds_keeps_and_drops(family_path: Path) -> None:
     ]
     assert lock.source_date_epoch == 100
     # unchanged content: epoch kept, byte-identical
-    again = sync_lock(family, lock, now=200)
+    again = sync_lock(family, lock, now=200, upstream=Upstream())
     assert again.to_text() == lock.to_text()
     # a version change drops the old artifact, adds the new one unpinned, moves the epoch
     family_path.write_text(FAMILY.replace('"3.13.15"', '"3.13.16"'))
-    moved = sync_lock(load_family(family_path), lock, now=300)
+    moved = sync_lock(load_family(family_path), lock, now=300, upstream=Upstream())
     assert "cpython:3.13.15" not in moved.artifacts
     assert not moved.entry("cpython:3.13.16").pinned
     assert moved.source_date_epoch == 300
@@ -102,7 +121,9 @@ def test_first_pin_keeps_the_epoch_repin_moves_it(family_path: Path) -> None:
     fresh copy of the example's lock) keeps the epoch: the same bytes pinned twice, at
     two times, give the same lock. Re-pinning to other bytes or unpinning moves it."""
     family = load_family(family_path)
-    lock = sync_lock(family, Lock(0, {}), {"cpython:3.13.15": "a" * 64}, now=100)
+    lock = sync_lock(
+        family, Lock(0, {}), {"cpython:3.13.15": "a" * 64}, now=100, upstream=Upstream()
+    )
     amd64 = "linkerd-await:0.3.3:amd64"
     first = lock.with_artifact(replace(lock.entry(amd64), sha256="b" * 64, size=5), now=200)
     again = lock.with_artifact(replace(lock.entry(amd64), sha256="b" * 64, size=5), now=300)
@@ -113,14 +134,19 @@ def test_first_pin_keeps_the_epoch_repin_moves_it(family_path: Path) -> None:
     unpinned = first.with_artifact(replace(first.entry(amd64), sha256=None), now=500)
     assert unpinned.source_date_epoch == 500
     # through sync_lock (`lock --pin`) too
-    assert sync_lock(family, lock, {amd64: "d" * 64}, now=600).source_date_epoch == 100
+    assert (
+        sync_lock(family, lock, {amd64: "d" * 64}, now=600, upstream=Upstream()).source_date_epoch
+        == 100
+    )
 
 
 def test_sync_rejects_pin_for_unused_artifact(family_path: Path) -> None:
     with pytest.raises(
         ConfigError, match=r"cannot pin cpython:3\.12\.1: images\.toml does not use it"
     ):
-        sync_lock(load_family(family_path), Lock(0, {}), {"cpython:3.12.1": "a" * 64})
+        sync_lock(
+            load_family(family_path), Lock(0, {}), {"cpython:3.12.1": "a" * 64}, upstream=Upstream()
+        )
 
 
 def test_parse_pin() -> None:
@@ -159,12 +185,8 @@ ARM64 = b"\x7fELF arm64 stand-in"
 
 
 @pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestServer]:
+def upstream() -> Iterator[TestServer]:
     with running() as srv:
-        monkeypatch.setenv("BINK_PYTHON_PYTHON_ORG_URL", srv.url)
-        monkeypatch.setenv("BINK_PYTHON_GITHUB_URL", srv.url + "/gh")
-        monkeypatch.setenv("BINK_PYTHON_DEBIAN_MIRROR", srv.url + "/debian")
-        monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
         yield srv
 
 
@@ -185,7 +207,13 @@ def test_lock_pins_linkerd_from_shasum_and_fetches_cpython_via_debian(
     upstream.serve("/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", TARBALL)
     family = load_family(family_path)
     cache = Cache(tmp_path / "cache")
-    result = run_lock(family, cache, pins={"cpython:3.13.15": TAR_SHA}, settings=FAST)
+    result = run_lock(
+        family,
+        cache,
+        pins={"cpython:3.13.15": TAR_SHA},
+        settings=fast(upstream),
+        epoch=served(upstream).source_date_epoch,
+    )
     assert result.pinned == ("linkerd-await:0.3.3:amd64", "linkerd-await:0.3.3:arm64")
     lock = Lock.load(family.lock_path)
     assert lock.entry("cpython:3.13.15").size == len(TARBALL)  # learned by downloading
@@ -194,11 +222,19 @@ def test_lock_pins_linkerd_from_shasum_and_fetches_cpython_via_debian(
     # a second run changes nothing and downloads nothing
     text = family.lock_path.read_bytes()
     before = upstream.count()
-    again = run_lock(family, cache, settings=FAST)
+    again = run_lock(
+        family, cache, settings=fast(upstream), epoch=served(upstream).source_date_epoch
+    )
     assert not again.changed and family.lock_path.read_bytes() == text
     assert upstream.count() == before
     # offline lock never connects
-    run_lock(family, cache, offline=True, settings=FAST)
+    run_lock(
+        family,
+        cache,
+        offline=True,
+        settings=fast(upstream),
+        epoch=served(upstream).source_date_epoch,
+    )
     assert upstream.count() == before
 
 
@@ -211,7 +247,13 @@ def test_lock_refuses_asset_not_matching_shasum(
     upstream.serve("/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", TARBALL)
     family = load_family(family_path)
     with pytest.raises(FetchError, match=r"1 of 3 artifacts could not be fetched.*arm64: sha256"):
-        run_lock(family, Cache(tmp_path / "c"), pins={"cpython:3.13.15": TAR_SHA}, settings=FAST)
+        run_lock(
+            family,
+            Cache(tmp_path / "c"),
+            pins={"cpython:3.13.15": TAR_SHA},
+            settings=fast(upstream),
+            epoch=served(upstream).source_date_epoch,
+        )
     lock = Lock.load(family.lock_path)  # verified pins were still recorded
     assert lock.entry("linkerd-await:0.3.3:amd64").pinned
     assert not lock.entry("linkerd-await:0.3.3:arm64").pinned
@@ -222,7 +264,12 @@ def test_lock_unreachable_upstream_says_how_to_pin(
 ) -> None:
     family = load_family(family_path)
     with pytest.raises(FetchError) as info:
-        run_lock(family, Cache(tmp_path / "c"), settings=FAST)
+        run_lock(
+            family,
+            Cache(tmp_path / "c"),
+            settings=fast(upstream),
+            epoch=served(upstream).source_date_epoch,
+        )
     message = str(info.value)
     assert "\n" not in message
     assert "cpython:3.13.15 is not pinned" in message
@@ -236,21 +283,28 @@ def test_lock_tofu_when_shasum_missing(
     serve_linkerd(upstream, shasum=False)
     upstream.serve("/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", TARBALL)
     family = load_family(family_path)
-    run_lock(family, Cache(tmp_path / "c"), pins={"cpython:3.13.15": TAR_SHA}, settings=FAST)
+    run_lock(
+        family,
+        Cache(tmp_path / "c"),
+        pins={"cpython:3.13.15": TAR_SHA},
+        settings=fast(upstream),
+        epoch=served(upstream).source_date_epoch,
+    )
     entry = Lock.load(family.lock_path).entry("linkerd-await:0.3.3:amd64")
     assert entry.sha256 == hashlib.sha256(AMD64).hexdigest()
     assert fetch_artifact(entry, Cache(tmp_path / "c"), offline=True).read_bytes() == AMD64
 
 
-def test_source_date_epoch_is_settled_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_source_date_epoch_is_settled_in_one_place() -> None:
     from bink_python.errors import UsageError
     from bink_python.inputs.lockfile import source_date_epoch
 
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    assert source_date_epoch(None, fallback=lambda: 7) == 7
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    assert source_date_epoch(None, fallback=lambda: 7) == 1700000000
-    assert source_date_epoch(5, fallback=lambda: 7) == 5
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
+    def epoch(args: object = None, **environ: str) -> int:
+        given = Settings.resolve(args, environ).source_date_epoch()
+        return source_date_epoch(given, fallback=lambda: 7)
+
+    assert epoch() == 7
+    assert epoch(SOURCE_DATE_EPOCH="1700000000") == 1700000000
+    assert epoch(argparse.Namespace(source_date_epoch=5), SOURCE_DATE_EPOCH="1700000000") == 5
     with pytest.raises(UsageError, match=r"SOURCE_DATE_EPOCH='soon': expected an integer"):
-        source_date_epoch(None, fallback=lambda: 7)
+        epoch(SOURCE_DATE_EPOCH="soon")

@@ -23,6 +23,7 @@ from bink_python.runtime.buildroot import BuildRootSpec, buildroot_key
 from bink_python.runtime.elf import ElfInfo, read_elf_file
 from bink_python.runtime.plan import plan_build, runtime_key
 from bink_python.runtime.spec import RuntimeSpec
+from bink_python.settings import Mirrors
 from bink_python.store.store import Store, write_json
 
 from ..tools import requires_tool
@@ -564,7 +565,7 @@ def test_cache_hit_is_quick_and_does_not_read_the_source(tmp_path: Path) -> None
         (entry / "runtime.tar").write_bytes(b"tar")
         write_json(entry / "record.json", {"version": "3.13.15"})
     start = time.monotonic()
-    result = build_runtime(the_spec, tmp_path / "absent.tar.xz", store, epoch=0)
+    result = build_runtime(the_spec, tmp_path / "absent.tar.xz", store, epoch=0, mirrors=Mirrors())
     assert time.monotonic() - start < 1
     assert result.cached and result.key == key
     assert result.record == {"version": "3.13.15"}
@@ -574,7 +575,9 @@ def test_wrong_source_checksum_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "Python-3.13.15.tar.xz"
     source.write_bytes(b"not python")
     with pytest.raises(FetchError, match="expected 1e66a794"):
-        build_runtime(spec(profile="fast"), source, Store(tmp_path / "c"), epoch=0)
+        build_runtime(
+            spec(profile="fast"), source, Store(tmp_path / "c"), epoch=0, mirrors=Mirrors()
+        )
     assert not (tmp_path / "c" / "runtimes").exists() or not any(
         p for p in (tmp_path / "c" / "runtimes").iterdir() if not p.name.startswith(".")
     )
@@ -630,16 +633,24 @@ def test_a_runtime_of_another_build_host_is_taken_from_the_cache_never_compiled(
     native_arm64 = spec(arch="arm64", profile="fast")
     absent = tmp_path / "absent.tar.xz"
     with pytest.raises(BuildError, match=r"compiled on arm64 \(native\) .* this machine is amd64"):
-        build_runtime(native_arm64, absent, store, epoch=0, build_host="arm64")
+        build_runtime(native_arm64, absent, store, epoch=0, build_host="arm64", mirrors=Mirrors())
     with pytest.raises(BuildError, match=r"compiled on amd64 \(cross\) .* refusing to compile"):
-        build_runtime(native_arm64, absent, store, epoch=0, mode=BuildMode.CACHED_ONLY)
+        build_runtime(
+            native_arm64, absent, store, epoch=0, mode=BuildMode.CACHED_ONLY, mirrors=Mirrors()
+        )
     # the entry the arm64 runtime job saved, handed over by key
     key = runtime_key(native_arm64, "arm64")
     with store.building("runtimes", key) as entry:
         (entry / "runtime.tar").write_bytes(b"tar")
         write_json(entry / "record.json", {"build_host_arch": "arm64"})
     hit = build_runtime(
-        native_arm64, absent, store, epoch=0, build_host="arm64", mode=BuildMode.CACHED_ONLY
+        native_arm64,
+        absent,
+        store,
+        epoch=0,
+        build_host="arm64",
+        mode=BuildMode.CACHED_ONLY,
+        mirrors=Mirrors(),
     )
     assert hit.cached and hit.key == key
 

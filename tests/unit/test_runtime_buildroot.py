@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+import argparse
 
 from bink_python.host.distro import get_distro
 from bink_python.runtime.buildroot import (
@@ -13,19 +13,23 @@ from bink_python.runtime.buildroot import (
 )
 from bink_python.runtime.plan import runtime_key
 from bink_python.runtime.spec import RuntimeSpec
+from bink_python.settings import Mirrors, Settings
 
 
 def test_debian_root_uses_one_archive_for_every_arch() -> None:
     spec = BuildRootSpec(get_distro("debian", "13"), "amd64")
-    assert apt_sources(spec, "http://mirror.invalid/debian/") == [
+    assert apt_sources(spec, Mirrors(build="http://mirror.invalid/debian/")) == [
         "deb http://mirror.invalid/debian trixie main"
     ]
 
 
-def test_ubuntu_root_takes_arm64_from_the_ports_archive(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BINK_PYTHON_UBUNTU_PORTS_MIRROR", "http://ports.invalid/ubuntu-ports")
+def test_ubuntu_root_takes_arm64_from_the_ports_archive() -> None:
+    given = Settings.resolve(
+        argparse.Namespace(mirror="http://archive.invalid/ubuntu"),
+        {"BINK_PYTHON_UBUNTU_PORTS_MIRROR": "http://ports.invalid/ubuntu-ports"},
+    )
     spec = BuildRootSpec(get_distro("ubuntu", "22.04"), "amd64")
-    assert apt_sources(spec, "http://archive.invalid/ubuntu") == [
+    assert apt_sources(spec, given.mirrors) == [
         "deb [arch=amd64] http://archive.invalid/ubuntu jammy main universe",
         "deb [arch=arm64] http://ports.invalid/ubuntu-ports jammy main universe",
     ]

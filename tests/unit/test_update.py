@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,28 @@ from bink_python.inputs.lockfile import Lock
 from bink_python.inputs.update import rewrite_toml, run_update
 from bink_python.inputs.upstream import parse_python_releases, parse_shasum, parse_source_file
 from bink_python.publish.readme import readme_path, write_readme
+from bink_python.settings import Settings
 from tests.httpserver import TestServer, running
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = FetchSettings(timeout=1.0, attempts=1, backoff=0.0)
+
+
+def served(srv: TestServer) -> Settings:
+    """The settings of a run whose upstream and epoch are the test server's."""
+    return Settings.resolve(
+        environ={
+            "BINK_PYTHON_PYTHON_ORG_URL": srv.url,
+            "BINK_PYTHON_GITHUB_URL": srv.url + "/gh",
+            "BINK_PYTHON_GITHUB_API_URL": srv.url + "/ghapi",
+            "SOURCE_DATE_EPOCH": "1800000000",
+        }
+    )
+
+
+def fast(srv: TestServer) -> FetchSettings:
+    return replace(FetchSettings.of(served(srv)), timeout=1.0, attempts=1, backoff=0.0)
+
+
 NEW_SHA = "1" * 64
 AMD64 = b"\x7fELF linkerd-await 0.3.4 amd64"
 ARM64 = b"\x7fELF linkerd-await 0.3.4 arm64"
@@ -144,7 +163,12 @@ def workdir(tmp_path: Path) -> Path:
 def test_update_rewrites_toml_lock_and_readme(upstream: TestServer, workdir: Path) -> None:
     toml_before = (workdir / "images.toml").read_text()
     family = load_family(workdir / "images.toml")
-    result = run_update(family, settings=FAST, write_readme=write_family_readme)
+    result = run_update(
+        family,
+        settings=fast(upstream),
+        write_readme=write_family_readme,
+        epoch=served(upstream).source_date_epoch,
+    )
     assert [str(c) for c in result.changes] == [
         "CPython 3.13: 3.13.16 -> 3.13.17",
         "linkerd-await: 0.3.3 -> 0.3.4",
@@ -169,7 +193,11 @@ def test_update_rewrites_toml_lock_and_readme(upstream: TestServer, workdir: Pat
     assert "updated images.toml, images.lock, README.md" in result.summary()
     # running again finds nothing new and leaves every file byte-identical
     snapshot = {n: (workdir / n).read_bytes() for n in ("images.toml", "images.lock", "README.md")}
-    again = run_update(load_family(workdir / "images.toml"), settings=FAST)
+    again = run_update(
+        load_family(workdir / "images.toml"),
+        settings=fast(upstream),
+        epoch=served(upstream).source_date_epoch,
+    )
     assert again.changes == ()
     assert "everything is up to date" in again.summary()
     assert {n: (workdir / n).read_bytes() for n in snapshot} == snapshot
@@ -177,7 +205,12 @@ def test_update_rewrites_toml_lock_and_readme(upstream: TestServer, workdir: Pat
 
 def test_update_dry_run_writes_nothing(upstream: TestServer, workdir: Path) -> None:
     snapshot = {n: (workdir / n).read_bytes() for n in ("images.toml", "images.lock", "README.md")}
-    result = run_update(load_family(workdir / "images.toml"), dry_run=True, settings=FAST)
+    result = run_update(
+        load_family(workdir / "images.toml"),
+        dry_run=True,
+        settings=fast(upstream),
+        epoch=served(upstream).source_date_epoch,
+    )
     assert len(result.changes) == 2
     assert "dry run: nothing written" in result.summary()
     assert {n: (workdir / n).read_bytes() for n in snapshot} == snapshot
@@ -195,15 +228,20 @@ def test_update_refuses_shasum_disagreeing_with_api_digest(
     with pytest.raises(
         FetchError, match=r"the \.shasum file says 9+ but GitHub's release API says"
     ):
-        run_update(load_family(workdir / "images.toml"), settings=FAST)
+        run_update(
+            load_family(workdir / "images.toml"),
+            settings=fast(upstream),
+            epoch=served(upstream).source_date_epoch,
+        )
     assert (workdir / "images.toml").read_bytes() == before
 
 
-def test_update_unreachable_python_org(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:
-    with running() as srv:
-        monkeypatch.setenv("BINK_PYTHON_PYTHON_ORG_URL", srv.url)
-        with pytest.raises(FetchError, match=r"^cannot fetch python.org release list: .*HTTP 404$"):
-            run_update(load_family(workdir / "images.toml"), settings=FAST)
+def test_update_unreachable_python_org(workdir: Path) -> None:
+    with (
+        running() as srv,
+        pytest.raises(FetchError, match=r"^cannot fetch python.org release list: .*HTTP 404$"),
+    ):
+        run_update(load_family(workdir / "images.toml"), settings=fast(srv))
 
 
 def test_parsers_on_real_shapes() -> None:

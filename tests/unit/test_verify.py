@@ -17,6 +17,7 @@ from bink_python.image.description import describe_image
 from bink_python.oci.rootfs import resolve_in_root
 from bink_python.publish.readme import verify_checks
 from bink_python.runtime.elf import ElfError, read_elf, read_elf_file
+from bink_python.settings import Mirrors
 from bink_python.verify import (
     CHECKS,
     CheckResult,
@@ -66,7 +67,7 @@ def _family(tmp_path: Path) -> Family:
 
 def test_expectation_from_tag(tmp_path: Path) -> None:
     family = _family(tmp_path)
-    e = describe_image(family, family.tags[0], "arm64", error=VerifyError)
+    e = describe_image(family, family.tags[0], "arm64", error=VerifyError, mirrors=Mirrors())
     assert e.version == "3.13.15"
     assert e.distroless
     assert e.default_user == "10000:10000"
@@ -77,12 +78,12 @@ def test_expectation_from_tag(tmp_path: Path) -> None:
     assert e.components == (("linkerd-await", "/usr/local/bin/linkerd-await"),)
     assert str(e.platform) == "linux/arm64/v8"
     regular = describe_image(
-        family, Tag(**{**family.tags[0].__dict__, "variant": "regular"}), "amd64"
+        family, Tag(**{**family.tags[0].__dict__, "variant": "regular"}), "amd64", mirrors=Mirrors()
     )
     assert regular.default_user == ""
     assert regular.multiarch == "x86_64-linux-gnu"
     with pytest.raises(VerifyError, match="unknown arch"):
-        describe_image(family, family.tags[0], "s390x", error=VerifyError)
+        describe_image(family, family.tags[0], "s390x", error=VerifyError, mirrors=Mirrors())
 
 
 def _compile(tmp_path: Path, compiler: str, name: str, *flags: str) -> Path:
@@ -350,7 +351,7 @@ def test_a_probe_that_prints_no_json_fails_at_once(tmp_path: Path) -> None:
     """Output is read back whole from a file (never lost by buildah's relay), so a probe
     that printed nothing, or no JSON, ran wrongly: it fails on its first run."""
     family = _family(tmp_path)
-    expect = describe_image(family, family.tags[0], "amd64")
+    expect = describe_image(family, family.tags[0], "amd64", mirrors=Mirrors())
     for printed in ("", "not json\n"):
         container = _Flaky(tmp_path, [printed, '{"ok": true}\n'])
         probe = Probe(expect, container, {}, {})  # type: ignore[arg-type]
@@ -373,7 +374,7 @@ class _Recording(_Flaky):
 
 def test_a_probe_runs_with_the_options_it_is_given(tmp_path: Path) -> None:
     family = _family(tmp_path)
-    expect = describe_image(family, family.tags[0], "amd64")
+    expect = describe_image(family, family.tags[0], "amd64", mirrors=Mirrors())
     container = _Recording(tmp_path, ['{"ok": true}\n'] * 2)
     probe = Probe(expect, container, {}, {})  # type: ignore[arg-type]
     assert probe.probe("utf8") == {"ok": True}

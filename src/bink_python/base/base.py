@@ -69,13 +69,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BuildError, ToolError, cleanup
-from ..host import mirrors
 from ..host.apt import ArchiveSource, archive_sources, image_apt_list, mirror_state
 from ..host.binfmt import emulation_env, ensure_binfmt
+from ..host.mirrors import archive_keyring
 from ..host.mounts import remove_tree, unmount_below
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
 from ..oci.tarball import write_tree_tar_file
+from ..settings import Mirrors
 from ..store.kinds import BASES
 from ..store.store import Built, Store, cache_key, read_json, sha256_file, write_json
 from . import slim
@@ -141,8 +142,13 @@ def key_parts(
 
 
 def _mmdebstrap_command(
-    spec: BaseSpec, sources: list[ArchiveSource], target: Path, inrelease_dir: Path
+    spec: BaseSpec,
+    sources: list[ArchiveSource],
+    target: Path,
+    inrelease_dir: Path,
+    keyring: str | None = None,
 ) -> list[str]:
+    """The mmdebstrap command of a regular base (``keyring``: the distribution's)."""
     distro = spec.distro
     user = spec.user
     name = shlex.quote(user.name)
@@ -154,7 +160,7 @@ def _mmdebstrap_command(
         f"--architectures={spec.arch}",
         f"--components={','.join(distro.components)}",
         f"--include={','.join(spec.packages)}",
-        f"--keyring={mirrors.archive_keyring(distro.os, distro.keyring)}",
+        f"--keyring={keyring or distro.keyring}",
     ]
     cmd += [f"--dpkgopt={opt}" for opt in (*SLIM_DPKG_OPTIONS, *slim.dpkg_options())]
     cmd += [
@@ -266,11 +272,11 @@ def _build_regular(
     *,
     epoch: int,
     log: Path,
+    keyring: str,
 ) -> tuple[Path, dict[str, dict[str, str]]]:
     require_tool("mmdebstrap")
     if os.geteuid() != 0:
         raise ToolError("building a base needs root (mmdebstrap --mode=root): run as root")
-    keyring = mirrors.archive_keyring(spec.distro.os, spec.distro.keyring)
     if not Path(keyring).is_file():
         pkg = "ubuntu-keyring" if spec.distro.os == "ubuntu" else "debian-archive-keyring"
         raise ToolError(
@@ -285,7 +291,7 @@ def _build_regular(
     env = {"SOURCE_DATE_EPOCH": str(epoch), "TMPDIR": str(work), "LC_ALL": "C.UTF-8"}
     env.update(emulation_env(spec.arch))
     run(
-        _mmdebstrap_command(spec, sources, tree, inrelease_dir),
+        _mmdebstrap_command(spec, sources, tree, inrelease_dir, keyring),
         error=BuildError,
         what=f"mmdebstrap ({spec.label})",
         kind="mmdebstrap",
@@ -304,19 +310,20 @@ def build_base(
     store: Store,
     *,
     epoch: int,
-    mirror: str | None = None,
+    mirrors: Mirrors,
     progress: Progress = SILENT,
     force: bool = False,
 ) -> BaseResult:
     """Build (or reuse from the Store) the base root filesystem of ``spec``.
 
-    ``epoch`` is SOURCE_DATE_EPOCH; ``mirror`` overrides the main archive mirror
-    (the security mirror still comes from the configuration). ``force`` rebuilds
+    ``epoch`` is SOURCE_DATE_EPOCH; ``mirrors`` says where the archive is (its
+    ``build``, ``--mirror``, overrides the main archive only), what the image names
+    and the archive keyring. ``force`` rebuilds
     even when the entry exists (for distroless, the regular base too).
     """
     spec.validate()
-    sources = archive_sources(spec.distro, spec.arch, mirror)
-    apt_list, unset = image_apt_list(spec.distro, spec.arch, sources)
+    sources = archive_sources(spec.distro, spec.arch, mirrors)
+    apt_list, unset = image_apt_list(spec.distro, spec.arch, sources, mirrors)
     state = mirror_state(sources)
     parts = key_parts(spec, mirror_state=state, epoch=epoch, apt_sources=apt_list)
     key = cache_key(parts)
@@ -331,7 +338,7 @@ def build_base(
         if spec.variant == "distroless":
             regular_spec = replace(spec, variant="regular")
             regular = build_base(
-                regular_spec, store, epoch=epoch, mirror=mirror, progress=progress, force=force
+                regular_spec, store, epoch=epoch, mirrors=mirrors, progress=progress, force=force
             )
         log = store.root / "logs" / f"base-{key}.log"
         log.unlink(missing_ok=True)
@@ -347,7 +354,10 @@ def build_base(
                             "name the build mirror; set them to the archive users of the "
                             "images should reach"
                         )
-                    tree, status = _build_regular(spec, sources, state, work, epoch=epoch, log=log)
+                    keyring = archive_keyring(mirrors, spec.distro.os, spec.distro.keyring)
+                    tree, status = _build_regular(
+                        spec, sources, state, work, epoch=epoch, log=log, keyring=keyring
+                    )
                     _write_apt_sources(tree, apt_list)
                 else:
                     tree, status = build_distroless(spec, regular.rootfs, work)

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UsageError
-from ..family.config import Family, Tag, config_path, load_family, parse_family
-from ..family.policy import check_buildable, system_clock
+from ..family.config import Family, Tag, load_family, parse_family
+from ..family.policy import check_buildable
 from ..host.arch import ARCHES
 from ..inputs.lockfile import component_name, cpython_name
+from .args import settings_for
 
 #: Changed paths (prefixes) that can alter every image.
 EVERY_IMAGE = ("src/", "pyproject.toml", "scripts/setup.sh")
@@ -59,7 +60,7 @@ def affected(
     ``old_toml``/``old_lock`` are the parsed files before the change (None: they did
     not exist), ``new_*`` after; ``changed`` the paths git reports."""
     paths = list(changed)
-    when = today or system_clock()
+    when = today or dt.date.today()
     tags = check_buildable(family.tags, today=when, allow_eol=False, explicit=False).tags
     pairs = [(tag, arch) for tag in tags for arch in tag.arches]
     if any(p.startswith(EVERY_IMAGE) for p in paths) or old_toml is None or old_lock is None:
@@ -121,12 +122,13 @@ def _parsed(text: str | None, parse: Callable[[str], Any], path: Path) -> Any:
 
 
 def cmd_affected(args: argparse.Namespace) -> int:
-    config = config_path(args.config)
+    settings = settings_for(args)
+    config = settings.config
     family = load_family(config)
     new_toml = tomllib.loads(config.read_text())
     new_lock = json.loads(family.lock_path.read_text())
     if args.base is None:  # no change to compare with (a manual run): every image
-        pairs = affected(family, ["src/"], None, new_toml, None, new_lock)
+        pairs = affected(family, ["src/"], None, new_toml, None, new_lock, today=settings.clock())
     else:
         cwd = config.resolve().parent
         base = _git("merge-base", args.base, "HEAD", cwd=cwd).strip()
@@ -135,7 +137,9 @@ def cmd_affected(args: argparse.Namespace) -> int:
         old_lock_text = _at(base, family.lock_path, cwd)
         old_toml = _parsed(old_toml_text, tomllib.loads, config)
         old_lock = _parsed(old_lock_text, json.loads, family.lock_path)
-        pairs = affected(family, changed, old_toml, new_toml, old_lock, new_lock)
+        pairs = affected(
+            family, changed, old_toml, new_toml, old_lock, new_lock, today=settings.clock()
+        )
     for name, value in matrix_outputs(pairs).items():
         print(f"{name}={value}")
     return 0

@@ -1,4 +1,5 @@
-"""What the handlers make of the parsed options: family, store, cache, progress, epoch."""
+"""What the handlers make of the parsed options: settings, family, store, cache, progress,
+epoch."""
 
 from __future__ import annotations
 
@@ -7,15 +8,21 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..family.config import Family, config_path, load_family
+from ..family.config import Family, load_family
 from ..host.progress import Progress
 from ..inputs.cache import Cache
 from ..inputs.lockfile import Lock, source_date_epoch
-from ..store.store import Store, cache_root
+from ..settings import Settings, settings_of
+from ..store.store import Store
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The settings the command line and the environment resolved to (``__main__``)."""
+    return settings_of(args)
 
 
 def family_from(args: argparse.Namespace) -> Family:
-    return load_family(config_path(args.config))
+    return load_family(settings_for(args).config)
 
 
 def progress_for(args: argparse.Namespace) -> Progress:
@@ -23,13 +30,13 @@ def progress_for(args: argparse.Namespace) -> Progress:
 
 
 def store_for(args: argparse.Namespace) -> Store:
-    return Store(cache_root(args.cache_dir))
+    return Store(settings_for(args).cache_dir)
 
 
 def cache_for(args: argparse.Namespace) -> Cache:
     """The fetch cache under the same root as the store (--cache-dir)."""
 
-    return Cache(cache_root(args.cache_dir))
+    return Cache(settings_for(args).cache_dir)
 
 
 def print_built(
@@ -45,4 +52,4 @@ def epoch_for(args: argparse.Namespace, family: Family | None = None) -> int:
     def from_lock() -> int:
         return Lock.load((family or family_from(args)).lock_path).source_date_epoch
 
-    return source_date_epoch(getattr(args, "source_date_epoch", None), fallback=from_lock)
+    return source_date_epoch(settings_for(args).source_date_epoch(), fallback=from_lock)

@@ -12,11 +12,11 @@ from ..base.base import build_base
 from ..base.spec import BaseSpec
 from ..errors import UsageError
 from ..family.config import VARIANTS
-from ..family.policy import check_buildable, select_tags, system_clock
+from ..family.policy import check_buildable, select_tags
 from ..host.arch import ARCHES, host_arch
 from ..host.distro import get_distro
 from ..inputs.cache import Cache
-from ..inputs.fetch import fetch_artifact
+from ..inputs.fetch import FetchSettings, fetch_artifact
 from ..inputs.lockfile import Lock, cpython_name, require_pinned
 from ..pipeline.build import build_family
 from ..pipeline.plan import BuildOptions
@@ -24,7 +24,7 @@ from ..runtime.build import BuildMode, build_runtime
 from ..runtime.plan import runtime_key
 from ..runtime.spec import RuntimeSpec
 from ..verify.report import ChecksFailed
-from .args import epoch_for, family_from, print_built, progress_for, store_for
+from .args import epoch_for, family_from, print_built, progress_for, settings_for, store_for
 from .parser import (
     Parser,
     Subparsers,
@@ -56,7 +56,7 @@ def _cmd_base_build(args: argparse.Namespace) -> int:
         spec,
         store_for(args),
         epoch=epoch_for(args),
-        mirror=args.mirror,
+        mirrors=settings_for(args).mirrors,
         progress=progress,
         force=args.force,
     )
@@ -93,13 +93,14 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
         Cache(store.root),
         offline=args.offline,
         progress=progress,
+        settings=FetchSettings.of(settings_for(args), mirror_option=False),
     )
     result = build_runtime(
         spec,
         source,
         store,
         epoch=epoch_for(args, family),
-        mirror=args.mirror,
+        mirrors=settings_for(args).mirrors,
         progress=progress,
         jobs=args.jobs,
         mode=BuildMode.REBUILD if args.force else BuildMode.REUSE,
@@ -131,7 +132,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     progress = progress_for(args)
     tags = select_tags(family, args.tags, arch=args.arch)
     result = check_buildable(
-        tags, today=system_clock(), allow_eol=args.allow_eol, explicit=bool(args.tags)
+        tags, today=settings_for(args).clock(), allow_eol=args.allow_eol, explicit=bool(args.tags)
     )
     for warning in result.warnings:
         progress.warn(warning)
@@ -148,7 +149,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
         offline=args.offline,
         verify=not args.no_verify,
         epoch=epoch_for(args, family),
-        mirror=args.mirror,
+        mirrors=settings_for(args).mirrors,
+        fetch=FetchSettings.of(settings_for(args), mirror_option=False),
+        revision=settings_for(args).revision,
         runtime_hosts=runtime_hosts(args.runtime_host or ()),
         cached_runtimes=args.cached_runtimes,
         extra_packages=tuple(args.extra_package or ()),

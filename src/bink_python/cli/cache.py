@@ -15,8 +15,7 @@ from ..inputs.lockfile import Lock
 from ..pipeline.housekeeping import Item, inventory, needs, remove, select, verify_entries
 from ..pipeline.usage import parse_size, usage, usage_table
 from ..store.kinds import ENTRY_KINDS
-from ..store.store import Store, cache_root
-from .args import cache_for, family_from
+from .args import cache_for, family_from, settings_for, store_for
 from .parser import Parser, Subparsers, add_command, add_dry_run, add_group, add_json
 
 
@@ -40,7 +39,7 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
     for item in cache_ls(cache_for(args), Lock.load_or_empty(family.lock_path)):
         names = ", ".join(item.artifacts) or "-"
         print(f"{item.entry.sha256}  {item.entry.size:>10}  {names}")
-    store = Store(cache_root(args.cache_dir))
+    store = store_for(args)
     for kind in ENTRY_KINDS:  # then the build entries, kind by kind
         for entry in store.entries(kind.name):
             print(f"{kind.name}/{entry.name}")
@@ -48,7 +47,7 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_verify(args: argparse.Namespace) -> int:
-    root = cache_root(args.cache_dir)
+    root = settings_for(args).cache_dir
     bad = verify_entries(root)
     if bad:
         raise FetchError(
@@ -62,7 +61,7 @@ def _cmd_cache_verify(args: argparse.Namespace) -> int:
 def _cache_items(args: argparse.Namespace) -> list[Item]:
     family = family_from(args)
     lock = Lock.load(family.lock_path)
-    return inventory(cache_root(args.cache_dir), needs(family, lock))
+    return inventory(settings_for(args).cache_dir, needs(family, lock))
 
 
 def _cmd_cache_du(args: argparse.Namespace) -> int:
@@ -84,7 +83,7 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
     ):
         raise UsageError(f"--older-than {args.older_than}: expected a number of days >= 0")
     older = args.older_than * 86400 if args.older_than is not None else None
-    root = cache_root(args.cache_dir)
+    root = settings_for(args).cache_dir
     items = _cache_items(args)
     doomed = select(items, older_than=older, max_bytes=budget, now=time.time())
     verb = "would remove" if args.dry_run else "removed"

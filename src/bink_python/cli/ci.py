@@ -20,12 +20,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..family.config import Tag, config_path, load_family
-from ..family.policy import check_buildable, select_tags, system_clock
+from ..family.config import Tag, load_family
+from ..family.policy import check_buildable, select_tags
 from ..host.arch import ARCHES
 from ..oci.layout import Layout
 from ..publish.publish import parse_destination, remote_digest
 from .affected import cmd_affected
+from .args import settings_for
 from .parser import Parser, Subparsers, add_command, add_group, add_insecure, add_layout, add_tags
 
 
@@ -74,9 +75,10 @@ def _print(outputs: dict[str, str]) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    family = load_family(config_path(args.config))
+    settings = settings_for(args)
+    family = load_family(settings.config)
     tags = select_tags(family, args.tags)
-    result = check_buildable(tags, today=system_clock(), allow_eol=args.allow_eol, explicit=False)
+    result = check_buildable(tags, today=settings.clock(), allow_eol=args.allow_eol, explicit=False)
     _print(plan_outputs(result.tags))
     return 0
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 from ..errors import PolicyError
 from ..family import matrix
 from ..family.config import STATUSES, Family
-from ..family.policy import check_buildable, select_tags, system_clock
+from ..family.policy import check_buildable, select_tags
 from ..host.arch import ARCHES
 from ..inputs.fetch import FetchSettings
 from ..inputs.lockfile import Lock, parse_pin, sync_lock
 from ..inputs.update import run_lock, run_update
 from ..publish import readme
-from .args import cache_for, family_from, progress_for
+from ..settings import Settings
+from .args import cache_for, family_from, progress_for, settings_for
 from .parser import (
     Parser,
     Subparsers,
@@ -31,7 +31,7 @@ from .parser import (
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
     family = family_from(args)
-    today = system_clock()
+    today = settings_for(args).clock()
     tags = select_tags(family, args.tags, statuses=args.status or (), arch=args.arch)
     if args.github:
         result = check_buildable(tags, today=today, allow_eol=args.allow_eol, explicit=False)
@@ -61,15 +61,13 @@ def _cmd_readme(args: argparse.Namespace) -> int:
 
 
 def _fetch_settings(args: argparse.Namespace) -> FetchSettings:
-    return dataclasses.replace(
-        FetchSettings.from_env(), debian_mirror=getattr(args, "mirror", None)
-    )
+    return FetchSettings.of(settings_for(args))
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
     family = family_from(args)
     if args.check:
-        return _check_pins(family)
+        return _check_pins(family, settings_for(args))
     result = run_lock(
         family,
         cache_for(args),
@@ -78,6 +76,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         progress=progress_for(args),
         settings=_fetch_settings(args),
         only_unpinned=args.unpinned,
+        epoch=settings_for(args).source_date_epoch,
     )
     state = "updated" if result.changed else "unchanged"
     print(f"{family.lock_path} {state}: {len(result.lock.artifacts)} artifacts")
@@ -96,10 +95,16 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_pins(family: Family) -> int:
+def _check_pins(family: Family, settings: Settings) -> int:
     """``lock --check``: one line and exit 4 when images.toml needs an input the lock does
     not pin; nothing fetched or written."""
-    lock = sync_lock(family, Lock.load_or_empty(family.lock_path), None)
+    lock = sync_lock(
+        family,
+        Lock.load_or_empty(family.lock_path),
+        None,
+        upstream=settings.upstream,
+        epoch=settings.source_date_epoch,
+    )
     unpinned = [a.name for a in lock.artifacts.values() if a.sha256 is None]
     if unpinned:
         raise PolicyError(
@@ -122,6 +127,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         progress=progress_for(args),
         settings=_fetch_settings(args),
         write_readme=_write_readme,
+        epoch=settings_for(args).source_date_epoch,
     )
     print(result.summary())
     return 0

@@ -14,7 +14,8 @@ from ..host.progress import Progress
 from ..oci.layout import Layout
 from ..oci.types import Descriptor
 from ..publish.publish import export, push
-from .args import family_from, progress_for
+from ..settings import Settings
+from .args import family_from, progress_for, settings_for
 from .parser import Parser, Subparsers, add_command, add_dry_run, add_insecure, add_layout, add_tags
 from .verify import check_layout
 
@@ -45,7 +46,7 @@ def _refs_for(args: argparse.Namespace, family: Family) -> tuple[list[str], list
 
 
 def _push_verifier(
-    family: Family, tags: Sequence[Tag], progress: Progress
+    family: Family, tags: Sequence[Tag], progress: Progress, settings: Settings
 ) -> Callable[[Path, Mapping[str, Descriptor]], None]:
     """Verify the push snapshot: each tag's refs on one index, then every check on it."""
 
@@ -58,7 +59,7 @@ def _push_verifier(
                     f"the refs of tag {tag.name} name different indexes ({detail}): "
                     f"rebuild the tag (`bink-python build {tag.name}`) before pushing"
                 )
-        check_layout(snapshot, family, tags, (), progress)
+        check_layout(snapshot, family, tags, (), progress, settings=settings)
 
     return run
 
@@ -74,7 +75,9 @@ def _cmd_push(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         tls_verify=not args.insecure,
         progress=progress,
-        verifier=None if args.no_verify else _push_verifier(family, tags, progress),
+        verifier=None
+        if args.no_verify
+        else _push_verifier(family, tags, progress, settings_for(args)),
         require_arches={ref: tag.arches for tag in tags for ref in tag.refs},
     )
     for move in moves:

@@ -15,8 +15,9 @@ from ..host.arch import ARCHES
 from ..host.progress import Progress
 from ..oci.layout import Layout
 from ..oci.partial import partial_arches
+from ..settings import Settings
 from ..verify import VerifyReport, verify_layout
-from .args import family_from, progress_for
+from .args import family_from, progress_for, settings_for
 from .parser import Parser, Subparsers, add_command, add_json, add_layout, add_mirror, add_tags
 
 
@@ -52,7 +53,7 @@ def check_layout(
     progress: Progress,
     *,
     output: ReportOutput = ReportOutput.PROGRESS,
-    mirror: str | None = None,
+    settings: Settings,
     jobs: int = 2,
 ) -> None:
     """Run every check on every image; print the table (or JSON); raise on failures."""
@@ -62,7 +63,8 @@ def check_layout(
         tags,
         arches=tuple(arches) or None,
         progress=progress,
-        mirror=mirror,
+        mirrors=settings.mirrors,
+        cache_dir=settings.cache_dir,
         jobs=jobs,
     )
     show_report(report, progress, output)
@@ -92,7 +94,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         arches,
         progress,
         output=ReportOutput.JSON if args.json else ReportOutput.STDOUT,
-        mirror=args.mirror,
+        settings=settings_for(args),
         jobs=max(1, args.jobs),
     )
     return 0

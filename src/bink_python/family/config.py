@@ -8,7 +8,6 @@ file, the tag and field, and what was expected. Nothing downstream re-validates.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,9 @@ from typing import Any, TypeVar
 from ..errors import ConfigError
 from ..host.distro import DISTROS, Distro, get_distro
 from ..host.files import parse_toml, read_text
+from ..settings import CONFIG_ENV
 from .checks import Checker
 from .versions import parse_cpython_version, version_tuple
-
-CONFIG_ENV = "BINK_PYTHON_CONFIG"
-DEFAULT_CONFIG = "images.toml"
 
 STATUSES = ("supported", "eol", "evaluation", "deprecated")
 VARIANTS = ("regular", "distroless")
@@ -179,11 +176,6 @@ def _named(items: tuple[_Named, ...], name: str, missing: str) -> _Named:
         if item.name == name:
             return item
     raise ConfigError(missing)
-
-
-def config_path(cli_value: str | None) -> Path:
-    """``--config`` option, else ``$BINK_PYTHON_CONFIG``, else ``./images.toml``."""
-    return Path(cli_value or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def _parse_user(ctx: Checker, raw: Any) -> User:

@@ -3,14 +3,13 @@
 A tag whose EOL month has passed is refused unless ``allow_eol``; a tag within
 ``EOL_WARNING_DAYS`` of the end of its EOL month is built with a warning.
 Deprecated tags are never built. The date comes from a ``Clock`` so tests (and
-``$BINK_PYTHON_TODAY``) can set it.
+``$BINK_PYTHON_TODAY``, through :meth:`bink_python.settings.Settings.clock`) can set it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,20 +17,8 @@ from ..errors import PolicyError, UsageError
 from .config import Family, Tag
 
 EOL_WARNING_DAYS = 90
-TODAY_ENV = "BINK_PYTHON_TODAY"
 
 Clock = Callable[[], dt.date]
-
-
-def system_clock() -> dt.date:
-    """Today, or ``$BINK_PYTHON_TODAY`` (YYYY-MM-DD) when set."""
-    forced = os.environ.get(TODAY_ENV)
-    if forced:
-        try:
-            return dt.date.fromisoformat(forced)
-        except ValueError:
-            raise UsageError(f"{TODAY_ENV}={forced!r}: expected a date YYYY-MM-DD") from None
-    return dt.date.today()
 
 
 def select_tags(

@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from ..errors import BuildError
+from ..settings import Mirrors
 from . import mirrors
 from .distro import Distro
 
@@ -29,11 +30,11 @@ class ArchiveSource:
     suite: str
 
 
-def archive_sources(distro: Distro, arch: str, mirror: str | None = None) -> list[ArchiveSource]:
+def archive_sources(distro: Distro, arch: str, settings: Mirrors) -> list[ArchiveSource]:
     """The three suites a base is built from (release, updates, security)."""
     if distro.os == "debian":
-        main = mirrors.debian_mirror(mirror)
-        security = mirrors.debian_security_mirror()
+        main = mirrors.debian_mirror(settings)
+        security = mirrors.debian_security_mirror(settings)
         return [
             ArchiveSource(main, distro.suite),
             ArchiveSource(main, f"{distro.suite}-updates"),
@@ -41,9 +42,9 @@ def archive_sources(distro: Distro, arch: str, mirror: str | None = None) -> lis
         ]
     if distro.os == "ubuntu":
         if arch == "amd64":
-            main = mirrors.ubuntu_mirror(mirror)
+            main = mirrors.ubuntu_mirror(settings)
         else:
-            main = mirrors.ubuntu_ports_mirror(mirror)
+            main = mirrors.ubuntu_ports_mirror(settings)
         return [
             ArchiveSource(main, s)
             for s in (distro.suite, f"{distro.suite}-updates", f"{distro.suite}-security")
@@ -52,7 +53,7 @@ def archive_sources(distro: Distro, arch: str, mirror: str | None = None) -> lis
 
 
 def image_sources(
-    distro: Distro, arch: str, build: list[ArchiveSource]
+    distro: Distro, arch: str, build: list[ArchiveSource], settings: Mirrors
 ) -> tuple[list[ArchiveSource], tuple[str, ...]]:
     """The apt sources written into a regular image, and the settings left unset.
 
@@ -64,7 +65,7 @@ def image_sources(
     unset: set[str] = set()
     for source in build:
         security = source.suite.endswith("-security")
-        uri = mirrors.image_archive(distro.os, arch, security=security)
+        uri = mirrors.image_archive(settings, distro.os, arch, security=security)
         if uri is None:
             unset.add(mirrors.image_archive_variable(distro.os, arch, security=security))
             uri = source.uri
@@ -72,18 +73,18 @@ def image_sources(
     return out, tuple(sorted(unset))
 
 
-def image_apt_sources(distro: Distro, arch: str, mirror: str | None = None) -> str:
-    """The ``/etc/apt/sources.list`` a regular image of (distro, arch) built from
-    ``mirror`` gets, as configured now (image archive settings, else the build mirror):
-    what the base writes and what verify's ``apt-sources`` check expects."""
-    return image_apt_list(distro, arch, archive_sources(distro, arch, mirror))[0]
+def image_apt_sources(distro: Distro, arch: str, settings: Mirrors) -> str:
+    """The ``/etc/apt/sources.list`` a regular image of (distro, arch) built with the
+    mirror ``settings`` gets (image archive settings, else the build mirror): what the
+    base writes and what verify's ``apt-sources`` check expects."""
+    return image_apt_list(distro, arch, archive_sources(distro, arch, settings), settings)[0]
 
 
 def image_apt_list(
-    distro: Distro, arch: str, build: list[ArchiveSource]
+    distro: Distro, arch: str, build: list[ArchiveSource], settings: Mirrors
 ) -> tuple[str, tuple[str, ...]]:
     """The image's sources.list for the ``build`` sources, and the settings left unset."""
-    in_image, unset = image_sources(distro, arch, build)
+    in_image, unset = image_sources(distro, arch, build, settings)
     return sources_list(distro, in_image), unset
 
 

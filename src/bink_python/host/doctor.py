@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BinkError, ToolError
-from ..store.store import cache_root
+from ..settings import Mirrors, settings_of
 from . import mirrors
 from .text import table_lines
 
@@ -210,11 +210,12 @@ def check_cache(cache_dir: Path, min_free_gib: float = MIN_FREE_GIB) -> list[Fin
 
 
 def check_mirror(
-    mirror: str | None = None, suite: str = MIRROR_SUITE, timeout: float = MIRROR_TIMEOUT
+    settings: Mirrors, suite: str = MIRROR_SUITE, timeout: float = MIRROR_TIMEOUT
 ) -> Finding:
-    """The Debian archive mirror (from apt's configuration) answers for ``suite``."""
+    """The Debian archive mirror (``settings``, else apt's configuration) answers for
+    ``suite``."""
     try:
-        base = mirrors.debian_mirror(mirror)
+        base = mirrors.debian_mirror(settings)
     except BinkError as exc:
         return Finding(
             "debian mirror", MISSING, str(exc), "configure apt or set BINK_PYTHON_DEBIAN_MIRROR"
@@ -238,19 +239,19 @@ def check_mirror(
 def run_doctor(
     *,
     path: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path,
     machine: str | None = None,
     binfmt_dir: Path = BINFMT_DIR,
-    mirror: str | None = None,
+    mirror_settings: Mirrors,
     network: bool = True,
     min_free_gib: float = MIN_FREE_GIB,
 ) -> list[Finding]:
     """Every check, in a stable order. ``path`` overrides ``$PATH`` for the tool lookups."""
     findings = check_tools(path)
     findings.append(check_binfmt(machine, binfmt_dir))
-    findings += check_cache(cache_dir or cache_root(), min_free_gib)
+    findings += check_cache(cache_dir, min_free_gib)
     if network:
-        findings.append(check_mirror(mirror))
+        findings.append(check_mirror(mirror_settings))
     return findings
 
 
@@ -278,9 +279,9 @@ def exit_code(findings: Sequence[Finding]) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
     findings = run_doctor(
-        cache_dir=cache_root(args.cache_dir),
-        network=not args.offline,
+        cache_dir=settings.cache_dir, mirror_settings=settings.mirrors, network=not args.offline
     )
     if args.json:
         out: dict[str, Any] = {

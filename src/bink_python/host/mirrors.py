@@ -1,8 +1,9 @@
 """Distribution archive mirrors, read from the machine's own apt configuration.
 
 No archive host name is written in this repository: the Debian mirror comes from
-``--mirror``/``$BINK_PYTHON_DEBIAN_MIRROR`` or from apt's sources (deb822
-``*.sources`` files and one-line ``*.list`` files); likewise for Ubuntu with
+``--mirror``/``$BINK_PYTHON_DEBIAN_MIRROR`` (the settings'
+:class:`~bink_python.settings.Mirrors`) or from apt's sources (deb822 ``*.sources``
+files and one-line ``*.list`` files); likewise for Ubuntu with
 ``$BINK_PYTHON_UBUNTU_MIRROR``. Trust never rests on the host: packages are
 verified by apt against the distribution keyring, tarballs by sha256.
 
@@ -15,11 +16,11 @@ written into this repository. Unset, images name the build mirror and the build 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ToolError
+from ..settings import IMAGE_ARCHIVE_ENV, Mirrors
 
 APT_SOURCES = Path("/etc/apt/sources.list")
 APT_SOURCES_DIR = Path("/etc/apt/sources.list.d")
@@ -115,9 +116,9 @@ def _find(suite_names: set[str], security: bool) -> str | None:
     return None
 
 
-def debian_mirror(override: str | None = None) -> str:
+def debian_mirror(settings: Mirrors) -> str:
     """The Debian archive mirror (``.../debian``): option, env, then apt's config."""
-    value = override or os.environ.get("BINK_PYTHON_DEBIAN_MIRROR") or _find(_DEBIAN_SUITES, False)
+    value = settings.build or settings.debian or _find(_DEBIAN_SUITES, False)
     if not value:
         raise ToolError(
             "no Debian archive mirror configured: add one to apt's sources or set "
@@ -126,19 +127,16 @@ def debian_mirror(override: str | None = None) -> str:
     return value.rstrip("/")
 
 
-def debian_security_mirror(override: str | None = None) -> str:
-    """The Debian security mirror: env, apt's config, else ``<mirror>-security``."""
-    value = (
-        override
-        or os.environ.get("BINK_PYTHON_DEBIAN_SECURITY_MIRROR")
-        or _find(_DEBIAN_SUITES, True)
-    )
-    return (value or debian_mirror() + "-security").rstrip("/")
+def debian_security_mirror(settings: Mirrors) -> str:
+    """The Debian security mirror: env, apt's config, else ``<mirror>-security`` (of the
+    configured mirror: ``--mirror`` names the main archive only)."""
+    value = settings.debian_security or _find(_DEBIAN_SUITES, True)
+    return (value or debian_mirror(settings.machine()) + "-security").rstrip("/")
 
 
-def ubuntu_mirror(override: str | None = None) -> str:
+def ubuntu_mirror(settings: Mirrors) -> str:
     """The Ubuntu archive mirror: option, env, then apt's config."""
-    value = override or os.environ.get("BINK_PYTHON_UBUNTU_MIRROR") or _find(_UBUNTU_SUITES, False)
+    value = settings.build or settings.ubuntu or _find(_UBUNTU_SUITES, False)
     if not value:
         raise ToolError(
             "no Ubuntu archive mirror configured on this machine: set "
@@ -148,27 +146,15 @@ def ubuntu_mirror(override: str | None = None) -> str:
     return value.rstrip("/")
 
 
-def ubuntu_ports_mirror(override: str | None = None) -> str:
+def ubuntu_ports_mirror(settings: Mirrors) -> str:
     """The Ubuntu ports mirror (arm64): option, env; there is no safe default."""
-    value = override or os.environ.get("BINK_PYTHON_UBUNTU_PORTS_MIRROR")
+    value = settings.build or settings.ubuntu_ports
     if not value:
         raise ToolError(
             "no Ubuntu ports mirror configured (arm64 packages): set "
             "BINK_PYTHON_UBUNTU_PORTS_MIRROR to an Ubuntu ports archive URL"
         )
     return value.rstrip("/")
-
-
-#: The environment variables naming the archive written into images, by (OS, arch
-#: group, security). Ubuntu serves arm64 (with its security suite) from "ports".
-IMAGE_ARCHIVE_ENV = {
-    ("debian", "any", False): "BINK_PYTHON_IMAGE_DEBIAN_ARCHIVE",
-    ("debian", "any", True): "BINK_PYTHON_IMAGE_DEBIAN_SECURITY",
-    ("ubuntu", "amd64", False): "BINK_PYTHON_IMAGE_UBUNTU_ARCHIVE",
-    ("ubuntu", "amd64", True): "BINK_PYTHON_IMAGE_UBUNTU_SECURITY",
-    ("ubuntu", "ports", False): "BINK_PYTHON_IMAGE_UBUNTU_PORTS",
-    ("ubuntu", "ports", True): "BINK_PYTHON_IMAGE_UBUNTU_PORTS",
-}
 
 
 def image_archive_variable(os_name: str, arch: str, *, security: bool) -> str:
@@ -180,18 +166,19 @@ def image_archive_variable(os_name: str, arch: str, *, security: bool) -> str:
         raise ToolError(f"no image archive setting for OS {os_name!r}") from None
 
 
-def image_archive(os_name: str, arch: str, *, security: bool) -> str | None:
+def image_archive(settings: Mirrors, os_name: str, arch: str, *, security: bool) -> str | None:
     """The archive URL regular images of (OS, arch) name for a suite; None when unset."""
-    value = os.environ.get(image_archive_variable(os_name, arch, security=security), "").strip()
+    variable = image_archive_variable(os_name, arch, security=security)
+    value = settings.image_archive(variable)
     if value and "://" not in value:
         raise ToolError(
-            f"{image_archive_variable(os_name, arch, security=security)}={value!r} is not a "
+            f"{variable}={value!r} is not a "
             "URL: expected the archive's address, e.g. http://HOST/debian"
         )
     return value.rstrip("/") or None
 
 
-def archive_keyring(os_name: str, default: str) -> str:
+def archive_keyring(settings: Mirrors, os_name: str, default: str) -> str:
     """The keyring apt checks the archive's signatures with: ``$BINK_PYTHON_<OS>_KEYRING``
     (e.g. a private mirror's own key, or a test archive's), else the distribution's."""
-    return os.environ.get(f"BINK_PYTHON_{os_name.upper()}_KEYRING") or default
+    return settings.keyring(os_name, default)

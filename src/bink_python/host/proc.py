@@ -25,7 +25,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -59,10 +59,22 @@ class Cancelled(BinkError):
     exit_code = 130
 
 
+#: ``$BINK_PYTHON_TIMEOUT_<KIND>`` as given, by KIND (the settings' ``timeouts``).
+_overrides: dict[str, str] = {}
+
+
+def set_timeouts(timeouts: Iterable[tuple[str, str]]) -> None:
+    """Make the settings' time limits (KIND, seconds as given) the ones every later
+    command runs under; each is checked when a command of its kind runs."""
+    _overrides.clear()
+    _overrides.update(timeouts)
+
+
 def timeout_for(kind: str) -> float | None:
     """The time limit of one command of ``kind`` (None: unlimited)."""
-    name = "BINK_PYTHON_TIMEOUT_" + kind.upper().replace("-", "_")
-    raw = os.environ.get(name)
+    suffix = kind.upper().replace("-", "_")
+    name = "BINK_PYTHON_TIMEOUT_" + suffix
+    raw = _overrides.get(suffix)
     if raw is not None and raw.strip():
         try:
             value = float(raw)
@@ -278,6 +290,7 @@ def spawn(
         check_cancelled()
     argv = tuple(os.fspath(c) for c in cmd)
     limit = timeout if timeout is not None else timeout_for(kind)
+    # a child inherits this process's environment, the one read of it outside settings
     full_env = dict(os.environ) if keep_env else {}
     if env:
         full_env.update(env)

@@ -56,37 +56,6 @@ def rfc3339(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_labels(
-    *,
-    title: str,
-    description: str,
-    version: str,
-    created: str,
-    source: str,
-    revision: str,
-    licenses: str,
-    vendor: str,
-    base_name: str,
-    eol: str,
-    status: str,
-) -> dict[str, str]:
-    """The labels (and manifest annotations) every image of the family carries."""
-    prefix = "org.opencontainers.image."
-    return {
-        prefix + "title": title,
-        prefix + "description": description,
-        prefix + "version": version,
-        prefix + "created": created,
-        prefix + "source": source,
-        prefix + "revision": revision,
-        prefix + "licenses": licenses,
-        prefix + "vendor": vendor,
-        prefix + "base.name": base_name,
-        LABEL_EOL: eol,
-        LABEL_STATUS: status,
-    }
-
-
 # -- layers ---------------------------------------------------------------------------
 
 

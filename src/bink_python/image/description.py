@@ -10,7 +10,8 @@ itself:
 - **assemble** writes its ``env``, ``cmd``, ``default_user`` and :meth:`labels` into the
   image config (``build.py``);
 - **base** writes the apt sources it names (:meth:`ImageDescription.apt_sources`,
-  from the build's ``--mirror`` when one is given);
+  from the build's mirror settings: ``--mirror``, the mirror and image archive
+  variables);
 - **verify** expects exactly those (``bink_python.verify``).
 
 Changing ``[family.user]`` in images.toml therefore changes the built base, its key,
@@ -29,7 +30,8 @@ from ..host.apt import image_apt_sources
 from ..host.arch import ARCHES, check_arch
 from ..host.distro import Distro
 from ..oci.types import Platform
-from .assemble import image_labels, rfc3339
+from ..settings import Mirrors
+from .assemble import LABEL_EOL, LABEL_STATUS, rfc3339
 
 #: The image's ``PATH`` (the reference images' order).
 IMAGE_PATH = "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -60,8 +62,9 @@ class ImageDescription:
     source: str
     licenses: str
     vendor: str
-    #: the build's archive mirror (``--mirror``); None: the machine's configuration
-    mirror: str | None = None
+    #: the build's archive mirrors (``--mirror``, the environment's, else apt's) and the
+    #: image archive settings
+    mirrors: Mirrors
 
     @property
     def distroless(self) -> bool:
@@ -102,24 +105,27 @@ class ImageDescription:
     def apt_sources(self) -> str:
         """The ``/etc/apt/sources.list`` of a regular image (image archive settings, else
         the build mirror, ``--mirror`` included): what the base writes, what verify expects."""
-        return image_apt_sources(self.distro, self.arch, self.mirror)
+        return image_apt_sources(self.distro, self.arch, self.mirrors)
 
     def labels(self, *, epoch: int, revision: str) -> dict[str, str]:
         """The labels (and manifest annotations) of the image built at ``epoch``."""
         flavour = " (distroless, evaluation)" if self.distroless else ""
-        return image_labels(
-            title=f"{self.title} {self.tag}",
-            description=f"{self.summary}: CPython {self.version} on {self.distro.name}{flavour}",
-            version=self.version,
-            created=rfc3339(epoch),
-            source=self.source,
-            revision=revision,
-            licenses=self.licenses,
-            vendor=self.vendor,
-            base_name=f"{self.distro.os}:{self.distro.suite}",
-            eol=self.eol,
-            status=self.status,
-        )
+        prefix = "org.opencontainers.image."
+        return {
+            prefix + "title": f"{self.title} {self.tag}",
+            prefix + "description": (
+                f"{self.summary}: CPython {self.version} on {self.distro.name}{flavour}"
+            ),
+            prefix + "version": self.version,
+            prefix + "created": rfc3339(epoch),
+            prefix + "source": self.source,
+            prefix + "revision": revision,
+            prefix + "licenses": self.licenses,
+            prefix + "vendor": self.vendor,
+            prefix + "base.name": f"{self.distro.os}:{self.distro.suite}",
+            LABEL_EOL: self.eol,
+            LABEL_STATUS: self.status,
+        }
 
     def fixed_labels(self) -> dict[str, str]:
         """The labels that depend on images.toml only (what verify can expect)."""
@@ -133,10 +139,10 @@ def describe_image(
     arch: str,
     *,
     error: type[BinkError] = ConfigError,
-    mirror: str | None = None,
+    mirrors: Mirrors,
 ) -> ImageDescription:
     """The description of ``tag``'s ``arch`` image (``error`` for an unknown arch), built
-    from the archive ``mirror`` (None: the machine's configuration)."""
+    with the archive ``mirrors``."""
     check_arch(arch, error)
     return ImageDescription(
         tag=tag.name,
@@ -153,5 +159,5 @@ def describe_image(
         source=family.source,
         licenses=family.licenses,
         vendor=family.vendor,
-        mirror=mirror,
+        mirrors=mirrors,
     )

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from ..errors import FetchError
 from ..store.store import flocked, fsync_dir, sha256_file, sha256_stream
-from .lockfile import Lock
+from .lockfile import Given, Lock
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ def cache_add(
     *,
     lock_path: Path,
     for_: str | None = None,
+    epoch: Given = None,
 ) -> list[Added]:
     """Seed the cache from local files; with ``for_``, pin or verify that artifact.
 
@@ -152,7 +153,7 @@ def cache_add(
             raise FetchError(f"{paths[0]} changed while it was being added; try again")
         changed = artifact.sha256 is None or artifact.size is None
         if changed:
-            lock = lock.with_artifact(replace(artifact, sha256=sha, size=size))
+            lock = lock.with_artifact(replace(artifact, sha256=sha, size=size), epoch=epoch)
             lock.write(lock_path)
         return [Added(entry, paths[0], (for_,), pinned=artifact.sha256 is None)]
     added = []

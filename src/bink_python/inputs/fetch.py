@@ -1,6 +1,6 @@
 """The fetch cache: every external artifact, content addressed and verified.
 
-Layout under the cache root (``store.cache_root()``)::
+Layout under the cache root (``Settings.cache_dir``, see :mod:`bink_python.settings`)::
 
     sha256/<hex>              a verified artifact; its name is its sha256
     sha256/.lock-<hex>        flock serializing fetchers of one artifact
@@ -26,7 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,6 +34,7 @@ from ..errors import BinkError, FetchError
 from ..host import mirrors
 from ..host.progress import SILENT, Progress
 from ..host.text import human
+from ..settings import Mirrors, Settings, Upstream
 from ..store.store import sha256_stream
 from .cache import Cache, CacheEntry, as_cache
 from .lockfile import DEBIAN_SCHEME, Artifact, require_pinned
@@ -44,27 +45,23 @@ USER_AGENT = "bink-python (+https://github.com/binkhq/python)"
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Network behaviour: per-read timeout, attempts per URL, pause between attempts."""
+    """Network behaviour: per-read timeout, attempts per URL, pause between attempts, and
+    where the archive mirror and upstream's sites are."""
 
     timeout: float = 30.0
     attempts: int = 3
     backoff: float = 1.0
-    debian_mirror: str | None = None
+    mirrors: Mirrors = field(default_factory=Mirrors)
+    upstream: Upstream = field(default_factory=Upstream)
 
     @classmethod
-    def from_env(cls) -> FetchSettings:
-        """Defaults, overridable by ``$BINK_PYTHON_FETCH_TIMEOUT`` / ``_ATTEMPTS``."""
-        timeout = os.environ.get("BINK_PYTHON_FETCH_TIMEOUT")
-        attempts = os.environ.get("BINK_PYTHON_FETCH_ATTEMPTS")
-        try:
-            return cls(
-                timeout=float(timeout) if timeout else cls.timeout,
-                attempts=max(1, int(attempts)) if attempts else cls.attempts,
-            )
-        except ValueError:
-            raise FetchError(
-                "BINK_PYTHON_FETCH_TIMEOUT / BINK_PYTHON_FETCH_ATTEMPTS must be numbers"
-            ) from None
+    def of(cls, settings: Settings, *, mirror_option: bool = True) -> FetchSettings:
+        """The defaults, with what ``settings`` sets (``$BINK_PYTHON_FETCH_TIMEOUT`` /
+        ``_ATTEMPTS``, mirrors, upstream URLs); without ``mirror_option``, ``--mirror``
+        (a build's archive for bases and build roots) leaves the fetches alone."""
+        timeout, attempts = settings.fetch.checked(cls.timeout, cls.attempts)
+        mirrors = settings.mirrors if mirror_option else settings.mirrors.machine()
+        return cls(timeout=timeout, attempts=attempts, mirrors=mirrors, upstream=settings.upstream)
 
 
 class _UrlFailed(Exception):
@@ -78,9 +75,9 @@ class _UrlFailed(Exception):
 
 def resolve_url(url: str, settings: FetchSettings | None = None) -> str:
     """A lock URL as a network URL (``debian:<path>`` -> the machine's Debian mirror)."""
-    settings = settings or FetchSettings.from_env()
+    settings = settings or FetchSettings()
     if url.startswith(DEBIAN_SCHEME):
-        return f"{mirrors.debian_mirror(settings.debian_mirror)}/{url[len(DEBIAN_SCHEME) :]}"
+        return f"{mirrors.debian_mirror(settings.mirrors)}/{url[len(DEBIAN_SCHEME) :]}"
     return url
 
 
@@ -186,7 +183,7 @@ def fetch_bytes(
     max_bytes: int = 16 << 20,
 ) -> bytes:
     """A small document (API JSON, checksum file), trying ``urls`` in order."""
-    settings = settings or FetchSettings.from_env()
+    settings = settings or FetchSettings()
     if offline:
         raise FetchError(f"cannot fetch {what}: --offline given (no network access)")
 
@@ -225,7 +222,7 @@ def download(
     it gets. A wrong size or hash fails that URL (the next one is tried); nothing
     unverified ever gets an entry's name.
     """
-    settings = settings or FetchSettings.from_env()
+    settings = settings or FetchSettings()
     store = as_cache(cache)
     label = sha256 or "new"
 
@@ -300,7 +297,7 @@ def fetch_artifact(
     settings: FetchSettings | None = None,
 ) -> Path:
     """The verified file of a pinned artifact (``<cache>/sha256/<hex>``)."""
-    settings = settings or FetchSettings.from_env()
+    settings = settings or FetchSettings()
     sha = require_pinned(artifact)
     store = as_cache(cache)
     with store.locked(sha):

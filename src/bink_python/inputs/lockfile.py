@@ -23,7 +23,8 @@ Rules:
   costs one 404 from a fallback mirror. Trust is the sha256, never the host.
 * **size** may be ``null`` until the tool has seen the bytes (``lock`` fills it).
 * **source_date_epoch** is the time the pinned content (the set of artifact names
-  and their sha256) last changed; ``$SOURCE_DATE_EPOCH`` when set, else the clock.
+  and their sha256) last changed; ``$SOURCE_DATE_EPOCH`` when set (handed in as
+  ``epoch``), else the clock.
   Re-locking without a content change (sizes learned, URLs re-derived) keeps it, so
   a no-change run leaves the file byte-identical. Filling in the first pin of an
   artifact the lock already lists unpinned (``cache add --for``, trust on first use)
@@ -37,7 +38,6 @@ Rules:
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -48,27 +48,14 @@ from typing import Any
 from ..errors import ConfigError, PolicyError, UsageError
 from ..family.config import Family
 from ..host.files import parse_json, read_text
+from ..settings import Upstream
 from ..store.store import atomic_write_text
 
 LOCK_VERSION = 1
-PYTHON_ORG_ENV = "BINK_PYTHON_PYTHON_ORG_URL"
-GITHUB_ENV = "BINK_PYTHON_GITHUB_URL"
-PYTHON_ORG_DEFAULT = "https://www.python.org"
-GITHUB_DEFAULT = "https://github.com"
 DEBIAN_SCHEME = "debian:"
 
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 KINDS = ("cpython", "linkerd-await")
-
-
-def python_org_url() -> str:
-    """Base URL of python.org (``$BINK_PYTHON_PYTHON_ORG_URL`` overrides it, for tests)."""
-    return (os.environ.get(PYTHON_ORG_ENV) or PYTHON_ORG_DEFAULT).rstrip("/")
-
-
-def github_url() -> str:
-    """Base URL of GitHub downloads (``$BINK_PYTHON_GITHUB_URL`` overrides it)."""
-    return (os.environ.get(GITHUB_ENV) or GITHUB_DEFAULT).rstrip("/")
 
 
 def is_sha256(value: str) -> bool:
@@ -246,8 +233,11 @@ class Lock:
         atomic_write_text(path, text)
         return True
 
-    def with_artifacts(self, artifacts: Iterable[Artifact], *, now: int | None = None) -> Lock:
-        """A lock holding ``artifacts``; the epoch moves only when pinned content changes.
+    def with_artifacts(
+        self, artifacts: Iterable[Artifact], *, now: int | None = None, epoch: Given = None
+    ) -> Lock:
+        """A lock holding ``artifacts``; the epoch moves only when pinned content changes,
+        to ``now``, else to :func:`current_epoch` of ``epoch``.
 
         A first pin of an artifact this lock lists unpinned is not a change (see the
         module docstring): it only records what the unpinned entry will be.
@@ -255,7 +245,7 @@ class Lock:
         arts = {a.name: a for a in artifacts}
         new = Lock(self.source_date_epoch, arts, self.path)
         if self.pins_changed(new) or not self.artifacts:
-            new = replace(new, source_date_epoch=now if now is not None else current_epoch())
+            new = replace(new, source_date_epoch=now if now is not None else current_epoch(epoch))
         return new
 
     def pins_changed(self, new: Lock) -> bool:
@@ -267,34 +257,34 @@ class Lock:
             for name, old in self.artifacts.items()
         )
 
-    def with_artifact(self, artifact: Artifact, *, now: int | None = None) -> Lock:
+    def with_artifact(
+        self, artifact: Artifact, *, now: int | None = None, epoch: Given = None
+    ) -> Lock:
         others = [a for n, a in self.artifacts.items() if n != artifact.name]
-        return self.with_artifacts([*others, artifact], now=now)
+        return self.with_artifacts([*others, artifact], now=now, epoch=epoch)
 
 
 def source_date_epoch(explicit: int | None = None, *, fallback: Callable[[], int]) -> int:
     """SOURCE_DATE_EPOCH, settled in this one place.
 
-    ``explicit`` (``--source-date-epoch``, ``BuildOptions.epoch``) wins, then the
-    ``$SOURCE_DATE_EPOCH`` environment variable, then ``fallback()`` (images.lock's
-    epoch for a build, the clock when the lock's pins change).
+    ``explicit`` (``--source-date-epoch``, else ``$SOURCE_DATE_EPOCH``: the settings'
+    :meth:`~bink_python.settings.Settings.source_date_epoch`, ``BuildOptions.epoch``)
+    wins, then ``fallback()`` (images.lock's epoch for a build, the clock when the
+    lock's pins change).
     """
     if explicit is not None:
         return int(explicit)
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env:
-        try:
-            return int(env)
-        except ValueError:
-            raise UsageError(
-                f"SOURCE_DATE_EPOCH={env!r}: expected an integer (seconds since 1970)"
-            ) from None
     return fallback()
 
 
-def current_epoch() -> int:
-    """The epoch a lock gets when its pins change: $SOURCE_DATE_EPOCH, else now."""
-    return source_date_epoch(fallback=lambda: int(time.time()))
+#: The SOURCE_DATE_EPOCH given, asked only when needed (a malformed one then fails);
+#: None: none given.
+Given = Callable[[], int | None] | None
+
+
+def current_epoch(epoch: Given = None) -> int:
+    """The epoch a lock gets when its pins change: the one given, else now."""
+    return source_date_epoch(epoch() if epoch else None, fallback=lambda: int(time.time()))
 
 
 # ---------------------------------------------------------------- artifact recipes
@@ -304,7 +294,7 @@ def cpython_name(version: str) -> str:
     return f"cpython:{version}"
 
 
-def cpython_artifact(version: str) -> Artifact:
+def cpython_artifact(version: str, upstream: Upstream) -> Artifact:
     """Where the CPython source tarball of ``version`` is published (not yet pinned)."""
     parts = version.split(".")
     minor = f"{parts[0]}.{parts[1]}"
@@ -315,7 +305,7 @@ def cpython_artifact(version: str) -> Artifact:
         version=version,
         filename=filename,
         urls=(
-            f"{python_org_url()}/ftp/python/{version}/{filename}",
+            f"{upstream.python_org}/ftp/python/{version}/{filename}",
             f"{DEBIAN_SCHEME}pool/main/p/python{minor}/python{minor}_{version}.orig.tar.xz",
         ),
     )
@@ -325,9 +315,9 @@ def component_name(component: str, version: str, arch: str) -> str:
     return f"{component}:{version}:{arch}"
 
 
-def linkerd_await_artifact(version: str, arch: str) -> Artifact:
+def linkerd_await_artifact(version: str, arch: str, upstream: Upstream) -> Artifact:
     asset = f"linkerd-await-v{version}-{arch}"
-    url = f"{github_url()}/linkerd/linkerd-await/releases/download/release%2Fv{version}/{asset}"
+    url = f"{upstream.github}/linkerd/linkerd-await/releases/download/release%2Fv{version}/{asset}"
     return Artifact(
         name=component_name("linkerd-await", version, arch),
         kind="linkerd-await",
@@ -339,17 +329,18 @@ def linkerd_await_artifact(version: str, arch: str) -> Artifact:
     )
 
 
-def component_artifact(component: str, version: str, arch: str) -> Artifact:
+def component_artifact(component: str, version: str, arch: str, upstream: Upstream) -> Artifact:
     if component == "linkerd-await":
-        return linkerd_await_artifact(version, arch)
+        return linkerd_await_artifact(version, arch, upstream)
     raise ConfigError(f"component {component!r} has no download recipe (known: linkerd-await)")
 
 
-def wanted_artifacts(family: Family) -> list[Artifact]:
-    """Every artifact a build of ``family`` needs, unpinned, in a stable order."""
+def wanted_artifacts(family: Family, upstream: Upstream) -> list[Artifact]:
+    """Every artifact a build of ``family`` needs, unpinned, in a stable order, at
+    ``upstream``'s addresses."""
     wanted: dict[str, Artifact] = {}
     for version in family.python_versions:
-        art = cpython_artifact(version)
+        art = cpython_artifact(version, upstream)
         wanted[art.name] = art
     for tag in family.tags:
         if not tag.buildable:
@@ -357,7 +348,7 @@ def wanted_artifacts(family: Family) -> list[Artifact]:
         for comp_name in tag.components:
             comp = family.component(comp_name)
             for arch in tag.arches:
-                art = component_artifact(comp.name, comp.version, arch)
+                art = component_artifact(comp.name, comp.version, arch, upstream)
                 wanted.setdefault(art.name, art)
     return [wanted[n] for n in sorted(wanted)]
 
@@ -367,7 +358,9 @@ def sync_lock(
     lock: Lock,
     pins: Mapping[str, str] | None = None,
     *,
+    upstream: Upstream,
     now: int | None = None,
+    epoch: Given = None,
 ) -> Lock:
     """The lock ``family`` needs: same pins for kept artifacts, new ones unpinned.
 
@@ -377,7 +370,7 @@ def sync_lock(
     """
     pins = dict(pins or {})
     result: list[Artifact] = []
-    for art in wanted_artifacts(family):
+    for art in wanted_artifacts(family, upstream):
         old = lock.artifacts.get(art.name)
         if old is not None and old.sha256 is not None:
             art = replace(art, sha256=old.sha256, size=old.size)
@@ -394,7 +387,7 @@ def sync_lock(
             f"cannot pin {name}: images.toml does not use it "
             f"(artifacts: {', '.join(a.name for a in result)})"
         )
-    return lock.with_artifacts(result, now=now)
+    return lock.with_artifacts(result, now=now, epoch=epoch)
 
 
 def parse_pin(text: str) -> tuple[str, str]:

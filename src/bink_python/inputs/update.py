@@ -39,7 +39,7 @@ from ..host.progress import SILENT, Progress
 from ..store.store import atomic_write_text
 from .cache import Cache
 from .fetch import FetchSettings, fetch_artifact
-from .lockfile import Artifact, Lock, component_artifact, sync_lock
+from .lockfile import Artifact, Given, Lock, component_artifact, sync_lock
 from .upstream import (
     GithubRelease,
     PyRelease,
@@ -82,6 +82,7 @@ def run_lock(
     progress: Progress = SILENT,
     settings: FetchSettings | None = None,
     only_unpinned: bool = False,
+    epoch: Given = None,
 ) -> LockResult:
     """Sync images.lock with images.toml, fetch and verify everything, pin the rest
     (``only_unpinned``: pin what is unpinned and fetch nothing else).
@@ -89,10 +90,10 @@ def run_lock(
     The lock is written even when some artifacts failed (it only ever gains
     verified pins); the failures are then raised as one FetchError.
     """
-    settings = settings or FetchSettings.from_env()
+    settings = settings or FetchSettings()
     store = cache if isinstance(cache, Cache) else Cache(cache)
     old = Lock.load_or_empty(family.lock_path)
-    lock = sync_lock(family, old, pins)
+    lock = sync_lock(family, old, pins, upstream=settings.upstream, epoch=epoch)
     arts: list[Artifact] = []
     pinned: list[str] = []
     fetched: list[str] = []
@@ -124,7 +125,7 @@ def run_lock(
         except BinkError as exc:
             failures.append(str(exc))
         arts.append(art)
-    new = lock.with_artifacts(arts)
+    new = lock.with_artifacts(arts, epoch=epoch)
     changed = new.write(family.lock_path)
     result = LockResult(
         new, changed, tuple(pinned), tuple(fetched), tuple(failures), tuple(trusted)
@@ -345,7 +346,9 @@ def _pin_components(
             if comp_name not in new_components:
                 continue
             for arch in tag.arches:
-                art = component_artifact(comp_name, new_components[comp_name], arch)
+                art = component_artifact(
+                    comp_name, new_components[comp_name], arch, settings.upstream
+                )
                 if art.name in pins:
                     continue
                 sha = upstream_checksum(art, settings)
@@ -367,11 +370,12 @@ def run_update(
     progress: Progress = SILENT,
     settings: FetchSettings | None = None,
     write_readme: Callable[[Family], bool] | None = None,
+    epoch: Given = None,
 ) -> UpdateResult:
     """Move supported/evaluation tags to the newest CPython patch release and
     components to their newest release; rewrite images.toml, images.lock and (with
     ``write_readme``, which returns whether it changed the file) the README."""
-    settings = settings or FetchSettings.from_env()
+    settings = settings or FetchSettings()
     warnings: list[str] = []
     changes: list[Change] = []
     pins: dict[str, str] = {}
@@ -385,7 +389,7 @@ def run_update(
         _pin_components(new_family, new_components, gh, pins, settings)
 
     old_lock = Lock.load_or_empty(family.lock_path)
-    new_lock = sync_lock(new_family, old_lock, pins)
+    new_lock = sync_lock(new_family, old_lock, pins, upstream=settings.upstream, epoch=epoch)
     toml_changed = new_text != old_text
     lock_changed = new_lock.to_text() != (
         family.lock_path.read_text() if family.lock_path.exists() else ""

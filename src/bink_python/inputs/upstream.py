@@ -8,13 +8,13 @@ directory listing, which has no checksums and shows directories before a release
 is published. linkerd-await comes from GitHub's releases API (``tag_name``
 ``release/vX.Y.Z``, ``draft``, ``prerelease``, ``assets``). Base URLs are
 overridable (``$BINK_PYTHON_PYTHON_ORG_URL``, ``$BINK_PYTHON_GITHUB_URL``,
-``$BINK_PYTHON_GITHUB_API_URL``) so tests serve these shapes from 127.0.0.1.
+``$BINK_PYTHON_GITHUB_API_URL``: :class:`FetchSettings`' ``upstream``) so tests serve
+these shapes from 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -25,17 +25,10 @@ from ..family.versions import version_tuple
 from ..host.progress import Progress
 from .cache import Cache
 from .fetch import FetchSettings, download, fetch_bytes
-from .lockfile import Artifact, python_org_url
-
-GITHUB_API_ENV = "BINK_PYTHON_GITHUB_API_URL"
-GITHUB_API_DEFAULT = "https://api.github.com"
+from .lockfile import Artifact
 
 _RELEASE_NAME_RE = re.compile(r"^Python (\d+\.\d+\.\d+)$")
 _LINKERD_TAG_RE = re.compile(r"^release/v(\d+\.\d+\.\d+)$")
-
-
-def github_api_url() -> str:
-    return (os.environ.get(GITHUB_API_ENV) or GITHUB_API_DEFAULT).rstrip("/")
 
 
 # ---------------------------------------------------------------- python.org
@@ -96,8 +89,8 @@ def parse_source_file(data: bytes, version: str) -> SourceFile:
 
 
 def python_releases(settings: FetchSettings | None = None) -> list[PyRelease]:
-    settings = settings or FetchSettings.from_env()
-    url = f"{python_org_url()}/api/v2/downloads/release/?is_published=true"
+    settings = settings or FetchSettings()
+    url = f"{settings.upstream.python_org}/api/v2/downloads/release/?is_published=true"
     return parse_python_releases(
         fetch_bytes([url], what="python.org release list", settings=settings)
     )
@@ -109,11 +102,12 @@ def python_source_file(
     releases: list[PyRelease] | None = None,
 ) -> SourceFile:
     """The published size and sha256 of CPython ``version``'s source tarball."""
-    settings = settings or FetchSettings.from_env()
+    settings = settings or FetchSettings()
     releases = python_releases(settings) if releases is None else releases
     for release in releases:
         if release.version == version:
-            url = f"{python_org_url()}/api/v2/downloads/release_file/?release={release.release_id}"
+            api = f"{settings.upstream.python_org}/api/v2/downloads"
+            url = f"{api}/release_file/?release={release.release_id}"
             data = fetch_bytes([url], what=f"python.org files of {version}", settings=settings)
             return parse_source_file(data, version)
     raise FetchError(f"python.org has no published release {version}")
@@ -162,8 +156,8 @@ def parse_linkerd_releases(data: bytes) -> list[GithubRelease]:
 
 
 def linkerd_releases(settings: FetchSettings | None = None) -> list[GithubRelease]:
-    settings = settings or FetchSettings.from_env()
-    url = f"{github_api_url()}/repos/linkerd/linkerd-await/releases"
+    settings = settings or FetchSettings()
+    url = f"{settings.upstream.github_api}/repos/linkerd/linkerd-await/releases"
     return parse_linkerd_releases(
         fetch_bytes([url], what="linkerd-await release list", settings=settings)
     )

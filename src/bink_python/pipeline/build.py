@@ -207,9 +207,10 @@ def _assemble(build: _Build, plan: Plan, tags: Sequence[Tag], staging: Layout) -
         for entry in plan.entries_of(tag):
             manifests.extend(_assemble_image(build, entry, staging, into))
         # the labels do not depend on the arch
-        labels = describe_image(build.family, tag, tag.arches[0], error=BuildError).labels(
-            epoch=build.epoch, revision=build.revision
+        first = describe_image(
+            build.family, tag, tag.arches[0], error=BuildError, mirrors=build.options.mirrors
         )
+        labels = first.labels(epoch=build.epoch, revision=build.revision)
         index = build_index(manifests, labels, staging)
         for ref in tag.refs:
             into.refs[ref] = index
@@ -224,7 +225,11 @@ def _verify(build: _Build, plan: Plan, staging: Layout) -> VerifyReport | None:
         return None
     targets = [target_for(staging, e.tag.name, e.image) for e in plan.entries]
     report = verify_targets(
-        staging.path, targets, progress=build.progress, jobs=max(1, build.options.jobs)
+        staging.path,
+        targets,
+        progress=build.progress,
+        cache_dir=build.store.root,
+        jobs=max(1, build.options.jobs),
     )
     report.raise_for_failures()
     return report

@@ -6,7 +6,6 @@ an output layout a partial build must not mix with.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,10 +16,12 @@ from ..family.config import Family, Tag
 from ..host import proc
 from ..host.progress import Progress
 from ..image.description import ImageDescription, describe_image
+from ..inputs.fetch import FetchSettings
 from ..inputs.lockfile import Lock, component_name, cpython_name, require_pinned
 from ..oci.layout import Layout
 from ..oci.partial import partial_arches
 from ..runtime.spec import RuntimeSpec
+from ..settings import Mirrors
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,10 @@ class BuildOptions:
     offline: bool = False
     verify: bool = True  # False: promote images no check has run on (said in the summary)
     epoch: int | None = None  # SOURCE_DATE_EPOCH; None: from images.lock
-    mirror: str | None = None
-    revision: str | None = None  # VCS revision for the labels; None: git or $GITHUB_SHA
+    #: where the archives are, what images name; how the inputs are fetched
+    mirrors: Mirrors = field(default_factory=Mirrors)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    revision: str | None = None  # VCS revision for the labels ($GITHUB_SHA); None: git
     #: (arch, build host) of each arch's runtimes; an arch not listed: this machine
     runtime_hosts: tuple[tuple[str, str], ...] = ()
     cached_runtimes: bool = False  # never compile a runtime: each must be in the cache
@@ -70,10 +73,7 @@ class Plan:
 
 
 def revision_of(path: Path) -> str:
-    """The VCS revision the family is built from: $GITHUB_SHA, git HEAD, else 'unknown'."""
-    env = os.environ.get("GITHUB_SHA")
-    if env:
-        return env
+    """The VCS revision the family is built from: git HEAD, else 'unknown'."""
     try:
         out = proc.spawn(["git", "-C", str(path), "rev-parse", "HEAD"], kind="git")
     except (OSError, ToolError):
@@ -139,7 +139,7 @@ def _describe(
 ) -> list[tuple[Tag, str, ImageDescription]]:
     """The selected tags x arches, each described once."""
     return [
-        (tag, arch, describe_image(family, tag, arch, error=BuildError, mirror=options.mirror))
+        (tag, arch, describe_image(family, tag, arch, error=BuildError, mirrors=options.mirrors))
         for tag in tags
         for arch in tag.arches
         if not options.arches or arch in options.arches

@@ -48,7 +48,11 @@ def fetch_inputs(
     with progress.step("fetch", f"{len(plan.inputs)} inputs"):
         for name in plan.inputs:
             sources[name] = fetch_artifact(
-                lock.entry(name), cache, offline=options.offline, progress=progress
+                lock.entry(name),
+                cache,
+                offline=options.offline,
+                progress=progress,
+                settings=options.fetch,
             )
     return sources
 
@@ -74,7 +78,7 @@ class StageRunner:
     def base(self, spec: BaseSpec) -> None:
         # build_base announces its own progress step
         self.stages.bases[spec] = build_base(
-            spec, self.store, epoch=self.epoch, mirror=self.options.mirror, progress=self.progress
+            spec, self.store, epoch=self.epoch, mirrors=self.options.mirrors, progress=self.progress
         )
 
     def runtime(self, spec: RuntimeSpec, source: Path) -> None:
@@ -85,7 +89,7 @@ class StageRunner:
                 source,
                 self.store,
                 epoch=self.epoch,
-                mirror=self.options.mirror,
+                mirrors=self.options.mirrors,
                 progress=self.progress,
                 build_host=dict(self.options.runtime_hosts).get(spec.arch),
                 mode=BuildMode.CACHED_ONLY if self.options.cached_runtimes else BuildMode.REUSE,

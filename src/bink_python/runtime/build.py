@@ -22,6 +22,7 @@ from ..errors import BuildError, FetchError
 from ..host.arch import host_arch
 from ..host.binfmt import ensure_binfmt
 from ..host.progress import SILENT, Progress
+from ..settings import Mirrors
 from ..store.kinds import RUNTIMES
 from ..store.store import Store, read_json, sha256_file, write_json
 from .buildroot import BuildRootSpec, ensure_buildroot
@@ -55,7 +56,7 @@ def build_runtime(
     store: Store,
     *,
     epoch: int,
-    mirror: str | None = None,
+    mirrors: Mirrors,
     progress: Progress = SILENT,
     jobs: int | None = None,
     mode: BuildMode = BuildMode.REUSE,
@@ -104,7 +105,7 @@ def build_runtime(
             source,
             store,
             epoch=epoch,
-            mirror=mirror,
+            mirrors=mirrors,
             progress=progress,
             jobs=jobs or os.cpu_count() or 1,
             build_host=host,
@@ -118,7 +119,7 @@ def _build(
     store: Store,
     *,
     epoch: int,
-    mirror: str | None,
+    mirrors: Mirrors,
     progress: Progress,
     jobs: int,
     build_host: str,
@@ -128,7 +129,7 @@ def _build(
     started = time.monotonic()
     with progress.step("buildroot", f"{spec.distro.name} {plan.host_arch}"):
         root = ensure_buildroot(
-            BuildRootSpec(spec.distro, plan.host_arch), store, mirror=mirror, progress=progress
+            BuildRootSpec(spec.distro, plan.host_arch), store, mirrors=mirrors, progress=progress
         )
     build_python: RuntimeResult | None = None
     if plan.cross:
@@ -139,7 +140,7 @@ def _build(
             source,
             store,
             epoch=epoch,
-            mirror=mirror,
+            mirrors=mirrors,
             progress=progress,
             jobs=jobs,
         )

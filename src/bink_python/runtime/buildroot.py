@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BinkError, BuildError
-from ..host import mirrors
+from ..host import mirrors as mirrors_mod
 from ..host.apt import ArchiveSource, mirror_state
 from ..host.arch import ARCHES
 from ..host.distro import Distro
+from ..host.mirrors import archive_keyring
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
+from ..settings import Mirrors
 from ..store.kinds import BUILDROOTS
 from ..store.store import Store, cache_key, write_json
 
@@ -78,31 +80,36 @@ def buildroot_key(spec: BuildRootSpec) -> str:
     )
 
 
-def _archives(spec: BuildRootSpec, mirror: str | None) -> list[tuple[str | None, str]]:
+def _archives(spec: BuildRootSpec, settings: Mirrors) -> list[tuple[str | None, str]]:
     """(arch or None for all, archive URL): Debian serves every arch from one archive,
     Ubuntu serves amd64 from the archive and arm64 from the ports archive."""
     if spec.distro.os == "debian":
-        return [(None, mirrors.debian_mirror(mirror))]
+        return [(None, mirrors_mod.debian_mirror(settings))]
     return [
-        (arch, mirrors.ubuntu_mirror(mirror) if arch == "amd64" else mirrors.ubuntu_ports_mirror())
+        (
+            arch,
+            mirrors_mod.ubuntu_mirror(settings)
+            if arch == "amd64"
+            else mirrors_mod.ubuntu_ports_mirror(settings.machine()),
+        )
         for arch in [spec.host_arch, *spec.cross_arches]
     ]
 
 
-def apt_sources(spec: BuildRootSpec, mirror: str | None = None) -> list[str]:
+def apt_sources(spec: BuildRootSpec, settings: Mirrors) -> list[str]:
     """One-line apt sources of the root."""
     dist = f"{spec.distro.suite} {' '.join(spec.distro.components)}"
     return [
         f"deb [arch={arch}] {url} {dist}" if arch else f"deb {url} {dist}"
-        for arch, url in _archives(spec, mirror)
+        for arch, url in _archives(spec, settings)
     ]
 
 
-def archive_state(spec: BuildRootSpec, mirror: str | None = None) -> dict[str, str]:
+def archive_state(spec: BuildRootSpec, settings: Mirrors) -> dict[str, str]:
     """sha256 of each ``InRelease`` the root's apt resolves against, by archive URL."""
 
     state: dict[str, str] = {}
-    for _, url in _archives(spec, mirror):
+    for _, url in _archives(spec, settings):
         suite_state = mirror_state([ArchiveSource(url, spec.distro.suite)])
         state[url.rstrip("/")] = suite_state[spec.distro.suite]
     return state
@@ -118,12 +125,12 @@ def ensure_buildroot(
     spec: BuildRootSpec,
     store: Store,
     *,
-    mirror: str | None = None,
+    mirrors: Mirrors,
     progress: Progress = SILENT,
 ) -> Path:
     """The directory of the build root for ``spec`` at the archive's current state, made
     with mmdebstrap if not cached."""
-    state = archive_state(spec, mirror)
+    state = archive_state(spec, mirrors)
     key = buildroot_store_key(spec, state)
     found = store.lookup(BUILDROOTS.name, key)
     if found is not None and (found / "root" / "usr" / "bin").is_dir():
@@ -133,7 +140,7 @@ def ensure_buildroot(
         found = store.lookup(BUILDROOTS.name, key)
         if found is not None and (found / "root" / "usr" / "bin").is_dir():
             return found / "root"
-        sources = apt_sources(spec, mirror)
+        sources = apt_sources(spec, mirrors)
         log = store.root / "logs" / f"buildroot-{key}.log"
         log.unlink(missing_ok=True)
         subject = f"{spec.distro.name} {spec.host_arch} (+{','.join(spec.cross_arches)})"
@@ -145,7 +152,7 @@ def ensure_buildroot(
                     "--mode=root",
                     "--variant=apt",
                     f"--architectures={','.join([spec.host_arch, *spec.cross_arches])}",
-                    f"--keyring={mirrors.archive_keyring(spec.distro.os, spec.distro.keyring)}",
+                    f"--keyring={archive_keyring(mirrors, spec.distro.os, spec.distro.keyring)}",
                     '--aptopt=Acquire::Retries "3"',
                     f"--include={','.join(spec.packages)}",
                     # the mount point of the work directory (the root is bound read only)

@@ -1,7 +1,7 @@
 """The cache directory and its keyed, atomically committed build entries.
 
 Layout under the cache root (``--cache-dir``, ``$BINK_PYTHON_CACHE`` or
-``$XDG_CACHE_HOME/bink-python``)::
+``$XDG_CACHE_HOME/bink-python``: :attr:`bink_python.settings.Settings.cache_dir`)::
 
     sha256/<hex>              fetched artifacts, content addressed (fetch.py)
     <kind>/<key>/...          build outputs (bases, runtimes, buildroots, layers)
@@ -29,41 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ..errors import ToolError, UsageError
-
-CACHE_ENV = "BINK_PYTHON_CACHE"
-
-
-_SELECTED: list[Path] = []
-
-
-def select_cache_root(cli_value: str | os.PathLike[str] | None) -> None:
-    """Make ``--cache-dir`` the root every later :func:`cache_root` call returns.
-
-    Stages that look the root up themselves (verify's bytecode cache) follow the
-    command line this way; None clears the selection.
-    """
-    _SELECTED.clear()
-    if cli_value:
-        root = Path(cli_value).expanduser().resolve()
-        if root.exists() and not root.is_dir():
-            raise UsageError(f"--cache-dir {cli_value}: not a directory (expected a cache root)")
-        _SELECTED.append(root)
-
-
-def cache_root(cli_value: str | os.PathLike[str] | None = None) -> Path:
-    """Resolve the cache root: option, then ``--cache-dir`` of this command, then the
-    environment, then the user cache dir."""
-    if cli_value:
-        return Path(cli_value).expanduser().resolve()
-    if _SELECTED:
-        return _SELECTED[0]
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser().resolve()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return (base / "bink-python").resolve()
+from ..errors import ToolError
 
 
 def cache_key(parts: Mapping[str, Any]) -> str:

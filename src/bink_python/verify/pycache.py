@@ -25,26 +25,25 @@ from pathlib import Path
 from typing import Any
 
 from ..oci.rootfs import read_bounded, resolve_in_root
-from ..store.store import cache_root
 
 #: At most this many bytecode files, and bytes in all, are saved per runtime.
 MAX_FILES = 20000
 MAX_BYTES = 256 << 20
 
 
-def host_pycache(manifest: dict[str, Any]) -> Path | None:
+def host_pycache(manifest: dict[str, Any], cache_dir: Path | None) -> Path | None:
     """A host directory keeping the probes' bytecode across verifications of images that
     share the same layers above the base (the same runtime): under qemu, compiling pip's
     modules once per image costs minutes. Only speed depends on it: Python checks every
-    ``.pyc`` against its source (size and mtime) and recompiles a stale one."""
+    ``.pyc`` against its source (size and mtime) and recompiles a stale one. Kept under
+    ``cache_dir`` (the cache root); None keeps none."""
+    if cache_dir is None:
+        return None
     layers = [str(x.get("digest", "")) for x in manifest.get("layers", [])[1:]]
     if not layers:
         return None
     key = hashlib.sha256("\n".join(layers).encode()).hexdigest()[:32]
-    try:
-        return cache_root() / "verify-pycache" / key
-    except OSError:
-        return None
+    return cache_dir / "verify-pycache" / key
 
 
 def seed_pycache(host: Path | None, target: Path, *, owner: tuple[int, int]) -> None:

@@ -20,6 +20,7 @@ from ..image.description import ImageDescription, describe_image
 from ..oci.layout import Layout
 from ..oci.rootfs import make_dir_in_root
 from ..oci.types import MEDIA_INDEX, MEDIA_MANIFEST, Descriptor, Platform
+from ..settings import Mirrors
 from . import inimage, static
 from .imagerun import Buildah, buildah_session, image_container
 from .pycache import host_pycache, save_pycache, seed_pycache
@@ -67,7 +68,11 @@ def _run_check(check: Check, probe: Probe) -> CheckResult:
 
 
 def _run_checks(
-    buildah: Buildah, layout: Layout, target: Target, checks: Sequence[str] | None
+    buildah: Buildah,
+    layout: Layout,
+    target: Target,
+    checks: Sequence[str] | None,
+    cache_dir: Path | None,
 ) -> ImageReport:
     manifest, expect = target.manifest, target.expect
     data = layout.read_json(manifest.digest)
@@ -77,7 +82,7 @@ def _run_checks(
     ) as container:
         probe = Probe(expect, container, config, data, layout=layout, instances=target.instances)
         results: list[CheckResult] = []
-        host_cache = host_pycache(data)
+        host_cache = host_pycache(data, cache_dir)
         cache: Path | None = None  # made before the first check that runs anything
         for check in _ordered(checks):
             if not check.static and cache is None:
@@ -153,12 +158,14 @@ def verify_targets(
     workdir: Path | None = None,
     progress: Progress = SILENT,
     session: Buildah | None = None,
+    cache_dir: Path | None = None,
     jobs: int = 2,
 ) -> VerifyReport:
     """Verify each target, up to ``jobs`` images at once (one buildah storage for all of
     them, removed afterwards); the report lists them in the order given.
 
-    ``session`` reuses a caller's buildah storage (left in place for the caller).
+    ``session`` reuses a caller's buildah storage (left in place for the caller);
+    ``cache_dir`` keeps the probes' bytecode between runs (None: kept nowhere).
     """
     lay = Layout(Path(layout))
     lay.check_marker()
@@ -171,7 +178,7 @@ def verify_targets(
     def verify_one(buildah: Buildah, target: Target) -> ImageReport:
         with progress.step("verify", f"{target.expect.tag} {target.expect.arch}"):
             chosen = target.checks if target.checks is not None else checks
-            report = _run_checks(buildah, lay, target, chosen)
+            report = _run_checks(buildah, lay, target, chosen, cache_dir)
         for failed in report.failed:
             progress.info(f"    FAIL {failed.name}: {failed.detail}")
         return report
@@ -195,12 +202,13 @@ def verify_layout(
     checks: Sequence[str] | None = None,
     workdir: Path | None = None,
     progress: Progress = SILENT,
-    mirror: str | None = None,
+    mirrors: Mirrors,
+    cache_dir: Path | None = None,
     jobs: int = 2,
 ) -> VerifyReport:
     """Verify every arch image of every tag named in ``layout`` (by the tag's name ref),
-    built from the archive ``mirror`` (None: the machine's configuration), up to ``jobs``
-    images at once.
+    built with the archive ``mirrors``, up to ``jobs`` images at once; ``cache_dir`` as
+    for :func:`verify_targets`.
 
     Returns the report; call ``report.raise_for_failures()`` after showing it.
     """
@@ -213,10 +221,16 @@ def verify_layout(
         for arch in arches or tag.arches or family.arches:
             if arch not in tag.arches and tag.arches:
                 continue
-            expect = describe_image(family, tag, arch, error=VerifyError, mirror=mirror)
+            expect = describe_image(family, tag, arch, error=VerifyError, mirrors=mirrors)
             targets.append(target_for(lay, tag.name, expect))
     if not targets:
         raise VerifyError("nothing to verify: no tag/arch selected")
     return verify_targets(
-        lay.path, targets, checks=checks, workdir=workdir, progress=progress, jobs=jobs
+        lay.path,
+        targets,
+        checks=checks,
+        workdir=workdir,
+        progress=progress,
+        cache_dir=cache_dir,
+        jobs=jobs,
     )
