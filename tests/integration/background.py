@@ -18,7 +18,6 @@ set; SIGTERM stops it as it stops the tool (children stopped, partial entries re
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -38,11 +37,12 @@ from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
 from bink_python.runtime.buildroot import BuildRootSpec, ensure_buildroot
 from bink_python.store.store import Store
-from tests.machine import machine_mirrors
+from tests.support.children import die_with_parent
+from tests.support.machine import machine_mirrors
+from tests.support.runtimes import build_test_runtime
+from tests.support.ubuntu_archive import build_ubuntu_family, serving
 
 from .fixtures_diff import OTHER_SHA256, OTHER_VERSION
-from .fixtures_runtime import build_test_runtime
-from .ubuntu_archive import build_ubuntu_family, serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,16 +123,6 @@ def running(cache_root: Path, jobs: Sequence[str], log: Path) -> Iterator[None]:
         yield
     finally:
         stop(child)
-
-
-def die_with_parent() -> None:
-    """In the builder, before it runs: SIGTERM it when the test session's process dies,
-    however that dies (a SIGKILL or SIGTERM skips the session's own teardown)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def stop(child: subprocess.Popen[bytes]) -> None:

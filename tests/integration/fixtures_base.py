@@ -17,9 +17,8 @@ from bink_python.base.spec import BaseSpec
 from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
 from bink_python.store.store import Store
-from tests.machine import machine_mirrors
-
-from ..family_toml import TEST_USER
+from tests.support.family_toml import TEST_USER
+from tests.support.machine import machine_mirrors
 
 #: SOURCE_DATE_EPOCH of the test bases (fixed, the same as the runtime fixtures').
 BASE_TEST_EPOCH = 1767225600

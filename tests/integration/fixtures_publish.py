@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .registry import LocalRegistry, running_registry
+from tests.support.registry import LocalRegistry, running_registry
 
 
 @pytest.fixture(scope="session")

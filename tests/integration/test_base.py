@@ -34,9 +34,9 @@ from bink_python.host.binfmt import BINFMT_DIR, ensure_binfmt
 from bink_python.host.distro import get_distro
 from bink_python.host.proc import run
 from bink_python.store.store import Store, sha256_file
-from tests.machine import machine_mirrors
+from tests.support.family_toml import TEST_USER
+from tests.support.machine import machine_mirrors
 
-from ..family_toml import TEST_USER
 from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
 
 ARCHES = ("amd64", "arm64")

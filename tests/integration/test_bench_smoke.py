@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..tools import requires_tool
+from tests.support.tools import requires_tool
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,10 +18,9 @@ import pytest
 from bink_python.oci.layout import Layout
 from bink_python.oci.partial import partial_arches
 from bink_python.publish.publish import push, remote_digest
-
-from .fixtures_cli import fast_build, run_ok
-from .fixtures_runtime import TEST_EPOCH
-from .registry import LocalRegistry
+from tests.support.cli import fast_build, run_ok
+from tests.support.registry import LocalRegistry
+from tests.support.runtimes import TEST_EPOCH
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"

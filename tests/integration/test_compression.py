@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bink_python.errors import VerifyError
+from bink_python.host.progress import Progress
 from bink_python.image.assemble import (
     ImageSpec,
     LayerFile,
@@ -23,13 +25,15 @@ from bink_python.image.assemble import (
     files_layer,
     rfc3339,
 )
+from bink_python.image.description import describe_image
 from bink_python.oci import compression, types
 from bink_python.oci.layout import Layout
 from bink_python.store.store import Store
+from bink_python.verify import Target, verify_targets
 from bink_python.verify.imagerun import Buildah, buildah_session
-from tests.machine import machine_mirrors, machine_settings
-
-from .registry import LocalRegistry
+from tests.support.example import build_example
+from tests.support.machine import machine_mirrors, machine_settings
+from tests.support.registry import LocalRegistry
 
 EPOCH = 1_767_225_600
 HELLO = '#include <stdio.h>\nint main(void){puts("hello from the image");return 0;}\n'
@@ -151,42 +155,14 @@ def test_build_with_gzip_and_zstd_verifies_both_instances(
     cached in the test store) writes both instances, and verify passes on each: the zstd
     one is unpacked by buildah, and the distroless removals keep TLS, imports, pip working.
     """
-    from bink_python.errors import VerifyError
-    from bink_python.family.config import load_family
-    from bink_python.host.progress import Progress
-    from bink_python.image.description import describe_image
-    from bink_python.inputs.cache import cache_add
-    from bink_python.inputs.lockfile import Lock
-    from bink_python.pipeline.build import build_family
-    from bink_python.verify import Target, verify_targets
-
-    from .fixtures_runtime import fast_build_options
-    from .fixtures_verify import EXAMPLE
-
-    config = tmp_path / "config"
-    config.mkdir()
-    text = (EXAMPLE / "images.toml").read_text()
-    (config / "images.toml").write_text(
-        text.replace("[family]\n", '[family]\ncompression = ["gzip", "zstd"]\n', 1)
+    built = build_example(
+        tmp_path,
+        Store(test_cache_root / "store"),
+        tags=("3.13-distroless",),
+        compression=("gzip", "zstd"),
     )
-    (config / "images.lock").write_text((EXAMPLE / "images.lock").read_text())
-    standin = tmp_path / "linkerd-await"
-    subprocess.run(
-        ["gcc", "-static", "-O2", "-o", str(standin), str(EXAMPLE / "linkerd-await-standin.c")],
-        check=True,
-    )
-    store = Store(test_cache_root / "store")
-    family = load_family(config / "images.toml")
-    version = family.component("linkerd-await").version
-    cache_add(
-        [standin], store.root, lock_path=family.lock_path, for_=f"linkerd-await:{version}:amd64"
-    )
-    family = load_family(config / "images.toml")
+    family, summary = built.family, built.summary
     tag = family.tag("3.13-distroless")
-    options = fast_build_options(tmp_path / "oci", ("amd64",))
-    summary = build_family(
-        family, [tag], Lock.load(family.lock_path), store, options, progress=Progress()
-    )
     assert [(r.tag, r.compression) for r in summary.rows] == [
         ("3.13-distroless", "gzip"),
         ("3.13-distroless", "zstd"),

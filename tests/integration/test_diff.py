@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from bink_python.__main__ import main
-from tests.small_images import BASE, make_image
+from tests.support.images import BASE, make_image
+from tests.support.registry import LocalRegistry
 
 from .fixtures_diff import EXTRA_PACKAGE, OTHER_VERSION, DiffBuilds
-from .registry import LocalRegistry
 
 TAGS = ("3.13", "3.13-distroless")
 

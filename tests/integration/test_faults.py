@@ -37,8 +37,7 @@ import pytest
 
 from bink_python.oci.blobs import blob_ok
 from bink_python.oci.layout import Layout
-
-from .fixtures_runtime import TEST_EPOCH
+from tests.support.runtimes import TEST_EPOCH
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"

@@ -17,7 +17,7 @@ from bink_python.inputs.cache import Cache, cache_verify
 from bink_python.inputs.fetch import FetchSettings, fetch_artifact
 from bink_python.inputs.lockfile import Lock
 from bink_python.inputs.update import run_lock
-from tests.family_toml import images_toml, write_images_toml
+from tests.support.family_toml import images_toml, write_images_toml
 
 SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
 SIZE = 23_160_540

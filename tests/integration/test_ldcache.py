@@ -11,9 +11,9 @@ import pytest
 from bink_python.image.assemble import LayerSource
 from bink_python.image.ldcache import ld_cache
 from bink_python.store.store import Store
+from tests.support.runtimes import RuntimeFactory
 
 from .fixtures_base import BaseFactory
-from .fixtures_runtime import RuntimeFactory
 
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])

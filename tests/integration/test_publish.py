@@ -41,10 +41,9 @@ from bink_python.oci.types import Descriptor
 from bink_python.publish.publish import TagMove, export, push, remote_digest
 from bink_python.settings import Mirrors
 from bink_python.store.store import Store
-
-from ..family_toml import TEST_USER
-from ..tools import requires_tool
-from .registry import LocalRegistry, free_port, htpasswd_line, running_registry
+from tests.support.family_toml import TEST_USER
+from tests.support.registry import LocalRegistry, free_port, htpasswd_line, running_registry
+from tests.support.tools import requires_tool
 
 EPOCH = 1_767_225_600
 REFS = ("3.13", "3.13.15")

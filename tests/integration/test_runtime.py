@@ -25,10 +25,10 @@ from bink_python.runtime.buildroot import BuildRootSpec, ensure_buildroot
 from bink_python.runtime.contents import REQUIRED_EXTENSIONS
 from bink_python.runtime.elf import read_elf
 from bink_python.store.store import Store
-from tests.machine import machine_mirrors
+from tests.support.machine import machine_mirrors
+from tests.support.runtimes import CPYTHON_VERSION, TEST_EPOCH, RuntimeFactory, sysconfig_vars
 
 from .fixtures_base import BaseFactory
-from .fixtures_runtime import CPYTHON_VERSION, TEST_EPOCH, RuntimeFactory, sysconfig_vars
 
 pytestmark = [
     pytest.mark.skipif(host_arch() != "amd64", reason="asserts an amd64 host cross-compiling"),

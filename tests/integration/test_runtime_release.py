@@ -25,9 +25,9 @@ from bink_python.host.arch import host_arch
 from bink_python.runtime.contents import REMOVED_STDLIB_MODULES
 from bink_python.runtime.elf import read_elf_file
 from bink_python.runtime.spec import RuntimeResult
+from tests.support.runtimes import RuntimeFactory, runtime_member, sysconfig_vars
 
 from .fixtures_base import BaseFactory
-from .fixtures_runtime import RuntimeFactory, runtime_member, sysconfig_vars
 
 pytestmark = [
     # in the default suite: the one release (PGO+LTO) compile of a cold run, about 12

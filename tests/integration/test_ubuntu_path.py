@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 
 from bink_python.oci.layout import Layout
-
-from .fixtures_cli import run_ok
-from .ubuntu_archive import IMAGE_ARCHIVES, UbuntuArchive, build_ubuntu_family, serving
+from tests.support.cli import run_ok
+from tests.support.ubuntu_archive import IMAGE_ARCHIVES, UbuntuArchive, build_ubuntu_family, serving
 
 # a build root, two bases (arm64 under qemu) and two runtimes from the simulated archive,
 # kept in the test cache's ubuntu-sim/store; on a cold run the suite's background builder

@@ -28,7 +28,7 @@ from bink_python.verify import (
     verify_targets,
 )
 from bink_python.verify.imagerun import Buildah, image_container
-from tests.machine import machine_mirrors, machine_settings
+from tests.support.machine import machine_mirrors, machine_settings
 
 from .fixtures_verify import GoodLayout, derive_image
 

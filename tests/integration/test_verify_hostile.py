@@ -34,7 +34,7 @@ from bink_python.verify import CHECKS, ImageReport, Target, verify_targets
 from bink_python.verify.imagerun import Buildah
 from bink_python.verify.inimage import probe_wheel
 from bink_python.verify.registry import PYCACHE
-from tests.machine import machine_mirrors, machine_settings
+from tests.support.machine import machine_mirrors, machine_settings
 
 from .fixtures_verify import GoodLayout, derive_image
 

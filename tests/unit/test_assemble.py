@@ -37,8 +37,7 @@ from bink_python.oci.types import (
 )
 from bink_python.settings import Mirrors
 from bink_python.store.store import Store
-
-from ..family_toml import TEST_USER
+from tests.support.family_toml import TEST_USER
 
 EPOCH = 1_760_000_000
 

@@ -26,8 +26,7 @@ from bink_python.host.apt import (
 from bink_python.host.distro import get_distro
 from bink_python.settings import Mirrors, Settings
 from bink_python.store.store import Store, cache_key
-
-from ..family_toml import TEST_USER
+from tests.support.family_toml import TEST_USER
 
 DEBIAN13 = get_distro("debian", "13")
 

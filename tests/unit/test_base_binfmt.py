@@ -10,8 +10,7 @@ import pytest
 from bink_python.errors import ToolError
 from bink_python.host.arch import host_arch
 from bink_python.host.binfmt import ensure_binfmt
-
-from ..tools import requires_tool
+from tests.support.tools import requires_tool
 
 FOREIGN = "arm64" if host_arch() == "amd64" else "amd64"
 QEMU = "aarch64" if FOREIGN == "arm64" else "x86_64"

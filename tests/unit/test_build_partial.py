@@ -14,7 +14,7 @@ from bink_python.oci.partial import mark_partial, partial_arches
 from bink_python.oci.types import MEDIA_INDEX, Descriptor
 from bink_python.pipeline.plan import BuildOptions, check_output, partial_plan
 from bink_python.publish.publish import push
-from tests.family_toml import images_toml, write_images_toml
+from tests.support.family_toml import images_toml, write_images_toml
 
 AMD64_ONLY_TAG = """
 [[tag]]

@@ -13,7 +13,7 @@ from bink_python.errors import ConfigError, UsageError
 from bink_python.family.config import YearMonth, load_family
 from bink_python.host.distro import get_distro
 from bink_python.runtime.spec import RuntimeSpec
-from tests.family_toml import TAG_3_13_DISTROLESS, images_toml, write_images_toml
+from tests.support.family_toml import TAG_3_13_DISTROLESS, images_toml, write_images_toml
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,8 @@ import pytest
 from bink_python.__main__ import main
 from bink_python.base.dpkg import compare_debian_versions
 from bink_python.image.diff import diff_images
-from tests.small_images import BASE, make_image, stanza
-
-from ..tools import requires_tool
+from tests.support.images import BASE, make_image, stanza
+from tests.support.tools import requires_tool
 
 
 def test_no_change_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

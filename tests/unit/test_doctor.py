@@ -12,7 +12,7 @@ from pathlib import Path
 from bink_python.errors import ToolError
 from bink_python.host import doctor
 from bink_python.settings import Mirrors
-from tests.httpserver import refused_url, running
+from tests.support.httpserver import refused_url, running
 
 REQUIRED_TOOLS = ("mmdebstrap", "arch-test", "bwrap", "skopeo", "buildah")
 

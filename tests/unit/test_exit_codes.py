@@ -17,9 +17,8 @@ import bink_python
 from bink_python.__main__ import main
 from bink_python.cli.commands import build_parser
 from bink_python.errors import INTERNAL_EXIT, INTERRUPT_EXIT
-
-from ..family_toml import images_toml, write_images_toml
-from ..small_images import BASE, make_image
+from tests.support.family_toml import images_toml, write_images_toml
+from tests.support.images import BASE, make_image
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

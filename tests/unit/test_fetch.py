@@ -29,7 +29,7 @@ from bink_python.inputs.fetch import (
 from bink_python.inputs.lockfile import Artifact, Lock
 from bink_python.pipeline.housekeeping import inventory, needs, remove, select
 from bink_python.settings import Mirrors
-from tests.httpserver import TestServer, refused_url, running
+from tests.support.httpserver import TestServer, refused_url, running
 
 FAST = FetchSettings(timeout=1.0, attempts=2, backoff=0.0)
 BODY = os.urandom(200_000)

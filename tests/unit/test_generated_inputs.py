@@ -21,8 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from bink_python.__main__ import main
-
-from ..small_images import BASE, make_image
+from tests.support.images import BASE, make_image
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "offline"

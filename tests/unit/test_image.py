@@ -28,8 +28,12 @@ from bink_python.store.store import Store, cache_key
 from bink_python.verify.imagerun import Container
 from bink_python.verify.registry import CheckFailed, Probe
 from bink_python.verify.static import check_apt_sources, check_image_config, static_user_problems
-
-from ..family_toml import TAG_3_13_DISTROLESS, USER_TABLE, images_toml, write_images_toml
+from tests.support.family_toml import (
+    TAG_3_13_DISTROLESS,
+    USER_TABLE,
+    images_toml,
+    write_images_toml,
+)
 
 STATE = {"trixie": "a" * 64}
 EPOCH = 1_700_000_000

@@ -18,8 +18,7 @@ from bink_python.host.files import MAX_TEXT, parse_json, parse_toml, read_text
 from bink_python.inputs.lockfile import Lock
 from bink_python.oci.layout import Layout
 from bink_python.oci.types import ANNOTATION_REF_NAME, MEDIA_INDEX, Descriptor
-
-from ..small_images import BASE, make_image
+from tests.support.images import BASE, make_image
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "offline"
 

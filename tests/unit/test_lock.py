@@ -20,8 +20,8 @@ from bink_python.inputs.fetch import FetchSettings, fetch_artifact
 from bink_python.inputs.lockfile import Lock, parse_pin, require_pinned, sync_lock
 from bink_python.inputs.update import run_lock
 from bink_python.settings import Settings, Upstream
-from tests.family_toml import images_toml, write_images_toml
-from tests.httpserver import TestServer, running
+from tests.support.family_toml import images_toml, write_images_toml
+from tests.support.httpserver import TestServer, running
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = FetchSettings(timeout=1.0, attempts=1, backoff=0.0)

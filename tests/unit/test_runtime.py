@@ -25,8 +25,7 @@ from bink_python.runtime.plan import plan_build, runtime_key
 from bink_python.runtime.spec import RuntimeSpec
 from bink_python.settings import Mirrors
 from bink_python.store.store import Store, write_json
-
-from ..tools import requires_tool
+from tests.support.tools import requires_tool
 
 SHA = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76"
 DEBIAN13 = get_distro("debian", "13")
@@ -282,7 +281,7 @@ CEVAL_MAKEFILE = (
 
 
 def _make(directory: Path, *args: str) -> str:
-    """What ``make -s`` in ``directory`` printed; make is a required host tool (tests/tools.py)."""
+    """What ``make -s`` in ``directory`` printed; make is a required host tool (tests/support/tools.py)."""
     make = requires_tool("make")
     return subprocess.run(
         [make, "-s", "--no-print-directory", "-C", str(directory), *args],

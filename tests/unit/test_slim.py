@@ -8,8 +8,7 @@ from bink_python.base import slim
 from bink_python.base.base import _mmdebstrap_command
 from bink_python.base.spec import BaseSpec
 from bink_python.host.distro import get_distro
-
-from ..family_toml import TEST_USER
+from tests.support.family_toml import TEST_USER
 
 
 def _tree(root: Path) -> None:

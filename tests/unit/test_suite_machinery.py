@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bink_python.store.store import Store
+from tests.support.tools import requires_tool
 
 from ..conftest import UNUSED_DAYS, prune_test_cache
-from ..tools import requires_tool
 
 DAY = 86400
 

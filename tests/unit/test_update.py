@@ -21,7 +21,7 @@ from bink_python.inputs.update import rewrite_toml, run_update
 from bink_python.inputs.upstream import parse_python_releases, parse_shasum, parse_source_file
 from bink_python.publish.readme import readme_path, write_readme
 from bink_python.settings import Settings
-from tests.httpserver import TestServer, running
+from tests.support.httpserver import TestServer, running
 
 REPO = Path(__file__).resolve().parents[2]
 

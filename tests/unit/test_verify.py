@@ -30,8 +30,7 @@ from bink_python.verify import (
 )
 from bink_python.verify.imagerun import RunResult
 from bink_python.verify.registry import CheckFailed, Probe
-
-from ..tools import requires_tool
+from tests.support.tools import requires_tool
 
 C_SOURCE = "int main(void) { return 0; }\n"
 

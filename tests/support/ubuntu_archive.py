@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bink_python.host import mirrors
-from tests.machine import machine_mirrors
 
-from .fixtures_cli import fast_build, run_ok
+from .cli import fast_build, run_ok
+from .machine import machine_mirrors
 
 #: Simulated suite -> the Debian suite it is filled from (and which mirror has it).
 SUITES = {

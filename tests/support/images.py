@@ -1,13 +1,20 @@
 """Small OCI images of the family's shape (a base layer with a dpkg status, a component
-layer), made with the real assembler, for the diff tests."""
+layer), made with the real assembler from an image description (the test family's),
+for the diff, exit-code and bad-input tests."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from bink_python.family.config import load_family
 from bink_python.image.assemble import ImageSpec, LayerFile, build_image, build_index, files_layer
+from bink_python.image.description import ImageDescription, describe_image
 from bink_python.oci.layout import Layout
+from bink_python.settings import Mirrors
 from bink_python.store.store import Store
+
+from .family_toml import TAG_3_13_DISTROLESS, images_toml, write_images_toml
 
 EPOCH = 1767225600
 
@@ -17,6 +24,15 @@ def stanza(name: str, version: str, arch: str = "amd64") -> str:
         f"Package: {name}\nStatus: install ok installed\nArchitecture: {arch}\n"
         f"Version: {version}\nDescription: {name}\n multi-line\n"
     )
+
+
+def describe(tmp: Path, *, python: str = "3.13.15", distroless: bool = False) -> ImageDescription:
+    """The test family's amd64 image of tag 3.13 (or 3.13-distroless) at CPython ``python``."""
+    config = tmp / "family"
+    config.mkdir(parents=True, exist_ok=True)
+    family = load_family(write_images_toml(config, images_toml(TAG_3_13_DISTROLESS)))
+    tag = family.tag("3.13-distroless" if distroless else "3.13")
+    return replace(describe_image(family, tag, "amd64", mirrors=Mirrors()), version=python)
 
 
 def make_image(
@@ -29,9 +45,11 @@ def make_image(
     distroless: bool = False,
     extra_layer: dict[str, bytes] | None = None,
 ) -> str:
-    """An image of the family's shape (base with dpkg status, component), as oci:DIR:3.13."""
+    """An image of the family's shape (base with dpkg status, component), as oci:DIR:3.13,
+    its config and labels those of its description (:func:`describe`)."""
+    expect = describe(tmp, python=python, distroless=distroless)
     store = Store(tmp / "store")
-    if distroless:
+    if expect.distroless:
         files = [
             LayerFile(f"var/lib/dpkg/status.d/{p}", data=stanza(p, v).encode())
             for p, v in packages.items()
@@ -43,13 +61,13 @@ def make_image(
         [*files, LayerFile("etc/os-release", data=b"ID=debian\n")],
         store,
         epoch=EPOCH,
-        created_by="bink-python base debian13-amd64-regular (mmdebstrap, key x)",
+        created_by=f"bink-python base {expect.variant} {expect.arch} (key x)",
     )
     comp = files_layer(
         [LayerFile("usr/local/bin/linkerd-await", data=binary, mode=0o755)],
         store,
         epoch=EPOCH,
-        created_by="bink-python component linkerd-await 0.3.3 amd64",
+        created_by=f"bink-python component linkerd-await 0.3.3 {expect.arch}",
     )
     layers = [base, comp]
     if extra_layer is not None:
@@ -64,12 +82,12 @@ def make_image(
     layout = Layout(tmp / name).init()
     image = build_image(
         ImageSpec(
-            arch="amd64",
+            arch=expect.arch,
             layers=tuple(layers),
-            env=("PATH=/usr/local/bin:/usr/bin", "LANG=C.UTF-8", f"PYTHON_VERSION={python}"),
-            cmd=("python3",),
-            user="10000:10000" if distroless else "",
-            labels={"org.opencontainers.image.version": python},
+            env=expect.env,
+            cmd=expect.cmd,
+            user=expect.default_user,
+            labels=expect.labels(epoch=EPOCH, revision="test"),
         ),
         layout,
         store,

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from ..tools import requires_tool
-from .background import die_with_parent
+from .children import die_with_parent
+from .tools import requires_tool
 
 REGISTRY_BIN = "docker-registry"
 
