@@ -189,7 +189,7 @@ def test_update_rewrites_toml_lock_and_readme(upstream: TestServer, workdir: Pat
     assert lock.entry("linkerd-await:0.3.4:arm64").sha256 == hashlib.sha256(ARM64).hexdigest()
     assert lock.source_date_epoch == 1800000000
     assert "3.13.17" in (workdir / "README.md").read_text()
-    assert result.toml_changed and result.lock_changed and result.readme_changed
+    assert result.changed_files == ("images.toml", "images.lock", "README.md")
     assert "updated images.toml, images.lock, README.md" in result.summary()
     # running again finds nothing new and leaves every file byte-identical
     snapshot = {n: (workdir / n).read_bytes() for n in ("images.toml", "images.lock", "README.md")}

@@ -116,15 +116,20 @@ def _find(suite_names: set[str], security: bool) -> str | None:
     return None
 
 
+def _configured(value: str | None, missing: str) -> str:
+    """A mirror's URL without its trailing slash; ToolError(``missing``) when none is set."""
+    if not value:
+        raise ToolError(missing)
+    return value.rstrip("/")
+
+
 def debian_mirror(settings: Mirrors) -> str:
     """The Debian archive mirror (``.../debian``): option, env, then apt's config."""
-    value = settings.build or settings.debian or _find(_DEBIAN_SUITES, False)
-    if not value:
-        raise ToolError(
-            "no Debian archive mirror configured: add one to apt's sources or set "
-            "BINK_PYTHON_DEBIAN_MIRROR (e.g. the URL apt uses for Debian)"
-        )
-    return value.rstrip("/")
+    return _configured(
+        settings.build or settings.debian or _find(_DEBIAN_SUITES, False),
+        "no Debian archive mirror configured: add one to apt's sources or set "
+        "BINK_PYTHON_DEBIAN_MIRROR (e.g. the URL apt uses for Debian)",
+    )
 
 
 def debian_security_mirror(settings: Mirrors) -> str:
@@ -136,25 +141,21 @@ def debian_security_mirror(settings: Mirrors) -> str:
 
 def ubuntu_mirror(settings: Mirrors) -> str:
     """The Ubuntu archive mirror: option, env, then apt's config."""
-    value = settings.build or settings.ubuntu or _find(_UBUNTU_SUITES, False)
-    if not value:
-        raise ToolError(
-            "no Ubuntu archive mirror configured on this machine: set "
-            "BINK_PYTHON_UBUNTU_MIRROR to an Ubuntu archive URL (amd64) and "
-            "BINK_PYTHON_UBUNTU_PORTS_MIRROR for arm64"
-        )
-    return value.rstrip("/")
+    return _configured(
+        settings.build or settings.ubuntu or _find(_UBUNTU_SUITES, False),
+        "no Ubuntu archive mirror configured on this machine: set "
+        "BINK_PYTHON_UBUNTU_MIRROR to an Ubuntu archive URL (amd64) and "
+        "BINK_PYTHON_UBUNTU_PORTS_MIRROR for arm64",
+    )
 
 
 def ubuntu_ports_mirror(settings: Mirrors) -> str:
     """The Ubuntu ports mirror (arm64): option, env; there is no safe default."""
-    value = settings.build or settings.ubuntu_ports
-    if not value:
-        raise ToolError(
-            "no Ubuntu ports mirror configured (arm64 packages): set "
-            "BINK_PYTHON_UBUNTU_PORTS_MIRROR to an Ubuntu ports archive URL"
-        )
-    return value.rstrip("/")
+    return _configured(
+        settings.build or settings.ubuntu_ports,
+        "no Ubuntu ports mirror configured (arm64 packages): set "
+        "BINK_PYTHON_UBUNTU_PORTS_MIRROR to an Ubuntu ports archive URL",
+    )
 
 
 def image_archive_variable(os_name: str, arch: str, *, security: bool) -> str:

@@ -33,6 +33,7 @@ from ..oci.types import (
     Descriptor,
     Platform,
     canonical_json,
+    is_sha256_digest,
 )
 from ..store.kinds import FILES_LAYERS, GZIP_LAYERS, ZSTD_LAYERS
 from ..store.store import Store, atomic_write_bytes, cache_key, read_json, write_json
@@ -44,7 +45,6 @@ LAYER_RECIPE = 1
 LABEL_EOL = "com.bink.python.eol"
 LABEL_STATUS = "com.bink.python.status"
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
 #: The store kind of each compression's layer blobs.
@@ -194,7 +194,7 @@ def compress_layer(
     library version: all in the cache key). The tar is hashed while it is read: a tar
     that does not match its diff_id is refused.
     """
-    if not _DIGEST.fullmatch(layer.diff_id):
+    if not is_sha256_digest(layer.diff_id):
         raise BuildError(f"layer {layer.tar}: diff_id {layer.diff_id!r} is not sha256:<hex>")
     settings = compression_mod.settings(compression)
     key = cache_key({"recipe": LAYER_RECIPE, "diff_id": layer.diff_id, **settings})

@@ -48,7 +48,7 @@ from ..host.distro import Distro
 from ..oci.layers import member_path
 from ..oci.layout import Layout, add_layout_option
 from ..oci.rootfs import walk
-from ..oci.types import Descriptor
+from ..oci.types import Descriptor, is_sha256_digest, is_sha256_hex
 from ..store.store import atomic_write_bytes
 from .licenses import NOASSERTION, dep5_license
 from .referrer import attach_sbom, read_sbom
@@ -56,8 +56,6 @@ from .referrer import attach_sbom, read_sbom
 DEFAULT_REPOSITORY = "ghcr.io/binkhq/python"
 
 _SPDX_ID_CHARS = re.compile(r"[^A-Za-z0-9.-]")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 # --------------------------------------------------------------------------- data
@@ -276,10 +274,10 @@ def make_sbom(
     repository: str = DEFAULT_REPOSITORY,
 ) -> dict[str, Any]:
     """The SPDX 2.3 document (as JSON data) of one image; see the module docstring."""
-    if not _DIGEST.fullmatch(image_digest):
+    if not is_sha256_digest(image_digest):
         raise BuildError(f"image digest {image_digest!r} is not sha256:<64 hex digits>")
     for comp in (cpython, *components):
-        if not _HEX.fullmatch(comp.sha256):
+        if not is_sha256_hex(comp.sha256):
             raise BuildError(f"{comp.name} {comp.version}: sha256 {comp.sha256!r} is not 64 hex")
     hexdigest = image_digest.split(":", 1)[1]
     taken: set[str] = {"SPDXRef-DOCUMENT"}

@@ -156,9 +156,8 @@ class UpdateResult:
     changes: tuple[Change, ...]
     family: Family
     lock: Lock
-    toml_changed: bool
-    lock_changed: bool
-    readme_changed: bool
+    #: of images.toml, images.lock and README.md, those that changed (dry run: would change)
+    changed_files: tuple[str, ...]
     dry_run: bool
     warnings: tuple[str, ...] = ()
 
@@ -168,15 +167,7 @@ class UpdateResult:
         if self.dry_run:
             lines.append("dry run: nothing written")
         else:
-            written = [
-                name
-                for name, flag in (
-                    ("images.toml", self.toml_changed),
-                    ("images.lock", self.lock_changed),
-                    ("README.md", self.readme_changed),
-                )
-                if flag
-            ]
+            written = self.changed_files
             lines.append("updated " + ", ".join(written) if written else "no file changed")
         return "\n".join(lines)
 
@@ -403,13 +394,16 @@ def run_update(
         readme_changed = write_readme(new_family) if write_readme is not None else False
     for change in changes:
         progress.info(f"    {change}")
+    files = (
+        ("images.toml", toml_changed),
+        ("images.lock", lock_changed),
+        ("README.md", readme_changed),
+    )
     return UpdateResult(
         tuple(changes),
         new_family,
         new_lock,
-        toml_changed,
-        lock_changed,
-        readme_changed,
+        tuple(name for name, changed in files if changed),
         dry_run,
         tuple(warnings),
     )

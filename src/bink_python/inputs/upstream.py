@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import FetchError
 from ..family.versions import version_tuple
 from ..host.progress import Progress
+from ..oci.types import is_sha256_hex
 from .cache import Cache
 from .fetch import FetchSettings, download, fetch_bytes
 from .lockfile import Artifact
@@ -79,7 +80,7 @@ def parse_source_file(data: bytes, version: str) -> SourceFile:
     for item in _json_objects(data, f"python.org files of {version}"):
         if str(item.get("url", "")).endswith(want):
             sha = item.get("sha256_sum") or None
-            if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
+            if sha is not None and not is_sha256_hex(str(sha)):
                 raise FetchError(f"python.org files of {version}: bad sha256_sum {sha!r}")
             size = item.get("filesize")
             return SourceFile(
@@ -127,7 +128,7 @@ def parse_shasum(text: str, asset: str) -> str:
         parts = line.split()
         if len(parts) == 2 and parts[1].lstrip("*").rsplit("/", 1)[-1] == asset:
             digest = parts[0].lower()
-            if re.fullmatch(r"[0-9a-f]{64}", digest):
+            if is_sha256_hex(digest):
                 return digest
     raise FetchError(f"checksum file for {asset}: no sha256 line naming {asset}")
 

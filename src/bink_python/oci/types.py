@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ MEDIA_SPDX = "application/spdx+json"
 MEDIA_DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
 MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
 
 def canonical_json(data: Any) -> bytes:
     """The one serialization of OCI JSON documents: sorted keys, no spaces, no newline."""
@@ -38,6 +41,17 @@ def canonical_json(data: Any) -> bytes:
 
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def is_sha256_hex(value: str) -> bool:
+    """Whether ``value`` is a sha256 written as 64 lowercase hex digits, and nothing else."""
+    return _SHA256_HEX.fullmatch(value) is not None
+
+
+def is_sha256_digest(value: str) -> bool:
+    """Whether ``value`` is a ``sha256:<64 lowercase hex digits>`` digest."""
+    algo, _, hexpart = value.partition(":")
+    return algo == "sha256" and is_sha256_hex(hexpart)
 
 
 @dataclass(frozen=True)
@@ -158,6 +172,6 @@ def shape_problem(data: Any) -> str | None:
 def digest_hex(digest: str) -> str:
     """The hex of a ``sha256:`` digest; BuildError for anything else."""
     algo, _, hexpart = digest.partition(":")
-    if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+    if algo != "sha256" or not is_sha256_hex(hexpart):
         raise BuildError(f"invalid digest {digest!r}: expected sha256:<64 lowercase hex digits>")
     return hexpart

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from ..errors import UsageError
 from ..family.versions import parse_cpython_version
 from ..host.arch import check_arch
 from ..host.distro import Distro
+from ..oci.types import is_sha256_hex
 from ..store.store import Built
 
 PROFILES = ("release", "fast")
@@ -47,7 +47,7 @@ class RuntimeSpec:
             raise UsageError(
                 "the fast profile builds without PGO or BOLT: use --profile release for them"
             )
-        if not re.fullmatch(r"[0-9a-f]{64}", self.source_sha256):
+        if not is_sha256_hex(self.source_sha256):
             raise UsageError(f"bad source sha256 {self.source_sha256!r}: expected 64 hex digits")
 
 
