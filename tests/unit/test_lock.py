@@ -161,6 +161,10 @@ def test_parse_pin() -> None:
         (lambda d: d.update(lock_version=2), "lock_version 2 is not 1"),
         (lambda d: d["artifacts"]["cpython:3.13.16"].update(pinned=False), "'pinned' must be true"),
         (lambda d: d["artifacts"]["cpython:3.13.16"].update(sha256="xyz"), "64 lowercase hex"),
+        (
+            lambda d: d["artifacts"]["cpython:3.13.16"].update(sha256="a" * 64 + "\n"),
+            "64 lowercase",
+        ),
         (lambda d: d["artifacts"]["cpython:3.13.16"].update(size=-1), "non-negative integer"),
         (lambda d: d["artifacts"]["cpython:3.13.16"].update(urls=[]), "non-empty list"),
         (lambda d: d["artifacts"]["cpython:3.13.16"].update(extra=1), "unknown field 'extra'"),

@@ -38,7 +38,6 @@ Rules:
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -48,18 +47,14 @@ from typing import Any
 from ..errors import ConfigError, PolicyError, UsageError
 from ..family.config import Family
 from ..host.files import parse_json, read_text
+from ..oci.types import is_sha256_hex
 from ..settings import Upstream
 from ..store.store import atomic_write_text
 
 LOCK_VERSION = 1
 DEBIAN_SCHEME = "debian:"
 
-_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 KINDS = ("cpython", "linkerd-await")
-
-
-def is_sha256(value: str) -> bool:
-    return bool(_HEX_RE.match(value))
 
 
 @dataclass(frozen=True)
@@ -124,7 +119,7 @@ class Artifact:
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             raise ConfigError(f"{where}: field 'urls' must be a non-empty list of strings")
         sha = data.get("sha256")
-        if sha is not None and (not isinstance(sha, str) or not is_sha256(sha)):
+        if sha is not None and (not isinstance(sha, str) or not is_sha256_hex(sha)):
             raise ConfigError(f"{where}: field 'sha256' must be 64 lowercase hex digits or null")
         if data.get("pinned") is not (sha is not None):
             raise ConfigError(
@@ -376,7 +371,7 @@ def sync_lock(
             art = replace(art, sha256=old.sha256, size=old.size)
         if art.name in pins:
             sha = pins.pop(art.name)
-            if not is_sha256(sha):
+            if not is_sha256_hex(sha):
                 raise ConfigError(f"pin for {art.name}: {sha!r} is not a sha256 (64 hex digits)")
             if art.sha256 != sha:
                 art = replace(art, sha256=sha, size=None)
@@ -394,6 +389,6 @@ def parse_pin(text: str) -> tuple[str, str]:
     """``NAME=SHA256`` (as given to ``lock --pin``) -> (name, sha256)."""
     name, sep, sha = text.rpartition("=")
     sha = sha.strip().lower().removeprefix("sha256:")
-    if not sep or not name or not is_sha256(sha):
+    if not sep or not name or not is_sha256_hex(sha):
         raise UsageError(f"--pin {text!r}: expected NAME=SHA256, e.g. cpython:3.13.16=<64 hex>")
     return name, sha
