@@ -236,6 +236,16 @@ def _state(layout: Path) -> tuple[bytes | None, str | None]:
     return raw, revisions.pop()
 
 
+def _stderr_after(proc: subprocess.Popen[str], sig: signal.Signals, limit: float, what: str) -> str:
+    """The stderr of ``proc`` once it exits after ``sig``; fails if it runs ``limit`` s more."""
+    try:
+        return proc.communicate(timeout=limit)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        err = proc.communicate()[1]
+        pytest.fail(f"{what}: build still running {limit:.0f} s after {sig.name}: {err[-2000:]}")
+
+
 def _mounts_below(path: Path) -> list[str]:
     prefix = str(path)
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
@@ -279,12 +289,7 @@ def test_kill_at_measured_points(family: Family) -> None:
         proc = family.start(output, token, revision)
         time.sleep(delay)
         proc.send_signal(sig)
-        try:
-            _, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-            pytest.fail(f"round {i}: build still running 120 s after {sig.name}")
+        err = _stderr_after(proc, sig, 120, f"round {i}")
         watched = (family.cache, output.parent)
         time.sleep(0.5)
         survivors = _survivors(token, watched)
@@ -400,12 +405,7 @@ def test_sigterm_while_a_layer_is_gzipped(family: Family, test_cache_root: Path)
     worker = _gzip_worker(build, timeout=300)
     signalled = time.monotonic()
     build.send_signal(signal.SIGTERM)
-    try:
-        _, err = build.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        build.kill()
-        _, err = build.communicate()
-        pytest.fail(f"build still running 60 s after SIGTERM: {err[-2000:]}")
+    err = _stderr_after(build, signal.SIGTERM, 60, "the gzip round")
     stopped = time.monotonic() - signalled
     assert build.returncode == 143, (build.returncode, err[-2000:])
     assert stopped < 2.0, f"exit {stopped:.2f}s after SIGTERM"

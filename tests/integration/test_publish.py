@@ -23,7 +23,6 @@ import pytest
 
 from bink_python.cli.ci import published_outputs
 from bink_python.errors import PublishError, UsageError, VerifyError
-from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress, Step
 from bink_python.image.assemble import (
     ImageSpec,
@@ -34,14 +33,12 @@ from bink_python.image.assemble import (
     files_layer,
     rfc3339,
 )
-from bink_python.image.description import ImageDescription
 from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
 from bink_python.oci.types import Descriptor
 from bink_python.publish.publish import TagMove, export, push, remote_digest
-from bink_python.settings import Mirrors
 from bink_python.store.store import Store
-from tests.support.family_toml import TEST_USER
+from tests.support.images import synthetic_labels
 from tests.support.registry import LocalRegistry, free_port, htpasswd_line, running_registry
 from tests.support.tools import requires_tool
 
@@ -78,23 +75,9 @@ def build_tag(root: Path, *, version: str = "1", payload_bytes: int = 0) -> Desc
             epoch=EPOCH,
             created_by=f"linkerd-await {arch}",
         )
-        labels = ImageDescription(
-            tag="3.13",
-            version=version,
-            arch=arch,
-            variant="regular",
-            distro=get_distro("debian", "13"),
-            user=TEST_USER,
-            eol="2029-04-30",
-            status="supported",
-            components=(),
-            title="python",
-            summary="synthetic",
-            source="https://example.invalid/src",
-            licenses="MIT",
-            vendor="test",
-            mirrors=Mirrors(),
-        ).labels(epoch=EPOCH, revision="0")
+        labels = synthetic_labels(
+            arch, version=version, summary="synthetic", vendor="test", epoch=EPOCH, revision="0"
+        )
         spec = ImageSpec(
             arch,
             (base, tool),

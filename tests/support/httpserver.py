@@ -15,8 +15,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from bink_python.inputs.fetch import FetchSettings
+from bink_python.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -131,3 +134,21 @@ def refused_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def served_settings(srv: TestServer, epoch: int, **environ: str) -> Settings:
+    """The settings of a run whose upstream (python.org, GitHub) is ``srv`` and whose
+    ``SOURCE_DATE_EPOCH`` is ``epoch``; ``environ`` adds variables."""
+    return Settings.resolve(
+        environ={
+            "BINK_PYTHON_PYTHON_ORG_URL": srv.url,
+            "BINK_PYTHON_GITHUB_URL": srv.url + "/gh",
+            "SOURCE_DATE_EPOCH": str(epoch),
+            **environ,
+        }
+    )
+
+
+def quick_fetch(settings: Settings) -> FetchSettings:
+    """``settings``' fetch settings, giving up at once: 1 s, one attempt, no backoff."""
+    return replace(FetchSettings.of(settings), timeout=1.0, attempts=1, backoff=0.0)

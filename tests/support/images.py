@@ -8,13 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from bink_python.family.config import load_family
+from bink_python.host.distro import get_distro
 from bink_python.image.assemble import ImageSpec, LayerFile, build_image, build_index, files_layer
 from bink_python.image.description import ImageDescription, describe_image
 from bink_python.oci.layout import Layout
 from bink_python.settings import Mirrors
 from bink_python.store.store import Store
 
-from .family_toml import TAG_3_13_DISTROLESS, images_toml, write_images_toml
+from .family_toml import TAG_3_13_DISTROLESS, TEST_USER, images_toml, write_images_toml
 
 EPOCH = 1767225600
 
@@ -98,3 +99,27 @@ def make_image(
 
 
 BASE = {"libc6": "2.41-12", "libssl3t64": "3.5.1-1", "zlib1g": "1:1.3.dfsg+really1.3.1-1+b1"}
+
+
+def synthetic_labels(
+    arch: str, *, version: str, summary: str, vendor: str, epoch: int, revision: str
+) -> dict[str, str]:
+    """The labels of a hand-made description of tag 3.13 on Debian 13 (no images.toml
+    behind it), for images assembled from synthetic layers."""
+    return ImageDescription(
+        tag="3.13",
+        version=version,
+        arch=arch,
+        variant="regular",
+        distro=get_distro("debian", "13"),
+        user=TEST_USER,
+        eol="2029-04-30",
+        status="supported",
+        components=(),
+        title="python",
+        summary=summary,
+        source="https://example.invalid/src",
+        licenses="MIT",
+        vendor=vendor,
+        mirrors=Mirrors(),
+    ).labels(epoch=epoch, revision=revision)

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from bink_python.errors import BuildError
-from bink_python.host.distro import get_distro
 from bink_python.image.assemble import (
     LABEL_EOL,
     ImageSpec,
@@ -24,7 +23,6 @@ from bink_python.image.assemble import (
     files_layer,
     rfc3339,
 )
-from bink_python.image.description import ImageDescription
 from bink_python.oci import tarball
 from bink_python.oci.layout import Layout
 from bink_python.oci.types import (
@@ -35,9 +33,8 @@ from bink_python.oci.types import (
     Descriptor,
     canonical_json,
 )
-from bink_python.settings import Mirrors
 from bink_python.store.store import Store
-from tests.support.family_toml import TEST_USER
+from tests.support.images import synthetic_labels
 
 EPOCH = 1_760_000_000
 
@@ -54,23 +51,9 @@ def _base_tar(tmp: Path) -> LayerSource:
 
 
 def _spec(arch: str, layers: tuple[LayerSource, ...], user: str = "") -> ImageSpec:
-    labels = ImageDescription(
-        tag="3.13",
-        version="3.13.15",
-        arch=arch,
-        variant="regular",
-        distro=get_distro("debian", "13"),
-        user=TEST_USER,
-        eol="2029-04-30",
-        status="supported",
-        components=(),
-        title="python",
-        summary="test",
-        source="https://example.invalid/src",
-        licenses="MIT",
-        vendor="Bink",
-        mirrors=Mirrors(),
-    ).labels(epoch=EPOCH, revision="abc")
+    labels = synthetic_labels(
+        arch, version="3.13.15", summary="test", vendor="Bink", epoch=EPOCH, revision="abc"
+    )
     return ImageSpec(
         arch=arch,
         layers=layers,

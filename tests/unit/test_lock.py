@@ -21,7 +21,7 @@ from bink_python.inputs.lockfile import Lock, parse_pin, require_pinned, sync_lo
 from bink_python.inputs.update import run_lock
 from bink_python.settings import Settings, Upstream
 from tests.support.family_toml import images_toml, write_images_toml
-from tests.support.httpserver import TestServer, running
+from tests.support.httpserver import TestServer, quick_fetch, running, served_settings
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = FetchSettings(timeout=1.0, attempts=1, backoff=0.0)
@@ -29,18 +29,11 @@ FAST = FetchSettings(timeout=1.0, attempts=1, backoff=0.0)
 
 def served(srv: TestServer) -> Settings:
     """The settings of a run whose upstream, mirror and epoch are the test server's."""
-    return Settings.resolve(
-        environ={
-            "BINK_PYTHON_PYTHON_ORG_URL": srv.url,
-            "BINK_PYTHON_GITHUB_URL": srv.url + "/gh",
-            "BINK_PYTHON_DEBIAN_MIRROR": srv.url + "/debian",
-            "SOURCE_DATE_EPOCH": "1700000000",
-        }
-    )
+    return served_settings(srv, 1700000000, BINK_PYTHON_DEBIAN_MIRROR=srv.url + "/debian")
 
 
 def fast(srv: TestServer) -> FetchSettings:
-    return replace(FetchSettings.of(served(srv)), timeout=1.0, attempts=1, backoff=0.0)
+    return quick_fetch(served(srv))
 
 
 DESIGN_PINS = {

@@ -6,7 +6,6 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +20,18 @@ from bink_python.inputs.update import rewrite_toml, run_update
 from bink_python.inputs.upstream import parse_python_releases, parse_shasum, parse_source_file
 from bink_python.publish.readme import readme_path, write_readme
 from bink_python.settings import Settings
-from tests.support.httpserver import TestServer, running
+from tests.support.httpserver import TestServer, quick_fetch, running, served_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def served(srv: TestServer) -> Settings:
     """The settings of a run whose upstream and epoch are the test server's."""
-    return Settings.resolve(
-        environ={
-            "BINK_PYTHON_PYTHON_ORG_URL": srv.url,
-            "BINK_PYTHON_GITHUB_URL": srv.url + "/gh",
-            "BINK_PYTHON_GITHUB_API_URL": srv.url + "/ghapi",
-            "SOURCE_DATE_EPOCH": "1800000000",
-        }
-    )
+    return served_settings(srv, 1800000000, BINK_PYTHON_GITHUB_API_URL=srv.url + "/ghapi")
 
 
 def fast(srv: TestServer) -> FetchSettings:
-    return replace(FetchSettings.of(served(srv)), timeout=1.0, attempts=1, backoff=0.0)
+    return quick_fetch(served(srv))
 
 
 NEW_SHA = "1" * 64
