@@ -173,7 +173,7 @@ def verify_targets(
     for target in targets:
         _ordered(target.checks)
     for arch in dict.fromkeys(t.expect.arch for t in targets):
-        ensure_binfmt(arch)  # before the images run side by side: registering is not
+        ensure_binfmt(arch)  # once, before the images run side by side: two would race
 
     def verify_one(buildah: Buildah, target: Target) -> ImageReport:
         with progress.step("verify", f"{target.expect.tag} {target.expect.arch}"):
