@@ -3,6 +3,9 @@
 ``argv[0]`` is a JSON object of options: ``find_library`` (bool) makes
 ``ctypes.util.find_library("c")`` returning anything but ``libc.so.6`` a failure.
 Result: ``{module: [ok, detail]}``.
+
+Each probe imports its module inside itself: a module that fails to import must fail its
+own probe only, and that import is what the probe tests.
 """
 
 from __future__ import annotations
