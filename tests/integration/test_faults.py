@@ -29,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,6 +247,12 @@ def _stderr_after(proc: subprocess.Popen[str], sig: signal.Signals, limit: float
         pytest.fail(f"{what}: build still running {limit:.0f} s after {sig.name}: {err[-2000:]}")
 
 
+def _blob_buffers() -> set[Path]:
+    """What buildah and skopeo buffer image blobs in (``storage*`` in the temporary dirs)."""
+    roots = {Path("/var/tmp"), Path(tempfile.gettempdir())}
+    return {p for root in roots for p in root.glob("storage[0-9]*")}
+
+
 def _mounts_below(path: Path) -> list[str]:
     prefix = str(path)
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
@@ -264,6 +271,7 @@ def test_kill_at_measured_points(family: Family) -> None:
     reference[False] = family.build(output, "reference")
     _state(output)
     print(f"reference builds {reference[True]:.1f}s, {reference[False]:.1f}s", flush=True)
+    buffers = _blob_buffers()
     rng = random.Random(SEED)
     # each kind of build is cut at ROUNDS / 2 points spread over its whole length, by
     # SIGTERM and SIGKILL in turn (the kinds start with different signals)
@@ -311,6 +319,7 @@ def test_kill_at_measured_points(family: Family) -> None:
             f"layout {'new' if after != before else 'old'} survivors {len(survivors)}"
         )
         print(f"fault {report[-1]}", flush=True)  # shown with -s
+    assert _blob_buffers() == buffers, "a stopped build left image blob buffers behind"
     print(f"{ROUNDS} faults in {time.monotonic() - started:.0f}s")
 
 

@@ -124,8 +124,11 @@ class Buildah:
         self.workdir = Path(workdir)
         self.graphroot = self.workdir / "storage"
         self.runroot = self.workdir / "run"
-        self.graphroot.mkdir(parents=True, exist_ok=True)
-        self.runroot.mkdir(parents=True, exist_ok=True)
+        # buildah buffers image blobs in $TMPDIR (default /var/tmp) and leaves them there
+        # when it is stopped mid-copy: inside the session they go with it
+        self.tmpdir = self.workdir / "tmp"
+        for path in (self.graphroot, self.runroot, self.tmpdir):
+            path.mkdir(parents=True, exist_ok=True)
         self._containers: list[str] = []
 
     def argv(self, *args: str) -> list[str]:
@@ -146,7 +149,13 @@ class Buildah:
         """Run a buildah subcommand; ToolError with its output when it fails.
 
         ``cleanup`` calls (rm, rmi) run even while the build is being cancelled."""
-        proc = spawn(self.argv(*args), kind="buildah", timeout=timeout, cleanup=cleanup)
+        proc = spawn(
+            self.argv(*args),
+            kind="buildah",
+            env={"TMPDIR": str(self.tmpdir)},
+            timeout=timeout,
+            cleanup=cleanup,
+        )
         if proc.timed_out:
             raise ToolError(
                 f"buildah {args[0]} ({what}) timed out after {proc.timeout:.0f}s: "
