@@ -77,6 +77,8 @@ class Mirrors:
         return dict(self.image).get(variable, "").strip()
 
     def keyring(self, os_name: str, default: str) -> str:
+        """The keyring apt checks the archive's signatures with: ``$BINK_PYTHON_<OS>_KEYRING``
+        (e.g. a private mirror's own key, or a test archive's), else the distribution's."""
         return dict(self.keyrings).get(os_name) or default
 
     @classmethod

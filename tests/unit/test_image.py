@@ -84,7 +84,11 @@ def test_the_users_uid_flows_into_base_config_and_verify(tmp_path: Path) -> None
     assert cache_key(base.key_parts(apps.base_spec, mirror_state=STATE, epoch=1)) != cache_key(
         base.key_parts(other.base_spec, mirror_state=STATE, epoch=1)
     )
-    command = " ".join(base._mmdebstrap_command(other.base_spec, [], tmp_path, tmp_path))
+    command = " ".join(
+        base._mmdebstrap_command(
+            other.base_spec, [], tmp_path, tmp_path, other.base_spec.distro.keyring
+        )
+    )
     assert "useradd --uid 12345 --gid 10000 --home-dir /home/apps" in command
     assert "--uid 10000" not in command
 

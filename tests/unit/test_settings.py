@@ -135,8 +135,8 @@ def test_image_archives_and_keyrings_from_the_environment_only() -> None:
         "http://archive.invalid/debian"
     )
     assert mirrors.image_archive(given, "debian", "amd64", security=True) is None
-    assert mirrors.archive_keyring(given, "debian", "/default.gpg") == "/keys/debian.gpg"
-    assert mirrors.archive_keyring(given, "ubuntu", "/default.gpg") == "/default.gpg"
+    assert given.keyring("debian", "/default.gpg") == "/keys/debian.gpg"
+    assert given.keyring("ubuntu", "/default.gpg") == "/default.gpg"
     none = Settings.resolve(_args("build"), {}).mirrors
     assert mirrors.image_archive(none, "debian", "amd64", security=False) is None
 

@@ -62,7 +62,7 @@ def test_md5sums_list_only_present_files(tmp_path: Path) -> None:
 
 def test_regular_removals_are_dpkg_filters_of_the_mmdebstrap_command(tmp_path: Path) -> None:
     spec = BaseSpec(get_distro("debian", "13"), "amd64", "regular", TEST_USER)
-    cmd = _mmdebstrap_command(spec, [], tmp_path / "t", tmp_path / "i")
+    cmd = _mmdebstrap_command(spec, [], tmp_path / "t", tmp_path / "i", spec.distro.keyring)
     opts = {c.removeprefix("--dpkgopt=") for c in cmd if c.startswith("--dpkgopt=")}
     assert "path-exclude=/usr/lib/*/gconv/IBM1390.so" in opts
     assert not any("openssl" in o or o.endswith("/gconv") for o in opts)

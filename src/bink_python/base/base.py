@@ -71,7 +71,6 @@ from typing import Any
 from ..errors import BuildError, ToolError, cleanup
 from ..host.apt import ArchiveSource, archive_sources, image_apt_list, mirror_state
 from ..host.binfmt import emulation_env, ensure_binfmt
-from ..host.mirrors import archive_keyring
 from ..host.mounts import remove_tree, unmount_below
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
@@ -146,9 +145,9 @@ def _mmdebstrap_command(
     sources: list[ArchiveSource],
     target: Path,
     inrelease_dir: Path,
-    keyring: str | None = None,
+    keyring: str,
 ) -> list[str]:
-    """The mmdebstrap command of a regular base (``keyring``: the distribution's)."""
+    """The mmdebstrap command of a regular base, checking the archive with ``keyring``."""
     distro = spec.distro
     user = spec.user
     name = shlex.quote(user.name)
@@ -160,7 +159,7 @@ def _mmdebstrap_command(
         f"--architectures={spec.arch}",
         f"--components={','.join(distro.components)}",
         f"--include={','.join(spec.packages)}",
-        f"--keyring={keyring or distro.keyring}",
+        f"--keyring={keyring}",
     ]
     cmd += [f"--dpkgopt={opt}" for opt in (*SLIM_DPKG_OPTIONS, *slim.dpkg_options())]
     cmd += [
@@ -354,7 +353,7 @@ def build_base(
                             "name the build mirror; set them to the archive users of the "
                             "images should reach"
                         )
-                    keyring = archive_keyring(mirrors, spec.distro.os, spec.distro.keyring)
+                    keyring = mirrors.keyring(spec.distro.os, spec.distro.keyring)
                     tree, status = _build_regular(
                         spec, sources, state, work, epoch=epoch, log=log, keyring=keyring
                     )

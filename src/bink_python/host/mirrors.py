@@ -177,9 +177,3 @@ def image_archive(settings: Mirrors, os_name: str, arch: str, *, security: bool)
             "URL: expected the archive's address, e.g. http://HOST/debian"
         )
     return value.rstrip("/") or None
-
-
-def archive_keyring(settings: Mirrors, os_name: str, default: str) -> str:
-    """The keyring apt checks the archive's signatures with: ``$BINK_PYTHON_<OS>_KEYRING``
-    (e.g. a private mirror's own key, or a test archive's), else the distribution's."""
-    return settings.keyring(os_name, default)

@@ -25,7 +25,6 @@ from ..host import mirrors as mirrors_mod
 from ..host.apt import ArchiveSource, mirror_state
 from ..host.arch import ARCHES
 from ..host.distro import Distro
-from ..host.mirrors import archive_keyring
 from ..host.proc import require_tool, run
 from ..host.progress import SILENT, Progress
 from ..settings import Mirrors
@@ -152,7 +151,7 @@ def ensure_buildroot(
                     "--mode=root",
                     "--variant=apt",
                     f"--architectures={','.join([spec.host_arch, *spec.cross_arches])}",
-                    f"--keyring={archive_keyring(mirrors, spec.distro.os, spec.distro.keyring)}",
+                    f"--keyring={mirrors.keyring(spec.distro.os, spec.distro.keyring)}",
                     '--aptopt=Acquire::Retries "3"',
                     f"--include={','.join(spec.packages)}",
                     # the mount point of the work directory (the root is bound read only)
