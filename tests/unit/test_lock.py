@@ -7,18 +7,18 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bink_python.errors import ConfigError, FetchError, PolicyError, UsageError
-from bink_python.family.config import load_family
+from bink_python.family.config import Family, load_family
 from bink_python.inputs.cache import Cache
 from bink_python.inputs.fetch import FetchSettings, fetch_artifact
 from bink_python.inputs.lockfile import Lock, parse_pin, require_pinned, sync_lock
-from bink_python.inputs.update import run_lock
+from bink_python.inputs.update import LockResult, run_lock
 from bink_python.settings import Settings, Upstream
 from tests.support.family_toml import images_toml, write_images_toml
 from tests.support.httpserver import TestServer, quick_fetch, running, served_settings
@@ -32,8 +32,24 @@ def served(srv: TestServer) -> Settings:
     return served_settings(srv, 1700000000, BINK_PYTHON_DEBIAN_MIRROR=srv.url + "/debian")
 
 
-def fast(srv: TestServer) -> FetchSettings:
-    return quick_fetch(served(srv))
+def lock_served(
+    srv: TestServer,
+    family: Family,
+    cache: Cache | Path,
+    *,
+    pins: Mapping[str, str] | None = None,
+    offline: bool = False,
+) -> LockResult:
+    """``lock`` as a run served by ``srv`` runs it (its upstream, mirror and epoch)."""
+    settings = served(srv)
+    return run_lock(
+        family,
+        cache,
+        pins=pins,
+        offline=offline,
+        settings=quick_fetch(settings),
+        epoch=settings.source_date_epoch,
+    )
 
 
 DESIGN_PINS = {
@@ -204,13 +220,7 @@ def test_lock_pins_linkerd_from_shasum_and_fetches_cpython_via_debian(
     upstream.serve("/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", TARBALL)
     family = load_family(family_path)
     cache = Cache(tmp_path / "cache")
-    result = run_lock(
-        family,
-        cache,
-        pins={"cpython:3.13.15": TAR_SHA},
-        settings=fast(upstream),
-        epoch=served(upstream).source_date_epoch,
-    )
+    result = lock_served(upstream, family, cache, pins={"cpython:3.13.15": TAR_SHA})
     assert result.pinned == ("linkerd-await:0.3.3:amd64", "linkerd-await:0.3.3:arm64")
     lock = Lock.load(family.lock_path)
     assert lock.entry("cpython:3.13.15").size == len(TARBALL)  # learned by downloading
@@ -219,19 +229,11 @@ def test_lock_pins_linkerd_from_shasum_and_fetches_cpython_via_debian(
     # a second run changes nothing and downloads nothing
     text = family.lock_path.read_bytes()
     before = upstream.count()
-    again = run_lock(
-        family, cache, settings=fast(upstream), epoch=served(upstream).source_date_epoch
-    )
+    again = lock_served(upstream, family, cache)
     assert not again.changed and family.lock_path.read_bytes() == text
     assert upstream.count() == before
     # offline lock never connects
-    run_lock(
-        family,
-        cache,
-        offline=True,
-        settings=fast(upstream),
-        epoch=served(upstream).source_date_epoch,
-    )
+    lock_served(upstream, family, cache, offline=True)
     assert upstream.count() == before
 
 
@@ -244,13 +246,7 @@ def test_lock_refuses_asset_not_matching_shasum(
     upstream.serve("/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", TARBALL)
     family = load_family(family_path)
     with pytest.raises(FetchError, match=r"1 of 3 artifacts could not be fetched.*arm64: sha256"):
-        run_lock(
-            family,
-            Cache(tmp_path / "c"),
-            pins={"cpython:3.13.15": TAR_SHA},
-            settings=fast(upstream),
-            epoch=served(upstream).source_date_epoch,
-        )
+        lock_served(upstream, family, Cache(tmp_path / "c"), pins={"cpython:3.13.15": TAR_SHA})
     lock = Lock.load(family.lock_path)  # verified pins were still recorded
     assert lock.entry("linkerd-await:0.3.3:amd64").pinned
     assert not lock.entry("linkerd-await:0.3.3:arm64").pinned
@@ -261,12 +257,7 @@ def test_lock_unreachable_upstream_says_how_to_pin(
 ) -> None:
     family = load_family(family_path)
     with pytest.raises(FetchError) as info:
-        run_lock(
-            family,
-            Cache(tmp_path / "c"),
-            settings=fast(upstream),
-            epoch=served(upstream).source_date_epoch,
-        )
+        lock_served(upstream, family, Cache(tmp_path / "c"))
     message = str(info.value)
     assert "\n" not in message
     assert "cpython:3.13.15 is not pinned" in message
@@ -280,13 +271,7 @@ def test_lock_tofu_when_shasum_missing(
     serve_linkerd(upstream, shasum=False)
     upstream.serve("/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", TARBALL)
     family = load_family(family_path)
-    run_lock(
-        family,
-        Cache(tmp_path / "c"),
-        pins={"cpython:3.13.15": TAR_SHA},
-        settings=fast(upstream),
-        epoch=served(upstream).source_date_epoch,
-    )
+    lock_served(upstream, family, Cache(tmp_path / "c"), pins={"cpython:3.13.15": TAR_SHA})
     entry = Lock.load(family.lock_path).entry("linkerd-await:0.3.3:amd64")
     assert entry.sha256 == hashlib.sha256(AMD64).hexdigest()
     assert fetch_artifact(entry, Cache(tmp_path / "c"), offline=True).read_bytes() == AMD64
