@@ -33,6 +33,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_containing(digits: str) -> int:
+    """A free port whose number holds ``digits`` (a status code hiding in an address)."""
+    candidates = [port for port in range(1024, 65536) if digits in str(port)]
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip(f"no free port holding {digits} on this machine")
+
+
 def htpasswd_line(user: str, password: str) -> str:
     """An htpasswd entry with a bcrypt hash (the only kind the registry accepts), via libcrypt."""
     name = ctypes.util.find_library("crypt")

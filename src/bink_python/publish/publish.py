@@ -43,6 +43,11 @@ ExportFormat = Literal["docker-archive", "oci-archive"]
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _REPO = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)+")
 _FATAL_MSG = re.compile(r'level=fatal msg="(.*)"\s*$')
+_AUTH_REFUSED = re.compile(r"unauthorized|authentication required|denied|\b40[13]\b")
+_UNREACHABLE = re.compile(
+    r"connection refused|no such host|i/o timeout|dial tcp|connection reset|broken pipe"
+    r"|\beof\b|network is unreachable|pinging container registry"
+)
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,10 @@ def _one_line(stderr: str) -> str:
 
 def _classify(repo: str, action: str, stderr: str) -> PublishError:
     detail = _one_line(stderr)
-    low = detail.lower()
     host = repo.split("/", 1)[0]
-    if any(s in low for s in ("unauthorized", "authentication required", "denied", "401", "403")):
+    # the address is taken out first: a port such as 35401 must not read as a status code
+    low = detail.lower().replace(host.lower(), "<registry>")
+    if _AUTH_REFUSED.search(low):
         return PublishError(
             f"registry {host} refused authentication while {action}: log in with "
             f"`skopeo login {host}` (or set REGISTRY_AUTH_FILE) and retry"
@@ -99,20 +105,7 @@ def _classify(repo: str, action: str, stderr: str) -> PublishError:
             f"registry {host} speaks plain HTTP while {action}: disable TLS verification "
             "for it (tls_verify off) if that is intended"
         )
-    if any(
-        s in low
-        for s in (
-            "connection refused",
-            "no such host",
-            "i/o timeout",
-            "dial tcp",
-            "connection reset",
-            "broken pipe",
-            "eof",
-            "network is unreachable",
-            "pinging container registry",
-        )
-    ):
+    if _UNREACHABLE.search(low):
         reason = detail.rsplit(": ", 1)[-1]
         return PublishError(
             f"registry {host} unreachable while {action} ({reason}): check the address "
