@@ -16,7 +16,7 @@ import pytest
 from bink_python.oci.rootfs import create_file, make_dir_in_root, read_bounded, read_text_in_root
 from bink_python.runtime import elf
 from bink_python.runtime.elf import ELF_MAGIC, ElfError, read_elf_file
-from bink_python.verify.imagerun import kill_rooted_at, processes_rooted_at, symlinked_setup_paths
+from bink_python.verify.confine import kill_rooted_at, processes_rooted_at, symlinked_setup_paths
 from bink_python.verify.loader import library_dirs
 from bink_python.verify.pycache import save_pycache, seed_pycache
 

@@ -20,7 +20,8 @@ from ..oci.layout import Layout
 from ..oci.rootfs import resolve_in_root
 from ..oci.types import Descriptor
 from . import probes
-from .imagerun import Container, RunResult, symlinked_setup_paths
+from .confine import symlinked_setup_paths
+from .imagerun import Container, RunResult
 
 
 class CheckFailed(Exception):
