@@ -29,7 +29,7 @@ from ..family.config import Family, Tag, load_family, parse_family
 from ..family.policy import check_buildable
 from ..host.arch import ARCHES
 from ..inputs.lockfile import component_name, cpython_name
-from .args import settings_for
+from ..settings import settings_of
 
 #: Changed paths (prefixes) that can alter every image.
 EVERY_IMAGE = ("src/", "pyproject.toml", "scripts/setup.sh")
@@ -122,7 +122,7 @@ def _parsed(text: str | None, parse: Callable[[str], Any], path: Path) -> Any:
 
 
 def cmd_affected(args: argparse.Namespace) -> int:
-    settings = settings_for(args)
+    settings = settings_of(args)
     config = settings.config
     family = load_family(config)
     new_toml = tomllib.loads(config.read_text())

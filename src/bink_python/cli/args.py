@@ -12,17 +12,12 @@ from ..family.config import Family, load_family
 from ..host.progress import Progress
 from ..inputs.cache import Cache
 from ..inputs.lockfile import Lock, source_date_epoch
-from ..settings import Settings, settings_of
+from ..settings import settings_of
 from ..store.store import Store
 
 
-def settings_for(args: argparse.Namespace) -> Settings:
-    """The settings the command line and the environment resolved to (``__main__``)."""
-    return settings_of(args)
-
-
 def family_from(args: argparse.Namespace) -> Family:
-    return load_family(settings_for(args).config)
+    return load_family(settings_of(args).config)
 
 
 def progress_for(args: argparse.Namespace) -> Progress:
@@ -30,13 +25,13 @@ def progress_for(args: argparse.Namespace) -> Progress:
 
 
 def store_for(args: argparse.Namespace) -> Store:
-    return Store(settings_for(args).cache_dir)
+    return Store(settings_of(args).cache_dir)
 
 
 def cache_for(args: argparse.Namespace) -> Cache:
     """The fetch cache under the same root as the store (--cache-dir)."""
 
-    return Cache(settings_for(args).cache_dir)
+    return Cache(settings_of(args).cache_dir)
 
 
 def print_built(
@@ -52,4 +47,4 @@ def epoch_for(args: argparse.Namespace, family: Family | None = None) -> int:
     def from_lock() -> int:
         return Lock.load((family or family_from(args)).lock_path).source_date_epoch
 
-    return source_date_epoch(settings_for(args).source_date_epoch(), fallback=from_lock)
+    return source_date_epoch(settings_of(args).source_date_epoch(), fallback=from_lock)

@@ -23,8 +23,9 @@ from ..pipeline.plan import BuildOptions
 from ..runtime.build import BuildMode, build_runtime
 from ..runtime.plan import runtime_key
 from ..runtime.spec import RuntimeSpec
+from ..settings import settings_of
 from ..verify.report import ChecksFailed
-from .args import epoch_for, family_from, print_built, progress_for, settings_for, store_for
+from .args import epoch_for, family_from, print_built, progress_for, store_for
 from .parser import (
     Parser,
     Subparsers,
@@ -56,7 +57,7 @@ def _cmd_base_build(args: argparse.Namespace) -> int:
         spec,
         store_for(args),
         epoch=epoch_for(args),
-        mirrors=settings_for(args).mirrors,
+        mirrors=settings_of(args).mirrors,
         progress=progress,
         force=args.force,
     )
@@ -88,19 +89,20 @@ def _cmd_runtime_build(args: argparse.Namespace) -> int:
     family = family_from(args)
     store = store_for(args)
     progress = progress_for(args)
+    settings = settings_of(args)
     source = fetch_artifact(
         Lock.load(family.lock_path).entry(cpython_name(spec.version)),
         Cache(store.root),
         offline=args.offline,
         progress=progress,
-        settings=FetchSettings.of(settings_for(args), mirror_option=False),
+        settings=FetchSettings.of(settings, mirror_option=False),
     )
     result = build_runtime(
         spec,
         source,
         store,
         epoch=epoch_for(args, family),
-        mirrors=settings_for(args).mirrors,
+        mirrors=settings.mirrors,
         progress=progress,
         jobs=args.jobs,
         mode=BuildMode.REBUILD if args.force else BuildMode.REUSE,
@@ -130,9 +132,10 @@ def runtime_hosts(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
 def _cmd_build(args: argparse.Namespace) -> int:
     family = family_from(args)
     progress = progress_for(args)
+    settings = settings_of(args)
     tags = select_tags(family, args.tags, arch=args.arch)
     result = check_buildable(
-        tags, today=settings_for(args).clock(), allow_eol=args.allow_eol, explicit=bool(args.tags)
+        tags, today=settings.clock(), allow_eol=args.allow_eol, explicit=bool(args.tags)
     )
     for warning in result.warnings:
         progress.warn(warning)
@@ -149,9 +152,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
         offline=args.offline,
         verify=not args.no_verify,
         epoch=epoch_for(args, family),
-        mirrors=settings_for(args).mirrors,
-        fetch=FetchSettings.of(settings_for(args), mirror_option=False),
-        revision=settings_for(args).revision,
+        mirrors=settings.mirrors,
+        fetch=FetchSettings.of(settings, mirror_option=False),
+        revision=settings.revision,
         runtime_hosts=runtime_hosts(args.runtime_host or ()),
         cached_runtimes=args.cached_runtimes,
         extra_packages=tuple(args.extra_package or ()),

@@ -14,8 +14,9 @@ from ..inputs.cache import cache_add, cache_ls
 from ..inputs.lockfile import Lock
 from ..pipeline.housekeeping import Item, inventory, needs, remove, select, verify_entries
 from ..pipeline.usage import parse_size, usage, usage_table
+from ..settings import settings_of
 from ..store.kinds import ENTRY_KINDS
-from .args import cache_for, family_from, settings_for, store_for
+from .args import cache_for, family_from, store_for
 from .parser import Parser, Subparsers, add_command, add_dry_run, add_group, add_json
 
 
@@ -47,7 +48,7 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_verify(args: argparse.Namespace) -> int:
-    root = settings_for(args).cache_dir
+    root = settings_of(args).cache_dir
     bad = verify_entries(root)
     if bad:
         raise FetchError(
@@ -61,7 +62,7 @@ def _cmd_cache_verify(args: argparse.Namespace) -> int:
 def _cache_items(args: argparse.Namespace) -> list[Item]:
     family = family_from(args)
     lock = Lock.load(family.lock_path)
-    return inventory(settings_for(args).cache_dir, needs(family, lock))
+    return inventory(settings_of(args).cache_dir, needs(family, lock))
 
 
 def _cmd_cache_du(args: argparse.Namespace) -> int:
@@ -83,7 +84,7 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
     ):
         raise UsageError(f"--older-than {args.older_than}: expected a number of days >= 0")
     older = args.older_than * 86400 if args.older_than is not None else None
-    root = settings_for(args).cache_dir
+    root = settings_of(args).cache_dir
     items = _cache_items(args)
     doomed = select(items, older_than=older, max_bytes=budget, now=time.time())
     verb = "would remove" if args.dry_run else "removed"

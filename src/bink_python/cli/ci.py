@@ -25,8 +25,8 @@ from ..family.policy import check_buildable, select_tags
 from ..host.arch import ARCHES
 from ..oci.layout import Layout
 from ..publish.publish import parse_destination, remote_digest
+from ..settings import settings_of
 from .affected import cmd_affected
-from .args import settings_for
 from .parser import Parser, Subparsers, add_command, add_group, add_insecure, add_layout, add_tags
 
 
@@ -75,7 +75,7 @@ def _print(outputs: dict[str, str]) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    settings = settings_for(args)
+    settings = settings_of(args)
     family = load_family(settings.config)
     tags = select_tags(family, args.tags)
     result = check_buildable(tags, today=settings.clock(), allow_eol=args.allow_eol, explicit=False)

@@ -15,8 +15,8 @@ from ..inputs.fetch import FetchSettings
 from ..inputs.lockfile import Lock, parse_pin, sync_lock
 from ..inputs.update import run_lock, run_update
 from ..publish import readme
-from ..settings import Settings
-from .args import cache_for, family_from, progress_for, settings_for
+from ..settings import Settings, settings_of
+from .args import cache_for, family_from, progress_for
 from .parser import (
     Parser,
     Subparsers,
@@ -31,7 +31,7 @@ from .parser import (
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
     family = family_from(args)
-    today = settings_for(args).clock()
+    today = settings_of(args).clock()
     tags = select_tags(family, args.tags, statuses=args.status or (), arch=args.arch)
     if args.github:
         result = check_buildable(tags, today=today, allow_eol=args.allow_eol, explicit=False)
@@ -61,13 +61,13 @@ def _cmd_readme(args: argparse.Namespace) -> int:
 
 
 def _fetch_settings(args: argparse.Namespace) -> FetchSettings:
-    return FetchSettings.of(settings_for(args))
+    return FetchSettings.of(settings_of(args))
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
     family = family_from(args)
     if args.check:
-        return _check_pins(family, settings_for(args))
+        return _check_pins(family, settings_of(args))
     result = run_lock(
         family,
         cache_for(args),
@@ -76,7 +76,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         progress=progress_for(args),
         settings=_fetch_settings(args),
         only_unpinned=args.unpinned,
-        epoch=settings_for(args).source_date_epoch,
+        epoch=settings_of(args).source_date_epoch,
     )
     state = "updated" if result.changed else "unchanged"
     print(f"{family.lock_path} {state}: {len(result.lock.artifacts)} artifacts")
@@ -127,7 +127,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         progress=progress_for(args),
         settings=_fetch_settings(args),
         write_readme=_write_readme,
-        epoch=settings_for(args).source_date_epoch,
+        epoch=settings_of(args).source_date_epoch,
     )
     print(result.summary())
     return 0

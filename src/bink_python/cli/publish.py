@@ -14,8 +14,8 @@ from ..host.progress import Progress
 from ..oci.layout import Layout
 from ..oci.types import Descriptor
 from ..publish.publish import export, push
-from ..settings import Settings
-from .args import family_from, progress_for, settings_for
+from ..settings import Settings, settings_of
+from .args import family_from, progress_for
 from .parser import Parser, Subparsers, add_command, add_dry_run, add_insecure, add_layout, add_tags
 from .verify import check_layout
 
@@ -77,7 +77,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
         progress=progress,
         verifier=None
         if args.no_verify
-        else _push_verifier(family, tags, progress, settings_for(args)),
+        else _push_verifier(family, tags, progress, settings_of(args)),
         require_arches={ref: tag.arches for tag in tags for ref in tag.refs},
     )
     for move in moves:

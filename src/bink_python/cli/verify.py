@@ -15,9 +15,9 @@ from ..host.arch import ARCHES
 from ..host.progress import Progress
 from ..oci.layout import Layout
 from ..oci.partial import partial_arches
-from ..settings import Settings
+from ..settings import Settings, settings_of
 from ..verify import VerifyReport, verify_layout
-from .args import family_from, progress_for, settings_for
+from .args import family_from, progress_for
 from .parser import Parser, Subparsers, add_command, add_json, add_layout, add_mirror, add_tags
 
 
@@ -94,7 +94,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         arches,
         progress,
         output=ReportOutput.JSON if args.json else ReportOutput.STDOUT,
-        settings=settings_for(args),
+        settings=settings_of(args),
         jobs=max(1, args.jobs),
     )
     return 0
