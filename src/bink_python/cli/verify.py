@@ -74,11 +74,13 @@ def check_layout(
 def _cmd_verify(args: argparse.Namespace) -> int:
     family = family_from(args)
     layout = Path(args.layout)
+    # the command line's own mistake (a pattern matching no tag) is named before the layout
     tags = [t for t in select_tags(family, args.tags) if t.buildable] if args.tags else []
-    Layout(layout).check_marker()
+    oci = Layout(layout)
+    oci.check_marker()
     if not args.tags:
         with reported_as(VerifyError):
-            present = Layout(layout).refs()
+            present = oci.refs()
         tags = [t for t in family.tags if t.buildable and t.name in present]
         if not tags:
             raise UsageError(
