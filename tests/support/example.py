@@ -14,17 +14,18 @@ import dataclasses
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bink_python.family.config import Family, load_family
 from bink_python.host.progress import Progress
 from bink_python.inputs.cache import cache_add
-from bink_python.inputs.lockfile import Lock
+from bink_python.inputs.lockfile import Lock, cpython_artifact
 from bink_python.oci.layout import Layout
 from bink_python.oci.types import Descriptor
 from bink_python.pipeline.build import BuildSummary, build_family
+from bink_python.settings import Upstream
 from bink_python.store.store import Store
 
 from .runtimes import fast_build_options
@@ -80,20 +81,10 @@ def _write_config(
 
 
 def _other_python(python: OtherPython, lock: dict[str, Any]) -> None:
-    """The lock's CPython 3.13.15 entry replaced by ``python``'s."""
-    version = python.version
-    old = lock["artifacts"].pop("cpython:3.13.15")
-    minor = ".".join(version.split(".")[:2])
-    lock["artifacts"][f"cpython:{version}"] = {
-        **old,
-        "filename": f"Python-{version}.tar.xz",
-        "sha256": python.sha256,
-        "version": version,
-        "urls": [
-            f"https://www.python.org/ftp/python/{version}/Python-{version}.tar.xz",
-            f"debian:pool/main/p/python{minor}/python{minor}_{version}.orig.tar.xz",
-        ],
-    }
+    """The lock's CPython 3.13.15 entry replaced by ``python``'s, pinned to its sha256."""
+    del lock["artifacts"]["cpython:3.13.15"]
+    artifact = replace(cpython_artifact(python.version, Upstream()), sha256=python.sha256)
+    lock["artifacts"][artifact.name] = artifact.to_json()
 
 
 def build_example(
