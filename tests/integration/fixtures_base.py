@@ -19,9 +19,7 @@ from bink_python.host.progress import Progress
 from bink_python.store.store import Store
 from tests.support.family_toml import TEST_USER
 from tests.support.machine import machine_mirrors
-
-#: SOURCE_DATE_EPOCH of the test bases (fixed, the same as the runtime fixtures').
-BASE_TEST_EPOCH = 1767225600
+from tests.support.runtimes import TEST_EPOCH
 
 BaseFactory = Callable[[str, str], BaseResult]
 
@@ -42,7 +40,7 @@ def base_factory(base_store: Store) -> BaseFactory:
             built[(arch, variant)] = build_base(
                 spec,
                 base_store,
-                epoch=BASE_TEST_EPOCH,
+                epoch=TEST_EPOCH,
                 progress=Progress(),
                 mirrors=machine_mirrors(),
             )

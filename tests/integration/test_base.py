@@ -36,8 +36,9 @@ from bink_python.host.proc import run
 from bink_python.store.store import Store, sha256_file
 from tests.support.family_toml import TEST_USER
 from tests.support.machine import machine_mirrors
+from tests.support.runtimes import TEST_EPOCH
 
-from .fixtures_base import BASE_TEST_EPOCH, BaseFactory
+from .fixtures_base import BaseFactory
 
 ARCHES = ("amd64", "arm64")
 ARCHES_GNU = {a: DISTRO_ARCHES[a].gnu for a in ARCHES}
@@ -90,7 +91,7 @@ def test_record_matches_rootfs(base_factory: BaseFactory, arch: str, variant: st
     assert record["sha256"] == sha256_file(result.rootfs)
     assert record["size"] == result.rootfs.stat().st_size
     assert record["key"] == result.key
-    assert (record["arch"], record["variant"], record["epoch"]) == (arch, variant, BASE_TEST_EPOCH)
+    assert (record["arch"], record["variant"], record["epoch"]) == (arch, variant, TEST_EPOCH)
     assert set(record["key_parts"]["mirror_state"]) == {
         "trixie",
         "trixie-updates",
@@ -129,7 +130,7 @@ def test_common_contents(base_factory: BaseFactory, arch: str, variant: str) -> 
     assert fs.files_under("var/cache/apt/") in ([], ["var/cache/apt/archives/lock"])
     # normalized tar: numeric owners only, mtimes clamped
     assert all(m.uname == "" and m.gname == "" for m in fs.members.values())
-    assert max(m.mtime for m in fs.members.values()) <= BASE_TEST_EPOCH
+    assert max(m.mtime for m in fs.members.values()) <= TEST_EPOCH
     tmp = fs.members["tmp"]
     assert stat.S_IMODE(tmp.mode) == 0o1777
     # the right architecture's loader
@@ -146,7 +147,7 @@ def test_regular_base(base_factory: BaseFactory, arch: str) -> None:
     gshadow = fs.text("etc/gshadow").splitlines()
     apps = next(line for line in shadow if line.startswith("apps:"))
     assert apps.split(":")[1] == "!"  # locked password
-    assert apps.split(":")[2] == str(BASE_TEST_EPOCH // 86400)  # last change from the epoch
+    assert apps.split(":")[2] == str(TEST_EPOCH // 86400)  # last change from the epoch
     assert "apps:!::" in gshadow
     assert fs.members["etc/shadow"].gid == 42  # shadow group, as Debian's tools leave it
     passwd_apps = next(
@@ -205,7 +206,7 @@ def test_unchanged_inputs_are_a_cache_hit_under_a_second(base_factory: BaseFacto
     again = build_base(
         BaseSpec(get_distro("debian", "13"), "amd64", "regular", TEST_USER),
         store,
-        epoch=BASE_TEST_EPOCH,
+        epoch=TEST_EPOCH,
         mirrors=machine_mirrors(),
     )
     elapsed = time.monotonic() - start
@@ -222,14 +223,14 @@ def test_two_builds_are_byte_identical(base_factory: BaseFactory, tmp_path: Path
     """
     spec = BaseSpec(get_distro("debian", "13"), "amd64", "distroless", TEST_USER)
     fresh = build_base(
-        spec, Store(tmp_path / "one"), epoch=BASE_TEST_EPOCH, force=True, mirrors=machine_mirrors()
+        spec, Store(tmp_path / "one"), epoch=TEST_EPOCH, force=True, mirrors=machine_mirrors()
     )
     other = base_factory("amd64", "distroless")
     if other.key != fresh.key:
         other = build_base(
             spec,
             Store(tmp_path / "two"),
-            epoch=BASE_TEST_EPOCH,
+            epoch=TEST_EPOCH,
             force=True,
             mirrors=machine_mirrors(),
         )
@@ -248,7 +249,7 @@ def test_ubuntu_2204_base_builds_or_fails_with_one_clear_line(tmp_path: Path) ->
     """This machine has no Ubuntu archive: the build must stop with one actionable line."""
     spec = BaseSpec(get_distro("ubuntu", "22.04"), "amd64", "regular", TEST_USER)
     try:
-        result = build_base(spec, Store(tmp_path), epoch=BASE_TEST_EPOCH, mirrors=machine_mirrors())
+        result = build_base(spec, Store(tmp_path), epoch=TEST_EPOCH, mirrors=machine_mirrors())
     except (ToolError, BuildError) as exc:
         message = str(exc)
         assert "\n" not in message

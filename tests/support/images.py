@@ -16,8 +16,7 @@ from bink_python.settings import Mirrors
 from bink_python.store.store import Store
 
 from .family_toml import TAG_3_13_DISTROLESS, TEST_USER, images_toml, write_images_toml
-
-EPOCH = 1767225600
+from .runtimes import TEST_EPOCH
 
 
 def stanza(name: str, version: str, arch: str = "amd64") -> str:
@@ -61,13 +60,13 @@ def make_image(
     base = files_layer(
         [*files, LayerFile("etc/os-release", data=b"ID=debian\n")],
         store,
-        epoch=EPOCH,
+        epoch=TEST_EPOCH,
         created_by=f"bink-python base {expect.variant} {expect.arch} (key x)",
     )
     comp = files_layer(
         [LayerFile("usr/local/bin/linkerd-await", data=binary, mode=0o755)],
         store,
-        epoch=EPOCH,
+        epoch=TEST_EPOCH,
         created_by=f"bink-python component linkerd-await 0.3.3 {expect.arch}",
     )
     layers = [base, comp]
@@ -76,7 +75,7 @@ def make_image(
             files_layer(
                 [LayerFile(p, data=d) for p, d in extra_layer.items()],
                 store,
-                epoch=EPOCH,
+                epoch=TEST_EPOCH,
                 created_by="bink-python files",
             )
         )
@@ -88,7 +87,7 @@ def make_image(
             env=expect.env,
             cmd=expect.cmd,
             user=expect.default_user,
-            labels=expect.labels(epoch=EPOCH, revision="test"),
+            labels=expect.labels(epoch=TEST_EPOCH, revision="test"),
         ),
         layout,
         store,
