@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pytest
 
+from bink_python.host.proc import descendants
 from bink_python.oci.blobs import blob_ok
 from bink_python.oci.layout import Layout
 from tests.support.runtimes import TEST_EPOCH
@@ -361,23 +362,18 @@ def test_concurrent_builds_and_prune(family: Family) -> None:
 
 
 def _gzip_worker(build: subprocess.Popen[str], timeout: float) -> int:
-    """The pid of the build's gzip worker child (its command line runs libdeflate's
+    """The pid of the build's gzip worker (its command line runs libdeflate's
     ``gzip_compress``), polled every 20 ms; fails if the build ends or ``timeout`` passes
     first."""
     deadline = time.monotonic() + timeout
     while build.poll() is None and time.monotonic() < deadline:
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        for pid in descendants(build.pid):
             try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                if int(stat[stat.rfind(")") + 2 :].split()[1]) != build.pid:
-                    continue
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except (OSError, ValueError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
                 continue
             if b"deflate.gzip_compress" in cmdline:
-                return int(entry)
+                return pid
         time.sleep(0.02)
     build.kill()
     _, err = build.communicate()
