@@ -14,13 +14,15 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from bink_python.host import mirrors
 from bink_python.host.arch import ARCHES
 from bink_python.host.distro import get_distro
 from bink_python.host.progress import Progress
+from bink_python.inputs.fetch import FetchSettings, resolve_url
+from bink_python.inputs.lockfile import DEBIAN_SCHEME, cpython_artifact
 from bink_python.pipeline.build import BuildOptions
 from bink_python.runtime.build import build_runtime
 from bink_python.runtime.spec import RuntimeResult, RuntimeSpec
+from bink_python.settings import Upstream
 from bink_python.store.store import Store, sha256_file
 
 from .machine import machine_mirrors
@@ -65,14 +67,16 @@ def sysconfig_vars(tarball: Path, arch: str) -> dict[str, str]:
 
 def debian_source(test_cache_root: Path, version: str, sha256: str) -> Path:
     """CPython ``version``'s pristine tarball from the machine's Debian mirror, verified."""
-    minor = ".".join(version.split(".")[:2])
-    name = f"python{minor}_{version}.orig.tar.xz"
+    pool = next(
+        u for u in cpython_artifact(version, Upstream()).urls if u.startswith(DEBIAN_SCHEME)
+    )
+    name = pool.rsplit("/", 1)[-1]  # python3.X_<version>.orig.tar.xz
     path = test_cache_root / "sources" / name
     if path.is_file() and sha256_file(path) == sha256:
         os.utime(path)  # used: the suite's cache pruning keeps it
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"{mirrors.debian_mirror(machine_mirrors())}/pool/main/p/python{minor}/{name}"
+    url = resolve_url(pool, FetchSettings(mirrors=machine_mirrors()))
     tmp = path.with_name(f".{name}.{os.getpid()}.part")  # the background builder may race us
     with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
         shutil.copyfileobj(response, out)
